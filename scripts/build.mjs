@@ -1,0 +1,35 @@
+// Builds everything: the server bundle, the in-sandbox runner (C, static),
+// and the extension bundle. `--server-only` skips the extension.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, statSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const serverOnly = process.argv.includes('--server-only');
+
+function buildRunner() {
+  const src = join(root, 'server/runner/af-runner.c');
+  const out = join(root, 'server/dist/af-runner');
+  if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs) return;
+  mkdirSync(dirname(out), { recursive: true });
+  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', out, src], { stdio: 'inherit' });
+}
+
+const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, logLevel: 'warning' };
+
+buildRunner();
+await esbuild.build({
+  ...common,
+  entryPoints: [join(root, 'server/src/main.ts')],
+  outfile: join(root, 'server/dist/main.js'),
+});
+if (!serverOnly) {
+  await esbuild.build({
+    ...common,
+    entryPoints: [join(root, 'src/extension.ts')],
+    outfile: join(root, 'dist/extension.js'),
+    external: ['vscode'],
+  });
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is needed, type-checks, builds, then the
+# mocha suites; ends with the plain summary line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+
+passed=0; failed=0; status=0
+log=$(mktemp)
+
+echo "== typecheck (tsc --noEmit)"
+if ! npx tsc --noEmit -p tsconfig.json; then failed=$((failed+1)); status=1; fi
+
+run_suite() { # name, mocha args...
+  local name=$1; shift
+  echo "== $name"
+  npx mocha --require tsx/cjs --reporter spec --color false "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local p f
+  p=$(grep -Eo '^ *[0-9]+ passing' "$log" | grep -Eo '[0-9]+' | tail -1)
+  f=$(grep -Eo '^ *[0-9]+ failing' "$log" | grep -Eo '[0-9]+' | tail -1)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  if [ "$rc" -ne 0 ]; then
+    status=1
+    [ -z "$f" ] && failed=$((failed+1)) # the suite died before reporting
+  fi
+}
+
+run_suite "server and unit tests" 'test/server/**/*.test.ts' 'test/unit/**/*.test.ts'
+
+rm -f "$log"
+echo "$passed passed, $failed failed"
+exit $status

@@ -1,0 +1,619 @@
+/*
+ * af-runner: the in-sandbox half of a session.
+ *
+ * The server starts one runner per session as the first process inside the
+ * sandbox and talks to it over stdin/stdout with length-prefixed frames.
+ * It runs each command in a fresh shell (its own session and process group),
+ * carries the working directory and exported variables from one command to
+ * the next, streams output as it is written, enforces timeouts by killing the
+ * command's whole process tree, and does file reads and writes from inside the
+ * sandbox, so a symlink planted by the sandbox can never lead the server to a
+ * host file.
+ *
+ * Why C and not TypeScript: the runner is resident in every session, so its
+ * start-up time and idle memory are paid per session (a Node runner costs
+ * ~40 ms and ~40 MB each; this one costs ~1 ms and well under 1 MB). It is
+ * linked statically so it runs unchanged in any image with a Linux kernel.
+ *
+ * Frame: u32 payload length (LE), u32 id (LE), u8 type, payload.
+ * Host -> runner: 'X' exec, 'K' kill exec, 'R' read file, 'W' write file.
+ * Runner -> host: 'H' hello, 'O'/'E' output chunk, 'D' done, 'F' file data,
+ *                 'A' ok, 'Z' error, 'N' notice.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_EXECS 64
+#define MAX_DRAIN 256
+#define MAX_FRAME (512u << 20)
+#define CHUNK 65536
+#define WORKSPACE "/workspace"
+
+/* Runs the user's command in a fresh shell: restore the previous command's
+ * directory and exported variables, run it, and on exit report the new state
+ * on fd 3 (first line the directory, then `export -p`). */
+static const char *WRAPPER =
+    "cd -- \"${AF_CWD:-/workspace}\" 2>/dev/null || cd /workspace\n"
+    "eval \"$AF_STATE\" 2>/dev/null\n"
+    "unset AF_STATE AF_CWD\n"
+    "__af_save() { __af_rc=$?; { pwd; export -p; } >&3 2>/dev/null; exit $__af_rc; }\n"
+    "trap __af_save EXIT\n"
+    "eval \"$1\"\n";
+
+typedef struct {
+  int used;
+  uint32_t id;
+  pid_t pid;
+  int out_fd, err_fd, state_fd;
+  int64_t deadline_ms;
+  int timed_out, killed, quota;
+  int exited, status;
+  uint64_t sent, cap;
+  int truncated;
+  char *state;
+  size_t state_len;
+} Exec;
+
+static Exec execs[MAX_EXECS];
+static int drain_fds[MAX_DRAIN];
+static int sig_pipe[2];
+static char *g_cwd;
+static char *g_env;
+static const char *g_shell = "/bin/sh";
+static struct {
+  rlim_t nproc, as, fsize, cpu, nofile;
+} lim = {512, 8ull << 30, 1ull << 30, 3600, 4096};
+static uint64_t disk_quota;
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void write_all(int fd, const void *buf, size_t n) {
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      _exit(3); /* the server is gone: nothing left to serve */
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+static void put_u32(unsigned char *b, uint32_t v) {
+  b[0] = v; b[1] = v >> 8; b[2] = v >> 16; b[3] = v >> 24;
+}
+static uint32_t get_u32(const unsigned char *b) {
+  return b[0] | (b[1] << 8) | (b[2] << 16) | ((uint32_t)b[3] << 24);
+}
+static uint64_t get_u64(const unsigned char *b) {
+  return get_u32(b) | ((uint64_t)get_u32(b + 4) << 32);
+}
+
+static void send_frame2(uint32_t id, char type, const void *a, size_t an, const void *b, size_t bn) {
+  unsigned char h[9];
+  put_u32(h, (uint32_t)(an + bn));
+  put_u32(h + 4, id);
+  h[8] = (unsigned char)type;
+  write_all(1, h, 9);
+  if (an) write_all(1, a, an);
+  if (bn) write_all(1, b, bn);
+}
+static void send_frame(uint32_t id, char type, const void *p, size_t n) { send_frame2(id, type, p, n, NULL, 0); }
+static void send_error(uint32_t id, unsigned char code, const char *msg) {
+  send_frame2(id, 'Z', &code, 1, msg, strlen(msg));
+}
+
+static void on_sigchld(int sig) {
+  (void)sig;
+  int e = errno;
+  char c = 1;
+  (void)!write(sig_pipe[1], &c, 1);
+  errno = e;
+}
+
+static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+/* ---------- process trees ---------- */
+
+typedef struct { pid_t pid, ppid, pgrp, sid; } ProcInfo;
+
+static int read_procs(ProcInfo *out, int max) {
+  DIR *d = opendir("/proc");
+  if (!d) return 0;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) && n < max) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (r <= 0) continue;
+    buf[r] = 0;
+    char *rp = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (!rp) continue;
+    char state;
+    int ppid, pgrp, sid;
+    if (sscanf(rp + 2, "%c %d %d %d", &state, &ppid, &pgrp, &sid) != 4) continue;
+    out[n].pid = atoi(e->d_name);
+    out[n].ppid = ppid;
+    out[n].pgrp = pgrp;
+    out[n].sid = sid;
+    n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Kills everything the command started: its session and process group, and
+ * every descendant, including those that called setsid() to slip away. */
+static void kill_tree(pid_t sid) {
+  static ProcInfo procs[8192];
+  static char mark[8192];
+  pid_t self = getpid();
+  for (int round = 0; round < 4; round++) {
+    int n = read_procs(procs, 8192);
+    memset(mark, 0, (size_t)n);
+    int any = 0;
+    for (int i = 0; i < n; i++)
+      if (procs[i].pid == sid || procs[i].sid == sid || procs[i].pgrp == sid) mark[i] = 1;
+    for (int changed = 1; changed;) {
+      changed = 0;
+      for (int i = 0; i < n; i++) {
+        if (mark[i]) continue;
+        for (int j = 0; j < n; j++)
+          if (mark[j] && procs[i].ppid == procs[j].pid) { mark[i] = 1; changed = 1; break; }
+      }
+    }
+    for (int i = 0; i < n; i++)
+      if (mark[i] && procs[i].pid != self && procs[i].pid != 1) { kill(procs[i].pid, SIGKILL); any = 1; }
+    if (!any) break;
+  }
+}
+
+/* ---------- disk quota ---------- */
+
+static uint64_t du_total;
+static int du_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
+  (void)p; (void)flag; (void)f;
+  du_total += (uint64_t)st->st_blocks * 512;
+  return 0;
+}
+static uint64_t workspace_usage(void) {
+  du_total = 0;
+  nftw(WORKSPACE, du_cb, 32, FTW_PHYS | FTW_MOUNT);
+  return du_total;
+}
+
+/* ---------- exec ---------- */
+
+static Exec *find_exec(uint32_t id) {
+  for (int i = 0; i < MAX_EXECS; i++)
+    if (execs[i].used && execs[i].id == id) return &execs[i];
+  return NULL;
+}
+
+static void apply_child_limits(void) {
+  struct rlimit r;
+  r.rlim_cur = r.rlim_max = lim.nproc; setrlimit(RLIMIT_NPROC, &r);
+  r.rlim_cur = r.rlim_max = lim.as; setrlimit(RLIMIT_AS, &r);
+  r.rlim_cur = r.rlim_max = lim.fsize; setrlimit(RLIMIT_FSIZE, &r);
+  r.rlim_cur = r.rlim_max = lim.cpu; setrlimit(RLIMIT_CPU, &r);
+  r.rlim_cur = r.rlim_max = lim.nofile; setrlimit(RLIMIT_NOFILE, &r);
+  r.rlim_cur = r.rlim_max = 0; setrlimit(RLIMIT_CORE, &r);
+}
+
+static void start_exec(uint32_t id, const unsigned char *p, size_t n) {
+  if (n < 13) { send_error(id, 4, "malformed exec frame"); return; }
+  uint32_t timeout_ms = get_u32(p);
+  unsigned char flags = p[4];
+  uint64_t cap = get_u64(p + 5);
+  size_t cmd_len = n - 13;
+  char *cmd = malloc(cmd_len + 1);
+  memcpy(cmd, p + 13, cmd_len);
+  cmd[cmd_len] = 0;
+
+  Exec *x = NULL;
+  for (int i = 0; i < MAX_EXECS; i++)
+    if (!execs[i].used) { x = &execs[i]; break; }
+  if (!x) { free(cmd); send_error(id, 5, "too many concurrent commands in this session"); return; }
+
+  int outp[2], errp[2] = {-1, -1}, stp[2];
+  int separate = flags & 1;
+  if (pipe2(outp, O_CLOEXEC) < 0) { free(cmd); send_error(id, 4, strerror(errno)); return; }
+  if (separate && pipe2(errp, O_CLOEXEC) < 0) {
+    close(outp[0]); close(outp[1]); free(cmd); send_error(id, 4, strerror(errno)); return;
+  }
+  if (pipe2(stp, O_CLOEXEC) < 0) {
+    close(outp[0]); close(outp[1]);
+    if (separate) { close(errp[0]); close(errp[1]); }
+    free(cmd); send_error(id, 4, strerror(errno)); return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    dup2(outp[1], 1);
+    dup2(separate ? errp[1] : outp[1], 2);
+    dup2(stp[1], 3);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    apply_child_limits();
+    /* The server shields the runner from the OOM killer; commands are fair game. */
+    int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (oom >= 0) { (void)!write(oom, "500", 3); close(oom); }
+    if (g_cwd) setenv("AF_CWD", g_cwd, 1);
+    if (g_env) setenv("AF_STATE", g_env, 1);
+    char *argv[] = {(char *)g_shell, "-c", (char *)WRAPPER, "af", cmd, NULL};
+    execv(g_shell, argv);
+    _exit(127);
+  }
+  close(outp[1]);
+  if (separate) close(errp[1]);
+  close(stp[1]);
+  free(cmd);
+  if (pid < 0) {
+    close(outp[0]);
+    if (separate) close(errp[0]);
+    close(stp[0]);
+    send_error(id, 5, "cannot start the command: the session's process limit is reached");
+    return;
+  }
+  memset(x, 0, sizeof *x);
+  x->used = 1;
+  x->id = id;
+  x->pid = pid;
+  x->out_fd = outp[0];
+  x->err_fd = separate ? errp[0] : -1;
+  x->state_fd = stp[0];
+  x->cap = cap;
+  x->deadline_ms = timeout_ms ? now_ms() + timeout_ms : 0;
+  set_nonblock(x->out_fd);
+  if (x->err_fd >= 0) set_nonblock(x->err_fd);
+  set_nonblock(x->state_fd);
+}
+
+/* Reads what a pipe holds; returns 0 at EOF, 1 if it may hold more later. */
+static int pump(Exec *x, int *fdp, char type) {
+  static char buf[CHUNK];
+  for (;;) {
+    ssize_t r = read(*fdp, buf, sizeof buf);
+    if (r > 0) {
+      if (type == 'S') {
+        if (x->state_len + (size_t)r > (4u << 20)) continue; /* absurd state: ignore the rest */
+        x->state = realloc(x->state, x->state_len + (size_t)r + 1);
+        memcpy(x->state + x->state_len, buf, (size_t)r);
+        x->state_len += (size_t)r;
+        x->state[x->state_len] = 0;
+        continue;
+      }
+      uint64_t room = x->sent < x->cap ? x->cap - x->sent : 0;
+      size_t n = (uint64_t)r < room ? (size_t)r : (size_t)room;
+      if (n) send_frame(x->id, type, buf, n);
+      x->sent += n;
+      if ((size_t)r > n) x->truncated = 1; /* keep reading so the writer never blocks */
+      continue;
+    }
+    if (r == 0) { close(*fdp); *fdp = -1; return 0; }
+    if (errno == EINTR) continue;
+    return 1;
+  }
+}
+
+static void park_for_drain(int fd) {
+  for (int i = 0; i < MAX_DRAIN; i++)
+    if (drain_fds[i] < 0) { drain_fds[i] = fd; return; }
+  close(fd); /* too many: a background writer will see EPIPE */
+}
+
+static void finish_exec(Exec *x) {
+  /* Everything the shell wrote before it exited is in the pipes now. */
+  if (x->out_fd >= 0 && pump(x, &x->out_fd, 'O')) park_for_drain(x->out_fd);
+  if (x->err_fd >= 0 && pump(x, &x->err_fd, 'E')) park_for_drain(x->err_fd);
+  if (x->state_fd >= 0) { pump(x, &x->state_fd, 'S'); if (x->state_fd >= 0) close(x->state_fd); }
+  if (x->state_len && !x->timed_out && !x->killed) {
+    char *nl = memchr(x->state, '\n', x->state_len);
+    if (nl) {
+      *nl = 0;
+      free(g_cwd);
+      free(g_env);
+      g_cwd = strdup(x->state);
+      g_env = strdup(nl + 1);
+    }
+  }
+  int code = WIFEXITED(x->status) ? WEXITSTATUS(x->status) : 128 + WTERMSIG(x->status);
+  unsigned char p[5];
+  put_u32(p, (uint32_t)code);
+  p[4] = (x->timed_out ? 1 : 0) | (x->truncated ? 2 : 0) | (x->killed ? 4 : 0) | (x->quota ? 8 : 0);
+  const char *cwd = g_cwd ? g_cwd : WORKSPACE;
+  send_frame2(x->id, 'D', p, 5, cwd, strlen(cwd));
+  free(x->state);
+  x->used = 0;
+}
+
+static void reap(void) {
+  int st;
+  pid_t p;
+  while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+    for (int i = 0; i < MAX_EXECS; i++)
+      if (execs[i].used && execs[i].pid == p && !execs[i].exited) {
+        execs[i].exited = 1;
+        execs[i].status = st;
+      }
+  }
+}
+
+/* ---------- files ---------- */
+
+static int inside_workspace(const char *real) {
+  size_t n = strlen(WORKSPACE);
+  return strncmp(real, WORKSPACE, n) == 0 && (real[n] == 0 || real[n] == '/');
+}
+
+/* The server already refused '..' and paths outside /workspace; here we refuse
+ * what only the sandbox's own filesystem can tell: symlinks that lead out. */
+static int resolve_existing(const char *path, char *real, uint32_t id) {
+  if (!realpath(path, real)) {
+    int e = errno;
+    struct stat st;
+    if (e == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+      send_error(id, 1, "symlink leads outside /workspace or to nothing");
+      return -1;
+    }
+    send_error(id, e == ENOENT || e == ENOTDIR ? 2 : 4, e == ENOENT ? "no such file" : strerror(e));
+    return -1;
+  }
+  if (!inside_workspace(real)) { send_error(id, 1, "path resolves outside /workspace"); return -1; }
+  return 0;
+}
+
+static void read_file(uint32_t id, const unsigned char *p, size_t n) {
+  if (n < 9) { send_error(id, 4, "malformed read frame"); return; }
+  uint64_t max = get_u64(p);
+  char path[PATH_MAX + 1], real[PATH_MAX];
+  size_t pl = n - 8 < PATH_MAX ? n - 8 : PATH_MAX;
+  memcpy(path, p + 8, pl);
+  path[pl] = 0;
+  if (resolve_existing(path, real, id) < 0) return;
+  int fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) { send_error(id, 4, strerror(errno)); return; }
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) { close(fd); send_error(id, 3, "not a regular file"); return; }
+  uint64_t want = (uint64_t)st.st_size < max ? (uint64_t)st.st_size : max;
+  char *buf = malloc(want + 1);
+  uint64_t got = 0;
+  while (got < want) {
+    ssize_t r = read(fd, buf + got, want - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (uint64_t)r;
+  }
+  close(fd);
+  unsigned char trunc = (uint64_t)st.st_size > got;
+  send_frame2(id, 'F', &trunc, 1, buf, got);
+  free(buf);
+}
+
+static int make_parents(char *path, uint32_t id) {
+  char real[PATH_MAX];
+  for (char *s = path + strlen(WORKSPACE) + 1; (s = strchr(s, '/')); s++) {
+    *s = 0;
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+      if (resolve_existing(path, real, id) < 0) { *s = '/'; return -1; }
+    } else if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+      send_error(id, 4, strerror(errno));
+      *s = '/';
+      return -1;
+    }
+    *s = '/';
+  }
+  return 0;
+}
+
+static void write_file(uint32_t id, const unsigned char *p, size_t n) {
+  if (n < 8) { send_error(id, 4, "malformed write frame"); return; }
+  uint32_t mode = get_u32(p);
+  uint32_t pl = get_u32(p + 4);
+  if (pl == 0 || pl > PATH_MAX || 8 + (size_t)pl > n) { send_error(id, 1, "bad path"); return; }
+  char path[PATH_MAX + 1], real[PATH_MAX];
+  memcpy(path, p + 8, pl);
+  path[pl] = 0;
+  if (!inside_workspace(path) || strlen(path) <= strlen(WORKSPACE) + 1) { send_error(id, 1, "path outside /workspace"); return; }
+  if (make_parents(path, id) < 0) return;
+  const char *target = path;
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+    if (resolve_existing(path, real, id) < 0) return;
+    target = real;
+  }
+  int fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode ? mode : 0644);
+  if (fd < 0) { send_error(id, errno == EISDIR ? 3 : 4, strerror(errno)); return; }
+  const unsigned char *data = p + 8 + pl;
+  size_t left = n - 8 - pl;
+  while (left > 0) {
+    ssize_t w = write(fd, data, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) { int e = errno; close(fd); send_error(id, e == EFBIG || e == ENOSPC ? 6 : 4, strerror(e)); return; }
+    data += w;
+    left -= (size_t)w;
+  }
+  close(fd);
+  send_frame(id, 'A', NULL, 0);
+}
+
+/* ---------- main loop ---------- */
+
+static unsigned char *inbuf;
+static size_t in_len, in_cap;
+
+static void handle_frame(uint32_t id, char type, const unsigned char *p, size_t n) {
+  switch (type) {
+    case 'X': start_exec(id, p, n); break;
+    case 'K': {
+      Exec *x = find_exec(id);
+      if (x && !x->exited) { x->killed = 1; kill_tree(x->pid); }
+      break;
+    }
+    case 'R': read_file(id, p, n); break;
+    case 'W': write_file(id, p, n); break;
+    default: send_error(id, 4, "unknown frame type");
+  }
+}
+
+static void read_requests(void) {
+  if (in_cap - in_len < CHUNK) {
+    in_cap = in_len + 4 * CHUNK;
+    inbuf = realloc(inbuf, in_cap);
+  }
+  ssize_t r = read(0, inbuf + in_len, in_cap - in_len);
+  if (r == 0) _exit(0); /* the server closed our stdin: the session is over */
+  if (r < 0) { if (errno == EINTR || errno == EAGAIN) return; _exit(3); }
+  in_len += (size_t)r;
+  size_t off = 0;
+  while (in_len - off >= 9) {
+    uint32_t len = get_u32(inbuf + off);
+    if (len > MAX_FRAME) _exit(4);
+    if (in_len - off < 9 + (size_t)len) break;
+    handle_frame(get_u32(inbuf + off + 4), (char)inbuf[off + 8], inbuf + off + 9, len);
+    off += 9 + (size_t)len;
+  }
+  memmove(inbuf, inbuf + off, in_len - off);
+  in_len -= off;
+  if (in_len >= 9) {
+    /* a large frame is arriving: make room for all of it at once */
+    size_t need = 9 + (size_t)get_u32(inbuf);
+    if (need > in_cap) { in_cap = need; inbuf = realloc(inbuf, in_cap); }
+  } else if (in_cap > (1u << 20)) {
+    in_cap = 4 * CHUNK; /* give a big upload's buffer back */
+    inbuf = realloc(inbuf, in_cap);
+  }
+}
+
+static void check_quota(void) {
+  if (!disk_quota) return;
+  uint64_t used = workspace_usage();
+  if (used <= disk_quota) return;
+  for (int i = 0; i < MAX_EXECS; i++)
+    if (execs[i].used && !execs[i].exited) execs[i].quota = 1;
+  kill(-1, SIGKILL); /* every process in the sandbox but the runner and its init */
+  char msg[160];
+  snprintf(msg, sizeof msg, "workspace disk quota exceeded (%llu > %llu bytes): every process in the session was killed",
+           (unsigned long long)used, (unsigned long long)disk_quota);
+  send_frame(0, 'N', msg, strlen(msg));
+}
+
+static uint64_t parse_u64(const char *s) { return strtoull(s, NULL, 10); }
+
+int main(int argc, char **argv) {
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const char *k = argv[i], *v = argv[i + 1];
+    if (!strcmp(k, "--shell")) g_shell = v;
+    else if (!strcmp(k, "--nproc")) lim.nproc = parse_u64(v);
+    else if (!strcmp(k, "--as")) lim.as = parse_u64(v);
+    else if (!strcmp(k, "--fsize")) lim.fsize = parse_u64(v);
+    else if (!strcmp(k, "--cpu")) lim.cpu = parse_u64(v);
+    else if (!strcmp(k, "--nofile")) lim.nofile = parse_u64(v);
+    else if (!strcmp(k, "--disk-quota")) disk_quota = parse_u64(v);
+  }
+  for (int i = 0; i < MAX_DRAIN; i++) drain_fds[i] = -1;
+  prctl(PR_SET_CHILD_SUBREAPER, 1); /* orphans come to us, so we reap them */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  signal(SIGPIPE, SIG_IGN);
+  if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) return 2;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigchld;
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigaction(SIGCHLD, &sa, NULL);
+  fcntl(0, F_SETFD, FD_CLOEXEC);
+  fcntl(1, F_SETFD, FD_CLOEXEC);
+  fcntl(2, F_SETFD, FD_CLOEXEC);
+
+  char hello[32];
+  int hl = snprintf(hello, sizeof hello, "%d", (int)getpid());
+  send_frame(0, 'H', hello, (size_t)hl);
+
+  int64_t next_quota = now_ms() + 2000;
+  struct pollfd pfd[2 + MAX_EXECS * 3 + MAX_DRAIN];
+  for (;;) {
+    int n = 0;
+    pfd[n++] = (struct pollfd){.fd = 0, .events = POLLIN};
+    pfd[n++] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
+    int64_t now = now_ms(), wait = 1000;
+    int busy = 0;
+    for (int i = 0; i < MAX_EXECS; i++) {
+      Exec *x = &execs[i];
+      if (!x->used) continue;
+      busy = 1;
+      if (x->out_fd >= 0) pfd[n++] = (struct pollfd){.fd = x->out_fd, .events = POLLIN};
+      if (x->err_fd >= 0) pfd[n++] = (struct pollfd){.fd = x->err_fd, .events = POLLIN};
+      if (x->state_fd >= 0) pfd[n++] = (struct pollfd){.fd = x->state_fd, .events = POLLIN};
+      if (x->deadline_ms && !x->timed_out) {
+        int64_t left = x->deadline_ms - now;
+        if (left < wait) wait = left < 0 ? 0 : left;
+      }
+    }
+    for (int i = 0; i < MAX_DRAIN; i++)
+      if (drain_fds[i] >= 0) pfd[n++] = (struct pollfd){.fd = drain_fds[i], .events = POLLIN};
+    poll(pfd, (nfds_t)n, (int)wait);
+
+    if (pfd[0].revents) read_requests();
+    if (pfd[1].revents) {
+      char b[64];
+      while (read(sig_pipe[0], b, sizeof b) > 0) {}
+      reap();
+    }
+    for (int i = 0; i < MAX_EXECS; i++) {
+      Exec *x = &execs[i];
+      if (!x->used) continue;
+      if (x->out_fd >= 0) pump(x, &x->out_fd, 'O');
+      if (x->err_fd >= 0) pump(x, &x->err_fd, 'E');
+      if (x->state_fd >= 0) pump(x, &x->state_fd, 'S');
+      if (x->exited) { finish_exec(x); continue; }
+      if (x->deadline_ms && !x->timed_out && now_ms() >= x->deadline_ms) {
+        x->timed_out = 1;
+        kill_tree(x->pid);
+      }
+    }
+    for (int i = 0; i < MAX_DRAIN; i++) {
+      if (drain_fds[i] < 0) continue;
+      char b[CHUNK];
+      ssize_t r;
+      while ((r = read(drain_fds[i], b, sizeof b)) > 0) {}
+      if (r == 0) { close(drain_fds[i]); drain_fds[i] = -1; }
+    }
+    if (now_ms() >= next_quota) {
+      next_quota = now_ms() + 2000;
+      if (busy || kill(-1, 0) == 0) check_quota();
+    }
+  }
+}

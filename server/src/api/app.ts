@@ -1,0 +1,55 @@
+// Assembles the HTTP app: framework, validation, auth, errors, routes and
+// the OpenAPI document generated from the same zod schemas.
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { SessionManager } from '../sessions/sessionManager';
+import type { WorkspaceStore } from '../sessions/workspaceStore';
+import { registerAuth } from './auth';
+import { registerErrorHandling } from './errorHandler';
+import { execRoutes } from './routes/exec';
+import { fileRoutes } from './routes/files';
+import { healthRoutes } from './routes/health';
+import { openapiRoutes } from './routes/openapi';
+import { sessionRoutes } from './routes/sessions';
+import { workspaceRoutes } from './routes/workspaces';
+
+export interface AppDeps {
+  apiKey: string;
+  sessions: SessionManager;
+  workspaces: WorkspaceStore;
+  maxFileBytes: number;
+  defaultReadBytes: number;
+  logger: boolean | object;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger,
+    bodyLimit: 2 * 1024 * 1024,
+    // Per-request lines would dominate the log on an exec-heavy workload; services log what matters.
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: true,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandling(app);
+  registerAuth(app, deps.apiKey);
+  await app.register(multipart, { limits: { fileSize: deps.maxFileBytes } });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'AstraForge server', version: '0.1.0', description: 'Sandbox API (Sandkasten-compatible) and run API.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(healthRoutes);
+  await app.register(sessionRoutes(deps.sessions));
+  await app.register(execRoutes(deps.sessions));
+  await app.register(fileRoutes(deps.sessions, { maxFileBytes: deps.maxFileBytes, defaultReadBytes: deps.defaultReadBytes }));
+  await app.register(workspaceRoutes(deps.sessions, deps.workspaces));
+  await app.register(openapiRoutes);
+  return app;
+}

@@ -1,0 +1,87 @@
+// /v1/sessions/:id/fs/*: files inside /workspace, read and written from
+// inside the sandbox (see af-runner), so symlinks cannot lead to host files.
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+
+import { commonErrorResponses, ErrorEnvelope } from '../../contract/errors';
+import { FsReadQuery, FsReadResult, FsWriteRequest, OkResult, SessionIdParams, UploadResult } from '../../contract/sandboxApi';
+import { AppError } from '../../errors';
+import type { SessionManager } from '../../sessions/sessionManager';
+
+export interface FileLimits {
+  maxFileBytes: number;
+  defaultReadBytes: number;
+}
+
+export function fileRoutes(sessions: SessionManager, limits: FileLimits) {
+  return async (app: FastifyInstance): Promise<void> => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    const tags = ['sandbox'];
+    const errors = { 404: ErrorEnvelope, 410: ErrorEnvelope, 413: ErrorEnvelope, ...commonErrorResponses };
+
+    r.post(
+      '/v1/sessions/:id/fs/write',
+      {
+        // base64 grows a file by a third; leave room for the JSON around it
+        bodyLimit: Math.ceil(limits.maxFileBytes * 1.4) + 64 * 1024,
+        schema: { summary: 'Write a file (text or base64)', tags, params: SessionIdParams, body: FsWriteRequest, response: { 200: OkResult, ...errors } },
+      },
+      async (req) => {
+        const data = 'text' in req.body ? Buffer.from(req.body.text, 'utf8') : Buffer.from(req.body.content_base64, 'base64');
+        if (data.length > limits.maxFileBytes) throw new AppError('PAYLOAD_TOO_LARGE', `files are limited to ${limits.maxFileBytes} bytes`);
+        await sessions.writeFile(req.params.id, req.body.path, data);
+        return { ok: true as const };
+      },
+    );
+
+    r.get(
+      '/v1/sessions/:id/fs/read',
+      { schema: { summary: 'Read a file', tags, params: SessionIdParams, querystring: FsReadQuery, response: { 200: FsReadResult, ...errors } } },
+      async (req) => {
+        const max = Math.min(req.query.max_bytes ?? limits.defaultReadBytes, limits.maxFileBytes);
+        const f = await sessions.readFile(req.params.id, req.query.path, max);
+        return { path: f.path, content_base64: f.content.toString('base64'), truncated: f.truncated };
+      },
+    );
+
+    r.post(
+      '/v1/sessions/:id/fs/upload',
+      {
+        schema: {
+          summary: 'Upload files (multipart: `file` or `files`, optional `path` folder)',
+          tags,
+          params: SessionIdParams,
+          consumes: ['multipart/form-data'],
+          response: { 200: UploadResult, ...errors },
+        },
+      },
+      async (req) => {
+        sessions.assertUsable(req.params.id);
+        if (!req.isMultipart()) throw new AppError('INVALID_REQUEST', 'send multipart/form-data with a `file` or `files` part');
+        let folder = '';
+        const files: { name: string; data: Buffer }[] = [];
+        for await (const part of req.parts({ limits: { fileSize: limits.maxFileBytes, files: 1000 } })) {
+          if (part.type === 'field') {
+            if (part.fieldname === 'path') folder = String(part.value);
+            continue;
+          }
+          if (part.fieldname !== 'file' && part.fieldname !== 'files') {
+            part.file.resume();
+            continue;
+          }
+          const data = await part.toBuffer();
+          if (part.file.truncated) throw new AppError('PAYLOAD_TOO_LARGE', `"${part.filename}" is over ${limits.maxFileBytes} bytes`);
+          files.push({ name: part.filename, data });
+        }
+        if (files.length === 0) throw new AppError('INVALID_REQUEST', 'no `file` or `files` part in the upload');
+        const paths: string[] = [];
+        for (const f of files) {
+          if (!f.name) throw new AppError('INVALID_REQUEST', 'every uploaded file needs a filename');
+          paths.push(await sessions.writeFile(req.params.id, folder ? `${folder.replace(/\/+$/, '')}/${f.name}` : f.name, f.data));
+        }
+        return { ok: true as const, paths };
+      },
+    );
+  };
+}
+

@@ -1,0 +1,67 @@
+// Server settings: command-line flags over ASTRAFORGE_* variables over
+// <data-dir>/config.json over safe defaults.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+export const ServerConfig = z.object({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8787),
+  dataDir: z.string(),
+  sandbox: z.enum(['bwrap']).default('bwrap'),
+  bwrapPath: z.string().default('/usr/bin/bwrap'),
+  images: z.record(z.string(), z.string()).default({}),
+  defaultTtlSeconds: z.number().int().positive().default(1800),
+  defaultTimeoutMs: z.number().int().positive().default(120_000),
+  maxOutputBytes: z.number().int().positive().default(5 * MiB),
+  maxFileBytes: z.number().int().positive().default(64 * MiB),
+  defaultReadBytes: z.number().int().positive().default(10 * MiB),
+  maxSessions: z.number().int().positive().default(200),
+  tombstoneSeconds: z.number().int().nonnegative().default(3600),
+  limits: z
+    .object({
+      memoryBytes: z.number().int().positive().default(1024 * MiB),
+      pids: z.number().int().positive().default(256),
+      cpus: z.number().positive().default(1),
+      fileSizeBytes: z.number().int().positive().default(1024 * MiB),
+      cpuSecondsPerProcess: z.number().int().positive().default(3600),
+      addressSpaceBytes: z.number().int().positive().default(16 * 1024 * MiB),
+      openFiles: z.number().int().positive().default(4096),
+      diskQuotaBytes: z.number().int().positive().default(2048 * MiB),
+      tmpBytes: z.number().int().positive().default(512 * MiB),
+    })
+    .prefault({}),
+});
+export type ServerConfig = z.infer<typeof ServerConfig>;
+
+export function defaultDataDir(): string {
+  return process.env.ASTRAFORGE_DATA_DIR ?? join(homedir(), '.astraforge');
+}
+
+export function loadConfig(argv: string[]): ServerConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'data-dir': { type: 'string' },
+      sandbox: { type: 'string' },
+    },
+    strict: true,
+  });
+  const dataDir = resolve(values['data-dir'] ?? defaultDataDir());
+  const file = join(dataDir, 'config.json');
+  const fromFile: Record<string, unknown> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const fromEnv: Record<string, unknown> = {};
+  if (process.env.ASTRAFORGE_HOST) fromEnv.host = process.env.ASTRAFORGE_HOST;
+  if (process.env.ASTRAFORGE_PORT) fromEnv.port = Number(process.env.ASTRAFORGE_PORT);
+  const fromFlags: Record<string, unknown> = {};
+  if (values.host) fromFlags.host = values.host;
+  if (values.port) fromFlags.port = Number(values.port);
+  if (values.sandbox) fromFlags.sandbox = values.sandbox;
+  return ServerConfig.parse({ ...fromFile, ...fromEnv, ...fromFlags, dataDir });
+}

@@ -1,0 +1,66 @@
+// Starts the companion server: `node server/dist/main.js --host H --port P --data-dir D`.
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadApiKey } from './apiKey';
+import { buildApp } from './api/app';
+import { loadConfig } from './config';
+import { BwrapProvider } from './sandboxes/bwrap/bwrapProvider';
+import { SessionManager } from './sessions/sessionManager';
+import { SessionRecords } from './sessions/sessionRecords';
+import { WorkspaceStore } from './sessions/workspaceStore';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.argv.slice(2));
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
+  const apiKey = loadApiKey(config.dataDir);
+  const workspaces = new WorkspaceStore(config.dataDir);
+  const provider = new BwrapProvider({
+    bwrapPath: config.bwrapPath,
+    runnerBinary: resolve(__dirname, 'af-runner'),
+    stateDir: join(config.dataDir, 'sandbox'),
+    images: config.images,
+  });
+  const logger = { level: process.env.ASTRAFORGE_LOG_LEVEL ?? 'info', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] };
+  let log: (obj: Record<string, unknown>, msg: string) => void = () => undefined;
+  const sessions = new SessionManager({
+    provider,
+    records: new SessionRecords(join(config.dataDir, 'sessions')),
+    workspaces,
+    limits: config.limits,
+    defaultTtlSeconds: config.defaultTtlSeconds,
+    defaultTimeoutMs: config.defaultTimeoutMs,
+    maxOutputBytes: config.maxOutputBytes,
+    maxSessions: config.maxSessions,
+    tombstoneSeconds: config.tombstoneSeconds,
+    log: (obj, msg) => log(obj, msg),
+  });
+  const app = await buildApp({
+    apiKey: apiKey.key,
+    sessions,
+    workspaces,
+    maxFileBytes: config.maxFileBytes,
+    defaultReadBytes: config.defaultReadBytes,
+    logger,
+  });
+  log = (obj, msg) => app.log.info(obj, msg);
+  await sessions.start();
+  const address = await app.listen({ host: config.host, port: config.port });
+  const url = address.replace('[::1]', 'localhost');
+  // The one line launchers (the extension, the tests) parse; the key itself is never printed.
+  process.stdout.write(`${JSON.stringify({ msg: 'astraforge server listening', url, api_key_from: apiKey.from, data_dir: config.dataDir })}\n`);
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    await app.close();
+    await sessions.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
+}
+
+main().catch((e) => {
+  process.stderr.write(`astraforge server failed to start: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,100 @@
+// The bubblewrap command line for one session: every namespace unshared,
+// no capabilities, an unprivileged uid, read-only system folders, a private
+// /tmp, /dev and /proc, and only /workspace writable from the host.
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import type { SandboxLimits } from '../sandboxProvider';
+
+export const SANDBOX_UID = 1000;
+export const RUNNER_PATH = '/.astraforge/af-runner';
+export const SANDBOX_HOME = '/home/sandbox';
+
+/** /etc entries a toolchain needs; the rest of the host's /etc stays invisible. */
+const ETC_ENTRIES = [
+  'alternatives',
+  'ssl',
+  'ca-certificates',
+  'ca-certificates.conf',
+  'ld.so.cache',
+  'ld.so.conf',
+  'ld.so.conf.d',
+  'localtime',
+  'nsswitch.conf',
+  'mime.types',
+  'os-release',
+  'debian_version',
+  'bash.bashrc',
+  'inputrc',
+  'gitconfig',
+];
+
+export interface BwrapLayout {
+  /** Root filesystem the system folders come from: '/' for the host's own, or an image folder. */
+  rootfs: string;
+  workspaceDir: string;
+  runnerBinary: string;
+  /** Generated passwd, group and hosts files for the sandbox user. */
+  etcDir: string;
+  shell: string;
+}
+
+function systemFolderArgs(rootfs: string): string[] {
+  const args: string[] = ['--ro-bind', `${rootfs}/usr`.replace('//', '/'), '/usr'];
+  for (const name of ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {
+    const host = `${rootfs}/${name}`.replace('//', '/');
+    if (!existsSync(host)) continue;
+    const st = lstatSync(host);
+    if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(host), `/${name}`);
+    else if (st.isDirectory()) args.push('--ro-bind', host, `/${name}`);
+  }
+  args.push('--dir', '/etc');
+  for (const name of ETC_ENTRIES) {
+    const host = `${rootfs}/etc/${name}`.replace('//', '/');
+    if (existsSync(host)) args.push('--ro-bind', host, `/etc/${name}`);
+  }
+  return args;
+}
+
+export function bwrapArgs(layout: BwrapLayout, limits: SandboxLimits): string[] {
+  return [
+    '--unshare-all',
+    '--unshare-user',
+    '--disable-userns',
+    '--uid', String(SANDBOX_UID),
+    '--gid', String(SANDBOX_UID),
+    '--hostname', 'sandbox',
+    '--die-with-parent',
+    '--new-session',
+    '--cap-drop', 'ALL',
+    '--clearenv',
+    '--setenv', 'PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    '--setenv', 'HOME', SANDBOX_HOME,
+    '--setenv', 'USER', 'sandbox',
+    '--setenv', 'LOGNAME', 'sandbox',
+    '--setenv', 'SHELL', layout.shell,
+    '--setenv', 'LANG', 'C.UTF-8',
+    '--setenv', 'TERM', 'dumb',
+    '--setenv', 'TMPDIR', '/tmp',
+    ...systemFolderArgs(layout.rootfs),
+    '--ro-bind', `${layout.etcDir}/passwd`, '/etc/passwd',
+    '--ro-bind', `${layout.etcDir}/group`, '/etc/group',
+    '--ro-bind', `${layout.etcDir}/hosts`, '/etc/hosts',
+    '--proc', '/proc',
+    '--dev', '/dev',
+    '--size', String(limits.tmpBytes), '--perms', '1777', '--tmpfs', '/tmp',
+    '--dir', '/var',
+    '--symlink', '../tmp', '/var/tmp',
+    '--size', String(64 * 1024 * 1024), '--perms', '0755', '--tmpfs', SANDBOX_HOME,
+    '--bind', layout.workspaceDir, '/workspace',
+    '--ro-bind', layout.runnerBinary, RUNNER_PATH,
+    '--chdir', '/workspace',
+    '--',
+    RUNNER_PATH,
+    '--shell', layout.shell,
+    '--nproc', String(limits.pids),
+    '--as', String(limits.addressSpaceBytes),
+    '--fsize', String(limits.fileSizeBytes),
+    '--cpu', String(limits.cpuSecondsPerProcess),
+    '--nofile', String(limits.openFiles),
+    '--disk-quota', String(limits.diskQuotaBytes),
+  ];
+}

@@ -1,0 +1,162 @@
+// The bubblewrap provider: one bwrap process per session, started as the
+// session's own unprivileged host uid, with af-runner as its first process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RunnerClient, type RunnerExecOptions } from '../runnerProtocol';
+import { SandboxError } from '../sandboxError';
+import type { RunningExec, Sandbox, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
+import { createSessionCgroup, removeLeftoverCgroups, type SessionCgroup } from '../host/sessionCgroup';
+import { descendantsOf, killProcessesOfUids, usageOfTree } from '../host/processTree';
+import { bwrapArgs, SANDBOX_HOME, SANDBOX_UID } from './bwrapArgs';
+
+export interface BwrapProviderOptions {
+  bwrapPath: string;
+  /** The compiled af-runner binary. */
+  runnerBinary: string;
+  /** A folder of the server's where the provider keeps what sandboxes mount (runner copy, etc files). */
+  stateDir: string;
+  /** Extra images: name -> root filesystem folder. 'default' is the host's own system folders. */
+  images?: Record<string, string>;
+}
+
+const START_TIMEOUT_MS = 10_000;
+
+class BwrapSandbox implements Sandbox {
+  readonly exited: Promise<void>;
+  constructor(
+    private readonly child: ChildProcess,
+    private readonly runner: RunnerClient,
+    private readonly cgroup: SessionCgroup | undefined,
+    private readonly hostUid: number,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+
+  exec(cmd: string, opts: RunnerExecOptions): RunningExec {
+    return this.runner.exec(cmd, opts);
+  }
+
+  kill(execId: number): void {
+    if (!this.runner.closed) this.runner.kill(execId);
+  }
+
+  readFile(absPath: string, maxBytes: number) {
+    return this.runner.readFile(absPath, maxBytes);
+  }
+
+  writeFile(absPath: string, data: Buffer): Promise<void> {
+    return this.runner.writeFile(absPath, data);
+  }
+
+  async usage(): Promise<SandboxUsage> {
+    if (this.cgroup) {
+      return {
+        memoryBytes: this.cgroup.memoryBytes(),
+        memoryLimit: this.cgroup.memoryLimit(),
+        cpuUsageUsec: this.cgroup.cpuUsageUsec(),
+      };
+    }
+    return this.child.pid ? usageOfTree(this.child.pid) : { memoryBytes: 0, cpuUsageUsec: 0 };
+  }
+
+  async destroy(): Promise<void> {
+    this.runner.close(new SandboxError('SANDBOX_GONE', 'the session was destroyed'));
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+    // bwrap's death takes its pid namespace down with it; this catches anything that slipped out.
+    this.cgroup?.remove();
+    killProcessesOfUids([this.hostUid]);
+  }
+}
+
+export class BwrapProvider implements SandboxProvider {
+  readonly name = 'bwrap';
+  private readonly runnerCopy: string;
+  private readonly etcDir: string;
+  private readonly shell: string;
+
+  constructor(private readonly opts: BwrapProviderOptions) {
+    // The sandbox's uid must be able to read what bwrap mounts, so the provider
+    // keeps world-readable copies in a folder of its own rather than exposing the install.
+    const binDir = join(opts.stateDir, 'bin');
+    this.etcDir = join(opts.stateDir, 'etc');
+    mkdirSync(binDir, { recursive: true, mode: 0o755 });
+    mkdirSync(this.etcDir, { recursive: true, mode: 0o755 });
+    chmodSync(opts.stateDir, 0o711);
+    this.runnerCopy = join(binDir, 'af-runner');
+    copyFileSync(opts.runnerBinary, this.runnerCopy);
+    chmodSync(this.runnerCopy, 0o755);
+    this.shell = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
+    writeFileSync(
+      join(this.etcDir, 'passwd'),
+      `root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:${SANDBOX_UID}:${SANDBOX_UID}:sandbox:${SANDBOX_HOME}:${this.shell}\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
+    );
+    writeFileSync(join(this.etcDir, 'group'), `root:x:0:\nsandbox:x:${SANDBOX_UID}:\nnogroup:x:65534:\n`);
+    writeFileSync(join(this.etcDir, 'hosts'), '127.0.0.1 localhost sandbox\n::1 localhost\n');
+    for (const f of ['passwd', 'group', 'hosts']) chmodSync(join(this.etcDir, f), 0o644);
+  }
+
+  images(): string[] {
+    return ['default', ...Object.keys(this.opts.images ?? {})];
+  }
+
+  async create(spec: SandboxSpec): Promise<Sandbox> {
+    const rootfs = spec.image === 'default' ? '/' : this.opts.images?.[spec.image];
+    if (!rootfs) throw new SandboxError('INVALID_IMAGE', `unknown image "${spec.image}"; available: ${this.images().join(', ')}`);
+    const cgroup = createSessionCgroup(`s-${spec.sessionId}`, {
+      memoryBytes: spec.limits.memoryBytes,
+      pids: spec.limits.pids,
+      cpus: spec.limits.cpus,
+    });
+    const args = bwrapArgs(
+      { rootfs, workspaceDir: spec.workspaceDir, runnerBinary: this.runnerCopy, etcDir: this.etcDir, shell: this.shell },
+      spec.limits,
+    );
+    const child = spawn(this.opts.bwrapPath, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      uid: spec.hostUid,
+      gid: spec.hostUid,
+      env: {},
+      cwd: '/',
+    });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      if (stderr.length < 4096) stderr += d.toString();
+    });
+    const runner = new RunnerClient(child.stdin!, child.stdout!);
+    child.once('exit', () => runner.close(new SandboxError('SANDBOX_GONE', 'the sandbox has exited')));
+    child.once('error', (e) => runner.close(new SandboxError('START_FAILED', `cannot start bwrap: ${e.message}`)));
+    try {
+      await withTimeout(runner.ready, START_TIMEOUT_MS);
+    } catch (e) {
+      child.kill('SIGKILL');
+      cgroup?.remove();
+      throw new SandboxError('START_FAILED', `the sandbox did not start: ${stderr.trim() || (e as Error).message}`);
+    }
+    // No user command has run yet, so every process of the sandbox is in this tree.
+    if (cgroup && child.pid) for (const pid of descendantsOf(child.pid)) cgroup.addProcess(pid);
+    return new BwrapSandbox(child, runner, cgroup, spec.hostUid);
+  }
+
+  async cleanupLeftovers(hostUids: number[]): Promise<void> {
+    killProcessesOfUids(hostUids);
+    removeLeftoverCgroups();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,62 @@
+// The provider interface: what the session layer needs from any sandbox
+// technology (bubblewrap now; Docker and Kubernetes plug in here later).
+import type { RunnerExecOptions, RunnerExecResult } from './runnerProtocol';
+
+export interface SandboxLimits {
+  /** Memory for the whole sandbox (cgroup), bytes. */
+  memoryBytes: number;
+  /** Processes and threads in the sandbox. */
+  pids: number;
+  /** CPU share as a number of cores (cgroup quota). */
+  cpus: number;
+  /** Per-process floors applied with setrlimit inside the sandbox. */
+  fileSizeBytes: number;
+  cpuSecondsPerProcess: number;
+  addressSpaceBytes: number;
+  openFiles: number;
+  /** Disk the workspace may use, bytes; the runner kills the session's processes beyond it. */
+  diskQuotaBytes: number;
+  /** Size of the private /tmp (memory-backed), bytes. */
+  tmpBytes: number;
+}
+
+export interface SandboxSpec {
+  sessionId: string;
+  image: string;
+  /** Host folder mounted at /workspace, owned by hostUid. */
+  workspaceDir: string;
+  /** The unprivileged host uid (and gid) the sandbox runs as. */
+  hostUid: number;
+  limits: SandboxLimits;
+}
+
+export interface SandboxUsage {
+  memoryBytes: number;
+  memoryLimit?: number;
+  cpuUsageUsec: number;
+}
+
+export interface RunningExec {
+  id: number;
+  result: Promise<RunnerExecResult>;
+}
+
+export interface Sandbox {
+  /** Resolves when the sandbox stops, for whatever reason. */
+  readonly exited: Promise<void>;
+  exec(cmd: string, opts: RunnerExecOptions): RunningExec;
+  kill(execId: number): void;
+  readFile(absPath: string, maxBytes: number): Promise<{ content: Buffer; truncated: boolean }>;
+  writeFile(absPath: string, data: Buffer): Promise<void>;
+  usage(): Promise<SandboxUsage>;
+  destroy(): Promise<void>;
+}
+
+export interface SandboxProvider {
+  readonly name: string;
+  /** Image names this provider accepts; the first is the default. */
+  images(): string[];
+  create(spec: SandboxSpec): Promise<Sandbox>;
+  /** After a restart: removes whatever a previous server process left behind for these uids. */
+  cleanupLeftovers(hostUids: number[]): Promise<void>;
+}

@@ -1,0 +1,360 @@
+// Sessions: lifecycle, leases and the reaper, over any sandbox provider.
+// Every access extends a session's lease by its own ttl; an expired session
+// is destroyed with every process in it and answers SESSION_EXPIRED after.
+import { randomBytes } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
+import type { CreateSessionRequest, SessionInfo, SessionStats } from '../contract/sandboxApi';
+import { AppError } from '../errors';
+import { SandboxError } from '../sandboxes/sandboxError';
+import type { Sandbox, SandboxLimits, SandboxProvider } from '../sandboxes/sandboxProvider';
+import { SessionRecords, type SessionRecord } from './sessionRecords';
+import { UidAllocator } from './uidAllocator';
+import { PathRejected, resolveWorkspacePath, WORKSPACE_ROOT } from './workspacePaths';
+import { WorkspaceStore } from './workspaceStore';
+
+export interface SessionManagerOptions {
+  provider: SandboxProvider;
+  records: SessionRecords;
+  workspaces: WorkspaceStore;
+  limits: SandboxLimits;
+  defaultTtlSeconds: number;
+  defaultTimeoutMs: number;
+  maxOutputBytes: number;
+  maxSessions: number;
+  /** How long ended sessions stay listed (and answer 410) before their records go. */
+  tombstoneSeconds: number;
+  log: (obj: Record<string, unknown>, msg: string) => void;
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  separateStderr?: boolean;
+  onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface ExecOutcome {
+  exitCode: number;
+  cwd: string;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  timedOut: boolean;
+  cancelled: boolean;
+  durationMs: number;
+  notice?: string;
+}
+
+interface Live {
+  record: SessionRecord;
+  sandbox?: Sandbox;
+  expiresAt: number;
+  running: number;
+  ending?: Promise<void>;
+}
+
+export class SessionManager {
+  private readonly sessions = new Map<string, Live>();
+  private readonly uids = new UidAllocator();
+  private reaper: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: SessionManagerOptions) {}
+
+  /** Reconciles what a previous server process left, then starts the reaper. */
+  async start(): Promise<void> {
+    const records = this.opts.records.loadAll();
+    const leftoverUids = new Set<number>(records.map((r) => r.host_uid));
+    for (const rec of records) {
+      if (rec.status === 'running') {
+        rec.status = 'crashed';
+        rec.ended_reason = 'the server stopped while this session was running; its processes are gone';
+        this.opts.records.save(rec);
+        this.opts.log({ session_id: rec.id }, 'session reconciled as crashed after restart');
+      }
+      this.sessions.set(rec.id, { record: rec, expiresAt: Date.parse(rec.expires_at), running: 0 });
+    }
+    await this.opts.provider.cleanupLeftovers([...leftoverUids]);
+    for (const id of this.opts.workspaces.scratchIds()) this.opts.workspaces.removeScratch(id);
+    for (const uid of this.opts.workspaces.persistentUids()) this.uids.reserve(uid);
+    this.reaper = setInterval(() => void this.reap(), 1000);
+    this.reaper.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.reaper) clearInterval(this.reaper);
+    await Promise.all(
+      [...this.sessions.values()].filter((s) => s.sandbox).map((s) => this.end(s, 'destroyed', 'the server stopped')),
+    );
+  }
+
+  async create(req: CreateSessionRequest): Promise<SessionInfo> {
+    const image = req.image ?? this.opts.provider.images()[0];
+    if (!this.opts.provider.images().includes(image)) {
+      throw new AppError('INVALID_IMAGE', `unknown image "${image}"`, { available: this.opts.provider.images() });
+    }
+    const liveCount = [...this.sessions.values()].filter((s) => s.record.status === 'running').length;
+    if (liveCount >= this.opts.maxSessions) {
+      throw new AppError('RESOURCE_EXHAUSTED', `the server runs at most ${this.opts.maxSessions} sessions at once`);
+    }
+    const id = randomBytes(9).toString('base64url').replace(/[-_]/g, 'x').toLowerCase();
+    const ttl = req.ttl_seconds ?? this.opts.defaultTtlSeconds;
+    let hostUid: number;
+    let workspaceDir: string;
+    if (req.workspace_id) {
+      const ws = this.opts.workspaces.openPersistent(req.workspace_id, () => this.uids.allocate());
+      hostUid = ws.host_uid;
+      workspaceDir = ws.dir;
+    } else {
+      hostUid = this.uids.allocate();
+      workspaceDir = this.opts.workspaces.createScratch(id, hostUid);
+    }
+    const now = Date.now();
+    const record: SessionRecord = {
+      id,
+      image,
+      status: 'running',
+      workspace_id: req.workspace_id,
+      workspace_dir: workspaceDir,
+      host_uid: hostUid,
+      ttl_seconds: ttl,
+      created_at: new Date(now).toISOString(),
+      expires_at: new Date(now + ttl * 1000).toISOString(),
+      cwd: WORKSPACE_ROOT,
+    };
+    // Recorded before the sandbox starts, so a crash in between still gets cleaned up.
+    this.opts.records.save(record);
+    const live: Live = { record, expiresAt: now + ttl * 1000, running: 0 };
+    this.sessions.set(id, live);
+    try {
+      live.sandbox = await this.opts.provider.create({
+        sessionId: id,
+        image,
+        workspaceDir,
+        hostUid,
+        limits: this.opts.limits,
+      });
+    } catch (e) {
+      this.sessions.delete(id);
+      this.opts.records.remove(id);
+      this.releaseWorkspace(record);
+      if (e instanceof SandboxError && e.kind === 'INVALID_IMAGE') throw new AppError('INVALID_IMAGE', e.message);
+      throw new AppError('INTERNAL_ERROR', `cannot start the sandbox: ${(e as Error).message}`);
+    }
+    void live.sandbox.exited.then(() => {
+      if (live.record.status === 'running' && !live.ending) {
+        void this.end(live, 'crashed', 'the sandbox exited unexpectedly');
+      }
+    });
+    this.opts.log({ session_id: id, host_uid: hostUid, workspace_id: req.workspace_id }, 'session created');
+    return this.info(live);
+  }
+
+  list(): SessionInfo[] {
+    return [...this.sessions.values()]
+      .sort((a, b) => b.record.created_at.localeCompare(a.record.created_at))
+      .map((s) => this.info(s));
+  }
+
+  get(id: string): SessionInfo {
+    const live = this.access(id, { allowEnded: true });
+    return this.info(live);
+  }
+
+  /** Throws SESSION_NOT_FOUND or SESSION_EXPIRED unless the session can be used; extends its lease. */
+  assertUsable(id: string): void {
+    this.access(id);
+  }
+
+  async stats(id: string): Promise<SessionStats> {
+    const live = this.access(id);
+    const u = await live.sandbox!.usage();
+    return { memory_bytes: u.memoryBytes, memory_limit: u.memoryLimit, cpu_usage_usec: u.cpuUsageUsec };
+  }
+
+  async exec(id: string, cmd: string, opts: ExecOptions = {}): Promise<ExecOutcome> {
+    const live = this.access(id);
+    const sandbox = live.sandbox!;
+    const started = performance.now();
+    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+    const text = { stdout: '', stderr: '' };
+    const onOutput = (stream: 'stdout' | 'stderr', chunk: Buffer) => {
+      const s = decoders[stream].write(chunk);
+      if (!s) return;
+      text[stream] += s;
+      opts.onOutput?.(stream, s);
+    };
+    live.running++;
+    const run = sandbox.exec(cmd, {
+      timeoutMs: opts.timeoutMs ?? this.opts.defaultTimeoutMs,
+      separateStderr: opts.separateStderr ?? false,
+      maxOutputBytes: this.opts.maxOutputBytes,
+      onOutput,
+    });
+    const abort = () => sandbox.kill(run.id);
+    opts.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      const r = await run.result;
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const tail = decoders[stream].end();
+        if (tail) {
+          text[stream] += tail;
+          opts.onOutput?.(stream, tail);
+        }
+      }
+      if (!r.timedOut && !r.killed) live.record.cwd = r.cwd;
+      return {
+        exitCode: r.exitCode,
+        cwd: r.cwd,
+        stdout: text.stdout,
+        stderr: text.stderr,
+        truncated: r.truncated,
+        timedOut: r.timedOut,
+        cancelled: r.killed,
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        notice: r.quotaExceeded ? 'the workspace disk quota was exceeded; the session\'s processes were killed' : undefined,
+      };
+    } catch (e) {
+      throw this.mapSandboxError(e, live);
+    } finally {
+      opts.signal?.removeEventListener('abort', abort);
+      live.running--;
+      this.extend(live);
+    }
+  }
+
+  async readFile(id: string, path: string, maxBytes: number): Promise<{ path: string; content: Buffer; truncated: boolean }> {
+    const live = this.access(id);
+    const abs = this.resolvePath(path);
+    try {
+      const r = await live.sandbox!.readFile(abs, maxBytes);
+      return { path: abs, ...r };
+    } catch (e) {
+      throw this.mapSandboxError(e, live);
+    }
+  }
+
+  async writeFile(id: string, path: string, data: Buffer): Promise<string> {
+    const live = this.access(id);
+    const abs = this.resolvePath(path);
+    if (abs === WORKSPACE_ROOT) throw new AppError('INVALID_REQUEST', 'cannot write to /workspace itself: name a file');
+    try {
+      await live.sandbox!.writeFile(abs, data);
+      return abs;
+    } catch (e) {
+      throw this.mapSandboxError(e, live);
+    }
+  }
+
+  async destroy(id: string): Promise<void> {
+    const live = this.sessions.get(id);
+    if (!live) throw new AppError('SESSION_NOT_FOUND', `no session "${id}"`);
+    if (live.record.status === 'running') await this.end(live, 'destroyed', 'destroyed by a client');
+    this.sessions.delete(id);
+    this.opts.records.remove(id);
+  }
+
+  /** Persistent workspace ids in use by running sessions. */
+  workspaceInUse(workspaceId: string): boolean {
+    return [...this.sessions.values()].some((s) => s.record.status === 'running' && s.record.workspace_id === workspaceId);
+  }
+
+  private resolvePath(path: string): string {
+    try {
+      return resolveWorkspacePath(path);
+    } catch (e) {
+      if (e instanceof PathRejected) throw new AppError('INVALID_REQUEST', e.message, { path });
+      throw e;
+    }
+  }
+
+  private access(id: string, o: { allowEnded?: boolean } = {}): Live {
+    const live = this.sessions.get(id);
+    if (!live) throw new AppError('SESSION_NOT_FOUND', `no session "${id}"`);
+    if (live.record.status !== 'running') {
+      if (o.allowEnded) return live;
+      throw new AppError('SESSION_EXPIRED', `session "${id}" has ended (${live.record.status}): ${live.record.ended_reason ?? ''}`.trim(), {
+        status: live.record.status,
+      });
+    }
+    if (Date.now() > live.expiresAt && live.running === 0) {
+      void this.end(live, 'expired', 'its lease ran out');
+      throw new AppError('SESSION_EXPIRED', `session "${id}" has expired`);
+    }
+    this.extend(live);
+    return live;
+  }
+
+  private extend(live: Live): void {
+    if (live.record.status !== 'running') return;
+    live.expiresAt = Date.now() + live.record.ttl_seconds * 1000;
+  }
+
+  private info(live: Live): SessionInfo {
+    const r = live.record;
+    return {
+      id: r.id,
+      image: r.image,
+      status: r.status,
+      cwd: r.cwd,
+      workspace_id: r.workspace_id,
+      created_at: r.created_at,
+      expires_at: new Date(live.expiresAt).toISOString(),
+      ttl_seconds: r.ttl_seconds,
+    };
+  }
+
+  private mapSandboxError(e: unknown, live: Live): Error {
+    if (!(e instanceof SandboxError)) return e as Error;
+    switch (e.kind) {
+      case 'PATH_OUTSIDE':
+        return new AppError('INVALID_REQUEST', `refused: ${e.message}`);
+      case 'NOT_FOUND':
+        return new AppError('INVALID_REQUEST', `file not found: ${e.message}`, { reason: 'not_found' });
+      case 'NOT_A_FILE':
+        return new AppError('INVALID_REQUEST', e.message);
+      case 'LIMIT':
+        return new AppError('RESOURCE_EXHAUSTED', e.message);
+      case 'NO_SPACE':
+        return new AppError('RESOURCE_EXHAUSTED', `the file is too large for the sandbox's limits: ${e.message}`);
+      case 'SANDBOX_GONE':
+        if (live.record.status === 'running') void this.end(live, 'crashed', 'the sandbox exited unexpectedly');
+        return new AppError('SESSION_EXPIRED', 'the session\'s sandbox has exited');
+      default:
+        return new AppError('INTERNAL_ERROR', e.message);
+    }
+  }
+
+  private async reap(): Promise<void> {
+    const now = Date.now();
+    for (const live of this.sessions.values()) {
+      if (live.record.status === 'running' && !live.ending && live.running === 0 && now > live.expiresAt) {
+        await this.end(live, 'expired', 'its lease ran out');
+      } else if (live.record.status !== 'running' && now > live.expiresAt + this.opts.tombstoneSeconds * 1000) {
+        this.sessions.delete(live.record.id);
+        this.opts.records.remove(live.record.id);
+      }
+    }
+  }
+
+  private end(live: Live, status: SessionRecord['status'], reason: string): Promise<void> {
+    if (live.ending) return live.ending;
+    live.ending = (async () => {
+      live.record.status = status;
+      live.record.ended_reason = reason;
+      live.expiresAt = Math.min(live.expiresAt, Date.now());
+      live.record.expires_at = new Date(live.expiresAt).toISOString();
+      this.opts.records.save(live.record);
+      await live.sandbox?.destroy().catch(() => undefined);
+      live.sandbox = undefined;
+      this.releaseWorkspace(live.record);
+      this.opts.log({ session_id: live.record.id, status, reason }, 'session ended');
+    })();
+    return live.ending;
+  }
+
+  private releaseWorkspace(rec: SessionRecord): void {
+    if (rec.workspace_id) return; // persistent: it keeps its folder and its uid
+    this.opts.workspaces.removeScratch(rec.id);
+    this.uids.release(rec.host_uid);
+  }
+}

@@ -1,0 +1,84 @@
+// Starts the real, built companion server (server/dist/main.js) on a free
+// loopback port with a fresh data folder, for tests and benchmarks.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO_ROOT = resolve(__dirname, '../..');
+const MAIN = join(REPO_ROOT, 'server/dist/main.js');
+
+export interface StartOptions {
+  /** Reuse a data folder (to test restarts); a fresh one otherwise. */
+  dataDir?: string;
+  /** Written to <dataDir>/config.json before start. */
+  config?: Record<string, unknown>;
+  env?: Record<string, string>;
+  port?: number;
+}
+
+export interface ServerProcess {
+  url: string;
+  apiKey: string;
+  dataDir: string;
+  child: ChildProcess;
+  /** Everything the server wrote, for assertions on its log. */
+  output(): string;
+  stop(): Promise<void>;
+  /** SIGKILL, like a crash. */
+  kill(): Promise<void>;
+  /** Removes the data folder too. */
+  dispose(): Promise<void>;
+}
+
+export async function startServer(opts: StartOptions = {}): Promise<ServerProcess> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'af-test-'));
+  if (opts.config) writeFileSync(join(dataDir, 'config.json'), JSON.stringify(opts.config));
+  const apiKey = opts.env?.ASTRAFORGE_API_KEY ?? `test_${randomBytes(12).toString('hex')}`;
+  const child = spawn(process.execPath, [MAIN, '--port', String(opts.port ?? 0), '--data-dir', dataDir], {
+    env: { PATH: process.env.PATH ?? '', ASTRAFORGE_LOG_LEVEL: 'warn', ...opts.env, ASTRAFORGE_API_KEY: apiKey },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await new Promise<string>((res, rej) => {
+    const t = setTimeout(() => rej(new Error(`server did not start in time:\n${out}`)), 20_000);
+    const check = () => {
+      const m = /"url":"(http:[^"]+)"/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        child.stdout!.off('data', check);
+        res(m[1]);
+      }
+    };
+    child.stdout!.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      rej(new Error(`server exited with ${code}:\n${out}`));
+    });
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const proc: ServerProcess = {
+    url,
+    apiKey,
+    dataDir,
+    child,
+    output: () => out,
+    async stop() {
+      if (alive()) child.kill('SIGTERM');
+      await exited;
+    },
+    async kill() {
+      if (alive()) child.kill('SIGKILL');
+      await exited;
+    },
+    async dispose() {
+      await proc.stop();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return proc;
+}
