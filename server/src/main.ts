@@ -5,6 +5,7 @@ import { loadApiKey } from './apiKey';
 import { buildApp } from './api/app';
 import { loadConfig } from './config';
 import { BwrapProvider } from './sandboxes/bwrap/bwrapProvider';
+import { sandboxRootFor } from './sandboxes/host/sandboxRoot';
 import { SessionManager } from './sessions/sessionManager';
 import { SessionRecords } from './sessions/sessionRecords';
 import { WorkspaceStore } from './sessions/workspaceStore';
@@ -13,11 +14,12 @@ async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2));
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
   const apiKey = loadApiKey(config.dataDir);
-  const workspaces = new WorkspaceStore(config.dataDir);
+  const sandboxRoot = sandboxRootFor(config.dataDir);
+  const workspaces = new WorkspaceStore(sandboxRoot);
   const provider = new BwrapProvider({
     bwrapPath: config.bwrapPath,
     runnerBinary: resolve(__dirname, 'af-runner'),
-    stateDir: join(config.dataDir, 'sandbox'),
+    stateDir: join(sandboxRoot, 'sandbox'),
     images: config.images,
   });
   const logger = { level: process.env.ASTRAFORGE_LOG_LEVEL ?? 'info', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] };

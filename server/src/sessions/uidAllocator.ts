@@ -13,6 +13,9 @@ export class UidAllocator {
   }
 
   allocate(): number {
+    // Only root can start processes as other uids; a user's own server shares its uid with its sandboxes.
+    const own = process.getuid?.() ?? 0;
+    if (own !== 0) return own;
     for (let i = 0; i < UID_COUNT; i++) {
       const uid = UID_BASE + ((this.next + i) % UID_COUNT);
       if (!this.inUse.has(uid)) {

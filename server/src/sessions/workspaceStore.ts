@@ -45,7 +45,7 @@ export class WorkspaceStore {
     if (existing && existsSync(dir)) return { ...existing, dir, created: false };
     const meta: WorkspaceMeta = { id, created_at: new Date().toISOString(), host_uid: allocateUid() };
     mkdirSync(dir, { recursive: true, mode: 0o755 });
-    chownSync(dir, meta.host_uid, meta.host_uid);
+    chownIfRoot(dir, meta.host_uid);
     writeFileSync(this.metaFile(id), JSON.stringify(meta), { mode: 0o600 });
     return { ...meta, dir, created: true };
   }
@@ -53,7 +53,7 @@ export class WorkspaceStore {
   createScratch(sessionId: string, uid: number): string {
     const dir = join(this.scratchDir, sessionId);
     mkdirSync(dir, { recursive: true, mode: 0o755 });
-    chownSync(dir, uid, uid);
+    chownIfRoot(dir, uid);
     return dir;
   }
 
@@ -85,6 +85,10 @@ export class WorkspaceStore {
   scratchIds(): string[] {
     return readdirSync(this.scratchDir);
   }
+}
+
+function chownIfRoot(dir: string, uid: number): void {
+  if (process.getuid?.() === 0) chownSync(dir, uid, uid);
 }
 
 function chmodSafe(dir: string, mode: number): void {

@@ -7,6 +7,7 @@ import { RunnerClient, type RunnerExecOptions } from '../runnerProtocol';
 import { SandboxError } from '../sandboxError';
 import type { RunningExec, Sandbox, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
 import { createSessionCgroup, removeLeftoverCgroups, type SessionCgroup } from '../host/sessionCgroup';
+import { runsAsRoot } from '../host/sandboxRoot';
 import { descendantsOf, killProcessesOfUids, usageOfTree } from '../host/processTree';
 import { bwrapArgs, SANDBOX_HOME, SANDBOX_UID } from './bwrapArgs';
 
@@ -115,8 +116,7 @@ export class BwrapProvider implements SandboxProvider {
     );
     const child = spawn(this.opts.bwrapPath, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
-      uid: spec.hostUid,
-      gid: spec.hostUid,
+      ...(runsAsRoot() ? { uid: spec.hostUid, gid: spec.hostUid } : {}),
       env: {},
       cwd: '/',
     });

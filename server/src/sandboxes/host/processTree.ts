@@ -72,6 +72,7 @@ export function usageOfTree(root: number): { memoryBytes: number; cpuUsageUsec: 
 /** SIGKILLs every process whose real uid is one of these (sandbox uids are never shared with anything else). */
 export function killProcessesOfUids(uids: Iterable<number>): number {
   const wanted = new Set(uids);
+  wanted.delete(process.getuid?.() ?? 0); // a non-root server shares its uid with its sandboxes: never kill itself
   let killed = 0;
   for (const p of allProcs()) {
     if (!wanted.has(p.uid) || p.uid === 0) continue;
