@@ -1,0 +1,186 @@
+// Leases and the reaper, persistent workspaces, restarts after a crash, and
+// the errors that only a lifecycle can produce (410, 500).
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiClient } from '../helpers/apiClient';
+import { startServer, type ServerProcess } from '../helpers/serverProcess';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Live (not zombie) host pids whose real uid is this one. */
+function pidsOfUid(uid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const status = readFileSync(`/proc/${name}/status`, 'utf8');
+      const m = /^Uid:\s+(\d+)/m.exec(status);
+      const zombie = /^State:\s+Z/m.test(status);
+      if (m && Number(m[1]) === uid && !zombie) out.push(Number(name));
+    } catch {
+      /* exited */
+    }
+  }
+  return out;
+}
+
+/** The host uid a session's sandbox runs as, read from its scratch folder's owner via a file it creates. */
+async function hostUidOf(api: ApiClient, server: ServerProcess, id: string): Promise<number> {
+  await api.exec(id, 'touch /workspace/.uid-probe');
+  const { statSync } = await import('node:fs');
+  const candidates = [join(server.dataDir, 'scratch', id, '.uid-probe')];
+  for (const c of candidates) if (existsSync(c)) return statSync(c).uid;
+  throw new Error('cannot find the session folder');
+}
+
+describe('session lifecycle', function () {
+  describe('leases', () => {
+    let server: ServerProcess;
+    let api: ApiClient;
+    before(async () => {
+      server = await startServer();
+      api = new ApiClient(server.url, server.apiKey);
+    });
+    after(async () => server?.dispose());
+
+    it('extendsTheLeaseOnEveryAccessAndReapsWhenItRunsOut', async () => {
+      const created = await api.post('/v1/sessions', { ttl_seconds: 2 });
+      const id = created.body.id;
+      const uid = await hostUidOf(api, server, id);
+      await api.exec(id, 'sleep 600 >/dev/null 2>&1 &');
+      assert.ok(pidsOfUid(uid).length > 0, 'the sandbox runs as its own uid');
+      for (let i = 0; i < 3; i++) {
+        await sleep(1200);
+        const r = await api.exec(id, 'echo alive');
+        assert.equal(r.body.output, 'alive\n', 'accesses keep a 2 s session alive past 2 s');
+      }
+      const info = await api.get(`/v1/sessions/${id}`);
+      assert.ok(Date.parse(info.body.expires_at) - Date.now() > 1000, 'expires_at moved forward');
+      await sleep(3500);
+      const after = await api.get(`/v1/sessions/${id}`);
+      assert.equal(after.body.status, 'expired');
+      const exec = await api.exec(id, 'true');
+      assert.equal(exec.status, 410);
+      assert.equal(exec.body.error_code, 'SESSION_EXPIRED');
+      assert.deepEqual(pidsOfUid(uid), [], 'every process of the expired session is gone');
+      assert.equal(existsSync(join(server.dataDir, 'scratch', id)), false, 'its scratch workspace is removed');
+    });
+
+    it('doesNotReapASessionWhileACommandRuns', async () => {
+      const id = (await api.post('/v1/sessions', { ttl_seconds: 1 })).body.id;
+      const r = await api.exec(id, 'sleep 2.5; echo finished');
+      assert.equal(r.body.output, 'finished\n');
+      assert.equal((await api.get(`/v1/sessions/${id}`)).body.status, 'running');
+      await api.delete(`/v1/sessions/${id}`);
+    });
+  });
+
+  describe('persistent workspaces', () => {
+    let server: ServerProcess;
+    let api: ApiClient;
+    before(async () => {
+      server = await startServer();
+      api = new ApiClient(server.url, server.apiKey);
+    });
+    after(async () => server?.dispose());
+
+    it('keepsFilesAcrossSessionsWithTheSameWorkspaceId', async () => {
+      const a = await api.post('/v1/sessions', { workspace_id: 'proj-1' });
+      assert.equal(a.status, 201);
+      assert.equal(a.body.workspace_id, 'proj-1');
+      await api.exec(a.body.id, 'echo kept > notes.txt');
+      await api.delete(`/v1/sessions/${a.body.id}`);
+      const b = await api.post('/v1/sessions', { workspace_id: 'proj-1' });
+      assert.equal((await api.exec(b.body.id, 'cat notes.txt')).body.output, 'kept\n');
+      const list = await api.get('/v1/workspaces');
+      assert.equal(list.status, 200);
+      const ws = list.body.workspaces.find((w: any) => w.id === 'proj-1');
+      assert.ok(ws, JSON.stringify(list.body));
+      assert.ok(ws.size_bytes >= 5);
+      assert.equal(typeof ws.created_at, 'string');
+      // in use: refused; after the session: deleted
+      const busy = await api.delete('/v1/workspaces/proj-1');
+      assert.equal(busy.status, 400);
+      await api.delete(`/v1/sessions/${b.body.id}`);
+      assert.deepEqual((await api.delete('/v1/workspaces/proj-1')).body, { ok: true });
+      assert.equal((await api.get('/v1/workspaces')).body.workspaces.some((w: any) => w.id === 'proj-1'), false);
+      assert.equal((await api.delete('/v1/workspaces/proj-1')).status, 404);
+      const c = await api.post('/v1/sessions', { workspace_id: 'proj-1' });
+      assert.equal((await api.exec(c.body.id, 'ls -A')).body.output, '', 'a deleted workspace starts empty');
+      await api.delete(`/v1/sessions/${c.body.id}`);
+    });
+
+    it('refusesBadWorkspaceIds', async () => {
+      for (const workspace_id of ['../x', '', 'a/b', '.hidden', 'x'.repeat(200)]) {
+        const r = await api.post('/v1/sessions', { workspace_id });
+        assert.equal(r.status, 400, workspace_id);
+        assert.equal(r.body.error_code, 'INVALID_REQUEST');
+      }
+    });
+  });
+
+  describe('crash and restart', () => {
+    it('reportsSessionsOfAKilledServerAsCrashedAndLeaksNothing', async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'af-restart-'));
+      try {
+        const first = await startServer({ dataDir });
+        const api1 = new ApiClient(first.url, first.apiKey);
+        const id = await api1.createSession();
+        const uid = await hostUidOf(api1, first, id);
+        await api1.exec(id, 'sleep 600 >/dev/null 2>&1 & setsid sleep 601 >/dev/null 2>&1 &');
+        const persistent = (await api1.post('/v1/sessions', { workspace_id: 'survivor' })).body.id;
+        await api1.exec(persistent, 'echo safe > kept.txt');
+        assert.ok(pidsOfUid(uid).length >= 2);
+        await first.kill(); // SIGKILL: no cleanup code runs
+        for (let i = 0; i < 30 && pidsOfUid(uid).length > 0; i++) await sleep(100);
+        assert.deepEqual(pidsOfUid(uid), [], 'no sandbox process outlives the dead server');
+
+        const second = await startServer({ dataDir });
+        try {
+          const api2 = new ApiClient(second.url, second.apiKey);
+          const info = await api2.get(`/v1/sessions/${id}`);
+          assert.equal(info.status, 200);
+          assert.equal(info.body.status, 'crashed');
+          const exec = await api2.exec(id, 'true');
+          assert.equal(exec.status, 410);
+          assert.equal(exec.body.error_code, 'SESSION_EXPIRED');
+          assert.ok((await api2.get('/v1/sessions')).body.some((s: any) => s.id === id && s.status === 'crashed'));
+          // the persistent workspace survived, the scratch one did not
+          const again = await api2.post('/v1/sessions', { workspace_id: 'survivor' });
+          assert.equal((await api2.exec(again.body.id, 'cat kept.txt')).body.output, 'safe\n');
+          assert.equal(existsSync(join(dataDir, 'scratch', id)), false);
+          // no cgroup of the dead server's sessions is left behind
+          const cgroupLeft = ['memory', 'pids'].some((c) => {
+            const own = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(c));
+            const dir = own ? join('/sys/fs/cgroup', c, own.split(':')[2], 'astraforge', `s-${id}`) : '';
+            return dir !== '' && existsSync(dir);
+          });
+          assert.equal(cgroupLeft, false);
+        } finally {
+          await second.stop();
+        }
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('internal errors', () => {
+    it('answersInternalErrorWithTheEnvelopeWhenTheSandboxCannotStart', async () => {
+      const server = await startServer({ config: { bwrapPath: '/nonexistent/bwrap' } });
+      try {
+        const api = new ApiClient(server.url, server.apiKey);
+        const r = await api.post('/v1/sessions', {});
+        assert.equal(r.status, 500);
+        assert.equal(r.body.error_code, 'INTERNAL_ERROR');
+        assert.match(r.body.message, /cannot start/);
+        assert.equal((await api.get('/healthz')).status, 200, 'the server keeps answering');
+      } finally {
+        await server.dispose();
+      }
+    });
+  });
+});
