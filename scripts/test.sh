@@ -8,8 +8,15 @@ bash scripts/setup.sh || exit 1
 passed=0; failed=0; status=0
 log=$(mktemp)
 
-echo "== typecheck (tsc --noEmit)"
-if ! npx tsc --noEmit -p tsconfig.json; then failed=$((failed+1)); status=1; fi
+# The format, lint and type checks are not mocha tests; a failure counts as one failed.
+check() { # name, command...
+  local name=$1; shift
+  echo "== $name"
+  if ! "$@"; then failed=$((failed+1)); status=1; fi
+}
+check "format (prettier)" npx prettier --check --log-level warn .
+check "lint (eslint)" npx eslint .
+check "typecheck (tsc --noEmit)" npx tsc --noEmit -p tsconfig.json
 
 run_suite() { # name, mocha args...
   local name=$1; shift

@@ -17,22 +17,54 @@ export const ServerConfig = z.object({
   images: z.record(z.string(), z.string()).default({}),
   defaultTtlSeconds: z.number().int().positive().default(1800),
   defaultTimeoutMs: z.number().int().positive().default(120_000),
-  maxOutputBytes: z.number().int().positive().default(5 * MiB),
-  maxFileBytes: z.number().int().positive().default(64 * MiB),
-  defaultReadBytes: z.number().int().positive().default(10 * MiB),
+  maxOutputBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(5 * MiB),
+  maxFileBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * MiB),
+  defaultReadBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(10 * MiB),
   maxSessions: z.number().int().positive().default(200),
   tombstoneSeconds: z.number().int().nonnegative().default(3600),
   limits: z
     .object({
-      memoryBytes: z.number().int().positive().default(1024 * MiB),
+      memoryBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * MiB),
       pids: z.number().int().positive().default(256),
       cpus: z.number().positive().default(1),
-      fileSizeBytes: z.number().int().positive().default(1024 * MiB),
+      fileSizeBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * MiB),
       cpuSecondsPerProcess: z.number().int().positive().default(3600),
-      addressSpaceBytes: z.number().int().positive().default(16 * 1024 * MiB),
+      addressSpaceBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(16 * 1024 * MiB),
       openFiles: z.number().int().positive().default(4096),
-      diskQuotaBytes: z.number().int().positive().default(2048 * MiB),
-      tmpBytes: z.number().int().positive().default(512 * MiB),
+      diskQuotaBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(2048 * MiB),
+      tmpBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(512 * MiB),
     })
     .prefault({}),
 });

@@ -49,7 +49,9 @@ async function main(): Promise<void> {
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', 'localhost');
   // The one line launchers (the extension, the tests) parse; the key itself is never printed.
-  process.stdout.write(`${JSON.stringify({ msg: 'astraforge server listening', url, api_key_from: apiKey.from, data_dir: config.dataDir })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ msg: 'astraforge server listening', url, api_key_from: apiKey.from, data_dir: config.dataDir })}\n`,
+  );
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;

@@ -18,7 +18,12 @@ export class ApiClient {
     return { authorization: `Bearer ${this.apiKey}`, ...extra };
   }
 
-  async call<T = any>(method: string, path: string, body?: unknown, opts: { headers?: Record<string, string>; raw?: string | Buffer } = {}): Promise<JsonResponse<T>> {
+  async call<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { headers?: Record<string, string>; raw?: string | Buffer } = {},
+  ): Promise<JsonResponse<T>> {
     const hasJson = body !== undefined;
     const res = await request(`${this.url}${path}`, {
       method: method as any,
@@ -56,7 +61,11 @@ export class ApiClient {
   }
 
   /** Posts to an SSE route and collects its events (with arrival times) until the stream ends. */
-  async sse(path: string, body: unknown, onEvent?: (e: EventSourceMessage & { at: number }) => void): Promise<(EventSourceMessage & { at: number })[]> {
+  async sse(
+    path: string,
+    body: unknown,
+    onEvent?: (e: EventSourceMessage & { at: number }) => void,
+  ): Promise<(EventSourceMessage & { at: number })[]> {
     const res = await request(`${this.url}${path}`, {
       method: 'POST',
       headers: this.headers({ 'content-type': 'application/json', accept: 'text/event-stream' }),

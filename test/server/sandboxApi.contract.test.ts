@@ -74,7 +74,7 @@ describe('sandbox API contract', function () {
       assert.equal(typeof before.body.memory_bytes, 'number');
       assert.equal(typeof before.body.cpu_usage_usec, 'number');
       // Burn CPU and hold memory inside the sandbox; the figures must move.
-      await api.exec(sid, "python3 -c \"x=bytearray(64*1024*1024); import time; t=time.time()\nwhile time.time()-t<0.5: pass\" ");
+      await api.exec(sid, 'python3 -c "x=bytearray(64*1024*1024); import time; t=time.time()\nwhile time.time()-t<0.5: pass" ');
       const after = await api.get(`/v1/sessions/${sid}/stats`);
       assert.ok(after.body.cpu_usage_usec - before.body.cpu_usage_usec >= 200_000, JSON.stringify([before.body, after.body]));
       if (after.body.memory_limit !== undefined) assert.ok(after.body.memory_limit >= 64 * 1024 * 1024);
@@ -181,7 +181,12 @@ describe('sandbox API contract', function () {
         [undefined, []],
       ];
       for (const [raw, body] of cases) {
-        const r = await api.call('POST', `/v1/sessions/${sid}/exec`, body, raw ? { raw, headers: { 'content-type': 'application/json' } } : {});
+        const r = await api.call(
+          'POST',
+          `/v1/sessions/${sid}/exec`,
+          body,
+          raw ? { raw, headers: { 'content-type': 'application/json' } } : {},
+        );
         assert.equal(r.status, 400, `${raw ?? JSON.stringify(body)} -> ${r.status} ${JSON.stringify(r.body)}`);
         assert.equal(r.body.error_code, 'INVALID_REQUEST');
         assert.equal(typeof r.body.message, 'string');
@@ -245,9 +250,16 @@ describe('sandbox API contract', function () {
     it('writesTextAndBase64AndReadsBack', async () => {
       assert.deepEqual((await api.post(`/v1/sessions/${sid}/fs/write`, { path: 'dir/a.txt', text: 'héllo\n' })).body, { ok: true });
       const bin = Buffer.from([0, 1, 2, 255, 254]);
-      assert.equal((await api.post(`/v1/sessions/${sid}/fs/write`, { path: '/workspace/dir/b.bin', content_base64: bin.toString('base64') })).status, 200);
+      assert.equal(
+        (await api.post(`/v1/sessions/${sid}/fs/write`, { path: '/workspace/dir/b.bin', content_base64: bin.toString('base64') })).status,
+        200,
+      );
       const a = await api.get(`/v1/sessions/${sid}/fs/read?path=dir/a.txt`);
-      assert.deepEqual(a.body, { path: '/workspace/dir/a.txt', content_base64: Buffer.from('héllo\n').toString('base64'), truncated: false });
+      assert.deepEqual(a.body, {
+        path: '/workspace/dir/a.txt',
+        content_base64: Buffer.from('héllo\n').toString('base64'),
+        truncated: false,
+      });
       const b = await api.get(`/v1/sessions/${sid}/fs/read?path=dir/b.bin`);
       assert.deepEqual(Buffer.from(b.body.content_base64, 'base64'), bin);
       // the shell sees the same files
@@ -277,7 +289,10 @@ describe('sandbox API contract', function () {
     });
 
     it('refusesPathsThatLeaveTheWorkspace', async () => {
-      await api.exec(sid, 'ln -sfn /etc /workspace/etc-link; ln -sfn /etc/passwd /workspace/passwd-link; ln -sfn ../../etc/hostname /workspace/rel-link');
+      await api.exec(
+        sid,
+        'ln -sfn /etc /workspace/etc-link; ln -sfn /etc/passwd /workspace/passwd-link; ln -sfn ../../etc/hostname /workspace/rel-link',
+      );
       const reads = ['../etc/passwd', '/etc/passwd', '/workspace/../etc/passwd', 'etc-link/passwd', 'passwd-link', 'rel-link', 'a/../../b'];
       for (const p of reads) {
         const r = await api.get(`/v1/sessions/${sid}/fs/read?path=${encodeURIComponent(p)}`);
@@ -316,7 +331,18 @@ describe('sandbox API contract', function () {
       const r = await api.get('/api/openapi.json');
       assert.equal(r.status, 200);
       assert.match(r.body.openapi, /^3\./);
-      for (const p of ['/v1/sessions', '/v1/sessions/{id}', '/v1/sessions/{id}/exec', '/v1/sessions/{id}/exec/stream', '/v1/sessions/{id}/fs/write', '/v1/sessions/{id}/fs/read', '/v1/sessions/{id}/fs/upload', '/v1/sessions/{id}/stats', '/v1/workspaces', '/v1/workspaces/{id}']) {
+      for (const p of [
+        '/v1/sessions',
+        '/v1/sessions/{id}',
+        '/v1/sessions/{id}/exec',
+        '/v1/sessions/{id}/exec/stream',
+        '/v1/sessions/{id}/fs/write',
+        '/v1/sessions/{id}/fs/read',
+        '/v1/sessions/{id}/fs/upload',
+        '/v1/sessions/{id}/stats',
+        '/v1/workspaces',
+        '/v1/workspaces/{id}',
+      ]) {
         assert.ok(r.body.paths[p], `missing ${p}`);
       }
       const exec = r.body.paths['/v1/sessions/{id}/exec'].post;

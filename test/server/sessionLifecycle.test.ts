@@ -106,7 +106,10 @@ describe('session lifecycle', function () {
       assert.equal(busy.status, 400);
       await api.delete(`/v1/sessions/${b.body.id}`);
       assert.deepEqual((await api.delete('/v1/workspaces/proj-1')).body, { ok: true });
-      assert.equal((await api.get('/v1/workspaces')).body.workspaces.some((w: any) => w.id === 'proj-1'), false);
+      assert.equal(
+        (await api.get('/v1/workspaces')).body.workspaces.some((w: any) => w.id === 'proj-1'),
+        false,
+      );
       assert.equal((await api.delete('/v1/workspaces/proj-1')).status, 404);
       const c = await api.post('/v1/sessions', { workspace_id: 'proj-1' });
       assert.equal((await api.exec(c.body.id, 'ls -A')).body.output, '', 'a deleted workspace starts empty');
@@ -154,7 +157,9 @@ describe('session lifecycle', function () {
           assert.equal(existsSync(join(dataDir, 'scratch', id)), false);
           // no cgroup of the dead server's sessions is left behind
           const cgroupLeft = ['memory', 'pids'].some((c) => {
-            const own = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(c));
+            const own = readFileSync('/proc/self/cgroup', 'utf8')
+              .split('\n')
+              .find((l) => l.split(':')[1]?.split(',').includes(c));
             const dir = own ? join('/sys/fs/cgroup', c, own.split(':')[2], 'astraforge', `s-${id}`) : '';
             return dir !== '' && existsSync(dir);
           });

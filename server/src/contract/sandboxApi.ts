@@ -13,7 +13,12 @@ export const WorkspaceId = z
 export const CreateSessionRequest = z
   .object({
     image: z.string().min(1).max(200).optional(),
-    ttl_seconds: z.number().int().min(1).max(7 * 24 * 3600).optional(),
+    ttl_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .optional(),
     workspace_id: WorkspaceId.optional(),
   })
   .strict();
@@ -44,8 +49,16 @@ export type SessionStats = z.infer<typeof SessionStats>;
 
 export const ExecRequest = z
   .object({
-    cmd: z.string().min(1).max(1024 * 1024),
-    timeout_ms: z.number().int().min(1).max(24 * 3600 * 1000).optional(),
+    cmd: z
+      .string()
+      .min(1)
+      .max(1024 * 1024),
+    timeout_ms: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 3600 * 1000)
+      .optional(),
     raw_output: z.boolean().optional(),
   })
   .strict();
@@ -78,7 +91,12 @@ export type FsWriteRequest = z.infer<typeof FsWriteRequest>;
 
 export const FsReadQuery = z.object({
   path: z.string().min(1).max(4096),
-  max_bytes: z.coerce.number().int().min(0).max(64 * 1024 * 1024).optional(),
+  max_bytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(64 * 1024 * 1024)
+    .optional(),
 });
 
 export const FsReadResult = z.object({

@@ -1,14 +1,6 @@
 // Errors raised by sandbox providers, in terms the session layer maps to API codes.
 export type SandboxErrorKind =
-  | 'PATH_OUTSIDE'
-  | 'NOT_FOUND'
-  | 'NOT_A_FILE'
-  | 'LIMIT'
-  | 'NO_SPACE'
-  | 'IO'
-  | 'SANDBOX_GONE'
-  | 'START_FAILED'
-  | 'INVALID_IMAGE';
+  'PATH_OUTSIDE' | 'NOT_FOUND' | 'NOT_A_FILE' | 'LIMIT' | 'NO_SPACE' | 'IO' | 'SANDBOX_GONE' | 'START_FAILED' | 'INVALID_IMAGE';
 
 export class SandboxError extends Error {
   constructor(

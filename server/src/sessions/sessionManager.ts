@@ -82,9 +82,7 @@ export class SessionManager {
 
   async stop(): Promise<void> {
     if (this.reaper) clearInterval(this.reaper);
-    await Promise.all(
-      [...this.sessions.values()].filter((s) => s.sandbox).map((s) => this.end(s, 'destroyed', 'the server stopped')),
-    );
+    await Promise.all([...this.sessions.values()].filter((s) => s.sandbox).map((s) => this.end(s, 'destroyed', 'the server stopped')));
   }
 
   async create(req: CreateSessionRequest): Promise<SessionInfo> {
@@ -150,9 +148,7 @@ export class SessionManager {
   }
 
   list(): SessionInfo[] {
-    return [...this.sessions.values()]
-      .sort((a, b) => b.record.created_at.localeCompare(a.record.created_at))
-      .map((s) => this.info(s));
+    return [...this.sessions.values()].sort((a, b) => b.record.created_at.localeCompare(a.record.created_at)).map((s) => this.info(s));
   }
 
   get(id: string): SessionInfo {
@@ -211,7 +207,7 @@ export class SessionManager {
         timedOut: r.timedOut,
         cancelled: r.killed,
         durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-        notice: r.quotaExceeded ? 'the workspace disk quota was exceeded; the session\'s processes were killed' : undefined,
+        notice: r.quotaExceeded ? "the workspace disk quota was exceeded; the session's processes were killed" : undefined,
       };
     } catch (e) {
       throw this.mapSandboxError(e, live);
@@ -318,7 +314,7 @@ export class SessionManager {
         return new AppError('RESOURCE_EXHAUSTED', `the file is too large for the sandbox's limits: ${e.message}`);
       case 'SANDBOX_GONE':
         if (live.record.status === 'running') void this.end(live, 'crashed', 'the sandbox exited unexpectedly');
-        return new AppError('SESSION_EXPIRED', 'the session\'s sandbox has exited');
+        return new AppError('SESSION_EXPIRED', "the session's sandbox has exited");
       default:
         return new AppError('INTERNAL_ERROR', e.message);
     }

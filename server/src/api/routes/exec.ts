@@ -29,7 +29,11 @@ export function execRoutes(sessions: SessionManager) {
         const out = await sessions.exec(req.params.id, req.body.cmd, { timeoutMs: req.body.timeout_ms });
         const result = { exit_code: out.exitCode, cwd: out.cwd, output: out.stdout, truncated: out.truncated, duration_ms: out.durationMs };
         if (out.timedOut) {
-          throw new AppError('COMMAND_TIMEOUT', `the command ran past its ${req.body.timeout_ms ?? 'default'} ms timeout and was killed with its process tree`, result);
+          throw new AppError(
+            'COMMAND_TIMEOUT',
+            `the command ran past its ${req.body.timeout_ms ?? 'default'} ms timeout and was killed with its process tree`,
+            result,
+          );
         }
         if (out.notice) result.output += `\n[astraforge] ${out.notice}\n`;
         return result;
@@ -64,9 +68,16 @@ export function execRoutes(sessions: SessionManager) {
           });
           if (out.notice) sse.send('chunk', { chunk: `\n[astraforge] ${out.notice}\n`, timestamp: Date.now() });
           if (out.timedOut) {
-            sse.send('error', { error: 'command timed out; its process tree was killed', error_code: 'COMMAND_TIMEOUT' } satisfies z.infer<typeof ExecErrorEvent>);
+            sse.send('error', { error: 'command timed out; its process tree was killed', error_code: 'COMMAND_TIMEOUT' } satisfies z.infer<
+              typeof ExecErrorEvent
+            >);
           } else {
-            sse.send('done', { exit_code: out.exitCode, cwd: out.cwd, duration_ms: out.durationMs, truncated: out.truncated } satisfies z.infer<typeof ExecDoneEvent>);
+            sse.send('done', {
+              exit_code: out.exitCode,
+              cwd: out.cwd,
+              duration_ms: out.durationMs,
+              truncated: out.truncated,
+            } satisfies z.infer<typeof ExecDoneEvent>);
           }
         } catch (e) {
           const { body } = toEnvelope(e);

@@ -24,7 +24,13 @@ export function fileRoutes(sessions: SessionManager, limits: FileLimits) {
       {
         // base64 grows a file by a third; leave room for the JSON around it
         bodyLimit: Math.ceil(limits.maxFileBytes * 1.4) + 64 * 1024,
-        schema: { summary: 'Write a file (text or base64)', tags, params: SessionIdParams, body: FsWriteRequest, response: { 200: OkResult, ...errors } },
+        schema: {
+          summary: 'Write a file (text or base64)',
+          tags,
+          params: SessionIdParams,
+          body: FsWriteRequest,
+          response: { 200: OkResult, ...errors },
+        },
       },
       async (req) => {
         const data = 'text' in req.body ? Buffer.from(req.body.text, 'utf8') : Buffer.from(req.body.content_base64, 'base64');
@@ -36,7 +42,15 @@ export function fileRoutes(sessions: SessionManager, limits: FileLimits) {
 
     r.get(
       '/v1/sessions/:id/fs/read',
-      { schema: { summary: 'Read a file', tags, params: SessionIdParams, querystring: FsReadQuery, response: { 200: FsReadResult, ...errors } } },
+      {
+        schema: {
+          summary: 'Read a file',
+          tags,
+          params: SessionIdParams,
+          querystring: FsReadQuery,
+          response: { 200: FsReadResult, ...errors },
+        },
+      },
       async (req) => {
         const max = Math.min(req.query.max_bytes ?? limits.defaultReadBytes, limits.maxFileBytes);
         const f = await sessions.readFile(req.params.id, req.query.path, max);
@@ -84,4 +98,3 @@ export function fileRoutes(sessions: SessionManager, limits: FileLimits) {
     );
   };
 }
-

@@ -2,14 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { commonErrorResponses, ErrorEnvelope } from '../../contract/errors';
-import {
-  CreateSessionRequest,
-  OkResult,
-  SessionIdParams,
-  SessionInfo,
-  SessionList,
-  SessionStats,
-} from '../../contract/sandboxApi';
+import { CreateSessionRequest, OkResult, SessionIdParams, SessionInfo, SessionList, SessionStats } from '../../contract/sandboxApi';
 import type { SessionManager } from '../../sessions/sessionManager';
 
 export function sessionRoutes(sessions: SessionManager) {
@@ -28,9 +21,7 @@ export function sessionRoutes(sessions: SessionManager) {
       },
       async (req, reply) => reply.code(201).send(await sessions.create(req.body ?? {})),
     );
-    r.get('/v1/sessions', { schema: { summary: 'List sessions', tags, response: { 200: SessionList } } }, async () =>
-      sessions.list(),
-    );
+    r.get('/v1/sessions', { schema: { summary: 'List sessions', tags, response: { 200: SessionList } } }, async () => sessions.list());
     r.get(
       '/v1/sessions/:id',
       { schema: { summary: 'One session', tags, params: SessionIdParams, response: { 200: SessionInfo, 404: ErrorEnvelope } } },
@@ -50,7 +41,14 @@ export function sessionRoutes(sessions: SessionManager) {
     );
     r.delete(
       '/v1/sessions/:id',
-      { schema: { summary: 'Destroy a session and every process in it', tags, params: SessionIdParams, response: { 200: OkResult, 404: ErrorEnvelope } } },
+      {
+        schema: {
+          summary: 'Destroy a session and every process in it',
+          tags,
+          params: SessionIdParams,
+          response: { 200: OkResult, 404: ErrorEnvelope },
+        },
+      },
       async (req) => {
         await sessions.destroy(req.params.id);
         return { ok: true as const };

@@ -16,7 +16,14 @@ export function workspaceRoutes(sessions: SessionManager, workspaces: WorkspaceS
     }));
     r.delete(
       '/v1/workspaces/:id',
-      { schema: { summary: 'Delete a persistent workspace', tags, params: WorkspaceIdParams, response: { 200: OkResult, 400: ErrorEnvelope, 404: ErrorEnvelope } } },
+      {
+        schema: {
+          summary: 'Delete a persistent workspace',
+          tags,
+          params: WorkspaceIdParams,
+          response: { 200: OkResult, 400: ErrorEnvelope, 404: ErrorEnvelope },
+        },
+      },
       async (req) => {
         if (sessions.workspaceInUse(req.params.id)) {
           throw new AppError('INVALID_REQUEST', `workspace "${req.params.id}" is in use by a running session; destroy the session first`);
