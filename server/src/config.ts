@@ -34,6 +34,33 @@ export const ServerConfig = z.object({
     .default(10 * MiB),
   maxSessions: z.number().int().positive().default(200),
   tombstoneSeconds: z.number().int().nonnegative().default(3600),
+  runs: z
+    .object({
+      maxConcurrent: z.number().int().positive().default(4),
+      maxSeconds: z.number().int().positive().default(3600),
+      sessionTtlSeconds: z.number().int().positive().default(1800),
+      maxLogOutputBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(20 * MiB),
+    })
+    .prefault({}),
+  snapshots: z
+    .object({
+      maxArchiveBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * MiB),
+      maxFiles: z.number().int().positive().default(100_000),
+      maxFileBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(256 * MiB),
+    })
+    .prefault({}),
   limits: z
     .object({
       memoryBytes: z

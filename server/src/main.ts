@@ -6,7 +6,12 @@ import { buildApp } from './api/app';
 import { loadConfig } from './config';
 import { BwrapProvider } from './sandboxes/bwrap/bwrapProvider';
 import { sandboxRootFor } from './sandboxes/host/sandboxRoot';
+import { CommandAgent } from './agents/commandAgent';
+import { UnavailableAgent } from './agents/unavailableAgent';
+import { RunService } from './runs/runService';
 import { SessionManager } from './sessions/sessionManager';
+import { SnapshotStore } from './snapshots/snapshotStore';
+import { FileRunStore } from './store/fileRunStore';
 import { SessionRecords } from './sessions/sessionRecords';
 import { WorkspaceStore } from './sessions/workspaceStore';
 
@@ -36,7 +41,25 @@ async function main(): Promise<void> {
     tombstoneSeconds: config.tombstoneSeconds,
     log: (obj, msg) => log(obj, msg),
   });
+  const snapshots = new SnapshotStore(join(config.dataDir, 'snapshots'), config.snapshots);
+  const runs = new RunService({
+    store: new FileRunStore(join(config.dataDir, 'runs')),
+    sessions,
+    snapshots,
+    agents: [
+      new CommandAgent(),
+      new UnavailableAgent('codex', 'the Codex agent is not part of this server build yet; use the command agent'),
+      new UnavailableAgent('deepagent', 'the DeepAgent agent is not part of this server build yet; use the command agent'),
+    ],
+    maxConcurrentRuns: config.runs.maxConcurrent,
+    maxRunSeconds: config.runs.maxSeconds,
+    sessionTtlSeconds: config.runs.sessionTtlSeconds,
+    maxLogOutputBytes: config.runs.maxLogOutputBytes,
+    log: (obj, msg) => log(obj, msg),
+  });
   const app = await buildApp({
+    runs,
+    snapshots,
     apiKey: apiKey.key,
     sessions,
     workspaces,
@@ -46,6 +69,7 @@ async function main(): Promise<void> {
   });
   log = (obj, msg) => app.log.info(obj, msg);
   await sessions.start();
+  runs.start();
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', 'localhost');
   // The one line launchers (the extension, the tests) parse; the key itself is never printed.
@@ -56,6 +80,7 @@ async function main(): Promise<void> {
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
+    await runs.stop();
     await app.close();
     await sessions.stop();
     process.exit(0);

@@ -4,7 +4,9 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { RunService } from '../runs/runService';
 import type { SessionManager } from '../sessions/sessionManager';
+import type { SnapshotStore } from '../snapshots/snapshotStore';
 import type { WorkspaceStore } from '../sessions/workspaceStore';
 import { registerAuth } from './auth';
 import { registerErrorHandling } from './errorHandler';
@@ -12,6 +14,7 @@ import { execRoutes } from './routes/exec';
 import { fileRoutes } from './routes/files';
 import { healthRoutes } from './routes/health';
 import { openapiRoutes } from './routes/openapi';
+import { runRoutes } from './routes/runs';
 import { sessionRoutes } from './routes/sessions';
 import { workspaceRoutes } from './routes/workspaces';
 
@@ -19,6 +22,8 @@ export interface AppDeps {
   apiKey: string;
   sessions: SessionManager;
   workspaces: WorkspaceStore;
+  runs: RunService;
+  snapshots: SnapshotStore;
   maxFileBytes: number;
   defaultReadBytes: number;
   logger: boolean | object;
@@ -50,6 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(execRoutes(deps.sessions));
   await app.register(fileRoutes(deps.sessions, { maxFileBytes: deps.maxFileBytes, defaultReadBytes: deps.defaultReadBytes }));
   await app.register(workspaceRoutes(deps.sessions, deps.workspaces));
+  await app.register(runRoutes(deps.runs, deps.snapshots));
   await app.register(openapiRoutes);
   return app;
 }

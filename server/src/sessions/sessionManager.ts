@@ -29,6 +29,8 @@ export interface SessionManagerOptions {
 export interface ExecOptions {
   timeoutMs?: number;
   separateStderr?: boolean;
+  /** Overrides the server's output cap, for internal commands whose output is data (a diff). */
+  maxOutputBytes?: number;
   onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
   signal?: AbortSignal;
 }
@@ -85,7 +87,8 @@ export class SessionManager {
     await Promise.all([...this.sessions.values()].filter((s) => s.sandbox).map((s) => this.end(s, 'destroyed', 'the server stopped')));
   }
 
-  async create(req: CreateSessionRequest): Promise<SessionInfo> {
+  /** `seedFrom`: a host folder whose contents become the new session's /workspace (runs use their snapshot). */
+  async create(req: CreateSessionRequest, seedFrom?: string): Promise<SessionInfo> {
     const image = req.image ?? this.opts.provider.images()[0];
     if (!this.opts.provider.images().includes(image)) {
       throw new AppError('INVALID_IMAGE', `unknown image "${image}"`, { available: this.opts.provider.images() });
@@ -105,6 +108,15 @@ export class SessionManager {
     } else {
       hostUid = this.uids.allocate();
       workspaceDir = this.opts.workspaces.createScratch(id, hostUid);
+    }
+    if (seedFrom) {
+      try {
+        await this.opts.workspaces.seed(workspaceDir, seedFrom, hostUid);
+      } catch (e) {
+        this.opts.workspaces.removeScratch(id);
+        this.uids.release(hostUid);
+        throw new AppError('INTERNAL_ERROR', `cannot copy the snapshot into the sandbox: ${(e as Error).message}`);
+      }
     }
     const now = Date.now();
     const record: SessionRecord = {
@@ -183,7 +195,7 @@ export class SessionManager {
     const run = sandbox.exec(cmd, {
       timeoutMs: opts.timeoutMs ?? this.opts.defaultTimeoutMs,
       separateStderr: opts.separateStderr ?? false,
-      maxOutputBytes: this.opts.maxOutputBytes,
+      maxOutputBytes: opts.maxOutputBytes ?? this.opts.maxOutputBytes,
       onOutput,
     });
     const abort = () => sandbox.kill(run.id);

@@ -2,8 +2,12 @@
 // workspace_id) outlive sessions; a session without one gets a scratch folder
 // removed with it. Each folder is owned by the uid of the sandbox using it.
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { z } from 'zod';
+
+const execFileAsync = promisify(execFile);
 
 const WorkspaceMeta = z.object({ id: z.string(), created_at: z.string(), host_uid: z.number().int() });
 type WorkspaceMeta = z.infer<typeof WorkspaceMeta>;
@@ -55,6 +59,13 @@ export class WorkspaceStore {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     chownIfRoot(dir, uid);
     return dir;
+  }
+
+  /** Copies a folder's contents into a workspace (before its sandbox starts) and hands them to the sandbox's uid. */
+  async seed(dir: string, from: string, uid: number): Promise<void> {
+    // cp and chown are native and keep modes and symlinks as they are; nothing in the sandbox runs yet.
+    await execFileAsync('cp', ['-a', '--reflink=auto', '--no-preserve=ownership', `${from}/.`, dir]);
+    if (process.getuid?.() === 0) await execFileAsync('chown', ['-R', '--no-dereference', `${uid}:${uid}`, dir]);
   }
 
   removeScratch(sessionId: string): void {

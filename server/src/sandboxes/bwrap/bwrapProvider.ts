@@ -135,13 +135,28 @@ export class BwrapProvider implements SandboxProvider {
       throw new SandboxError('START_FAILED', `the sandbox did not start: ${stderr.trim() || (e as Error).message}`);
     }
     // No user command has run yet, so every process of the sandbox is in this tree.
-    if (cgroup && child.pid) for (const pid of descendantsOf(child.pid)) cgroup.addProcess(pid);
+    if (child.pid) {
+      for (const pid of descendantsOf(child.pid)) {
+        cgroup?.addProcess(pid);
+        shieldFromOomKiller(pid);
+      }
+    }
     return new BwrapSandbox(child, runner, cgroup, spec.hostUid);
   }
 
   async cleanupLeftovers(hostUids: number[]): Promise<void> {
     killProcessesOfUids(hostUids);
     removeLeftoverCgroups();
+  }
+}
+
+/** A memory hog must not take the runner down with it; the runner hands its commands a high score instead. */
+function shieldFromOomKiller(pid: number): void {
+  if (!runsAsRoot()) return;
+  try {
+    writeFileSync(`/proc/${pid}/oom_score_adj`, '-900');
+  } catch {
+    /* exited, or not permitted: the session still works, only less protected */
   }
 }
 

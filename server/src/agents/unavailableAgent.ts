@@ -1,0 +1,23 @@
+// Stands for a model-driven agent this server cannot run, so that asking for
+// it fails the request with a clear reason instead of a run that never starts.
+import type { AgentName } from '../contract/runApi';
+import type { Agent, AgentOutcome } from './agent';
+
+export class UnavailableAgent implements Agent {
+  constructor(
+    readonly name: AgentName,
+    private readonly reason: string,
+  ) {}
+
+  unavailableReason(): string {
+    return this.reason;
+  }
+
+  start(): Promise<AgentOutcome> {
+    return Promise.resolve({ status: 'failed', error: this.reason });
+  }
+
+  followUp(): Promise<AgentOutcome> {
+    return this.start();
+  }
+}

@@ -1,0 +1,149 @@
+// /api/snapshots and /api/runs: the run API the extension drives.
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { commonErrorResponses, ErrorEnvelope } from '../../contract/errors';
+import {
+  CreateRunRequest,
+  FollowUpRequest,
+  Run,
+  RunDiff,
+  RunEventsQuery,
+  RunIdParams,
+  RunList,
+  RunListQuery,
+  SnapshotResult,
+} from '../../contract/runApi';
+import { AppError } from '../../errors';
+import type { RunService } from '../../runs/runService';
+import { SnapshotError, type SnapshotStore } from '../../snapshots/snapshotStore';
+import { openSse } from '../sse';
+
+const TAR_TYPES = ['application/x-tar', 'application/tar'];
+const GZIP_TYPES = ['application/gzip', 'application/x-gzip', 'application/x-tar+gzip'];
+
+export function runRoutes(runs: RunService, snapshots: SnapshotStore) {
+  return async (app: FastifyInstance): Promise<void> => {
+    // Archives stream straight into the snapshot store; the store enforces the size limit.
+    app.addContentTypeParser([...TAR_TYPES, ...GZIP_TYPES], (_req, payload, done) => done(null, payload));
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    const tags = ['runs'];
+    const notFound = { 404: ErrorEnvelope };
+
+    r.post(
+      '/api/snapshots',
+      {
+        schema: {
+          summary: 'Upload a workspace snapshot (tar, or gzip-compressed tar), streamed',
+          tags,
+          consumes: [...TAR_TYPES, ...GZIP_TYPES],
+          response: { 201: SnapshotResult, ...commonErrorResponses },
+        },
+      },
+      async (req, reply) => {
+        const type = String(req.headers['content-type'] ?? '')
+          .split(';')[0]
+          .trim()
+          .toLowerCase();
+        if (![...TAR_TYPES, ...GZIP_TYPES].includes(type)) {
+          throw new AppError('INVALID_REQUEST', 'send the snapshot as application/x-tar or application/gzip');
+        }
+        try {
+          const info = await snapshots.ingest(req.body as NodeJS.ReadableStream, { gzip: GZIP_TYPES.includes(type) });
+          return reply.code(201).send(info);
+        } catch (e) {
+          if (e instanceof SnapshotError) throw new AppError('INVALID_REQUEST', e.message, e.details);
+          throw e;
+        }
+      },
+    );
+
+    r.post(
+      '/api/runs',
+      { schema: { summary: 'Start a run', tags, body: CreateRunRequest, response: { 201: Run, ...commonErrorResponses } } },
+      async (req, reply) => reply.code(201).send(runs.create(req.body)),
+    );
+
+    r.get(
+      '/api/runs',
+      { schema: { summary: 'Runs, newest first, paged', tags, querystring: RunListQuery, response: { 200: RunList } } },
+      async (req) => {
+        const page = runs.list(req.query.limit, req.query.cursor);
+        return { runs: page.runs, next_cursor: page.nextCursor };
+      },
+    );
+
+    r.get(
+      '/api/runs/:id',
+      { schema: { summary: 'One run', tags, params: RunIdParams, response: { 200: Run, ...notFound } } },
+      async (req) => runs.get(req.params.id),
+    );
+
+    r.get(
+      '/api/runs/:id/events',
+      {
+        schema: {
+          summary: "The run's events (SSE), resumable with Last-Event-ID",
+          description:
+            'Each event: `id: <seq>` and JSON data with seq, type, ts. Reconnect with Last-Event-ID (or ?after=) to get exactly the events after it. A finished run replays whole, then the stream ends.',
+          tags,
+          params: RunIdParams,
+          querystring: RunEventsQuery,
+          response: { 200: z.string().describe('text/event-stream'), ...notFound },
+        },
+      },
+      async (req, reply) => {
+        runs.get(req.params.id); // 404 as JSON before the stream opens
+        const header = req.headers['last-event-id'];
+        const fromHeader = typeof header === 'string' && /^\d+$/.test(header.trim()) ? Number(header.trim()) : undefined;
+        const after = fromHeader ?? req.query.after ?? 0;
+        const sse = openSse(reply);
+        let finished = false;
+        const send = (e: { seq: number; type: string }) => {
+          sse.send(undefined, e, e.seq);
+          // A follow-up continues after a run.finished, so only the latest event says whether the run is over.
+          finished = e.type === 'run.finished';
+        };
+        // follow() reads the log and subscribes in one synchronous step, and the
+        // replay below is sent before anything else can run: no gap, no repeat.
+        const follow = runs.follow(req.params.id, after, (e) => {
+          send(e);
+          if (finished) close();
+        });
+        const close = () => {
+          follow.unsubscribe();
+          sse.end();
+        };
+        sse.closed.addEventListener('abort', () => follow.unsubscribe());
+        for (const e of follow.past) send(e);
+        if (!follow.live || finished) close();
+      },
+    );
+
+    r.get(
+      '/api/runs/:id/diff',
+      { schema: { summary: "The run's changes against its snapshot", tags, params: RunIdParams, response: { 200: RunDiff, ...notFound } } },
+      async (req) => runs.diff(req.params.id),
+    );
+
+    r.post(
+      '/api/runs/:id/messages',
+      {
+        schema: {
+          summary: 'A follow-up in the same sandbox',
+          tags,
+          params: RunIdParams,
+          body: FollowUpRequest,
+          response: { 202: Run, ...notFound, ...commonErrorResponses },
+        },
+      },
+      async (req, reply) => reply.code(202).send(runs.followUp(req.params.id, req.body)),
+    );
+
+    r.post(
+      '/api/runs/:id/cancel',
+      { schema: { summary: 'Cancel a run; the diff so far is kept', tags, params: RunIdParams, response: { 202: Run, ...notFound } } },
+      async (req, reply) => reply.code(202).send(runs.cancel(req.params.id)),
+    );
+  };
+}

@@ -1,0 +1,324 @@
+// The run lifecycle: queued -> provisioning -> running -> succeeded | failed |
+// cancelled (or interrupted by a server crash). A run gets a sandbox session
+// seeded from its snapshot, a git baseline, its agent, and at the end a diff
+// against that baseline with each file's snapshot hash.
+import { randomBytes } from 'node:crypto';
+import type { Agent, AgentContext, AgentOutcome } from '../agents/agent';
+import {
+  TERMINAL_STATUSES,
+  type AgentName,
+  type CreateRunRequest,
+  type FollowUpRequest,
+  type Run,
+  type RunDiff,
+  type RunEvent,
+  type RunStatus,
+} from '../contract/runApi';
+import { AppError } from '../errors';
+import type { SessionManager } from '../sessions/sessionManager';
+import type { SnapshotStore } from '../snapshots/snapshotStore';
+import type { RunStore } from '../store/runStore';
+import { gitBaselineCommand, gitDiffCommand, parseGitDiff } from './gitDiff';
+import { RunEventLog, type RunEventListener } from './runEventLog';
+
+export interface RunServiceOptions {
+  store: RunStore;
+  sessions: SessionManager;
+  snapshots: SnapshotStore;
+  agents: Agent[];
+  maxConcurrentRuns: number;
+  /** Wall-clock limit of one run (each turn), seconds. */
+  maxRunSeconds: number;
+  /** How long a finished run's sandbox stays for follow-ups, seconds (its session ttl). */
+  sessionTtlSeconds: number;
+  /** Output kept per run log before the oldest is collapsed, bytes. */
+  maxLogOutputBytes: number;
+  log: (obj: Record<string, unknown>, msg: string) => void;
+}
+
+const GIT_DIR = '/workspace/.astraforge-baseline.git';
+const WORK_TREE = '/workspace';
+const MAX_DIFF_BYTES = 256 * 1024 * 1024;
+
+interface Active {
+  run: Run;
+  events: RunEventLog;
+  /** Aborted by cancel or the time limit; a new one for each turn. */
+  abort: AbortController;
+}
+
+export class RunService {
+  private readonly active = new Map<string, Active>();
+  private readonly queue: string[] = [];
+  private running = 0;
+
+  constructor(private readonly opts: RunServiceOptions) {}
+
+  /** Runs that were in flight when the server died are interrupted, with a final event. */
+  start(): void {
+    for (const run of this.opts.store.allRuns()) {
+      if (TERMINAL_STATUSES.includes(run.status)) continue;
+      const events = new RunEventLog(this.opts.store, run.id, this.lastSeqOf(run), this.opts.maxLogOutputBytes);
+      run.status = 'interrupted';
+      run.error = 'the server stopped while this run was in flight';
+      run.finished_at = new Date().toISOString();
+      events.emit('run.finished', { status: run.status, error: run.error }, true);
+      run.last_seq = events.lastSeq;
+      this.save(run);
+      this.opts.store.closeRun(run.id);
+      this.opts.log({ run_id: run.id }, 'run interrupted by a restart');
+    }
+  }
+
+  create(req: CreateRunRequest): Run {
+    const agent = this.agent(req.agent);
+    const reason = agent.unavailableReason();
+    if (reason) throw new AppError('INVALID_REQUEST', `agent "${req.agent}" is not available: ${reason}`);
+    if (req.agent === 'command' && !req.task.command) throw new AppError('INVALID_REQUEST', 'the command agent needs task.command');
+    if (!this.opts.snapshots.get(req.snapshot_id))
+      throw new AppError('INVALID_REQUEST', `no snapshot "${req.snapshot_id}"; upload one to POST /api/snapshots`);
+    const now = new Date().toISOString();
+    const run: Run = {
+      id: randomBytes(10).toString('hex'),
+      agent: req.agent,
+      task: req.task,
+      status: 'queued',
+      created_at: now,
+      updated_at: now,
+      snapshot_id: req.snapshot_id,
+      last_seq: 0,
+    };
+    const events = new RunEventLog(this.opts.store, run.id, 0, this.opts.maxLogOutputBytes);
+    this.save(run);
+    this.active.set(run.id, { run, events, abort: new AbortController() });
+    events.emit('run.created', { agent: run.agent, task: run.task }, true);
+    run.last_seq = events.lastSeq;
+    this.save(run);
+    this.queue.push(run.id);
+    this.pump();
+    return run;
+  }
+
+  get(id: string): Run {
+    const run = this.opts.store.getRun(id);
+    if (!run) throw new AppError('RUN_NOT_FOUND', `no run "${id}"`);
+    return run;
+  }
+
+  list(limit: number, cursor?: string) {
+    return this.opts.store.listRuns(limit, cursor);
+  }
+
+  diff(id: string): RunDiff {
+    this.get(id);
+    return this.opts.store.getDiff(id) ?? { run_id: id, files: [] };
+  }
+
+  /**
+   * Replays the events after `afterSeq` and follows live ones. `onEnd` is
+   * called once the run has finished and everything was delivered.
+   */
+  follow(id: string, afterSeq: number, onEvent: RunEventListener): { past: RunEvent[]; live: boolean; unsubscribe: () => void } {
+    this.get(id);
+    const active = this.active.get(id);
+    if (!active) return { past: this.opts.store.readEvents(id, afterSeq), live: false, unsubscribe: () => undefined };
+    const { past, unsubscribe } = active.events.replayAndSubscribe(afterSeq, onEvent);
+    return { past, live: true, unsubscribe };
+  }
+
+  cancel(id: string): Run {
+    const run = this.get(id);
+    const active = this.active.get(id);
+    if (!active || TERMINAL_STATUSES.includes(run.status)) return run;
+    if (run.status === 'queued') {
+      this.queue.splice(this.queue.indexOf(id), 1);
+      this.finish(active, 'cancelled', 'cancelled before it started');
+      return active.run;
+    }
+    active.abort.abort(new Error('cancelled'));
+    return active.run;
+  }
+
+  followUp(id: string, req: FollowUpRequest): Run {
+    const run = this.get(id);
+    if (!TERMINAL_STATUSES.includes(run.status))
+      throw new AppError('INVALID_REQUEST', `run "${id}" is ${run.status}; wait for it to finish or cancel it`);
+    if (run.status === 'interrupted' || !run.session_id)
+      throw new AppError('INVALID_REQUEST', `run "${id}" has no sandbox left to continue in`);
+    try {
+      this.opts.sessions.assertUsable(run.session_id);
+    } catch {
+      throw new AppError('INVALID_REQUEST', `run "${id}"'s sandbox has ended; start a new run`);
+    }
+    const events = new RunEventLog(this.opts.store, run.id, run.last_seq, this.opts.maxLogOutputBytes);
+    const active: Active = { run, events, abort: new AbortController() };
+    this.active.set(id, active);
+    run.error = undefined;
+    run.finished_at = undefined;
+    events.emit('run.followup', { message: req.message, command: req.command }, true);
+    this.setStatus(active, 'running');
+    void this.turn(active, (agent, ctx) => agent.followUp(ctx, req));
+    return run;
+  }
+
+  async stop(): Promise<void> {
+    for (const a of this.active.values()) a.abort.abort(new Error('the server is stopping'));
+  }
+
+  private agent(name: AgentName): Agent {
+    const agent = this.opts.agents.find((a) => a.name === name);
+    if (!agent) throw new AppError('INVALID_REQUEST', `agent "${name}" is not available on this server`);
+    return agent;
+  }
+
+  private pump(): void {
+    while (this.running < this.opts.maxConcurrentRuns && this.queue.length > 0) {
+      const id = this.queue.shift()!;
+      const active = this.active.get(id);
+      if (!active) continue;
+      this.running++;
+      void this.provisionAndStart(active).finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+  }
+
+  private async provisionAndStart(active: Active): Promise<void> {
+    const { run } = active;
+    this.setStatus(active, 'provisioning');
+    try {
+      const session = await this.opts.sessions.create(
+        { ttl_seconds: this.opts.sessionTtlSeconds },
+        this.opts.snapshots.treeDir(run.snapshot_id),
+      );
+      run.session_id = session.id;
+      active.events.emit('sandbox.ready', { session_id: session.id }, true);
+      const baseline = await this.opts.sessions.exec(session.id, gitBaselineCommand({ gitDir: GIT_DIR, workTree: WORK_TREE }), {
+        timeoutMs: 300_000,
+        separateStderr: true,
+      });
+      if (baseline.exitCode !== 0) throw new Error(`cannot record the baseline: ${baseline.stderr.trim() || baseline.stdout.trim()}`);
+    } catch (e) {
+      this.finish(active, 'failed', `provisioning failed: ${(e as Error).message}`);
+      return;
+    }
+    if (active.abort.signal.aborted) {
+      this.finish(active, 'cancelled', undefined);
+      return;
+    }
+    this.setStatus(active, 'running');
+    await this.turn(active, (agent, ctx) => agent.start(ctx));
+  }
+
+  /** One agent turn (the start or a follow-up), then the diff and the final status. */
+  private async turn(active: Active, work: (agent: Agent, ctx: AgentContext) => Promise<AgentOutcome>): Promise<void> {
+    const { run, events } = active;
+    const abort = active.abort;
+    const deadline = Date.now() + this.opts.maxRunSeconds * 1000;
+    const timer = setTimeout(
+      () => abort.abort(new Error(`the run exceeded its ${this.opts.maxRunSeconds} s limit`)),
+      this.opts.maxRunSeconds * 1000,
+    );
+    const sessionId = run.session_id!;
+    const ctx: AgentContext = {
+      runId: run.id,
+      sessionId,
+      task: run.task,
+      signal: abort.signal,
+      remainingMs: () => Math.max(1, deadline - Date.now()),
+      emit: (type, data) => events.emit(type, data ?? {}),
+      runCommand: async (command) => {
+        events.emit('command.started', { command });
+        const out = await this.opts.sessions.exec(sessionId, command, {
+          timeoutMs: ctx.remainingMs(),
+          signal: abort.signal,
+          onOutput: (stream, text) => events.emit('command.output', { stream, text }),
+        });
+        events.emit('command.finished', {
+          command,
+          exit_code: out.exitCode,
+          duration_ms: out.durationMs,
+          truncated: out.truncated,
+          timed_out: out.timedOut,
+          cancelled: out.cancelled,
+        });
+        return out;
+      },
+    };
+    let outcome: AgentOutcome;
+    try {
+      outcome = await work(this.agent(run.agent), ctx);
+    } catch (e) {
+      outcome = { status: 'failed', error: (e as Error).message };
+    } finally {
+      clearTimeout(timer);
+    }
+    // The diff is computed whatever happened: a cancelled run keeps what it did so far.
+    await this.computeDiff(active);
+    if (abort.signal.aborted) {
+      const reason = (abort.signal.reason as Error | undefined)?.message ?? 'cancelled';
+      this.finish(active, reason === 'cancelled' ? 'cancelled' : 'failed', reason === 'cancelled' ? undefined : reason);
+    } else {
+      this.finish(active, outcome.status, outcome.error);
+    }
+  }
+
+  private async computeDiff(active: Active): Promise<void> {
+    const { run, events } = active;
+    try {
+      const out = await this.opts.sessions.exec(
+        run.session_id!,
+        gitDiffCommand({ gitDir: GIT_DIR, workTree: WORK_TREE, baseline: 'HEAD' }),
+        {
+          timeoutMs: 300_000,
+          separateStderr: true,
+          maxOutputBytes: MAX_DIFF_BYTES,
+        },
+      );
+      if (out.exitCode !== 0) throw new Error(out.stderr.trim() || `git exited with ${out.exitCode}`);
+      if (out.truncated) throw new Error('the diff is larger than the output cap');
+      const manifest = this.opts.snapshots.manifest(run.snapshot_id);
+      const files = parseGitDiff(out.stdout).map((f) => {
+        const base = manifest.get(f.old_path ?? f.path);
+        return { ...f, base_sha256: f.status === 'added' ? undefined : base?.sha256 };
+      });
+      const diff: RunDiff = { run_id: run.id, files, computed_at: new Date().toISOString() };
+      this.opts.store.saveDiff(run.id, diff);
+      events.emit('diff.ready', { files: files.length, paths: files.slice(0, 50).map((f) => f.path) }, true);
+    } catch (e) {
+      events.emit('diff.failed', { error: (e as Error).message }, true);
+    }
+  }
+
+  private setStatus(active: Active, status: RunStatus): void {
+    const { run } = active;
+    run.status = status;
+    if (status === 'running' && !run.started_at) run.started_at = new Date().toISOString();
+    active.events.emit('run.status', { status }, true);
+    this.save(run, active.events);
+  }
+
+  private finish(active: Active, status: RunStatus, error?: string): void {
+    const { run } = active;
+    run.status = status;
+    run.error = error;
+    run.finished_at = new Date().toISOString();
+    active.events.emit('run.finished', { status, ...(error ? { error } : {}) }, true);
+    this.save(run, active.events);
+    this.opts.store.closeRun(run.id);
+    this.active.delete(run.id);
+    this.opts.log({ run_id: run.id, status, error }, 'run finished');
+  }
+
+  private save(run: Run, events?: RunEventLog): void {
+    run.updated_at = new Date().toISOString();
+    if (events) run.last_seq = events.lastSeq;
+    this.opts.store.saveRun(run);
+  }
+
+  private lastSeqOf(run: Run): number {
+    const events = this.opts.store.readEvents(run.id, run.last_seq);
+    return events.length ? events[events.length - 1].seq : run.last_seq;
+  }
+}
