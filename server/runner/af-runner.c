@@ -169,13 +169,17 @@ static int read_procs(ProcInfo *out, int max) {
   return n;
 }
 
+static void reap(void);
+
 /* Kills everything the command started: its session and process group, and
- * every descendant, including those that called setsid() to slip away. */
+ * every descendant, including those that called setsid() to slip away. A fork
+ * bomb keeps forking while we look, so repeat until a scan finds nobody left;
+ * the process limit bounds how many there can be at once. */
 static void kill_tree(pid_t sid) {
   static ProcInfo procs[8192];
   static char mark[8192];
   pid_t self = getpid();
-  for (int round = 0; round < 4; round++) {
+  for (int round = 0; round < 200; round++) {
     int n = read_procs(procs, 8192);
     memset(mark, 0, (size_t)n);
     int any = 0;
@@ -190,7 +194,10 @@ static void kill_tree(pid_t sid) {
       }
     }
     for (int i = 0; i < n; i++)
-      if (mark[i] && procs[i].pid != self && procs[i].pid != 1) { kill(procs[i].pid, SIGKILL); any = 1; }
+      if (mark[i] && procs[i].pid != self && procs[i].pid != 1) {
+        if (kill(procs[i].pid, SIGKILL) == 0) any = 1;
+      }
+    reap(); /* killed orphans are our zombies: free their slots now */
     if (!any) break;
   }
 }
@@ -219,7 +226,10 @@ static Exec *find_exec(uint32_t id) {
 
 static void apply_child_limits(void) {
   struct rlimit r;
-  r.rlim_cur = r.rlim_max = lim.nproc; setrlimit(RLIMIT_NPROC, &r);
+  /* Commands get fewer processes than the sandbox allows, so that after a fork
+   * bomb the runner can still start a shell (for builtins such as kill). */
+  rlim_t headroom = lim.nproc / 8 < 8 ? lim.nproc / 8 : 8;
+  r.rlim_cur = r.rlim_max = lim.nproc - headroom; setrlimit(RLIMIT_NPROC, &r);
   r.rlim_cur = r.rlim_max = lim.as; setrlimit(RLIMIT_AS, &r);
   r.rlim_cur = r.rlim_max = lim.fsize; setrlimit(RLIMIT_FSIZE, &r);
   r.rlim_cur = r.rlim_max = lim.cpu; setrlimit(RLIMIT_CPU, &r);
@@ -477,7 +487,10 @@ static size_t in_len, in_cap;
 
 static void handle_frame(uint32_t id, char type, const unsigned char *p, size_t n) {
   switch (type) {
-    case 'X': start_exec(id, p, n); break;
+    case 'X':
+      reap(); /* zombies still count against the process limit */
+      start_exec(id, p, n);
+      break;
     case 'K': {
       Exec *x = find_exec(id);
       if (x && !x->exited) { x->killed = 1; kill_tree(x->pid); }
