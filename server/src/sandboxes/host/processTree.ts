@@ -41,20 +41,30 @@ function allProcs(): ProcStat[] {
   return out;
 }
 
+/** A process and all its descendants, read from /proc/PID/task/TID/children (a few reads, not a /proc scan). */
 export function descendantsOf(root: number): number[] {
-  const procs = allProcs();
-  const found = new Set([root]);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const p of procs) {
-      if (!found.has(p.pid) && found.has(p.ppid)) {
-        found.add(p.pid);
-        grew = true;
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    found.push(pid);
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // exited
+    }
+    for (const tid of tasks) {
+      try {
+        for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) {
+          if (child.trim()) queue.push(Number(child));
+        }
+      } catch {
+        /* exited */
       }
     }
   }
-  return [...found];
+  return found;
 }
 
 export function usageOfTree(root: number): { memoryBytes: number; cpuUsageUsec: number } {

@@ -1,0 +1,54 @@
+// `npm run bench`: the server's speed against its goals and its peers,
+// measured in one run on this machine.
+import { cpus } from 'node:os';
+
+import { REPO_ROOT, startServer } from '../test/helpers/serverProcess';
+import { BenchClient } from './httpClient';
+import { dockerRun, rawBwrap, sandboxRuntime } from './peers';
+import { runBench } from './runBench';
+import { sandboxBench } from './sandboxBench';
+import { table, type Row } from './stats';
+
+async function main(): Promise<void> {
+  const server = await startServer({ config: { maxOutputBytes: 512 * 1024 * 1024, maxSessions: 300, runs: { maxConcurrent: 4 } } });
+  const client = new BenchClient(server.url, server.apiKey);
+  const rows: Row[] = [];
+  try {
+    const sandbox = await sandboxBench(client, server.child.pid!);
+    rows.push(...sandbox.rows);
+    const runs = await runBench(client);
+    rows.push(...runs.rows);
+    const floor = await rawBwrap(100);
+    const docker = await dockerRun(20);
+    const srt = await sandboxRuntime(20, REPO_ROOT);
+    rows.push(floor, docker, srt);
+
+    console.log(
+      `\nAstraForge bench — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`,
+    );
+    console.log(table(rows));
+    const createFirst = rows.find((r) => r.name.startsWith('create + first'))!.p50!;
+    console.log('\nRatios (p50):');
+    console.log(`- create + first command vs raw bwrap /bin/true: ${(createFirst / floor.p50!).toFixed(2)}×`);
+    for (const peer of [docker, srt]) {
+      if (peer.p50 !== undefined)
+        console.log(`- ${peer.name.replace('peer: ', '')} vs our create + first command: ${(peer.p50 / createFirst).toFixed(1)}× slower`);
+      if (peer.p50 !== undefined)
+        console.log(`- ${peer.name.replace('peer: ', '')} vs our warm exec: ${(peer.p50 / sandbox.warmExecP50).toFixed(0)}× slower`);
+    }
+    console.log('\nGoals:');
+    const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
+    console.log(`- warm exec p50 ≤ 3 ms: ${sandbox.warmExecP50.toFixed(2)} ms — ${goal(sandbox.warmExecP50 <= 3)}`);
+    console.log(`- create + first command p50 ≤ 25 ms: ${sandbox.createFirstP50.toFixed(1)} ms — ${goal(sandbox.createFirstP50 <= 25)}`);
+    console.log(`- snapshot of 20,000 files / 200 MB < 3 s: ${runs.snapshotSeconds.toFixed(2)} s — ${goal(runs.snapshotSeconds < 3)}`);
+    console.log(`- event latency p50 < 10 ms: ${runs.latencyP50.toFixed(2)} ms — ${goal(runs.latencyP50 < 10)}`);
+  } finally {
+    await client.close();
+    await server.dispose();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
