@@ -40,6 +40,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  // SDK clients (Sandkasten's among them) send Content-Type: application/json on
+  // bodiless DELETEs too; an empty body means "no body", not a JSON error.
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (body === '') return done(null, undefined);
+    defaultJson(req, body.toString(), done);
+  });
   registerAuth(app, deps.apiKey);
   await app.register(multipart, { limits: { fileSize: deps.maxFileBytes } });
   await app.register(swagger, {

@@ -32,7 +32,10 @@ export const SessionInfo = z.object({
   workspace_id: z.string().optional(),
   created_at: isoTime,
   expires_at: isoTime,
+  last_activity: isoTime,
   ttl_seconds: z.number().int(),
+  /** Sandkasten names the container; here, the sandbox that backs the session. */
+  container_id: z.string(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;
 
@@ -112,6 +115,9 @@ export const WorkspaceInfo = z.object({
   id: z.string(),
   created_at: isoTime,
   size_bytes: z.number().int().optional(),
+  size_mb: z.number().optional(),
+  session_count: z.number().int(),
+  active_session_count: z.number().int(),
   labels: z.record(z.string(), z.string()).optional(),
 });
 export type WorkspaceInfo = z.infer<typeof WorkspaceInfo>;

@@ -51,6 +51,7 @@ interface Live {
   record: SessionRecord;
   sandbox?: Sandbox;
   expiresAt: number;
+  lastActivity: number;
   running: number;
   ending?: Promise<void>;
 }
@@ -73,7 +74,12 @@ export class SessionManager {
         this.opts.records.save(rec);
         this.opts.log({ session_id: rec.id }, 'session reconciled as crashed after restart');
       }
-      this.sessions.set(rec.id, { record: rec, expiresAt: Date.parse(rec.expires_at), running: 0 });
+      this.sessions.set(rec.id, {
+        record: rec,
+        expiresAt: Date.parse(rec.expires_at),
+        lastActivity: Date.parse(rec.expires_at),
+        running: 0,
+      });
     }
     await this.opts.provider.cleanupLeftovers([...leftoverUids]);
     for (const id of this.opts.workspaces.scratchIds()) this.opts.workspaces.removeScratch(id);
@@ -133,7 +139,7 @@ export class SessionManager {
     };
     // Recorded before the sandbox starts, so a crash in between still gets cleaned up.
     this.opts.records.save(record);
-    const live: Live = { record, expiresAt: now + ttl * 1000, running: 0 };
+    const live: Live = { record, expiresAt: now + ttl * 1000, lastActivity: now, running: 0 };
     this.sessions.set(id, live);
     try {
       live.sandbox = await this.opts.provider.create({
@@ -263,7 +269,12 @@ export class SessionManager {
 
   /** Persistent workspace ids in use by running sessions. */
   workspaceInUse(workspaceId: string): boolean {
-    return [...this.sessions.values()].some((s) => s.record.status === 'running' && s.record.workspace_id === workspaceId);
+    return this.workspaceSessionCounts(workspaceId).active > 0;
+  }
+
+  workspaceSessionCounts(workspaceId: string): { total: number; active: number } {
+    const on = [...this.sessions.values()].filter((s) => s.record.workspace_id === workspaceId);
+    return { total: on.length, active: on.filter((s) => s.record.status === 'running').length };
   }
 
   private resolvePath(path: string): string {
@@ -294,7 +305,8 @@ export class SessionManager {
 
   private extend(live: Live): void {
     if (live.record.status !== 'running') return;
-    live.expiresAt = Date.now() + live.record.ttl_seconds * 1000;
+    live.lastActivity = Date.now();
+    live.expiresAt = live.lastActivity + live.record.ttl_seconds * 1000;
   }
 
   private info(live: Live): SessionInfo {
@@ -307,7 +319,9 @@ export class SessionManager {
       workspace_id: r.workspace_id,
       created_at: r.created_at,
       expires_at: new Date(live.expiresAt).toISOString(),
+      last_activity: new Date(live.lastActivity).toISOString(),
       ttl_seconds: r.ttl_seconds,
+      container_id: `${this.opts.provider.name}-${r.id}`,
     };
   }
 

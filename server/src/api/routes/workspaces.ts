@@ -12,7 +12,17 @@ export function workspaceRoutes(sessions: SessionManager, workspaces: WorkspaceS
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['sandbox'];
     r.get('/v1/workspaces', { schema: { summary: 'List persistent workspaces', tags, response: { 200: WorkspaceList } } }, async () => ({
-      workspaces: workspaces.list().map((w) => ({ id: w.id, created_at: w.created_at, size_bytes: w.size_bytes })),
+      workspaces: workspaces.list().map((w) => {
+        const counts = sessions.workspaceSessionCounts(w.id);
+        return {
+          id: w.id,
+          created_at: w.created_at,
+          size_bytes: w.size_bytes,
+          size_mb: Math.round((w.size_bytes / 2 ** 20) * 100) / 100,
+          session_count: counts.total,
+          active_session_count: counts.active,
+        };
+      }),
     }));
     r.delete(
       '/v1/workspaces/:id',

@@ -99,11 +99,11 @@ export class BwrapProvider implements SandboxProvider {
   }
 
   images(): string[] {
-    return ['default', ...Object.keys(this.opts.images ?? {})];
+    return ['default', ...hostImageAliases(), ...Object.keys(this.opts.images ?? {})];
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
-    const rootfs = spec.image === 'default' ? '/' : this.opts.images?.[spec.image];
+    const rootfs = spec.image === 'default' || hostImageAliases().includes(spec.image) ? '/' : this.opts.images?.[spec.image];
     if (!rootfs) throw new SandboxError('INVALID_IMAGE', `unknown image "${spec.image}"; available: ${this.images().join(', ')}`);
     const cgroup = createSessionCgroup(`s-${spec.sessionId}`, {
       memoryBytes: spec.limits.memoryBytes,
@@ -148,6 +148,18 @@ export class BwrapProvider implements SandboxProvider {
     killProcessesOfUids(hostUids);
     removeLeftoverCgroups();
   }
+}
+
+/**
+ * Sandkasten clients ask for images by name ("python" is the Python SDK's
+ * default). Without containers the sandbox sees the host's own toolchain, so
+ * a name is accepted when the host has what it promises.
+ */
+function hostImageAliases(): string[] {
+  const out = ['base', 'sandbox-runtime:base'];
+  if (existsSync('/usr/bin/python3')) out.push('python', 'sandbox-runtime:python');
+  if (existsSync('/usr/bin/node')) out.push('node', 'sandbox-runtime:node');
+  return out;
 }
 
 /** A memory hog must not take the runner down with it; the runner hands its commands a high score instead. */
