@@ -21,7 +21,7 @@ check "typecheck (tsc --noEmit)" npx tsc --noEmit -p tsconfig.json
 run_suite() { # name, mocha args...
   local name=$1; shift
   echo "== $name"
-  npx mocha --require tsx/cjs --reporter spec --color false "$@" 2>&1 | tee "$log"
+  npx mocha --require tsx/cjs --reporter spec --no-color "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   local p f
   p=$(grep -Eo '^ *[0-9]+ passing' "$log" | grep -Eo '[0-9]+' | tail -1)

@@ -166,6 +166,8 @@ export class SnapshotStore {
 
     const ex = extract();
     ex.on('entry', (header: Header, stream, next) => {
+      // A failed archive destroys the entry stream too; its error is the archive's, reported once by pipeline.
+      stream.on('error', () => undefined);
       const handle = async () => {
         if (++entries > limits.maxFiles) throw new SnapshotError(`the archive has more than ${limits.maxFiles} entries`);
         const rel = cleanPath(header.name);
