@@ -138,7 +138,7 @@ describe('snapshot ingestion', () => {
         for (let k = 0; k < fileSize / MiB; k++) {
           if (!entry.write(block)) await new Promise<void>((r) => entry.once('drain', () => r()));
         }
-        entry.end();
+        (entry as unknown as NodeJS.WritableStream).end();
       }
       p.finalize();
     })();
