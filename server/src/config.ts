@@ -34,6 +34,8 @@ export const ServerConfig = z.object({
     .default(10 * MiB),
   maxSessions: z.number().int().positive().default(200),
   tombstoneSeconds: z.number().int().nonnegative().default(3600),
+  /** Comment lines on idle SSE streams, so proxies keep them open. */
+  sseHeartbeatMs: z.number().int().positive().default(15_000),
   runs: z
     .object({
       maxConcurrent: z.number().int().positive().default(4),

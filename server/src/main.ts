@@ -1,4 +1,5 @@
 // Starts the companion server: `node server/dist/main.js --host H --port P --data-dir D`.
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadApiKey } from './apiKey';
@@ -20,8 +21,10 @@ async function main(): Promise<void> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
   const apiKey = loadApiKey(config.dataDir);
   const sandboxRoot = sandboxRootFor(config.dataDir);
+  const instanceId = createHash('sha256').update(config.dataDir).digest('hex').slice(0, 12);
   const workspaces = new WorkspaceStore(sandboxRoot);
   const provider = new BwrapProvider({
+    instanceId,
     bwrapPath: config.bwrapPath,
     runnerBinary: resolve(__dirname, 'af-runner'),
     stateDir: join(sandboxRoot, 'sandbox'),
@@ -30,6 +33,7 @@ async function main(): Promise<void> {
   const logger = { level: process.env.ASTRAFORGE_LOG_LEVEL ?? 'info', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] };
   let log: (obj: Record<string, unknown>, msg: string) => void = () => undefined;
   const sessions = new SessionManager({
+    instanceId,
     provider,
     records: new SessionRecords(join(config.dataDir, 'sessions')),
     workspaces,
@@ -66,6 +70,7 @@ async function main(): Promise<void> {
     maxFileBytes: config.maxFileBytes,
     defaultReadBytes: config.defaultReadBytes,
     logger,
+    sseHeartbeatMs: config.sseHeartbeatMs,
   });
   log = (obj, msg) => app.log.info(obj, msg);
   await sessions.start();

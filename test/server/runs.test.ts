@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { ApiClient } from '../helpers/apiClient';
 import { makeTree, readRunEvents, sha256, uploadStream, uploadTree, waitForRun } from '../helpers/runHelpers';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
@@ -283,6 +284,26 @@ describe('runs across a crash', function () {
       }
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('stopsARunAtItsTimeLimitAndKeepsIdleStreamsAliveWithHeartbeats', async () => {
+    const server = await startServer({ config: { runs: { maxSeconds: 1 }, sseHeartbeatMs: 200 } });
+    try {
+      const api = new ApiClient(server.url, server.apiKey);
+      const snap = (await uploadTree(api, makeTree({ 'x.txt': 'x\n' }))).body.snapshot_id;
+      const run = await startCommandRun(api, snap, 'echo started; sleep 30');
+      // a raw read of the stream, to see the comment lines an SSE parser hides
+      const res = await request(`${server.url}/api/runs/${run.id}/events`, { headers: { authorization: `Bearer ${server.apiKey}` } });
+      const raw = await res.body.text();
+      assert.ok((raw.match(/^: keep-alive$/gm) ?? []).length >= 2, 'heartbeats while the command is silent');
+      const done = (await api.get(`/api/runs/${run.id}`)).body;
+      assert.equal(done.status, 'failed');
+      assert.match(done.error, /exceeded its 1 s limit/);
+      const ps = await api.exec(done.session_id, 'ps -eo args | grep "^sleep 30" || true');
+      assert.equal(ps.body.output, '');
+    } finally {
+      await server.dispose();
     }
   });
 

@@ -1,6 +1,7 @@
 // Leases and the reaper, persistent workspaces, restarts after a crash, and
 // the errors that only a lifecycle can produce (410, 500).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -160,7 +161,8 @@ describe('session lifecycle', function () {
             const own = readFileSync('/proc/self/cgroup', 'utf8')
               .split('\n')
               .find((l) => l.split(':')[1]?.split(',').includes(c));
-            const dir = own ? join('/sys/fs/cgroup', c, own.split(':')[2], 'astraforge', `s-${id}`) : '';
+            const instance = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+            const dir = own ? join('/sys/fs/cgroup', c, own.split(':')[2], 'astraforge', instance, `s-${id}`) : '';
             return dir !== '' && existsSync(dir);
           });
           assert.equal(cgroupLeft, false);
@@ -169,6 +171,33 @@ describe('session lifecycle', function () {
         }
       } finally {
         rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('several servers on one host', () => {
+    it('neverShareUidsOrCleanUpEachOthersSandboxes', async () => {
+      const a = await startServer();
+      const bDir = mkdtempSync(join(tmpdir(), 'af-second-'));
+      try {
+        const apiA = new ApiClient(a.url, a.apiKey);
+        const sessionsA = await Promise.all([1, 2, 3].map(() => apiA.createSession()));
+        const uidsA = await Promise.all(sessionsA.map((id) => hostUidOf(apiA, a, id)));
+        await apiA.exec(sessionsA[0], 'sleep 600 >/dev/null 2>&1 &');
+        const b = await startServer({ dataDir: bDir });
+        const apiB = new ApiClient(b.url, b.apiKey);
+        const sessionsB = await Promise.all([1, 2, 3].map(() => apiB.createSession()));
+        const uidsB = await Promise.all(sessionsB.map((id) => hostUidOf(apiB, b, id)));
+        assert.equal(new Set([...uidsA, ...uidsB]).size, 6, `uids overlap: ${uidsA} / ${uidsB}`);
+        // B crashes and restarts: its cleanup must not touch A's sandboxes
+        await b.kill();
+        const b2 = await startServer({ dataDir: bDir });
+        await b2.stop();
+        assert.equal((await apiA.exec(sessionsA[0], 'pgrep -c sleep')).body.output, '1\n');
+        for (const id of sessionsA) assert.equal((await apiA.get(`/v1/sessions/${id}`)).body.status, 'running');
+      } finally {
+        await a.dispose();
+        rmSync(bDir, { recursive: true, force: true });
       }
     });
   });

@@ -27,6 +27,7 @@ export interface AppDeps {
   maxFileBytes: number;
   defaultReadBytes: number;
   logger: boolean | object;
+  sseHeartbeatMs: number;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -60,10 +61,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(healthRoutes);
   await app.register(sessionRoutes(deps.sessions));
-  await app.register(execRoutes(deps.sessions));
+  await app.register(execRoutes(deps.sessions, deps.sseHeartbeatMs));
   await app.register(fileRoutes(deps.sessions, { maxFileBytes: deps.maxFileBytes, defaultReadBytes: deps.defaultReadBytes }));
   await app.register(workspaceRoutes(deps.sessions, deps.workspaces));
-  await app.register(runRoutes(deps.runs, deps.snapshots));
+  await app.register(runRoutes(deps.runs, deps.snapshots, deps.sseHeartbeatMs));
   await app.register(openapiRoutes);
   return app;
 }

@@ -9,7 +9,7 @@ export interface SseStream {
   readonly closed: AbortSignal;
 }
 
-export function openSse(reply: FastifyReply, heartbeatMs = 15_000): SseStream {
+export function openSse(reply: FastifyReply, heartbeatMs: number): SseStream {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {

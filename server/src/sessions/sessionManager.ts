@@ -13,6 +13,8 @@ import { PathRejected, resolveWorkspacePath, WORKSPACE_ROOT } from './workspaceP
 import { WorkspaceStore } from './workspaceStore';
 
 export interface SessionManagerOptions {
+  /** Names this server among others on the host (uid leases, cgroups). */
+  instanceId: string;
   provider: SandboxProvider;
   records: SessionRecords;
   workspaces: WorkspaceStore;
@@ -58,15 +60,18 @@ interface Live {
 
 export class SessionManager {
   private readonly sessions = new Map<string, Live>();
-  private readonly uids = new UidAllocator();
+  private readonly uids: UidAllocator;
   private reaper: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: SessionManagerOptions) {}
+  constructor(private readonly opts: SessionManagerOptions) {
+    this.uids = new UidAllocator(opts.instanceId);
+  }
 
   /** Reconciles what a previous server process left, then starts the reaper. */
   async start(): Promise<void> {
     const records = this.opts.records.loadAll();
-    const leftoverUids = new Set<number>(records.map((r) => r.host_uid));
+    // Only uids still leased to this server: another server on the host may have taken a stale one since.
+    const leftoverUids = new Set<number>(records.map((r) => r.host_uid).filter((uid) => this.uids.ownedByThisServer(uid)));
     for (const rec of records) {
       if (rec.status === 'running') {
         rec.status = 'crashed';
@@ -83,7 +88,9 @@ export class SessionManager {
     }
     await this.opts.provider.cleanupLeftovers([...leftoverUids]);
     for (const id of this.opts.workspaces.scratchIds()) this.opts.workspaces.removeScratch(id);
-    for (const uid of this.opts.workspaces.persistentUids()) this.uids.reserve(uid);
+    const persistent = new Set(this.opts.workspaces.persistentUids());
+    for (const uid of persistent) this.uids.reservePersistent(uid);
+    this.uids.releaseStale(persistent);
     this.reaper = setInterval(() => void this.reap(), 1000);
     this.reaper.unref();
   }
@@ -108,11 +115,11 @@ export class SessionManager {
     let hostUid: number;
     let workspaceDir: string;
     if (req.workspace_id) {
-      const ws = this.opts.workspaces.openPersistent(req.workspace_id, () => this.uids.allocate());
+      const ws = this.opts.workspaces.openPersistent(req.workspace_id, () => this.uids.allocate({ persistent: true }));
       hostUid = ws.host_uid;
       workspaceDir = ws.dir;
     } else {
-      hostUid = this.uids.allocate();
+      hostUid = this.uids.allocate({ persistent: false });
       workspaceDir = this.opts.workspaces.createScratch(id, hostUid);
     }
     if (seedFrom) {

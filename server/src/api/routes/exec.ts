@@ -9,7 +9,7 @@ import type { SessionManager } from '../../sessions/sessionManager';
 import { toEnvelope } from '../errorHandler';
 import { openSse } from '../sse';
 
-export function execRoutes(sessions: SessionManager) {
+export function execRoutes(sessions: SessionManager, heartbeatMs: number) {
   return async (app: FastifyInstance): Promise<void> => {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['sandbox'];
@@ -59,7 +59,7 @@ export function execRoutes(sessions: SessionManager) {
       },
       async (req, reply) => {
         sessions.assertUsable(req.params.id); // answer 404 or 410 as JSON before the stream opens
-        const sse = openSse(reply);
+        const sse = openSse(reply, heartbeatMs);
         try {
           const out = await sessions.exec(req.params.id, req.body.cmd, {
             timeoutMs: req.body.timeout_ms,

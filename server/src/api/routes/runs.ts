@@ -22,7 +22,7 @@ import { openSse } from '../sse';
 const TAR_TYPES = ['application/x-tar', 'application/tar'];
 const GZIP_TYPES = ['application/gzip', 'application/x-gzip', 'application/x-tar+gzip'];
 
-export function runRoutes(runs: RunService, snapshots: SnapshotStore) {
+export function runRoutes(runs: RunService, snapshots: SnapshotStore, heartbeatMs: number) {
   return async (app: FastifyInstance): Promise<void> => {
     // Archives stream straight into the snapshot store; the store enforces the size limit.
     app.addContentTypeParser([...TAR_TYPES, ...GZIP_TYPES], (_req, payload, done) => done(null, payload));
@@ -97,7 +97,7 @@ export function runRoutes(runs: RunService, snapshots: SnapshotStore) {
         const header = req.headers['last-event-id'];
         const fromHeader = typeof header === 'string' && /^\d+$/.test(header.trim()) ? Number(header.trim()) : undefined;
         const after = fromHeader ?? req.query.after ?? 0;
-        const sse = openSse(reply);
+        const sse = openSse(reply, heartbeatMs);
         let finished = false;
         const send = (e: { seq: number; type: string }) => {
           sse.send(undefined, e, e.seq);

@@ -12,6 +12,8 @@ import { descendantsOf, killProcessesOfUids, usageOfTree } from '../host/process
 import { bwrapArgs, SANDBOX_HOME, SANDBOX_UID } from './bwrapArgs';
 
 export interface BwrapProviderOptions {
+  /** Names this server among others on the host; its cgroups live under it. */
+  instanceId: string;
   bwrapPath: string;
   /** The compiled af-runner binary. */
   runnerBinary: string;
@@ -105,7 +107,7 @@ export class BwrapProvider implements SandboxProvider {
   async create(spec: SandboxSpec): Promise<Sandbox> {
     const rootfs = spec.image === 'default' || hostImageAliases().includes(spec.image) ? '/' : this.opts.images?.[spec.image];
     if (!rootfs) throw new SandboxError('INVALID_IMAGE', `unknown image "${spec.image}"; available: ${this.images().join(', ')}`);
-    const cgroup = createSessionCgroup(`s-${spec.sessionId}`, {
+    const cgroup = createSessionCgroup(`${this.opts.instanceId}/s-${spec.sessionId}`, {
       memoryBytes: spec.limits.memoryBytes,
       pids: spec.limits.pids,
       cpus: spec.limits.cpus,
@@ -146,7 +148,7 @@ export class BwrapProvider implements SandboxProvider {
 
   async cleanupLeftovers(hostUids: number[]): Promise<void> {
     killProcessesOfUids(hostUids);
-    removeLeftoverCgroups();
+    removeLeftoverCgroups(this.opts.instanceId);
   }
 }
 

@@ -205,11 +205,13 @@ export function createSessionCgroup(name: string, limits: CgroupLimits): Session
   return isV2() ? createV2(name, limits) : createV1(name, limits);
 }
 
-/** Removes session cgroups a previous server process left behind. */
-export function removeLeftoverCgroups(): void {
-  const parents = isV2() ? [prepareV2()] : ['memory', 'pids', 'cpu', 'cpuacct'].map(v1Parent);
-  for (const parent of new Set(parents)) {
-    if (!parent || !existsSync(parent)) continue;
+/** Removes the session cgroups a previous process of this server (this instance) left behind. */
+export function removeLeftoverCgroups(instanceId: string): void {
+  const groups = isV2() ? [prepareV2()] : ['memory', 'pids', 'cpu', 'cpuacct'].map(v1Parent);
+  for (const group of new Set(groups)) {
+    if (!group) continue;
+    const parent = join(group, instanceId);
+    if (!existsSync(parent)) continue;
     for (const entry of readdirSync(parent, { withFileTypes: true })) {
       if (entry.isDirectory()) killAndRemove(join(parent, entry.name));
     }
