@@ -188,9 +188,8 @@ export class RunService {
     const { run } = active;
     this.setStatus(active, 'provisioning');
     try {
-      const session = await this.opts.sessions.create(
-        { ttl_seconds: this.opts.sessionTtlSeconds },
-        this.opts.snapshots.treeDir(run.snapshot_id),
+      const session = await this.opts.sessions.create({ ttl_seconds: this.opts.sessionTtlSeconds }, (dir) =>
+        this.opts.snapshots.extractTo(run.snapshot_id, dir),
       );
       run.session_id = session.id;
       active.events.emit('sandbox.ready', { session_id: session.id }, true);

@@ -100,8 +100,8 @@ export class SessionManager {
     await Promise.all([...this.sessions.values()].filter((s) => s.sandbox).map((s) => this.end(s, 'destroyed', 'the server stopped')));
   }
 
-  /** `seedFrom`: a host folder whose contents become the new session's /workspace (runs use their snapshot). */
-  async create(req: CreateSessionRequest, seedFrom?: string): Promise<SessionInfo> {
+  /** `seed` fills the new session's /workspace before its sandbox starts (runs unpack their snapshot). */
+  async create(req: CreateSessionRequest, seed?: (dir: string) => Promise<void>): Promise<SessionInfo> {
     const image = req.image ?? this.opts.provider.images()[0];
     if (!this.opts.provider.images().includes(image)) {
       throw new AppError('INVALID_IMAGE', `unknown image "${image}"`, { available: this.opts.provider.images() });
@@ -122,9 +122,10 @@ export class SessionManager {
       hostUid = this.uids.allocate({ persistent: false });
       workspaceDir = this.opts.workspaces.createScratch(id, hostUid);
     }
-    if (seedFrom) {
+    if (seed) {
       try {
-        await this.opts.workspaces.seed(workspaceDir, seedFrom, hostUid);
+        await seed(workspaceDir);
+        await this.opts.workspaces.handOver(workspaceDir, hostUid);
       } catch (e) {
         this.opts.workspaces.removeScratch(id);
         this.uids.release(hostUid);

@@ -61,10 +61,8 @@ export class WorkspaceStore {
     return dir;
   }
 
-  /** Copies a folder's contents into a workspace (before its sandbox starts) and hands them to the sandbox's uid. */
-  async seed(dir: string, from: string, uid: number): Promise<void> {
-    // cp and chown are native and keep modes and symlinks as they are; nothing in the sandbox runs yet.
-    await execFileAsync('cp', ['-a', '--reflink=auto', '--no-preserve=ownership', `${from}/.`, dir]);
+  /** Gives a seeded workspace's files to the sandbox's uid (nothing in the sandbox runs yet). */
+  async handOver(dir: string, uid: number): Promise<void> {
     if (process.getuid?.() === 0) await execFileAsync('chown', ['-R', '--no-dereference', `${uid}:${uid}`, dir]);
   }
 

@@ -1,25 +1,21 @@
-// Workspace snapshots: a tar (or gzipped tar) body streamed to disk entry by
-// entry, never held whole in memory, each entry checked before anything is
-// written: no '..', no absolute paths, no links that lead out, no devices,
-// nothing written through a symlink, and limits on size and count.
+// Workspace snapshots. The body (a tar, or a gzipped tar) streams through a
+// validating parser and, decompressed, into one archive file: nothing is held
+// whole in memory and the upload costs one sequential write. Every entry is
+// checked before the snapshot is accepted: no '..', no absolute paths, no
+// links that lead out (resolved through the archive's own symlinks), no hard
+// links or devices, nothing written through a symlink, and limits on size and
+// count. A run later extracts the archive, known safe, into its workspace.
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { PassThrough, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import { extract, type Header } from 'tar-stream';
+
+const execFileAsync = promisify(execFile);
 
 export class SnapshotError extends Error {
   constructor(
@@ -53,18 +49,7 @@ export interface SnapshotLimits {
 }
 
 const ID_PATTERN = /^[a-f0-9]{24}$/;
-/** Files up to this size are gathered in memory before writing; larger ones stream. */
-const SMALL_FILE_BYTES = 1024 * 1024;
-
-/** Gathers a small entry with plain events (an async iterator per entry costs more than the write). */
-function collect(stream: NodeJS.ReadableStream, size: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.once('error', reject);
-    stream.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
-  });
-}
+const MAX_LINK_DEPTH = 40;
 
 /** A path from the archive, made relative and checked; '' for the root itself. */
 function cleanPath(name: string): string {
@@ -79,16 +64,39 @@ function cleanPath(name: string): string {
   return parts.join('/');
 }
 
+/**
+ * Where a path really leads once the archive's symlinks are followed, or
+ * undefined when it leaves the root (`a -> ..` is inside, `b -> a/..` is not,
+ * though it looks inside when read as text).
+ */
+function resolveThroughLinks(path: string, links: Map<string, string>, depth = 0): string | undefined {
+  const out: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (out.length === 0) return undefined;
+      out.pop();
+      continue;
+    }
+    out.push(part);
+    const target = links.get(out.join('/'));
+    if (target === undefined) continue;
+    if (depth >= MAX_LINK_DEPTH || target.startsWith('/')) return undefined;
+    const base = out.slice(0, -1).join('/');
+    const resolved = resolveThroughLinks(base ? `${base}/${target}` : target, links, depth + 1);
+    if (resolved === undefined) return undefined;
+    out.length = 0;
+    if (resolved) out.push(...resolved.split('/'));
+  }
+  return out.join('/');
+}
+
 export class SnapshotStore {
   constructor(
     private readonly dir: string,
     private readonly limits: SnapshotLimits,
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-  }
-
-  treeDir(id: string): string {
-    return join(this.dir, id, 'tree');
   }
 
   get(id: string): SnapshotInfo | undefined {
@@ -106,6 +114,22 @@ export class SnapshotStore {
     return new Map(entries.map((e) => [e.path, e]));
   }
 
+  /** Unpacks a snapshot into a folder (a new workspace, before its sandbox starts). */
+  async extractTo(id: string, dir: string): Promise<void> {
+    if (!this.get(id)) throw new SnapshotError(`no snapshot "${id}"`);
+    // GNU tar is native and fast; the archive was validated entry by entry on the way in.
+    await execFileAsync('tar', [
+      '-x',
+      '-f',
+      join(this.dir, id, 'snapshot.tar'),
+      '-C',
+      dir,
+      '--no-same-owner',
+      '--no-same-permissions',
+      '--delay-directory-restore',
+    ]);
+  }
+
   delete(id: string): void {
     if (ID_PATTERN.test(id)) rmSync(join(this.dir, id), { recursive: true, force: true });
   }
@@ -113,10 +137,9 @@ export class SnapshotStore {
   async ingest(body: NodeJS.ReadableStream, opts: { gzip: boolean }): Promise<SnapshotInfo> {
     const id = randomBytes(12).toString('hex');
     const root = join(this.dir, id);
-    const tree = join(root, 'tree');
-    mkdirSync(tree, { recursive: true, mode: 0o700 });
+    mkdirSync(root, { recursive: true, mode: 0o700 });
     try {
-      const manifest = await this.extractInto(tree, body, opts.gzip);
+      const manifest = await this.validateAndStore(body, opts.gzip, join(root, 'snapshot.tar'));
       const info: SnapshotInfo = {
         snapshot_id: id,
         files: manifest.filter((e) => e.type === 'file').length,
@@ -132,11 +155,11 @@ export class SnapshotStore {
     }
   }
 
-  private async extractInto(tree: string, body: NodeJS.ReadableStream, gzip: boolean): Promise<SnapshotManifestEntry[]> {
+  private async validateAndStore(body: NodeJS.ReadableStream, gzip: boolean, archivePath: string): Promise<SnapshotManifestEntry[]> {
     const limits = this.limits;
-    const manifest: SnapshotManifestEntry[] = [];
-    const dirs = new Set<string>(['']);
-    const symlinks = new Set<string>();
+    const manifest = new Map<string, SnapshotManifestEntry>();
+    const kinds = new Map<string, string>([['', 'directory']]);
+    const links = new Map<string, string>();
     let entries = 0;
     let unpacked = 0;
     let received = 0;
@@ -150,17 +173,28 @@ export class SnapshotStore {
       },
     });
 
-    const ensureDir = (rel: string) => {
-      if (dirs.has(rel)) return;
-      ensureDir(posix.dirname(rel) === '.' ? '' : posix.dirname(rel));
-      mkdirSync(join(tree, rel), { mode: 0o755 });
-      dirs.add(rel);
-    };
+    // The decompressed archive goes to disk as it passes to the parser.
+    const fd = openSync(archivePath, 'w', 0o600);
+    const keepCopy = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        try {
+          writeSync(fd, chunk);
+        } catch (e) {
+          return done(e as Error);
+        }
+        done(null, chunk);
+      },
+    });
 
-    /** Refuses any entry whose path, or a folder on the way to it, is a symlink from this archive. */
-    const checkNotThroughSymlink = (rel: string, name: string) => {
-      for (let p = rel; p !== '' && p !== '.'; p = posix.dirname(p)) {
-        if (symlinks.has(p)) throw new SnapshotError(`entry "${name}" would be written through the symlink "${p}"`);
+    const record = (rel: string, kind: string, name: string) => {
+      const before = kinds.get(rel);
+      if (before !== undefined && before !== kind) throw new SnapshotError(`"${name}" appears twice, as a ${before} and as a ${kind}`);
+      kinds.set(rel, kind);
+      // every folder on the way must be a folder (or not yet seen), never a symlink or a file
+      for (let p = posix.dirname(rel); p !== '.' && p !== ''; p = posix.dirname(p)) {
+        const k = kinds.get(p);
+        if (k === 'symlink') throw new SnapshotError(`entry "${name}" would be written through the symlink "${p}"`);
+        if (k !== undefined && k !== 'directory') throw new SnapshotError(`entry "${name}" is inside "${p}", which is a ${k}`);
       }
     };
 
@@ -168,13 +202,17 @@ export class SnapshotStore {
     ex.on('entry', (header: Header, stream, next) => {
       // A failed archive destroys the entry stream too; its error is the archive's, reported once by pipeline.
       stream.on('error', () => undefined);
-      const handle = async () => {
+      const fail = (e: unknown) => {
+        stream.resume();
+        next(e as Error);
+      };
+      try {
         if (++entries > limits.maxFiles) throw new SnapshotError(`the archive has more than ${limits.maxFiles} entries`);
         const rel = cleanPath(header.name);
-        checkNotThroughSymlink(rel, header.name);
         switch (header.type) {
           case 'directory':
-            if (rel !== '') ensureDir(rel);
+            if (rel !== '') record(rel, 'directory', header.name);
+            stream.on('end', () => next());
             stream.resume();
             return;
           case 'file':
@@ -186,42 +224,23 @@ export class SnapshotStore {
             unpacked += size;
             if (unpacked > limits.maxArchiveBytes)
               throw new SnapshotError(`the unpacked snapshot is over the ${limits.maxArchiveBytes}-byte limit`);
-            if (dirs.has(rel)) throw new SnapshotError(`"${rel}" is both a folder and a file`);
-            ensureDir(posix.dirname(rel) === '.' ? '' : posix.dirname(rel));
+            record(rel, 'file', header.name);
             const mode = (header.mode ?? 0o644) & 0o111 ? 0o755 : 0o644;
-            const target = join(tree, rel);
-            let sha256: string;
-            if (size <= SMALL_FILE_BYTES) {
-              // Most files of a source tree are small: one buffer and three syscalls beat a
-              // write stream per file (measured: ~4x faster on 20,000 files).
-              const data = await collect(stream as unknown as NodeJS.ReadableStream, size);
-              sha256 = createHash('sha256').update(data).digest('hex');
-              const fd = openSync(target, 'w', mode);
-              try {
-                writeSync(fd, data);
-              } finally {
-                closeSync(fd);
-              }
-            } else {
-              const hash = createHash('sha256');
-              const hasher = new PassThrough();
-              hasher.on('data', (c: Buffer) => hash.update(c));
-              await pipeline(stream as unknown as NodeJS.ReadableStream, hasher, createWriteStream(target, { mode }));
-              sha256 = hash.digest('hex');
-            }
-            manifest.push({ path: rel, sha256, size, mode, type: 'file' });
+            const hash = createHash('sha256');
+            stream.on('data', (c) => hash.update(c as Buffer));
+            stream.on('end', () => {
+              manifest.set(rel, { path: rel, sha256: hash.digest('hex'), size, mode, type: 'file' });
+              next();
+            });
             return;
           }
           case 'symlink': {
             const target = header.linkname ?? '';
             if (target.startsWith('/')) throw new SnapshotError(`symlink "${rel}" points to an absolute path (${target})`);
-            const resolved = posix.normalize(posix.join(posix.dirname(rel), target));
-            if (resolved === '..' || resolved.startsWith('../'))
-              throw new SnapshotError(`symlink "${rel}" leads out of the snapshot (${target})`);
-            ensureDir(posix.dirname(rel) === '.' ? '' : posix.dirname(rel));
-            symlinkSync(target, join(tree, rel));
-            symlinks.add(rel);
-            manifest.push({
+            if (rel === '') throw new SnapshotError('the snapshot root cannot be a symlink');
+            record(rel, 'symlink', header.name);
+            links.set(rel, target);
+            manifest.set(rel, {
               path: rel,
               sha256: createHash('sha256').update(target).digest('hex'),
               size: 0,
@@ -229,6 +248,7 @@ export class SnapshotStore {
               type: 'symlink',
               linkTarget: target,
             });
+            stream.on('end', () => next());
             stream.resume();
             return;
           }
@@ -237,22 +257,27 @@ export class SnapshotStore {
           default:
             throw new SnapshotError(`"${rel}" is a ${header.type}; snapshots hold only files, folders and symlinks`);
         }
-      };
-      handle().then(
-        () => next(),
-        (e) => {
-          (stream as unknown as NodeJS.ReadableStream).resume();
-          next(e as Error);
-        },
-      );
+      } catch (e) {
+        fail(e);
+      }
     });
 
     const stages: NodeJS.ReadWriteStream[] = [countBytes];
     if (gzip) stages.push(createGunzip());
-    await pipeline(body, ...(stages as [Transform]), ex);
-    if (existsSync(tree) && manifest.length === 0 && entries === 0 && received > 0 && received < 512) {
-      throw new SnapshotError('the body is too short to be a tar archive');
+    stages.push(keepCopy);
+    try {
+      await pipeline(body, ...(stages as [Transform]), ex);
+    } finally {
+      closeSync(fd);
     }
-    return manifest;
+    if (entries === 0 && received > 0 && received < 512) throw new SnapshotError('the body is too short to be a tar archive');
+    // Links are judged once all are known: one may lead out only through another that comes later.
+    for (const [path, target] of links) {
+      const dir = posix.dirname(path) === '.' ? '' : posix.dirname(path);
+      if (resolveThroughLinks(dir ? `${dir}/${target}` : target, links) === undefined) {
+        throw new SnapshotError(`symlink "${path}" leads out of the snapshot (${target})`);
+      }
+    }
+    return [...manifest.values()];
   }
 }
