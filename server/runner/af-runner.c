@@ -15,6 +15,11 @@
  * ~40 ms and ~40 MB each; this one costs ~1 ms and well under 1 MB). It is
  * linked statically so it runs unchanged in any image with a Linux kernel.
  *
+ * With --relay-port and --relay-socket it also forwards TCP connections on
+ * the sandbox's own 127.0.0.1 to a unix socket bound in from the host: the
+ * only way out of a sandbox that has no network, used to reach the model
+ * gateway.
+ *
  * Frame: u32 payload length (LE), u32 id (LE), u8 type, payload.
  * Host -> runner: 'X' exec, 'K' kill exec, 'R' read file, 'W' write file.
  * Runner -> host: 'H' hello, 'O'/'E' output chunk, 'D' done, 'F' file data,
@@ -32,7 +37,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -544,9 +553,63 @@ static void check_quota(void) {
   send_frame(0, 'N', msg, strlen(msg));
 }
 
+/* --- the loopback relay to the host's unix socket --- */
+
+/* Copies bytes both ways until both sides have closed. */
+static void relay_connection(int tcp, const char *sock_path) {
+  int up = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un ua = {.sun_family = AF_UNIX};
+  strncpy(ua.sun_path, sock_path, sizeof ua.sun_path - 1);
+  if (up < 0 || connect(up, (struct sockaddr *)&ua, sizeof ua) < 0) _exit(1);
+  int open_in = 1, open_out = 1; /* tcp -> up, up -> tcp */
+  char b[CHUNK];
+  while (open_in || open_out) {
+    struct pollfd p[2] = {{.fd = open_in ? tcp : -1, .events = POLLIN}, {.fd = open_out ? up : -1, .events = POLLIN}};
+    if (poll(p, 2, -1) < 0) { if (errno == EINTR) continue; break; }
+    for (int i = 0; i < 2; i++) {
+      if (!p[i].revents) continue;
+      int from = i == 0 ? tcp : up, to = i == 0 ? up : tcp;
+      ssize_t r = read(from, b, sizeof b);
+      if (r <= 0) {
+        shutdown(to, SHUT_WR);
+        if (i == 0) open_in = 0; else open_out = 0;
+        continue;
+      }
+      for (ssize_t off = 0; off < r;) {
+        ssize_t w = write(to, b + off, (size_t)(r - off));
+        if (w <= 0) _exit(0);
+        off += w;
+      }
+    }
+  }
+  _exit(0);
+}
+
+static void start_relay(int port, const char *sock_path) {
+  pid_t pid = fork();
+  if (pid != 0) return;
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  signal(SIGCHLD, SIG_IGN); /* connection handlers reap themselves */
+  int devnull = open("/dev/null", O_RDWR);
+  dup2(devnull, 0);
+  dup2(devnull, 1);
+  int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 64) < 0) _exit(1);
+  for (;;) {
+    int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    if (fork() == 0) { close(ls); relay_connection(c, sock_path); }
+    close(c);
+  }
+}
+
 static uint64_t parse_u64(const char *s) { return strtoull(s, NULL, 10); }
 
 int main(int argc, char **argv) {
+  int relay_port = 0;
+  const char *relay_socket = NULL;
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *k = argv[i], *v = argv[i + 1];
     if (!strcmp(k, "--shell")) g_shell = v;
@@ -556,6 +619,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--cpu")) lim.cpu = parse_u64(v);
     else if (!strcmp(k, "--nofile")) lim.nofile = parse_u64(v);
     else if (!strcmp(k, "--disk-quota")) disk_quota = parse_u64(v);
+    else if (!strcmp(k, "--relay-port")) relay_port = (int)parse_u64(v);
+    else if (!strcmp(k, "--relay-socket")) relay_socket = v;
   }
   for (int i = 0; i < MAX_DRAIN; i++) drain_fds[i] = -1;
   prctl(PR_SET_CHILD_SUBREAPER, 1); /* orphans come to us, so we reap them */
@@ -570,6 +635,7 @@ int main(int argc, char **argv) {
   fcntl(0, F_SETFD, FD_CLOEXEC);
   fcntl(1, F_SETFD, FD_CLOEXEC);
   fcntl(2, F_SETFD, FD_CLOEXEC);
+  if (relay_port && relay_socket) start_relay(relay_port, relay_socket);
 
   char hello[32];
   int hl = snprintf(hello, sizeof hello, "%d", (int)getpid());

@@ -63,6 +63,23 @@ export const ServerConfig = z.object({
         .default(256 * MiB),
     })
     .prefault({}),
+  /** The model provider the gateway forwards to; its key never leaves the server. */
+  model: z
+    .object({
+      /** Any OpenAI-compatible base URL ending in /v1 (OpenAI, Azure OpenAI, Ollama, vLLM, LM Studio). */
+      baseUrl: z.url().optional(),
+      apiKey: z.string().optional(),
+      model: z.string().min(1).default('gpt-5-codex'),
+      /** A provider stream that sends nothing for this long is dropped. */
+      idleTimeoutMs: z.number().int().positive().default(120_000),
+    })
+    .prefault({}),
+  agents: z
+    .object({
+      /** How often Codex retries a model stream that broke, before it gives up the turn. */
+      codexStreamRetries: z.number().int().min(0).max(10).default(2),
+    })
+    .prefault({}),
   limits: z
     .object({
       memoryBytes: z
@@ -124,5 +141,9 @@ export function loadConfig(argv: string[]): ServerConfig {
   if (values.host) fromFlags.host = values.host;
   if (values.port) fromFlags.port = Number(values.port);
   if (values.sandbox) fromFlags.sandbox = values.sandbox;
-  return ServerConfig.parse({ ...fromFile, ...fromEnv, ...fromFlags, dataDir });
+  const model = { ...((fromFile.model as Record<string, unknown> | undefined) ?? {}) };
+  if (process.env.ASTRAFORGE_MODEL_BASE_URL) model.baseUrl = process.env.ASTRAFORGE_MODEL_BASE_URL;
+  if (process.env.ASTRAFORGE_MODEL_API_KEY) model.apiKey = process.env.ASTRAFORGE_MODEL_API_KEY;
+  if (process.env.ASTRAFORGE_MODEL) model.model = process.env.ASTRAFORGE_MODEL;
+  return ServerConfig.parse({ ...fromFile, ...fromEnv, ...fromFlags, model, dataDir });
 }

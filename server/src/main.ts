@@ -7,7 +7,10 @@ import { buildApp } from './api/app';
 import { loadConfig } from './config';
 import { BwrapProvider } from './sandboxes/bwrap/bwrapProvider';
 import { sandboxRootFor } from './sandboxes/host/sandboxRoot';
+import { CodexAgent, findCodexBinary } from './agents/codex/codexAgent';
 import { CommandAgent } from './agents/commandAgent';
+import { ModelGateway, upstreamProblem } from './gateway/modelGateway';
+import { RunTokens } from './gateway/runTokens';
 import { UnavailableAgent } from './agents/unavailableAgent';
 import { RunService } from './runs/runService';
 import { SessionManager } from './sessions/sessionManager';
@@ -15,6 +18,9 @@ import { SnapshotStore } from './snapshots/snapshotStore';
 import { FileRunStore } from './store/fileRunStore';
 import { SessionRecords } from './sessions/sessionRecords';
 import { WorkspaceStore } from './sessions/workspaceStore';
+
+/** Where a run sandbox's relay to the model gateway listens, on the sandbox's own loopback. */
+const GATEWAY_RELAY_PORT = 4141;
 
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2));
@@ -45,6 +51,9 @@ async function main(): Promise<void> {
     tombstoneSeconds: config.tombstoneSeconds,
     log: (obj, msg) => log(obj, msg),
   });
+  const tokens = new RunTokens();
+  const gatewaySocket = join(sandboxRoot, 'gateway', 'model.sock');
+  const modelProblem = () => upstreamProblem(config.model);
   const snapshots = new SnapshotStore(join(config.dataDir, 'snapshots'), config.snapshots);
   const runs = new RunService({
     store: new FileRunStore(join(config.dataDir, 'runs')),
@@ -52,7 +61,12 @@ async function main(): Promise<void> {
     snapshots,
     agents: [
       new CommandAgent(),
-      new UnavailableAgent('codex', 'the Codex agent is not part of this server build yet; use the command agent'),
+      new CodexAgent({
+        hostBinary: findCodexBinary(),
+        exposeDir: join(sandboxRoot, 'sandbox', 'agents'),
+        modelProblem,
+        streamRetries: config.agents.codexStreamRetries,
+      }),
       new UnavailableAgent('deepagent', 'the DeepAgent agent is not part of this server build yet; use the command agent'),
     ],
     maxConcurrentRuns: config.runs.maxConcurrent,
@@ -60,6 +74,14 @@ async function main(): Promise<void> {
     sessionTtlSeconds: config.runs.sessionTtlSeconds,
     maxLogOutputBytes: config.runs.maxLogOutputBytes,
     log: (obj, msg) => log(obj, msg),
+    gateway: { tokens, socketPath: gatewaySocket, relayPort: GATEWAY_RELAY_PORT, model: config.model.model },
+  });
+  const gateway = new ModelGateway({
+    socketPath: gatewaySocket,
+    upstream: config.model,
+    tokens,
+    onCall: (call) => runs.recordModelCall(call),
+    logger,
   });
   const app = await buildApp({
     runs,
@@ -73,6 +95,7 @@ async function main(): Promise<void> {
     sseHeartbeatMs: config.sseHeartbeatMs,
   });
   log = (obj, msg) => app.log.info(obj, msg);
+  await gateway.start();
   await sessions.start();
   runs.start();
   const address = await app.listen({ host: config.host, port: config.port });
@@ -87,6 +110,7 @@ async function main(): Promise<void> {
     stopping = true;
     await runs.stop();
     await app.close();
+    await gateway.stop();
     await sessions.stop();
     process.exit(0);
   };

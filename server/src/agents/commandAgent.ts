@@ -1,10 +1,16 @@
 // The `command` agent: no model, just a shell command (a formatter, a
 // codemod, `npm audit fix`) run in the sandboxed copy of the workspace.
 import type { FollowUpRequest } from '../contract/runApi';
+import type { SandboxAttachments } from '../sandboxes/sandboxProvider';
 import type { Agent, AgentContext, AgentOutcome } from './agent';
 
 export class CommandAgent implements Agent {
   readonly name = 'command' as const;
+  readonly usesModel = false;
+
+  sandboxAttachments(): SandboxAttachments {
+    return {};
+  }
 
   unavailableReason(): string | undefined {
     return undefined;

@@ -4,6 +4,10 @@
 // against that baseline with each file's snapshot hash.
 import { randomBytes } from 'node:crypto';
 import type { Agent, AgentContext, AgentOutcome } from '../agents/agent';
+import type { WorkspaceReader } from '../agents/prompts/taskPrompt';
+import type { ModelCall } from '../gateway/modelGateway';
+import type { RunTokens } from '../gateway/runTokens';
+import type { SandboxAttachments } from '../sandboxes/sandboxProvider';
 import {
   TERMINAL_STATUSES,
   type AgentName,
@@ -34,6 +38,16 @@ export interface RunServiceOptions {
   /** Output kept per run log before the oldest is collapsed, bytes. */
   maxLogOutputBytes: number;
   log: (obj: Record<string, unknown>, msg: string) => void;
+  /** The model gateway, for agents that use a model. */
+  gateway: ModelGatewayAccess;
+}
+
+export interface ModelGatewayAccess {
+  tokens: RunTokens;
+  socketPath: string;
+  /** The port the sandbox's loopback relay listens on. */
+  relayPort: number;
+  model: string;
 }
 
 const GIT_DIR = '/workspace/.astraforge-baseline.git';
@@ -161,6 +175,30 @@ export class RunService {
     return run;
   }
 
+  /** The gateway reports each model call; its tokens count toward the run's usage. */
+  recordModelCall(call: ModelCall): void {
+    const active = this.active.get(call.runId);
+    if (!active) return;
+    const { run, events } = active;
+    if (call.usage) {
+      const u = run.usage ?? { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
+      run.usage = {
+        input_tokens: u.input_tokens + call.usage.input_tokens,
+        output_tokens: u.output_tokens + call.usage.output_tokens,
+        total_tokens: u.total_tokens + call.usage.total_tokens,
+      };
+    }
+    events.emit('model.call', {
+      path: call.path,
+      status: call.status,
+      duration_ms: call.durationMs,
+      usage: call.usage,
+      error: call.error,
+      total_usage: run.usage,
+    });
+    this.save(run, events);
+  }
+
   async stop(): Promise<void> {
     for (const a of this.active.values()) a.abort.abort(new Error('the server is stopping'));
   }
@@ -169,6 +207,28 @@ export class RunService {
     const agent = this.opts.agents.find((a) => a.name === name);
     if (!agent) throw new AppError('INVALID_REQUEST', `agent "${name}" is not available on this server`);
     return agent;
+  }
+
+  private attachmentsFor(agent: Agent): SandboxAttachments {
+    const own = agent.sandboxAttachments();
+    if (!agent.usesModel) return own;
+    return { ...own, loopbackRelay: { hostSocket: this.opts.gateway.socketPath, port: this.opts.gateway.relayPort } };
+  }
+
+  /** Files as the snapshot lists them; contents as they are in the sandbox now. */
+  private workspaceReader(snapshotId: string, sessionId: string): WorkspaceReader {
+    let files: string[] | undefined;
+    return {
+      files: () => (files ??= [...this.opts.snapshots.manifest(snapshotId).values()].filter((e) => e.type === 'file').map((e) => e.path)),
+      read: async (path) => {
+        try {
+          const { content } = await this.opts.sessions.readFile(sessionId, path, 2 * 1024 * 1024);
+          return content.includes(0) ? undefined : content.toString('utf8');
+        } catch {
+          return undefined;
+        }
+      },
+    };
   }
 
   private pump(): void {
@@ -188,8 +248,9 @@ export class RunService {
     const { run } = active;
     this.setStatus(active, 'provisioning');
     try {
-      const session = await this.opts.sessions.create({ ttl_seconds: this.opts.sessionTtlSeconds }, (dir) =>
-        this.opts.snapshots.extractTo(run.snapshot_id, dir),
+      const session = await this.opts.sessions.create(
+        { ttl_seconds: this.opts.sessionTtlSeconds },
+        { seed: (dir) => this.opts.snapshots.extractTo(run.snapshot_id, dir), attachments: this.attachmentsFor(this.agent(run.agent)) },
       );
       run.session_id = session.id;
       active.events.emit('sandbox.ready', { session_id: session.id }, true);
@@ -220,6 +281,16 @@ export class RunService {
       this.opts.maxRunSeconds * 1000,
     );
     const sessionId = run.session_id!;
+    const agent = this.agent(run.agent);
+    const { gateway } = this.opts;
+    const model = agent.usesModel
+      ? {
+          token: gateway.tokens.issue(run.id),
+          sandboxBaseUrl: `http://127.0.0.1:${gateway.relayPort}/v1`,
+          hostSocketPath: gateway.socketPath,
+          model: gateway.model,
+        }
+      : undefined;
     const ctx: AgentContext = {
       runId: run.id,
       sessionId,
@@ -244,14 +315,20 @@ export class RunService {
         });
         return out;
       },
+      exec: (command, onOutput) =>
+        this.opts.sessions.exec(sessionId, command, { timeoutMs: ctx.remainingMs(), signal: abort.signal, separateStderr: true, onOutput }),
+      workspace: this.workspaceReader(run.snapshot_id, sessionId),
+      model,
     };
     let outcome: AgentOutcome;
     try {
-      outcome = await work(this.agent(run.agent), ctx);
+      outcome = await work(agent, ctx);
     } catch (e) {
       outcome = { status: 'failed', error: (e as Error).message };
     } finally {
       clearTimeout(timer);
+      // The token dies with the turn, and any model call still open with it.
+      if (model) gateway.tokens.revoke(run.id);
     }
     // The diff is computed whatever happened: a cancelled run keeps what it did so far.
     await this.computeDiff(active);

@@ -20,6 +20,14 @@ export interface SandboxLimits {
   tmpBytes: number;
 }
 
+/** What a run's sandbox gets beyond a plain session (the agent's binary, the way to the model gateway). */
+export interface SandboxAttachments {
+  /** Host files made visible read-only at an absolute path in the sandbox. */
+  readOnlyFiles?: { hostPath: string; sandboxPath: string }[];
+  /** A host unix socket the sandbox reaches as TCP on its own 127.0.0.1:port, its only way out. */
+  loopbackRelay?: { hostSocket: string; port: number };
+}
+
 export interface SandboxSpec {
   sessionId: string;
   image: string;
@@ -28,6 +36,7 @@ export interface SandboxSpec {
   /** The unprivileged host uid (and gid) the sandbox runs as. */
   hostUid: number;
   limits: SandboxLimits;
+  attachments?: SandboxAttachments;
 }
 
 export interface SandboxUsage {

@@ -6,7 +6,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { CreateSessionRequest, SessionInfo, SessionStats } from '../contract/sandboxApi';
 import { AppError } from '../errors';
 import { SandboxError } from '../sandboxes/sandboxError';
-import type { Sandbox, SandboxLimits, SandboxProvider } from '../sandboxes/sandboxProvider';
+import type { Sandbox, SandboxAttachments, SandboxLimits, SandboxProvider } from '../sandboxes/sandboxProvider';
 import { SessionRecords, type SessionRecord } from './sessionRecords';
 import { UidAllocator } from './uidAllocator';
 import { PathRejected, resolveWorkspacePath, WORKSPACE_ROOT } from './workspacePaths';
@@ -26,6 +26,11 @@ export interface SessionManagerOptions {
   /** How long ended sessions stay listed (and answer 410) before their records go. */
   tombstoneSeconds: number;
   log: (obj: Record<string, unknown>, msg: string) => void;
+}
+
+export interface SessionExtras {
+  seed?: (dir: string) => Promise<void>;
+  attachments?: SandboxAttachments;
 }
 
 export interface ExecOptions {
@@ -101,7 +106,12 @@ export class SessionManager {
   }
 
   /** `seed` fills the new session's /workspace before its sandbox starts (runs unpack their snapshot). */
-  async create(req: CreateSessionRequest, seed?: (dir: string) => Promise<void>): Promise<SessionInfo> {
+  /**
+   * Starts a session. A run passes `seed` to fill the workspace before the
+   * sandbox starts, and `attachments` for what its agent needs.
+   */
+  async create(req: CreateSessionRequest, extras: SessionExtras = {}): Promise<SessionInfo> {
+    const { seed } = extras;
     const image = req.image ?? this.opts.provider.images()[0];
     if (!this.opts.provider.images().includes(image)) {
       throw new AppError('INVALID_IMAGE', `unknown image "${image}"`, { available: this.opts.provider.images() });
@@ -156,6 +166,7 @@ export class SessionManager {
         workspaceDir,
         hostUid,
         limits: this.opts.limits,
+        attachments: extras.attachments,
       });
     } catch (e) {
       this.sessions.delete(id);

@@ -115,6 +115,7 @@ export class BwrapProvider implements SandboxProvider {
     const args = bwrapArgs(
       { rootfs, workspaceDir: spec.workspaceDir, runnerBinary: this.runnerCopy, etcDir: this.etcDir, shell: this.shell },
       spec.limits,
+      spec.attachments,
     );
     const child = spawn(this.opts.bwrapPath, args, {
       stdio: ['pipe', 'pipe', 'pipe'],

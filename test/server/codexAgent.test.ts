@@ -1,0 +1,136 @@
+// The real Codex CLI at work in the sandbox, through the model gateway, with
+// a scripted model provider as the only stand-in.
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { ApiClient } from '../helpers/apiClient';
+import { makeTree, readRunEvents, uploadTree, waitForRun } from '../helpers/runHelpers';
+import { startScriptedModel, type ScriptedModel } from '../helpers/scriptedModel';
+import { startServer, type ServerProcess } from '../helpers/serverProcess';
+
+const REAL_KEY = `sk-provider-${Math.random().toString(36).slice(2)}-secret`;
+
+describe('codex agent', function () {
+  this.timeout(120_000);
+  let model: ScriptedModel;
+  let server: ServerProcess;
+  let api: ApiClient;
+  let tree: string;
+  let snapshotId: string;
+
+  before(async () => {
+    model = await startScriptedModel([]);
+    server = await startServer({
+      env: { ASTRAFORGE_MODEL_BASE_URL: model.baseUrl, ASTRAFORGE_MODEL_API_KEY: REAL_KEY, ASTRAFORGE_MODEL: 'scripted-model' },
+      config: { agents: { codexStreamRetries: 0 } },
+    });
+    api = new ApiClient(server.url, server.apiKey);
+    tree = makeTree({ 'README.md': '# demo\n', 'src/app.js': 'console.log("hello");\n' });
+    snapshotId = (await uploadTree(api, tree)).body.snapshot_id;
+  });
+
+  after(async () => {
+    await server?.dispose();
+    await model?.close();
+    rmSync(tree, { recursive: true, force: true });
+  });
+
+  it('editsFilesThroughTheGatewayWithoutSeeingTheKey', async () => {
+    model.script.push(
+      { call: 'exec_command', args: { cmd: 'printf "fixed\\n" > src/fixed.txt && sed -i s/hello/hi/ src/app.js && echo wrote' } },
+      // The scripted turn dumps what the sandbox holds: environment, every process's environ and command line, home.
+      {
+        call: 'exec_command',
+        args: {
+          cmd: 'env; cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" "\\n"; ls -la ~ /tmp; grep -r . ~/.codex 2>/dev/null | head -200',
+        },
+      },
+      { say: 'I changed app.js and added fixed.txt.' },
+    );
+    const created = await api.post('/api/runs', {
+      agent: 'codex',
+      task: { kind: 'spec', prompt: 'Say hi instead of hello.' },
+      snapshot_id: snapshotId,
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const runId = created.body.id;
+    const events = await readRunEvents(api, runId);
+    const types = events.map((e) => e.data.type);
+    const finished = events.at(-1)!.data;
+    assert.equal(finished.type, 'run.finished');
+    assert.equal(finished.status, 'succeeded', JSON.stringify(events.map((e) => e.data).slice(-8)));
+
+    // Codex's work arrived as run events.
+    assert.ok(types.includes('agent.thread'));
+    const tools = events.filter((e) => e.data.type === 'tool.finished').map((e) => e.data);
+    assert.ok(
+      tools.some((t) => String(t.output).includes('wrote') && t.exit_code === 0),
+      JSON.stringify(tools).slice(0, 500),
+    );
+    assert.ok(events.some((e) => e.data.type === 'agent.message' && e.data.text.includes('I changed app.js')));
+
+    // The provider saw the real key on every call, and nothing the sandbox sent back contains it.
+    const calls = model.requests.filter((r) => r.path === '/v1/responses');
+    assert.ok(calls.length >= 3, `expected three model calls, got ${calls.length}`);
+    for (const call of calls) {
+      assert.equal(call.headers.authorization, `Bearer ${REAL_KEY}`);
+      assert.equal(call.body.model, 'scripted-model');
+      assert.ok(!call.raw.includes(REAL_KEY), 'the key reached the model in a request body');
+    }
+    const dump = calls[2].raw;
+    assert.ok(dump.includes('HOME=/home/sandbox'), 'the environment dump did not come back');
+    assert.ok(!dump.includes('sk-provider-'), 'the sandbox saw the provider key');
+
+    // The diff holds the edits; the run shows its token usage.
+    const diff = await api.get(`/api/runs/${runId}/diff`);
+    const paths = diff.body.files.map((f: { path: string }) => f.path).sort();
+    assert.deepEqual(paths, ['src/app.js', 'src/fixed.txt']);
+    assert.match(diff.body.files.find((f: { path: string }) => f.path === 'src/app.js').patch, /\+console\.log\("hi"\);/);
+    const run = (await api.get(`/api/runs/${runId}`)).body;
+    assert.ok(run.usage && run.usage.total_tokens >= 3 * 28, JSON.stringify(run.usage));
+  });
+
+  it('resumesTheSameCodexThreadOnAFollowUp', async () => {
+    model.script.push({ say: 'First turn done.' });
+    const created = await api.post('/api/runs', {
+      agent: 'codex',
+      task: { kind: 'spec', prompt: 'Remember the word walnut.' },
+      snapshot_id: snapshotId,
+    });
+    const runId = created.body.id;
+    await waitForRun(api, runId, ['succeeded', 'failed'], 60_000);
+    const before = model.requests.length;
+    model.script.push({ call: 'exec_command', args: { cmd: 'echo second > second.txt' } }, { say: 'Second turn done.' });
+    const follow = await api.post(`/api/runs/${runId}/messages`, { message: 'Now write second.txt.' });
+    assert.equal(follow.status, 202, JSON.stringify(follow.body));
+    const run = await waitForRun(api, runId, ['succeeded', 'failed'], 60_000);
+    assert.equal(run.status, 'succeeded', run.error);
+    // The resumed conversation carries the first turn's messages.
+    const resumed = model.requests[before];
+    assert.ok(resumed.raw.includes('Remember the word walnut.'), 'the follow-up did not resume the thread');
+    assert.ok(resumed.raw.includes('Now write second.txt.'));
+    const diff = await api.get(`/api/runs/${runId}/diff`);
+    assert.deepEqual(
+      diff.body.files.map((f: { path: string }) => f.path),
+      ['second.txt'],
+    );
+  });
+
+  it('failsTheRunWhenTheProviderBreaksMidStream', async () => {
+    model.script.push({ failMidStream: true });
+    const created = await api.post('/api/runs', { agent: 'codex', task: { kind: 'spec', prompt: 'Anything.' }, snapshot_id: snapshotId });
+    const run = await waitForRun(api, created.body.id, ['succeeded', 'failed'], 60_000);
+    assert.equal(run.status, 'failed');
+    assert.ok(run.error, 'a failed run says why');
+  });
+
+  it('cancelsMidTurnWhileTheProviderHangs', async () => {
+    model.script.push({ hang: true });
+    const created = await api.post('/api/runs', { agent: 'codex', task: { kind: 'spec', prompt: 'Anything.' }, snapshot_id: snapshotId });
+    await model.hung;
+    const t0 = Date.now();
+    await api.post(`/api/runs/${created.body.id}/cancel`, {});
+    const run = await waitForRun(api, created.body.id, ['cancelled', 'failed', 'succeeded'], 20_000);
+    assert.equal(run.status, 'cancelled');
+    assert.ok(Date.now() - t0 < 10_000, 'cancel took too long');
+  });
+});
