@@ -25,7 +25,7 @@ await esbuild.build({
   entryPoints: [join(root, 'server/src/main.ts')],
   outfile: join(root, 'server/dist/main.js'),
   // Resolved from node_modules at run time: the agents' own packages (Codex ships a platform binary).
-  external: ['@openai/codex', '@openai/codex-*', 'deepagents', '@langchain/*'],
+  external: ['@openai/codex', '@openai/codex-*', 'deepagents', 'langchain', '@langchain/*'],
 });
 if (!serverOnly) {
   await esbuild.build({

@@ -11,7 +11,8 @@ import { CodexAgent, findCodexBinary } from './agents/codex/codexAgent';
 import { CommandAgent } from './agents/commandAgent';
 import { ModelGateway, upstreamProblem } from './gateway/modelGateway';
 import { RunTokens } from './gateway/runTokens';
-import { UnavailableAgent } from './agents/unavailableAgent';
+import { DeepAgent } from './agents/deepagent/deepAgent';
+import { DeepAgentEngine } from './agents/deepagent/deepAgentEngine';
 import { RunService } from './runs/runService';
 import { SessionManager } from './sessions/sessionManager';
 import { SnapshotStore } from './snapshots/snapshotStore';
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
   const tokens = new RunTokens();
   const gatewaySocket = join(sandboxRoot, 'gateway', 'model.sock');
   const modelProblem = () => upstreamProblem(config.model);
+  const deepAgents = new DeepAgentEngine({ sessions, gatewaySocket });
   const snapshots = new SnapshotStore(join(config.dataDir, 'snapshots'), config.snapshots);
   const runs = new RunService({
     store: new FileRunStore(join(config.dataDir, 'runs')),
@@ -67,7 +69,7 @@ async function main(): Promise<void> {
         modelProblem,
         streamRetries: config.agents.codexStreamRetries,
       }),
-      new UnavailableAgent('deepagent', 'the DeepAgent agent is not part of this server build yet; use the command agent'),
+      new DeepAgent({ engine: deepAgents, modelProblem }),
     ],
     maxConcurrentRuns: config.runs.maxConcurrent,
     maxRunSeconds: config.runs.maxSeconds,
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
     await runs.stop();
     await app.close();
     await gateway.stop();
+    await deepAgents.close();
     await sessions.stop();
     process.exit(0);
   };
