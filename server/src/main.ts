@@ -11,6 +11,8 @@ import { CodexAgent, findCodexBinary } from './agents/codex/codexAgent';
 import { CommandAgent } from './agents/commandAgent';
 import { ModelGateway, upstreamProblem } from './gateway/modelGateway';
 import { RunTokens } from './gateway/runTokens';
+import { Conversations } from './toolkit/conversations';
+import { ToolkitSessions } from './toolkit/toolkitSessions';
 import { DeepAgent } from './agents/deepagent/deepAgent';
 import { DeepAgentEngine } from './agents/deepagent/deepAgentEngine';
 import { RunService } from './runs/runService';
@@ -85,7 +87,18 @@ async function main(): Promise<void> {
     onCall: (call) => runs.recordModelCall(call),
     logger,
   });
+  const toolkitSessions = new ToolkitSessions(sessions, provider.name);
+  const conversations = new Conversations({
+    sessions: toolkitSessions,
+    engine: deepAgents,
+    tokens,
+    model: config.model.model,
+    modelProblem,
+    commandTimeoutMs: config.defaultTimeoutMs,
+  });
   const app = await buildApp({
+    toolkitSessions,
+    conversations,
     runs,
     snapshots,
     apiKey: apiKey.key,

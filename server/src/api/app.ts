@@ -8,6 +8,10 @@ import type { RunService } from '../runs/runService';
 import type { SessionManager } from '../sessions/sessionManager';
 import type { SnapshotStore } from '../snapshots/snapshotStore';
 import type { WorkspaceStore } from '../sessions/workspaceStore';
+import type { Conversations } from '../toolkit/conversations';
+import type { ToolkitSessions } from '../toolkit/toolkitSessions';
+import { conversationRoutes } from './routes/deepagentConversations';
+import { toolkitSessionRoutes } from './routes/toolkitSessions';
 import { registerAuth } from './auth';
 import { registerErrorHandling } from './errorHandler';
 import { execRoutes } from './routes/exec';
@@ -28,6 +32,8 @@ export interface AppDeps {
   defaultReadBytes: number;
   logger: boolean | object;
   sseHeartbeatMs: number;
+  toolkitSessions: ToolkitSessions;
+  conversations: Conversations;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -37,6 +43,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Per-request lines would dominate the log on an exec-heavy workload; services log what matters.
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
+    // The toolkit clients call paths with a trailing slash (Django style); either form works.
+    routerOptions: { ignoreTrailingSlash: true },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -53,9 +61,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(multipart, { limits: { fileSize: deps.maxFileBytes } });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'AstraForge server', version: '0.1.0', description: 'Sandbox API (Sandkasten-compatible) and run API.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
+      info: {
+        title: 'AstraForge server',
+        version: '0.1.0',
+        description: 'Sandbox API (Sandkasten-compatible), run API, and the AstraForge toolkit API.',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' } },
+      },
+      security: [{ bearer: [] }, { apiKey: [] }],
     },
     transform: jsonSchemaTransform,
   });
@@ -65,6 +79,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fileRoutes(deps.sessions, { maxFileBytes: deps.maxFileBytes, defaultReadBytes: deps.defaultReadBytes }));
   await app.register(workspaceRoutes(deps.sessions, deps.workspaces));
   await app.register(runRoutes(deps.runs, deps.snapshots, deps.sseHeartbeatMs));
+  await app.register(toolkitSessionRoutes(deps.toolkitSessions, { maxFileBytes: deps.maxFileBytes }));
+  await app.register(conversationRoutes(deps.conversations, deps.sseHeartbeatMs));
   await app.register(openapiRoutes);
   return app;
 }

@@ -34,15 +34,24 @@ export function toEnvelope(err: unknown): { status: number; body: ErrorEnvelope 
   return { status: 500, body: { error_code: 'INTERNAL_ERROR', message: 'internal error; see the server log' } };
 }
 
+/** The toolkit API's clients read `{detail}`, not the envelope. */
+function speaksToolkit(url: string): boolean {
+  return url.startsWith('/api/sandbox/') || url.startsWith('/api/deepagent/');
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toEnvelope(err);
     if (status >= 500) req.log.error({ err }, 'request failed');
-    void reply.code(status).type('application/json').send(body);
+    void reply
+      .code(status)
+      .type('application/json')
+      .send(speaksToolkit(req.url) ? { detail: body.message } : body);
   });
   app.setNotFoundHandler((req, reply) => {
+    const message = `no route ${req.method} ${req.url.split('?')[0]}`;
     void reply
       .code(404)
-      .send({ error_code: 'INVALID_REQUEST', message: `no route ${req.method} ${req.url.split('?')[0]}` } satisfies ErrorEnvelope);
+      .send(speaksToolkit(req.url) ? { detail: message } : ({ error_code: 'INVALID_REQUEST', message } satisfies ErrorEnvelope));
   });
 }

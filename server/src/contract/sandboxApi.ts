@@ -34,6 +34,8 @@ export const SessionInfo = z.object({
   expires_at: isoTime,
   last_activity: isoTime,
   ttl_seconds: z.number().int(),
+  /** A hard end set at creation (the toolkit API's max_lifetime_sec), if any. */
+  max_lifetime_seconds: z.number().int().optional(),
   /** Sandkasten names the container; here, the sandbox that backs the session. */
   container_id: z.string(),
 });

@@ -31,6 +31,11 @@ export interface SessionManagerOptions {
 export interface SessionExtras {
   seed?: (dir: string) => Promise<void>;
   attachments?: SandboxAttachments;
+  /** Ends the session this long after its creation, however active it is. */
+  maxLifetimeSeconds?: number;
+  labels?: Record<string, unknown>;
+  /** Tighter limits than the server's (never looser: they are capped). */
+  limits?: Partial<Pick<SandboxLimits, 'memoryBytes' | 'cpus'>>;
 }
 
 export interface ExecOptions {
@@ -105,7 +110,6 @@ export class SessionManager {
     await Promise.all([...this.sessions.values()].filter((s) => s.sandbox).map((s) => this.end(s, 'destroyed', 'the server stopped')));
   }
 
-  /** `seed` fills the new session's /workspace before its sandbox starts (runs unpack their snapshot). */
   /**
    * Starts a session. A run passes `seed` to fill the workspace before the
    * sandbox starts, and `attachments` for what its agent needs.
@@ -154,10 +158,13 @@ export class SessionManager {
       created_at: new Date(now).toISOString(),
       expires_at: new Date(now + ttl * 1000).toISOString(),
       cwd: WORKSPACE_ROOT,
+      max_lifetime_seconds: extras.maxLifetimeSeconds,
+      labels: extras.labels,
     };
+    if (extras.maxLifetimeSeconds) record.expires_at = new Date(this.leaseEnd(record, now)).toISOString();
     // Recorded before the sandbox starts, so a crash in between still gets cleaned up.
     this.opts.records.save(record);
-    const live: Live = { record, expiresAt: now + ttl * 1000, lastActivity: now, running: 0 };
+    const live: Live = { record, expiresAt: this.leaseEnd(record, now), lastActivity: now, running: 0 };
     this.sessions.set(id, live);
     try {
       live.sandbox = await this.opts.provider.create({
@@ -165,7 +172,11 @@ export class SessionManager {
         image,
         workspaceDir,
         hostUid,
-        limits: this.opts.limits,
+        limits: {
+          ...this.opts.limits,
+          memoryBytes: Math.min(this.opts.limits.memoryBytes, extras.limits?.memoryBytes ?? Infinity),
+          cpus: Math.min(this.opts.limits.cpus, extras.limits?.cpus ?? Infinity),
+        },
         attachments: extras.attachments,
       });
     } catch (e) {
@@ -325,7 +336,19 @@ export class SessionManager {
   private extend(live: Live): void {
     if (live.record.status !== 'running') return;
     live.lastActivity = Date.now();
-    live.expiresAt = live.lastActivity + live.record.ttl_seconds * 1000;
+    live.expiresAt = this.leaseEnd(live.record, live.lastActivity);
+  }
+
+  /** The lease after activity at `now`: the session's own ttl, within its lifetime if it has one. */
+  private leaseEnd(record: SessionRecord, now: number): number {
+    const lease = now + record.ttl_seconds * 1000;
+    if (!record.max_lifetime_seconds) return lease;
+    return Math.min(lease, Date.parse(record.created_at) + record.max_lifetime_seconds * 1000);
+  }
+
+  /** What a client attached to a session when it created it. */
+  labelsOf(id: string): Record<string, unknown> | undefined {
+    return this.sessions.get(id)?.record.labels;
   }
 
   private info(live: Live): SessionInfo {
@@ -340,6 +363,7 @@ export class SessionManager {
       expires_at: new Date(live.expiresAt).toISOString(),
       last_activity: new Date(live.lastActivity).toISOString(),
       ttl_seconds: r.ttl_seconds,
+      max_lifetime_seconds: r.max_lifetime_seconds,
       container_id: `${this.opts.provider.name}-${r.id}`,
     };
   }

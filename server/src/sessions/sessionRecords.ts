@@ -17,6 +17,10 @@ export const SessionRecord = z.object({
   expires_at: z.string(),
   cwd: z.string(),
   ended_reason: z.string().optional(),
+  /** A hard end, however active the session is. */
+  max_lifetime_seconds: z.number().int().optional(),
+  /** What a client attached to the session (the toolkit API's metadata and settings). */
+  labels: z.record(z.string(), z.unknown()).optional(),
 });
 export type SessionRecord = z.infer<typeof SessionRecord>;
 

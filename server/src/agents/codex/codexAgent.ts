@@ -14,6 +14,7 @@ import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, statS
 import { dirname, join } from 'node:path';
 import type { FollowUpRequest } from '../../contract/runApi';
 import type { SandboxAttachments } from '../../sandboxes/sandboxProvider';
+import { shellQuote } from '../../sessions/shellQuote';
 import type { Agent, AgentContext, AgentOutcome } from '../agent';
 import { buildTaskPrompt } from '../prompts/taskPrompt';
 import { LineSplitter, translateCodexLine, type CodexTurnState } from './codexEvents';
@@ -43,10 +44,6 @@ export function findCodexBinary(): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 export class CodexAgent implements Agent {

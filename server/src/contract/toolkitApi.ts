@@ -1,0 +1,128 @@
+// The AstraForge toolkit API (/api/sandbox/..., /api/deepagent/...): the
+// shapes the `astraforge-toolkit` Python client (DeepAgentClient,
+// SandboxBackend) sends and reads. Errors on these paths are `{detail}`.
+import { z } from 'zod';
+
+const isoTime = z.string().describe('RFC 3339 timestamp');
+
+/** Kubernetes-style quantities ("512Mi", "2G", "500m") or plain numbers. */
+const Quantity = z.union([z.number().positive(), z.string().min(1).max(32)]);
+
+export const ToolkitSessionRequest = z
+  .object({
+    /** An existing session to reuse instead of creating one. */
+    id: z.string().min(1).max(128).optional(),
+    mode: z.string().max(64).optional(),
+    image: z.string().min(1).max(200).optional(),
+    cpu: Quantity.optional(),
+    memory: Quantity.optional(),
+    idle_timeout_sec: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .optional(),
+    max_lifetime_sec: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 24 * 3600)
+      .optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  })
+  .passthrough();
+export type ToolkitSessionRequest = z.infer<typeof ToolkitSessionRequest>;
+
+export const ToolkitSession = z.object({
+  id: z.string(),
+  mode: z.string(),
+  image: z.string(),
+  status: z.enum(['ready', 'terminated', 'failed']),
+  workspace_path: z.string(),
+  idle_timeout_sec: z.number().int(),
+  max_lifetime_sec: z.number().int().nullable(),
+  cpu: Quantity.nullable(),
+  memory: Quantity.nullable(),
+  metadata: z.record(z.string(), z.unknown()),
+  created_at: isoTime,
+  updated_at: isoTime,
+  expires_at: isoTime,
+  last_heartbeat_at: isoTime,
+});
+export type ToolkitSession = z.infer<typeof ToolkitSession>;
+
+export const ToolkitSessionParams = z.object({ id: z.string().min(1).max(128) });
+
+export const ToolkitHeartbeat = z.object({ status: z.string(), last_heartbeat_at: isoTime });
+
+export const ToolkitShellRequest = z
+  .object({
+    command: z.union([
+      z
+        .string()
+        .min(1)
+        .max(1024 * 1024),
+      z.array(z.string().max(100_000)).min(1).max(10_000),
+    ]),
+    cwd: z.string().max(4096).optional(),
+    timeout_sec: z.number().positive().max(86_400).optional(),
+  })
+  .passthrough();
+
+export const ToolkitShellResult = z.object({
+  exit_code: z.number().int(),
+  stdout: z.string(),
+  stderr: z.string(),
+  duration_sec: z.number(),
+});
+
+export const ToolkitUploadRequest = z.object({
+  path: z.string().min(1).max(4096),
+  content: z.string(),
+  encoding: z.enum(['utf-8', 'utf8', 'base64']).default('utf-8'),
+});
+
+export const ToolkitPathQuery = z.object({ path: z.string().min(1).max(4096) });
+
+export const ToolkitFileWritten = z.object({
+  exit_code: z.number().int(),
+  stdout: z.string(),
+  stderr: z.string(),
+  path: z.string(),
+  size: z.number().int(),
+});
+
+export const ToolkitError = z.object({ detail: z.string() });
+
+export const Conversation = z.object({ conversation_id: z.string(), sandbox_session_id: z.string(), status: z.string() });
+
+export const ConversationParams = z.object({ id: z.string().min(1).max(128) });
+
+export const ChatMessage = z.object({ role: z.string().min(1).max(32), content: z.string().max(1_000_000) }).passthrough();
+
+export const ConversationMessageRequest = z.object({
+  messages: z.array(ChatMessage).min(1).max(1000),
+  stream: z.boolean().default(false),
+});
+
+export const ToolEvent = z.object({
+  status: z.enum(['start', 'result']),
+  tool_name: z.string(),
+  tool_call_id: z.string(),
+  arguments: z.unknown().optional(),
+  output: z.string().optional(),
+});
+
+/** One SSE `data:` chunk of a streamed reply. */
+export const ConversationChunk = z.object({
+  tokens: z.string(),
+  messages: z.array(z.object({ role: z.string(), content: z.string() })),
+  tool_events: z.array(ToolEvent),
+});
+export type ConversationChunk = z.infer<typeof ConversationChunk>;
+
+export const ConversationReply = z.object({
+  conversation_id: z.string(),
+  messages: z.array(z.object({ role: z.string(), content: z.string() })),
+  tool_events: z.array(ToolEvent),
+});
