@@ -2,6 +2,8 @@
 // a scripted model provider as the only stand-in.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
 import { ApiClient } from '../helpers/apiClient';
 import { makeTree, readRunEvents, uploadTree, waitForRun } from '../helpers/runHelpers';
 import { startScriptedModel, type ScriptedModel } from '../helpers/scriptedModel';
@@ -37,6 +39,13 @@ describe('codex agent', function () {
   it('editsFilesThroughTheGatewayWithoutSeeingTheKey', async () => {
     model.script.push(
       { call: 'exec_command', args: { cmd: 'printf "fixed\\n" > src/fixed.txt && sed -i s/hello/hi/ src/app.js && echo wrote' } },
+      // What the sandbox can reach: the gateway relay, and nothing else (not the server's own port, not the outside).
+      {
+        call: 'exec_command',
+        args: {
+          cmd: `(echo > /dev/tcp/127.0.0.1/4141) 2>/dev/null && echo relay-open; (echo > /dev/tcp/127.0.0.1/${new URL(server.url).port}) 2>/dev/null || echo server-closed; (timeout 3 bash -c 'echo > /dev/tcp/1.1.1.1/80') 2>/dev/null || echo outside-closed`,
+        },
+      },
       // The scripted turn dumps what the sandbox holds: environment, every process's environ and command line, home.
       {
         call: 'exec_command',
@@ -70,15 +79,33 @@ describe('codex agent', function () {
 
     // The provider saw the real key on every call, and nothing the sandbox sent back contains it.
     const calls = model.requests.filter((r) => r.path === '/v1/responses');
-    assert.ok(calls.length >= 3, `expected three model calls, got ${calls.length}`);
+    assert.ok(
+      calls.length >= 4,
+      `expected four model calls, got ${calls.length}: ${JSON.stringify(events.map((e) => e.data)).slice(0, 3000)}`,
+    );
+    const reach = tools.find((t) => String(t.command).includes('relay-open'));
+    assert.ok(reach, 'the reachability probe did not run');
+    assert.match(String(reach.output), /relay-open[\s\S]*server-closed[\s\S]*outside-closed/);
     for (const call of calls) {
       assert.equal(call.headers.authorization, `Bearer ${REAL_KEY}`);
       assert.equal(call.body.model, 'scripted-model');
       assert.ok(!call.raw.includes(REAL_KEY), 'the key reached the model in a request body');
     }
-    const dump = calls[2].raw;
+    const dump = calls[3].raw;
     assert.ok(dump.includes('HOME=/home/sandbox'), 'the environment dump did not come back');
     assert.ok(!dump.includes('sk-provider-'), 'the sandbox saw the provider key');
+
+    // What the sandbox did hold is the turn's token, and it died with the turn.
+    const token = /af-run-[A-Za-z0-9_-]+/.exec(dump)?.[0];
+    assert.ok(token, 'the run token was not in the codex process environment');
+    const viaGateway = await request('http://gateway/v1/responses', {
+      method: 'POST',
+      dispatcher: new Agent({ connect: { socketPath: join(server.dataDir, 'gateway', 'model.sock') } }),
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ input: 'hello', stream: false }),
+    });
+    assert.equal(viaGateway.statusCode, 401);
+    assert.match(await viaGateway.body.text(), /expired run token/);
 
     // The diff holds the edits; the run shows its token usage.
     const diff = await api.get(`/api/runs/${runId}/diff`);
@@ -86,7 +113,7 @@ describe('codex agent', function () {
     assert.deepEqual(paths, ['src/app.js', 'src/fixed.txt']);
     assert.match(diff.body.files.find((f: { path: string }) => f.path === 'src/app.js').patch, /\+console\.log\("hi"\);/);
     const run = (await api.get(`/api/runs/${runId}`)).body;
-    assert.ok(run.usage && run.usage.total_tokens >= 3 * 28, JSON.stringify(run.usage));
+    assert.equal(run.usage?.total_tokens, calls.length * 28, JSON.stringify(run.usage));
   });
 
   it('resumesTheSameCodexThreadOnAFollowUp', async () => {
@@ -133,4 +160,27 @@ describe('codex agent', function () {
     assert.equal(run.status, 'cancelled');
     assert.ok(Date.now() - t0 < 10_000, 'cancel took too long');
   });
+});
+
+describe('model-driven agents without a model provider', function () {
+  this.timeout(30_000);
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => server?.dispose());
+
+  for (const agent of ['codex', 'deepagent']) {
+    it(`refuses${agent}RunsWithWhatToSet`, async () => {
+      const api = new ApiClient(server.url, server.apiKey);
+      const tree = makeTree({ 'a.txt': 'a\n' });
+      const snap = (await uploadTree(api, tree)).body.snapshot_id;
+      rmSync(tree, { recursive: true, force: true });
+      const res = await api.post('/api/runs', { agent, task: { kind: 'spec', prompt: 'x' }, snapshot_id: snap });
+      assert.equal(res.status, 400);
+      assert.equal(res.body.error_code, 'INVALID_REQUEST');
+      assert.match(res.body.message, /ASTRAFORGE_MODEL_BASE_URL/);
+      assert.match(res.body.message, /config\.json/);
+    });
+  }
 });

@@ -79,7 +79,7 @@ describe('deepagent agent', function () {
     const diff = await api.get(`/api/runs/${runId}/diff`);
     const byPath = Object.fromEntries(diff.body.files.map((f: { path: string }) => [f.path, f]));
     assert.deepEqual(Object.keys(byPath).sort(), ['NOTES.md', 'src/util.py']);
-    assert.match(byPath['src/util.py'].patch, /\+    return a \+ b/);
+    assert.match(byPath['src/util.py'].patch, /\+ {4}return a \+ b/);
     const info = (await api.get(`/api/runs/${runId}`)).body;
     assert.equal(info.usage.total_tokens, 6 * 28);
   });

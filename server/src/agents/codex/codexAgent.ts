@@ -109,6 +109,8 @@ export class CodexAgent implements Agent {
       `model_providers.astraforge.env_key="${TOKEN_ENV}"`,
       `model_providers.astraforge.stream_max_retries=${this.opts.streamRetries}`,
       `model_providers.astraforge.request_max_retries=${this.opts.streamRetries}`,
+      // The commands Codex runs need no gateway token (Codex itself keeps it); keep it out of their environment.
+      `shell_environment_policy.exclude=["${TOKEN_ENV}"]`,
     ];
     const args = [
       SANDBOX_BINARY,
