@@ -1,0 +1,57 @@
+// The messages between the extension and the sidebar webview, as zod
+// schemas both sides validate with. Run data comes from the server's
+// contract; runs stream to the webview as append-only event batches, never
+// as the whole history on each update.
+import { z } from 'zod';
+import { AgentName, Run, RunEvent } from '../../server/src/contract/runApi';
+
+export const ConnectionState = z.object({
+  status: z.enum(['starting', 'connected', 'error']),
+  /** What went wrong and what fixes it, when status is error. */
+  message: z.string().optional(),
+  serverUrl: z.string().optional(),
+});
+export type ConnectionState = z.infer<typeof ConnectionState>;
+
+// --- extension -> webview ---
+
+export const HostMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('init'),
+    agents: z.array(AgentName),
+    defaultAgent: AgentName,
+    connection: ConnectionState,
+  }),
+  z.object({ type: z.literal('connection'), connection: ConnectionState }),
+  /** The run list, newest first (small: summaries only). */
+  z.object({ type: z.literal('runs'), runs: z.array(Run) }),
+  /** The webview now shows this run; events follow from `fromSeq` on. */
+  z.object({ type: z.literal('runSelected'), run: Run }),
+  /** New events of the shown run, in order, each exactly once. */
+  z.object({ type: z.literal('runEvents'), runId: z.string(), events: z.array(RunEvent) }),
+  /** The shown run's status, usage or error changed. */
+  z.object({ type: z.literal('runUpdated'), run: Run }),
+  /** A failure to show the user next to the input. */
+  z.object({ type: z.literal('error'), message: z.string() }),
+]);
+export type HostMessage = z.infer<typeof HostMessage>;
+
+// --- webview -> extension ---
+
+export const ViewMessage = z.discriminatedUnion('type', [
+  /** The webview loaded (or reloaded) and can take messages; `runId` is the run it showed before. */
+  z.object({ type: z.literal('ready'), runId: z.string().optional() }),
+  z.object({
+    type: z.literal('startRun'),
+    agent: AgentName,
+    kind: z.enum(['spec', 'error']),
+    prompt: z.string().min(1).max(200_000),
+    /** For the command agent. */
+    command: z.string().min(1).max(100_000).optional(),
+  }),
+  z.object({ type: z.literal('selectRun'), runId: z.string() }),
+  z.object({ type: z.literal('followUp'), runId: z.string(), message: z.string().min(1).max(200_000) }),
+  z.object({ type: z.literal('cancelRun'), runId: z.string() }),
+  z.object({ type: z.literal('reviewChanges'), runId: z.string() }),
+]);
+export type ViewMessage = z.infer<typeof ViewMessage>;
