@@ -3,7 +3,19 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'server/dist/**', 'out/**', 'test/unit/fixtures/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      'server/dist/**',
+      'out/**',
+      'test/unit/fixtures/**',
+      'test/fixtures/**',
+      '.tools/**',
+      'webview-ui/dist/**',
+      'test-results/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

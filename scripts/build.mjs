@@ -1,7 +1,7 @@
 // Builds everything: the server bundle, the in-sandbox runner (C, static),
 // and the extension bundle. `--server-only` skips the extension.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -33,5 +33,28 @@ if (!serverOnly) {
     entryPoints: [join(root, 'src/extension.ts')],
     outfile: join(root, 'dist/extension.js'),
     external: ['vscode'],
+  });
+  // The sidebar app: a browser bundle, loaded by the webview under a strict CSP.
+  await esbuild.build({
+    bundle: true,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'iife',
+    sourcemap: true,
+    logLevel: 'warning',
+    entryPoints: [join(root, 'webview-ui/src/main.ts')],
+    outfile: join(root, 'webview-ui/dist/main.js'),
+    minify: true,
+  });
+  // Codicons ship with the webview's bundle, so the packaged extension needs no node_modules for them.
+  const codicons = join(root, 'webview-ui/dist/codicons');
+  mkdirSync(codicons, { recursive: true });
+  for (const f of ['codicon.css', 'codicon.ttf']) copyFileSync(join(root, 'node_modules/@vscode/codicons/dist', f), join(codicons, f));
+  // The extension-host test suite, loaded by VS Code from out/test/suite.
+  await esbuild.build({
+    ...common,
+    entryPoints: [join(root, 'test/extension/suite/index.ts')],
+    outfile: join(root, 'out/test/suite/index.js'),
+    external: ['vscode', 'mocha'],
   });
 }

@@ -4,6 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
+bash scripts/setup-code-server.sh || exit 1
 
 passed=0; failed=0; status=0
 log=$(mktemp)
@@ -18,10 +19,11 @@ check "format (prettier)" npx prettier --check --log-level warn .
 check "lint (eslint)" npx eslint .
 check "typecheck (tsc --noEmit)" npx tsc --noEmit -p tsconfig.json
 
-run_suite() { # name, mocha args...
+# Adds up a runner's mocha-style "N passing" / "N failing" lines.
+count() { # name, command...
   local name=$1; shift
   echo "== $name"
-  npx mocha --require tsx/cjs --reporter spec --no-color "$@" 2>&1 | tee "$log"
+  "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   local p f
   p=$(grep -Eo '^ *[0-9]+ passing' "$log" | grep -Eo '[0-9]+' | tail -1)
@@ -33,7 +35,10 @@ run_suite() { # name, mocha args...
   fi
 }
 
-run_suite "server and unit tests" 'test/server/**/*.test.ts' 'test/unit/**/*.test.ts'
+mocha() { npx mocha --require tsx/cjs --reporter spec --no-color "$@"; }
+count "server, client and unit tests" mocha 'test/server/**/*.test.ts' 'test/client/**/*.test.ts' 'test/unit/**/*.test.ts'
+count "extension host tests (a real VS Code: code-server)" npx tsx test/extension/runInCodeServer.ts
+count "end to end (Playwright, headless Chromium)" mocha 'test/e2e/**/*.test.ts'
 
 rm -f "$log"
 echo "$passed passed, $failed failed"

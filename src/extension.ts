@@ -1,14 +1,92 @@
-// The extension's entry point. The commands, the sidebar and the review
-// arrive with their issues; for now it only opens its log channel so the
-// package activates and bundles as a real extension.
+// The extension's entry point: assembles the server connection, the runs,
+// the sidebar, the status bar, the commands and the code action. Everything
+// that holds a resource is disposed with the window.
 import * as vscode from 'vscode';
+import { fixError, FixInSandboxActions, type FixErrorArgs } from './commands/fixError';
+import { cancelRun, followUp, reviewChanges, showRuns } from './commands/runCommands';
+import { sendSpec, type SendSpecArgs } from './commands/sendSpec';
+import { connectServer, setModelKey } from './commands/serverCommands';
+import { startRun, type RunStarterDeps } from './commands/startRun';
+import { RunsController } from './runs/runsController';
+import { ServerConnection } from './server/serverConnection';
+import { SIDEBAR_VIEW_ID, SidebarProvider } from './sidebar/sidebarProvider';
+import { StatusBar } from './statusBar';
 
-export function activate(context: vscode.ExtensionContext): void {
+/** What tests (and other extensions) can reach. */
+export interface AstraForgeApi {
+  connection: ServerConnection;
+  runs: RunsController;
+  sidebar: SidebarProvider;
+}
+
+export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   const log = vscode.window.createOutputChannel('AstraForge', { log: true });
-  context.subscriptions.push(log);
-  log.info('AstraForge activated');
+  const connection = new ServerConnection(context, log);
+  const runs = new RunsController(connection, log);
+  context.subscriptions.push(log, connection, runs);
+
+  // Opening the sidebar must not take the keyboard from the editor the user types in.
+  const revealSidebar = async () => {
+    if (sidebar.visible) return sidebar.reveal();
+    const editor = vscode.window.activeTextEditor;
+    await vscode.commands.executeCommand(`${SIDEBAR_VIEW_ID}.focus`);
+    if (editor)
+      await vscode.window.showTextDocument(editor.document, { viewColumn: editor.viewColumn, preserveFocus: false, preview: false });
+  };
+  const deps: RunStarterDeps = { connection, runs, revealSidebar, log };
+  const sidebar = new SidebarProvider(
+    context.extensionUri,
+    connection,
+    runs,
+    {
+      startRun: (msg) =>
+        startRun(deps, msg.agent, { kind: msg.kind, prompt: msg.prompt, ...(msg.command ? { command: msg.command } : {}) }),
+      reviewChanges: (runId) => reviewChanges(runs, connection, runId),
+    },
+    log,
+  );
+  context.subscriptions.push(
+    sidebar,
+    vscode.window.registerWebviewViewProvider(SIDEBAR_VIEW_ID, sidebar, { webviewOptions: { retainContextWhenHidden: false } }),
+    new StatusBar(connection, runs),
+    vscode.languages.registerCodeActionsProvider({ scheme: 'file' }, new FixInSandboxActions(), {
+      providedCodeActionKinds: FixInSandboxActions.kinds,
+    }),
+  );
+
+  const guarded =
+    <A extends unknown[]>(fn: (...args: A) => Promise<unknown>) =>
+    async (...args: A) => {
+      try {
+        return await fn(...args);
+      } catch (e) {
+        log.error((e as Error).stack ?? String(e));
+        void vscode.window.showErrorMessage(`AstraForge: ${(e as Error).message}`);
+        return undefined;
+      }
+    };
+  const register = (id: string, fn: (...args: never[]) => Promise<unknown>) =>
+    context.subscriptions.push(vscode.commands.registerCommand(id, guarded(fn as (...args: unknown[]) => Promise<unknown>)));
+  register('astraforge.sendSpec', (args?: SendSpecArgs) => sendSpec(deps, args));
+  register('astraforge.fixError', (args?: FixErrorArgs) => fixError(deps, args));
+  register('astraforge.showRuns', () => showRuns(runs, revealSidebar));
+  register('astraforge.cancelRun', (runId?: string) => cancelRun(runs, runId));
+  register('astraforge.followUp', (runId?: string, message?: string) => followUp(runs, runId, message));
+  register('astraforge.reviewChanges', (runId?: string) => reviewChanges(runs, connection, runId));
+  register('astraforge.connectServer', () => connectServer(context, connection));
+  register('astraforge.setModelKey', () => setModelKey(context, connection));
+  register('astraforge.showServerLog', async () => log.show(true));
+  register('astraforge.showSidebar', async () => vscode.commands.executeCommand(`${SIDEBAR_VIEW_ID}.focus`));
+
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('astraforge.server.url') || e.affectsConfiguration('astraforge.model')) void connection.connect();
+    }),
+  );
+  void connection.connect().then(() => runs.refresh());
+  return { connection, runs, sidebar };
 }
 
 export function deactivate(): void {
-  // Everything is disposed through context.subscriptions.
+  // Everything, the embedded server included, is disposed through context.subscriptions.
 }

@@ -31,6 +31,8 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('runEvents'), runId: z.string(), events: z.array(RunEvent) }),
   /** The shown run's status, usage or error changed. */
   z.object({ type: z.literal('runUpdated'), run: Run }),
+  /** The extension carried out a request of the view (the input can clear). */
+  z.object({ type: z.literal('ack'), of: z.enum(['startRun', 'followUp', 'cancelRun', 'reviewChanges']) }),
   /** A failure to show the user next to the input. */
   z.object({ type: z.literal('error'), message: z.string() }),
 ]);

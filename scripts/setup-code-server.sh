@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs a real VS Code that runs here: code-server 4.100.3 (VS Code
+# 1.100.3, the last line on Node 20) from npm, plus Debian's Chromium for
+# the browser tests. @vscode/test-electron's download of VS Code cannot
+# work on these machines, so the extension's tests run in code-server.
+# Cached in .tools/code-server; safe to run twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VERSION=4.100.3
+DIR=.tools/code-server
+STAMP=$DIR/.installed-$VERSION
+
+need_apt=()
+for pkg in libkrb5-dev ripgrep chromium; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup-code-server: installing ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+[ -f "$STAMP" ] && exit 0
+echo "setup-code-server: installing code-server $VERSION (a minute or two, once)"
+rm -rf "$DIR" && mkdir -p "$DIR"
+cd "$DIR"
+echo '{"name":"astraforge-code-server","private":true}' > package.json
+export npm_config_yes=true npm_config_loglevel=error npm_config_fund=false npm_config_audit=false
+# Its install scripts download prebuilt binaries, which cannot work here: skip them and rebuild what is native.
+npm install --ignore-scripts "code-server@$VERSION" >/dev/null
+(
+  cd node_modules/code-server/lib/vscode
+  npm install --omit=dev --ignore-scripts >/dev/null
+  mkdir -p node_modules/@vscode/ripgrep/bin
+  ln -sf /usr/bin/rg node_modules/@vscode/ripgrep/bin/rg
+  npm rebuild kerberos node-pty @parcel/watcher @vscode/spdlog @vscode/deviceid native-watchdog >/dev/null
+)
+(
+  cd node_modules/code-server
+  ln -sfn node_modules lib/vscode/node_modules.asar
+  # The npm package ships only the macOS wrapper of the terminal `code` CLI; it is portable bash.
+  ln -sf code-darwin.sh lib/vscode/bin/remote-cli/code-linux.sh
+  ln -sf code-linux.sh lib/vscode/bin/remote-cli/code-server
+  ln -sf browser-linux.sh lib/vscode/bin/helpers/browser.sh
+)
+npm rebuild argon2 >/dev/null
+touch ".installed-$VERSION"
+echo "setup-code-server: done"

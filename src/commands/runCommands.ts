@@ -1,0 +1,88 @@
+// Commands on runs: show the list, cancel, follow up, review changes.
+import * as vscode from 'vscode';
+import { TERMINAL_STATUSES, type Run } from '../../server/src/contract/runApi';
+import type { RunsController } from '../runs/runsController';
+import type { ServerConnection } from '../server/serverConnection';
+
+function describe(run: Run): vscode.QuickPickItem & { run: Run } {
+  const firstLine = (run.task.command ?? run.task.prompt).split('\n')[0].slice(0, 80);
+  return {
+    run,
+    label: `$(${iconOf(run.status)}) ${firstLine}`,
+    description: `${run.agent} · ${run.status}`,
+    detail: new Date(run.created_at).toLocaleString(),
+  };
+}
+
+export function iconOf(status: Run['status']): string {
+  switch (status) {
+    case 'succeeded':
+      return 'pass';
+    case 'failed':
+    case 'interrupted':
+      return 'error';
+    case 'cancelled':
+      return 'circle-slash';
+    case 'queued':
+      return 'clock';
+    default:
+      return 'sync~spin';
+  }
+}
+
+async function pickRun(runs: RunsController, placeHolder: string, filter: (r: Run) => boolean = () => true): Promise<Run | undefined> {
+  const selected = runs.selectedRun;
+  if (selected && filter(selected)) return selected;
+  await runs.refresh();
+  const items = runs.runs.filter(filter).map(describe);
+  if (!items.length) {
+    void vscode.window.showInformationMessage('AstraForge: no run to choose from.');
+    return undefined;
+  }
+  return (await vscode.window.showQuickPick(items, { placeHolder }))?.run;
+}
+
+export async function showRuns(runs: RunsController, revealSidebar: () => Promise<void>): Promise<void> {
+  await runs.refresh();
+  const pick = await vscode.window.showQuickPick(runs.runs.map(describe), { placeHolder: 'AstraForge runs, newest first' });
+  if (!pick) return;
+  await runs.select(pick.run.id);
+  await revealSidebar();
+}
+
+export async function cancelRun(runs: RunsController, runId?: string): Promise<void> {
+  const id = runId ?? (await pickRun(runs, 'Run to cancel', (r) => !TERMINAL_STATUSES.includes(r.status)))?.id;
+  if (id) await runs.cancel(id);
+}
+
+export async function followUp(runs: RunsController, runId?: string, message?: string): Promise<void> {
+  const id =
+    runId ?? (await pickRun(runs, 'Run to continue', (r) => TERMINAL_STATUSES.includes(r.status) && r.status !== 'interrupted'))?.id;
+  if (!id) return;
+  const text =
+    message ??
+    (await vscode.window.showInputBox({
+      title: 'AstraForge: Follow Up',
+      prompt: 'Another instruction for the same sandbox and conversation',
+      ignoreFocusOut: true,
+    }));
+  if (text?.trim()) await runs.followUp(id, text);
+}
+
+/**
+ * Opens the run's changes. The per-hunk review with three-way merge is its
+ * own piece of work; until it lands, this shows the run's unified diff,
+ * read-only, so the changes can at least be read.
+ */
+export async function reviewChanges(runs: RunsController, connection: ServerConnection, runId?: string): Promise<void> {
+  const id = runId ?? (await pickRun(runs, 'Run whose changes to review'))?.id;
+  if (!id) return;
+  const client = await connection.client();
+  const diff = await client.diff(id);
+  if (!diff.files.length) {
+    void vscode.window.showInformationMessage('AstraForge: this run changed no files.');
+    return;
+  }
+  const doc = await vscode.workspace.openTextDocument({ language: 'diff', content: diff.files.map((f) => f.patch).join('') });
+  await vscode.window.showTextDocument(doc, { preview: true });
+}

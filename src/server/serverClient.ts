@@ -1,0 +1,214 @@
+// The extension's typed client for the companion server: undici for HTTP,
+// eventsource-parser for the run event stream, and the server's own zod
+// contract to parse every answer. Imports nothing of `vscode`, so it is
+// unit-tested against the real server.
+import { createParser } from 'eventsource-parser';
+import { Agent, request, type Dispatcher } from 'undici';
+import type { z } from 'zod';
+import { ErrorEnvelope } from '../../server/src/contract/errors';
+import {
+  Run,
+  RunDiff,
+  RunEvent,
+  RunList,
+  SnapshotResult,
+  TERMINAL_STATUSES,
+  type CreateRunRequest,
+  type FollowUpRequest,
+} from '../../server/src/contract/runApi';
+
+export class ServerError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ServerError';
+  }
+}
+
+export interface FollowOptions {
+  /** Deliver events after this seq (0: from the start). */
+  afterSeq: number;
+  signal: AbortSignal;
+  onEvent: (e: RunEvent) => void;
+  /** Called when the stream broke and is being resumed. */
+  onReconnect?: (attempt: number, error: Error) => void;
+}
+
+const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 5000];
+
+export class ServerClient {
+  private readonly dispatcher: Dispatcher;
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly apiKey: string,
+  ) {
+    // SSE streams stay open for as long as a run lasts: no body timeout on them.
+    this.dispatcher = new Agent({ bodyTimeout: 0, headersTimeout: 30_000 });
+  }
+
+  async health(): Promise<boolean> {
+    try {
+      const res = await request(`${this.baseUrl}/healthz`, { dispatcher: this.dispatcher });
+      await res.body.dump();
+      return res.statusCode === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Checks the key against an authenticated route. */
+  async checkAuth(): Promise<void> {
+    await this.json('GET', '/api/runs?limit=1', RunList);
+  }
+
+  /** Streams a tar archive to the server; `body` is consumed as it is produced. */
+  uploadSnapshot(body: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, signal?: AbortSignal): Promise<SnapshotResult> {
+    return this.json('POST', '/api/snapshots', SnapshotResult, {
+      raw: body,
+      contentType: 'application/x-tar',
+      signal,
+    });
+  }
+
+  createRun(req: CreateRunRequest): Promise<Run> {
+    return this.json('POST', '/api/runs', Run, { body: req });
+  }
+
+  listRuns(limit = 50): Promise<z.infer<typeof RunList>> {
+    return this.json('GET', `/api/runs?limit=${limit}`, RunList);
+  }
+
+  getRun(id: string): Promise<Run> {
+    return this.json('GET', `/api/runs/${encodeURIComponent(id)}`, Run);
+  }
+
+  diff(id: string): Promise<RunDiff> {
+    return this.json('GET', `/api/runs/${encodeURIComponent(id)}/diff`, RunDiff);
+  }
+
+  cancel(id: string): Promise<Run> {
+    return this.json('POST', `/api/runs/${encodeURIComponent(id)}/cancel`, Run, { body: {} });
+  }
+
+  followUp(id: string, req: FollowUpRequest): Promise<Run> {
+    return this.json('POST', `/api/runs/${encodeURIComponent(id)}/messages`, Run, { body: req });
+  }
+
+  /**
+   * Follows a run's events until `run.finished`, resuming with Last-Event-ID
+   * whenever the stream breaks, so each event arrives exactly once and in
+   * order. Resolves with the last seq delivered.
+   */
+  async followEvents(runId: string, opts: FollowOptions): Promise<number> {
+    let last = opts.afterSeq;
+    let attempt = 0;
+    for (;;) {
+      let finished = false;
+      try {
+        await this.readStream(runId, last, opts.signal, (e) => {
+          if (e.seq <= last) return; // a repeat after a resume: already delivered
+          last = e.seq;
+          attempt = 0;
+          opts.onEvent(e);
+          if (e.type === 'run.finished') finished = true;
+        });
+        // The server ends a finished run's stream after its last event.
+        if (finished) return last;
+        const run = await this.getRun(runId);
+        if (TERMINAL_STATUSES.includes(run.status) && run.last_seq <= last) return last;
+      } catch (e) {
+        if (opts.signal.aborted) return last;
+        if (e instanceof ServerError && e.status >= 400 && e.status < 500) throw e;
+        opts.onReconnect?.(attempt + 1, e as Error);
+      }
+      if (opts.signal.aborted) return last;
+      await delay(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)], opts.signal);
+      attempt++;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private async readStream(runId: string, afterSeq: number, signal: AbortSignal, onEvent: (e: RunEvent) => void): Promise<void> {
+    const res = await request(`${this.baseUrl}/api/runs/${encodeURIComponent(runId)}/events`, {
+      dispatcher: this.dispatcher,
+      headers: { ...this.auth(), accept: 'text/event-stream', 'last-event-id': String(afterSeq) },
+      signal,
+    });
+    if (res.statusCode !== 200) throw await this.errorOf(res.statusCode, await res.body.text());
+    let bad: Error | undefined;
+    const parser = createParser({
+      onEvent: (msg) => {
+        const parsed = RunEvent.safeParse(JSON.parse(msg.data));
+        if (!parsed.success) bad = new Error(`the server sent an event that does not match the contract: ${parsed.error.message}`);
+        else onEvent(parsed.data);
+      },
+    });
+    for await (const chunk of res.body) {
+      parser.feed(Buffer.from(chunk).toString('utf8'));
+      if (bad) throw bad;
+    }
+  }
+
+  private auth(): Record<string, string> {
+    return { authorization: `Bearer ${this.apiKey}` };
+  }
+
+  private async json<S extends z.ZodType>(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    schema: S,
+    opts: { body?: unknown; raw?: AsyncIterable<Uint8Array> | NodeJS.ReadableStream; contentType?: string; signal?: AbortSignal } = {},
+  ): Promise<z.infer<S>> {
+    const headers: Record<string, string> = { ...this.auth() };
+    let body: string | AsyncIterable<Uint8Array> | NodeJS.ReadableStream | undefined;
+    if (opts.raw) {
+      headers['content-type'] = opts.contentType ?? 'application/octet-stream';
+      body = opts.raw;
+    } else if (opts.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(opts.body);
+    }
+    const res = await request(`${this.baseUrl}${path}`, {
+      method,
+      headers,
+      body: body as Dispatcher.DispatchOptions['body'],
+      dispatcher: this.dispatcher,
+      signal: opts.signal,
+    });
+    const text = await res.body.text();
+    if (res.statusCode >= 400) throw await this.errorOf(res.statusCode, text);
+    const parsed = schema.safeParse(text ? JSON.parse(text) : undefined);
+    if (!parsed.success) throw new Error(`${method} ${path}: the answer does not match the contract: ${parsed.error.message}`);
+    return parsed.data;
+  }
+
+  private async errorOf(status: number, text: string): Promise<ServerError> {
+    try {
+      const env = ErrorEnvelope.parse(JSON.parse(text));
+      return new ServerError(status, env.error_code, env.message);
+    } catch {
+      return new ServerError(status, 'HTTP_ERROR', `the server answered ${status}: ${text.slice(0, 200)}`);
+    }
+  }
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

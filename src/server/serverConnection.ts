@@ -1,0 +1,127 @@
+// Which server the extension talks to, and whether it can: the embedded
+// one it starts itself (the default), or a remote one named by
+// `astraforge.server.url` with its key in SecretStorage. One clear message
+// with the action that fixes it when the server is missing, unreachable or
+// rejects the key.
+import * as vscode from 'vscode';
+import type { ConnectionState } from '../webview/protocol';
+import { startEmbeddedServer, type RunningServer } from './embeddedServer';
+import { ServerClient, ServerError } from './serverClient';
+
+export const SERVER_KEY_SECRET = 'astraforge.server.apiKey';
+export const MODEL_KEY_SECRET = 'astraforge.model.apiKey';
+
+export class ServerConnection implements vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<ConnectionState>();
+  readonly onDidChange = this.changed.event;
+  private current: ConnectionState = { status: 'starting' };
+  private clientInstance?: ServerClient;
+  private embedded?: RunningServer;
+  private connecting?: Promise<void>;
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /** The client, once connected; otherwise an error that says what to do. */
+  async client(): Promise<ServerClient> {
+    if (this.connecting) await this.connecting;
+    if (!this.clientInstance || this.current.status !== 'connected')
+      throw new Error(this.current.message ?? 'AstraForge is not connected to a server');
+    return this.clientInstance;
+  }
+
+  /** (Re)connects with the current settings. */
+  connect(): Promise<void> {
+    this.connecting = this.doConnect().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async doConnect(): Promise<void> {
+    await this.teardown();
+    this.set({ status: 'starting' });
+    const url = vscode.workspace.getConfiguration('astraforge').get<string>('server.url', '').trim();
+    try {
+      if (url) await this.connectRemote(url.replace(/\/+$/, ''));
+      else await this.startEmbedded();
+    } catch (e) {
+      const message = (e as Error).message;
+      this.log.error(`connection failed: ${message}`);
+      this.set({ status: 'error', message, serverUrl: url || undefined });
+      void this.offerFix(url, e);
+    }
+  }
+
+  private async connectRemote(url: string): Promise<void> {
+    const key = await this.context.secrets.get(SERVER_KEY_SECRET);
+    if (!key) throw new Error(`no API key is set for ${url}: run "AstraForge: Connect to Server" to enter it`);
+    const client = new ServerClient(url, key);
+    if (!(await client.health())) throw new Error(`the AstraForge server at ${url} does not answer`);
+    try {
+      await client.checkAuth();
+    } catch (e) {
+      if (e instanceof ServerError && e.status === 401) throw new Error(`the server at ${url} rejected the API key`);
+      throw e;
+    }
+    this.clientInstance = client;
+    this.log.info(`connected to ${url}`);
+    this.set({ status: 'connected', serverUrl: url });
+  }
+
+  private async startEmbedded(): Promise<void> {
+    const cfg = vscode.workspace.getConfiguration('astraforge');
+    const server = await startEmbeddedServer({
+      mainJs: vscode.Uri.joinPath(this.context.extensionUri, 'server', 'dist', 'main.js').fsPath,
+      dataDir: vscode.Uri.joinPath(this.context.globalStorageUri, 'server').fsPath,
+      model: {
+        baseUrl: cfg.get<string>('model.baseUrl') || process.env.ASTRAFORGE_MODEL_BASE_URL,
+        apiKey: (await this.context.secrets.get(MODEL_KEY_SECRET)) || process.env.ASTRAFORGE_MODEL_API_KEY,
+        name: cfg.get<string>('model.name') || process.env.ASTRAFORGE_MODEL,
+      },
+      log: (line) => this.log.info(`[server] ${line}`),
+    });
+    this.embedded = server;
+    this.clientInstance = new ServerClient(server.url, server.apiKey);
+    this.log.info(`embedded server started at ${server.url} (pid ${server.pid})`);
+    this.set({ status: 'connected', serverUrl: server.url });
+    void server.exited.then(({ code }) => {
+      if (this.embedded !== server) return;
+      this.embedded = undefined;
+      const message = `the embedded server stopped (exit code ${code}); see "AstraForge: Show Server Log"`;
+      this.log.error(message);
+      this.set({ status: 'error', message });
+    });
+  }
+
+  private async offerFix(url: string, e: unknown): Promise<void> {
+    const message = `AstraForge: ${(e as Error).message}`;
+    const actions = url ? ['Connect to Server', 'Show Server Log'] : ['Show Server Log', 'Use a Remote Server'];
+    const pick = await vscode.window.showErrorMessage(message, ...actions);
+    if (pick === 'Show Server Log') this.log.show(true);
+    if (pick === 'Connect to Server' || pick === 'Use a Remote Server') await vscode.commands.executeCommand('astraforge.connectServer');
+  }
+
+  private set(state: ConnectionState): void {
+    this.current = state;
+    this.changed.fire(state);
+  }
+
+  private async teardown(): Promise<void> {
+    const client = this.clientInstance;
+    this.clientInstance = undefined;
+    await client?.close().catch(() => undefined);
+    const server = this.embedded;
+    this.embedded = undefined;
+    await server?.stop();
+  }
+
+  async dispose(): Promise<void> {
+    await this.teardown();
+    this.changed.dispose();
+  }
+}

@@ -1,0 +1,128 @@
+// The extension in a real VS Code: activation, its commands, the embedded
+// server starting and stopping, the code action, and a run streaming
+// through to the sidebar.
+import assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import type { RunEvent } from '../../../server/src/contract/runApi';
+import type { AstraForgeApi } from '../../../src/extension';
+import { ServerClient } from '../../../src/server/serverClient';
+
+const COMMANDS = [
+  'astraforge.sendSpec',
+  'astraforge.fixError',
+  'astraforge.showRuns',
+  'astraforge.cancelRun',
+  'astraforge.followUp',
+  'astraforge.connectServer',
+  'astraforge.setModelKey',
+  'astraforge.showServerLog',
+  'astraforge.reviewChanges',
+];
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('AstraForge extension', () => {
+  let api: AstraForgeApi;
+
+  before(async () => {
+    const ext = vscode.extensions.getExtension<AstraForgeApi>('astraforge.astraforge');
+    assert.ok(ext, 'the extension is installed');
+    api = await ext.activate();
+  });
+
+  it('activatesAndRegistersItsCommands', async () => {
+    const all = await vscode.commands.getCommands(true);
+    for (const id of COMMANDS) assert.ok(all.includes(id), `${id} is registered`);
+  });
+
+  it('startsTheEmbeddedServer', async () => {
+    await until('the embedded server', () => api.connection.state.status === 'connected' || undefined, 60_000);
+    const client = await api.connection.client();
+    assert.ok(await client.health());
+    assert.match(api.connection.state.serverUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it('offersFixInSandboxOnADiagnostic', async () => {
+    const folder = vscode.workspace.workspaceFolders![0].uri;
+    const uri = vscode.Uri.joinPath(folder, 'src', 'total.js');
+    await vscode.window.showTextDocument(uri, { preview: false });
+    const diagnostics = vscode.languages.createDiagnosticCollection('astraforge-test');
+    const range = new vscode.Range(3, 2, 3, 40);
+    diagnostics.set(uri, [new vscode.Diagnostic(range, 'the loop skips the first line', vscode.DiagnosticSeverity.Error)]);
+    try {
+      const actions = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', uri, range);
+      const fix = actions.find((a) => a.title === 'Fix in sandbox (AstraForge)');
+      assert.ok(fix, `actions: ${actions.map((a) => a.title).join(', ')}`);
+      assert.equal(fix.command?.command, 'astraforge.fixError');
+      const args = fix.command?.arguments?.[0] as { error: string; range: vscode.Range };
+      assert.match(args.error, /src\/total\.js:4:3: the loop skips the first line/);
+      assert.equal(args.range.start.line, 3);
+    } finally {
+      diagnostics.dispose();
+    }
+  });
+
+  it('streamsARunIntoTheSidebar', async () => {
+    // The view loads (and says so) when it is shown.
+    const ready = new Promise<void>((resolve) => {
+      const sub = api.sidebar.onDidReceiveMessage((m) => {
+        if (m.type === 'ready') {
+          sub.dispose();
+          resolve();
+        }
+      });
+    });
+    await vscode.commands.executeCommand('astraforge.showSidebar');
+    await ready;
+    const events: RunEvent[] = [];
+    const sub = api.runs.onDidReceiveEvents((b) => events.push(...b.events));
+    try {
+      const runId = await vscode.commands.executeCommand<string>('astraforge.sendSpec', {
+        prompt: 'append a line',
+        agent: 'command',
+        command: 'for i in 1 2 3; do echo hello-$i; done; echo extra >> README.md',
+      });
+      assert.ok(runId, 'sendSpec returned the run id');
+      const finished = await until('run.finished', () => events.find((e) => e.type === 'run.finished'), 60_000);
+      assert.equal(finished.status, 'succeeded', `the run failed: ${String(finished.error)}`);
+      assert.deepEqual(
+        events.map((e) => e.seq),
+        events.map((_, i) => i + 1),
+        'the view got every event once, in order',
+      );
+      const out = events
+        .filter((e) => e.type === 'command.output')
+        .map((e) => e.text)
+        .join('');
+      assert.equal(out, 'hello-1\nhello-2\nhello-3\n');
+      assert.equal(api.runs.selectedRun?.id, runId);
+      const client = await api.connection.client();
+      const diff = await client.diff(runId);
+      assert.deepEqual(
+        diff.files.map((f) => f.path),
+        ['README.md'],
+      );
+    } finally {
+      sub.dispose();
+    }
+  });
+
+  it('stopsAndRestartsTheEmbeddedServer', async () => {
+    const before = new URL(api.connection.state.serverUrl!);
+    await api.connection.connect();
+    await until('the restarted server', () => api.connection.state.status === 'connected' || undefined, 60_000);
+    const after = new URL(api.connection.state.serverUrl!);
+    assert.notEqual(after.port, before.port, 'a new server on a new port');
+    // The old one is gone: nothing answers on its port.
+    assert.equal(await new ServerClient(before.origin, 'x').health(), false);
+    assert.ok(await (await api.connection.client()).health());
+  });
+});

@@ -1,0 +1,31 @@
+// Runs inside a real VS Code's extension host (code-server here, or
+// @vscode/test-electron where VS Code can be downloaded). VS Code calls
+// run(); mocha runs the suites and the results go to the file named by
+// ASTRAFORGE_TEST_RESULTS, since a browser-hosted window has no exit code.
+import { writeFileSync } from 'node:fs';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import Mocha = require('mocha');
+
+export interface SuiteResults {
+  passes: { title: string; duration: number }[];
+  failures: { title: string; error: string }[];
+}
+
+export function run(): Promise<void> {
+  const mocha = new Mocha({ ui: 'bdd', timeout: 90_000, color: false, reporter: 'spec' });
+  mocha.suite.emit('pre-require', globalThis, 'extension-host', mocha);
+  // Loaded after pre-require so that describe/it exist when the suites run their top level.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./extension.test');
+  const results: SuiteResults = { passes: [], failures: [] };
+  return new Promise((resolve, reject) => {
+    const runner = mocha.run((failures) => {
+      const out = process.env.ASTRAFORGE_TEST_RESULTS;
+      if (out) writeFileSync(out, JSON.stringify(results));
+      if (failures > 0) reject(new Error(`${failures} extension-host tests failed`));
+      else resolve();
+    });
+    runner.on('pass', (t) => results.passes.push({ title: t.fullTitle(), duration: t.duration ?? 0 }));
+    runner.on('fail', (t, err: Error) => results.failures.push({ title: t.fullTitle(), error: err.stack ?? String(err) }));
+  });
+}

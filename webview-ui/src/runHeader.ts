@@ -1,0 +1,80 @@
+/// <reference lib="dom" />
+// The shown run's header: back to a new run, status, agent, token usage,
+// and the Cancel and Review changes buttons.
+import { isActive, runTitle, statusIcon, usageText, type RunSummary } from './runFormat';
+
+export interface RunHeaderHandlers {
+  onNewRun(): void;
+  onCancel(runId: string): void;
+  onReview(runId: string): void;
+}
+
+export class RunHeader {
+  readonly element: HTMLElement;
+  private run?: RunSummary;
+
+  constructor(private readonly handlers: RunHeaderHandlers) {
+    this.element = document.createElement('header');
+    this.element.className = 'run-header';
+    this.element.hidden = true;
+    this.element.addEventListener('click', (ev) => {
+      const action = (ev.target as HTMLElement).closest<HTMLElement>('[data-action]')?.dataset.action;
+      if (!action) return;
+      if (action === 'new') this.handlers.onNewRun();
+      else if (this.run && action === 'cancel') this.handlers.onCancel(this.run.id);
+      else if (this.run && action === 'review') this.handlers.onReview(this.run.id);
+    });
+  }
+
+  setRun(run: RunSummary | undefined): void {
+    this.run = run;
+    this.element.hidden = !run;
+    if (!run) return;
+    const status = document.createElement('div');
+    status.className = `run-status status-${run.status}`;
+    status.setAttribute('role', 'status');
+    status.innerHTML = `<span class="codicon ${statusIcon(run.status)}" aria-hidden="true"></span>`;
+    const label = document.createElement('span');
+    label.className = 'run-status-label';
+    label.textContent = run.status;
+    const meta = document.createElement('span');
+    meta.className = 'run-meta';
+    meta.textContent = [run.agent, usageText(run)].filter(Boolean).join(' · ');
+    status.append(label, meta);
+
+    const title = document.createElement('div');
+    title.className = 'run-header-title';
+    title.textContent = runTitle(run);
+    title.title = run.task.prompt;
+
+    const buttons = document.createElement('div');
+    buttons.className = 'run-actions';
+    buttons.append(
+      button('new', 'codicon-add', 'New run', false),
+      button('cancel', 'codicon-debug-stop', 'Cancel run', !isActive(run.status)),
+      button('review', 'codicon-diff', 'Review changes', isActive(run.status) && run.status !== 'running'),
+    );
+    const top = document.createElement('div');
+    top.className = 'run-header-top';
+    top.append(status, buttons);
+    this.element.replaceChildren(top, title);
+    if (run.error) {
+      const err = document.createElement('div');
+      err.className = 'run-error';
+      err.textContent = run.error;
+      this.element.append(err);
+    }
+  }
+}
+
+function button(action: string, iconName: string, label: string, disabled: boolean): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'icon-button';
+  b.dataset.action = action;
+  b.title = label;
+  b.setAttribute('aria-label', label);
+  b.disabled = disabled;
+  b.innerHTML = `<span class="codicon ${iconName}" aria-hidden="true"></span>`;
+  return b;
+}
