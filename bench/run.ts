@@ -4,10 +4,12 @@ import { cpus } from 'node:os';
 
 import { REPO_ROOT, startServer } from '../test/helpers/serverProcess';
 import { BenchClient } from './httpClient';
+import { extensionBench } from './extensionBench';
 import { dockerRun, rawBwrap, sandboxRuntime } from './peers';
 import { runBench } from './runBench';
 import { sandboxBench } from './sandboxBench';
 import { table, type Row } from './stats';
+import { webviewFps } from './webviewFps';
 
 async function main(): Promise<void> {
   const server = await startServer({ config: { maxOutputBytes: 512 * 1024 * 1024, maxSessions: 300, runs: { maxConcurrent: 4 } } });
@@ -22,6 +24,10 @@ async function main(): Promise<void> {
     const docker = await dockerRun(20);
     const srt = await sandboxRuntime(20, REPO_ROOT);
     rows.push(floor, docker, srt);
+    const ext = await extensionBench();
+    rows.push(...ext.rows);
+    const fps = await webviewFps();
+    rows.push(...fps.rows);
 
     console.log(
       `\nAstraForge bench — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`,
@@ -36,12 +42,17 @@ async function main(): Promise<void> {
       if (peer.p50 !== undefined)
         console.log(`- ${peer.name.replace('peer: ', '')} vs our warm exec: ${(peer.p50 / sandbox.warmExecP50).toFixed(0)}× slower`);
     }
+    const firstDrawn = ext.rows.find((r) => r.name.startsWith('Send Spec'))!.p50!;
+    const apiFirst = ext.rows.find((r) => r.name.includes('API alone'))!.p50!;
+    console.log(`- Send Spec to first event drawn vs the same through the API alone: ${(firstDrawn / apiFirst).toFixed(2)}×`);
+    for (const peer of fps.peers) console.log(`- sidebar fps vs ${peer.name}: ${(fps.ours / Math.max(peer.fps, 0.01)).toFixed(1)}×`);
     console.log('\nGoals:');
     const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
     console.log(`- warm exec p50 ≤ 3 ms: ${sandbox.warmExecP50.toFixed(2)} ms — ${goal(sandbox.warmExecP50 <= 3)}`);
     console.log(`- create + first command p50 ≤ 25 ms: ${sandbox.createFirstP50.toFixed(1)} ms — ${goal(sandbox.createFirstP50 <= 25)}`);
     console.log(`- snapshot of 20,000 files / 200 MB < 3 s: ${runs.snapshotSeconds.toFixed(2)} s — ${goal(runs.snapshotSeconds < 3)}`);
     console.log(`- event latency p50 < 10 ms: ${runs.latencyP50.toFixed(2)} ms — ${goal(runs.latencyP50 < 10)}`);
+    console.log(`- sidebar smooth at 10k lines/s (≥ 50 fps): ${fps.ours.toFixed(0)} fps — ${goal(fps.ours >= 50)}`);
   } finally {
     await client.close();
     await server.dispose();

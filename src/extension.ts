@@ -17,9 +17,12 @@ export interface AstraForgeApi {
   connection: ServerConnection;
   runs: RunsController;
   sidebar: SidebarProvider;
+  /** How long activate() took, and how long until the server answered (ms; for the benchmark and the log). */
+  timings: { activateMs: number; connectedMs?: number };
 }
 
 export function activate(context: vscode.ExtensionContext): AstraForgeApi {
+  const activationStart = performance.now();
   const log = vscode.window.createOutputChannel('AstraForge', { log: true });
   const connection = new ServerConnection(context, log);
   const runs = new RunsController(connection, log);
@@ -83,8 +86,15 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
       if (e.affectsConfiguration('astraforge.server.url') || e.affectsConfiguration('astraforge.model')) void connection.connect();
     }),
   );
-  void connection.connect().then(() => runs.refresh());
-  return { connection, runs, sidebar };
+  const timings: AstraForgeApi['timings'] = { activateMs: 0 };
+  void connection.connect().then(() => {
+    if (connection.state.status !== 'connected') return;
+    timings.connectedMs = performance.now() - activationStart;
+    log.info(`activated in ${timings.activateMs.toFixed(1)} ms; server ready after ${timings.connectedMs.toFixed(0)} ms`);
+    return runs.refresh();
+  });
+  timings.activateMs = performance.now() - activationStart;
+  return { connection, runs, sidebar, timings };
 }
 
 export function deactivate(): void {

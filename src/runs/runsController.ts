@@ -63,8 +63,7 @@ export class RunsController implements vscode.Disposable {
     const client = await this.connection.client();
     const run = await client.createRun(req);
     this.log.info(`run ${run.id} created (${run.agent})`);
-    await this.refresh();
-    await this.select(run.id);
+    await Promise.all([this.refresh(), this.select(run.id)]);
     return run;
   }
 
@@ -87,11 +86,15 @@ export class RunsController implements vscode.Disposable {
     const follow = new AbortController();
     this.follow = follow;
     this.followedSeq = afterSeq;
+    // Throttled with a leading edge: an event after a quiet spell goes out at once,
+    // a burst goes out at most every BATCH_MS.
     let batch: RunEvent[] = [];
     let flushTimer: NodeJS.Timeout | undefined;
+    let lastFlush = 0;
     const flush = () => {
       flushTimer = undefined;
       if (!batch.length || follow.signal.aborted) return;
+      lastFlush = Date.now();
       this.eventsArrived.fire({ runId, events: batch });
       batch = [];
     };
@@ -105,7 +108,12 @@ export class RunsController implements vscode.Disposable {
             if (e.seq <= this.followedSeq) return;
             this.followedSeq = e.seq;
             batch.push(e);
-            flushTimer ??= setTimeout(flush, BATCH_MS);
+            if (!flushTimer) {
+              const wait = BATCH_MS - (Date.now() - lastFlush);
+              // Events parsed from one chunk all land before the microtask runs.
+              if (wait <= 0) queueMicrotask(flush);
+              else flushTimer = setTimeout(flush, wait);
+            }
             if (REFRESHING_EVENTS.has(e.type)) void this.updateRun(runId);
           },
           onReconnect: (attempt, err) => this.log.warn(`run ${runId}: event stream broke (${err.message}); resuming, attempt ${attempt}`),

@@ -104,6 +104,8 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
         case 'reviewChanges':
           await this.actions.reviewChanges(msg.runId);
           break;
+        case 'rendered':
+          break; // seen through onDidReceiveMessage (tests, benchmarks)
       }
     } catch (e) {
       this.post({ type: 'error', message: (e as Error).message });

@@ -43,9 +43,19 @@ const header = new RunHeader({
   onReview: (runId) => send({ type: 'reviewChanges', runId }),
 });
 
-const view = new TranscriptView(transcript, (blockId) => {
-  if (transcript.toggle(blockId)) view.schedule();
-});
+let reportedSeq = 0;
+const view = new TranscriptView(
+  transcript,
+  (blockId) => {
+    if (transcript.toggle(blockId)) view.schedule();
+  },
+  (rows) => {
+    // Tells the extension what is on screen, once per frame that showed new events.
+    if (!shownRun || transcript.lastSeq === reportedSeq) return;
+    reportedSeq = transcript.lastSeq;
+    send({ type: 'rendered', runId: shownRun.id, lastSeq: reportedSeq, rows });
+  },
+);
 
 const welcome = document.createElement('div');
 welcome.className = 'welcome';
@@ -123,6 +133,7 @@ window.addEventListener('message', (ev: MessageEvent) => {
     case 'runSelected':
       // A fresh transcript: the extension replays the run's log from its start.
       transcript = new Transcript();
+      reportedSeq = 0;
       view.setTranscript(transcript);
       showRun(msg.run);
       finishPending(true);

@@ -40,6 +40,8 @@ export class TranscriptView {
   constructor(
     private transcript: Transcript,
     private readonly onToggle: (blockId: number) => void,
+    /** Called after a frame that drew new rows. */
+    private readonly onDrawn: (rowCount: number) => void = () => {},
   ) {
     this.element = el('div', 'transcript');
     this.scroller = el('div', 'transcript-scroller');
@@ -118,7 +120,8 @@ export class TranscriptView {
   private draw(): void {
     const count = this.transcript.rowCount;
     this.spacer.style.height = `${count * this.rowHeight}px`;
-    if (count !== this.lastRowCount) {
+    const grew = count !== this.lastRowCount;
+    if (grew) {
       if (count > this.lastRowCount && this.follow.onGrow()) this.scrollToEnd();
       this.lastRowCount = count;
     } else if (this.follow.following) this.scrollToEnd(); // a growing last line
@@ -136,6 +139,7 @@ export class TranscriptView {
     }
     rows.forEach((row, i) => this.paint(this.pool[i], row, first + i));
     for (let i = rows.length; i < this.pool.length; i++) this.pool[i].hidden = true;
+    this.onDrawn(count);
   }
 
   private scrollToEnd(): void {

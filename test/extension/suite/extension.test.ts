@@ -83,7 +83,11 @@ describe('AstraForge extension', () => {
     await vscode.commands.executeCommand('astraforge.showSidebar');
     await ready;
     const events: RunEvent[] = [];
+    let renderedSeq = 0;
     const sub = api.runs.onDidReceiveEvents((b) => events.push(...b.events));
+    const drawn = api.sidebar.onDidReceiveMessage((m) => {
+      if (m.type === 'rendered') renderedSeq = Math.max(renderedSeq, m.lastSeq);
+    });
     try {
       const runId = await vscode.commands.executeCommand<string>('astraforge.sendSpec', {
         prompt: 'append a line',
@@ -110,8 +114,11 @@ describe('AstraForge extension', () => {
         diff.files.map((f) => f.path),
         ['README.md'],
       );
+      // The webview itself drew the run through its last event.
+      await until('the view to draw the last event', () => renderedSeq >= finished.seq || undefined, 10_000);
     } finally {
       sub.dispose();
+      drawn.dispose();
     }
   });
 

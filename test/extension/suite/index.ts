@@ -15,8 +15,11 @@ export function run(): Promise<void> {
   const mocha = new Mocha({ ui: 'bdd', timeout: 90_000, color: false, reporter: 'spec' });
   mocha.suite.emit('pre-require', globalThis, 'extension-host', mocha);
   // Loaded after pre-require so that describe/it exist when the suites run their top level.
+  // ASTRAFORGE_EXT_SUITE=bench runs the benchmark (npm run bench) instead of the tests.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require('./extension.test');
+  if (process.env.ASTRAFORGE_EXT_SUITE === 'bench') require('./bench.suite');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  else require('./extension.test');
   const results: SuiteResults = { passes: [], failures: [] };
   return new Promise((resolve, reject) => {
     const runner = mocha.run((failures) => {
