@@ -14,6 +14,7 @@ export default tseslint.config(
       '.tools/**',
       'webview-ui/dist/**',
       'test-results/**',
+      '.data/**',
     ],
   },
   js.configs.recommended,

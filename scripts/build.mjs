@@ -24,8 +24,8 @@ await esbuild.build({
   ...common,
   entryPoints: [join(root, 'server/src/main.ts')],
   outfile: join(root, 'server/dist/main.js'),
-  // Resolved from node_modules at run time: the agents' own packages (Codex ships a platform binary).
-  external: ['@openai/codex', '@openai/codex-*', 'deepagents', 'langchain', '@langchain/*'],
+  // Everything is bundled but Codex, which ships a platform binary resolved from node_modules at run time.
+  external: ['@openai/codex', '@openai/codex-*'],
 });
 if (!serverOnly) {
   await esbuild.build({

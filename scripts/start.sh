@@ -23,7 +23,8 @@ mkdir -p "$USER_DATA/User" "$DATA/code-server/extensions"
   "security.workspace.trust.enabled": false,
   "workbench.startupEditor": "none",
   "telemetry.telemetryLevel": "off",
-  "update.mode": "none"
+  "update.mode": "none",
+  "git.openRepositoryInParentFolders": "never"
 }
 JSON
 

@@ -83,7 +83,12 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('astraforge.server.url') || e.affectsConfiguration('astraforge.model')) void connection.connect();
+      if (
+        e.affectsConfiguration('astraforge.server.url') ||
+        e.affectsConfiguration('astraforge.model') ||
+        e.affectsConfiguration('astraforge.codex')
+      )
+        void connection.connect();
     }),
   );
   const timings: AstraForgeApi['timings'] = { activateMs: 0 };

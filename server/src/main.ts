@@ -8,6 +8,7 @@ import { loadConfig } from './config';
 import { BwrapProvider } from './sandboxes/bwrap/bwrapProvider';
 import { sandboxRootFor } from './sandboxes/host/sandboxRoot';
 import { CodexAgent, findCodexBinary } from './agents/codex/codexAgent';
+import { lockDataDir } from './dataDirLock';
 import { CommandAgent } from './agents/commandAgent';
 import { ModelGateway, upstreamProblem } from './gateway/modelGateway';
 import { RunTokens } from './gateway/runTokens';
@@ -28,6 +29,8 @@ const GATEWAY_RELAY_PORT = 4141;
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2));
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
+  const unlockDataDir = lockDataDir(config.dataDir);
+  process.on('exit', unlockDataDir);
   const apiKey = loadApiKey(config.dataDir);
   const sandboxRoot = sandboxRootFor(config.dataDir);
   const instanceId = createHash('sha256').update(config.dataDir).digest('hex').slice(0, 12);

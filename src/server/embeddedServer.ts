@@ -13,6 +13,8 @@ export interface EmbeddedServerOptions {
   dataDir: string;
   /** Model provider settings for the gateway; the key goes no further than the server process. */
   model: { baseUrl?: string; apiKey?: string; name?: string };
+  /** A codex binary to use instead of the one from node_modules. */
+  codexBinary?: string;
   log: (line: string) => void;
   startTimeoutMs?: number;
 }
@@ -43,6 +45,7 @@ export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<
   if (opts.model.baseUrl) env.ASTRAFORGE_MODEL_BASE_URL = opts.model.baseUrl;
   if (opts.model.apiKey) env.ASTRAFORGE_MODEL_API_KEY = opts.model.apiKey;
   if (opts.model.name) env.ASTRAFORGE_MODEL = opts.model.name;
+  if (opts.codexBinary) env.ASTRAFORGE_CODEX_BINARY = opts.codexBinary;
   const child: ChildProcess = spawn(process.execPath, [opts.mainJs, '--host', '127.0.0.1', '--port', '0', '--data-dir', opts.dataDir], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -76,7 +79,7 @@ export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<
     child.stdout!.on('data', watch);
     void exited.then(({ code }) => {
       clearTimeout(timer);
-      reject(new Error(`the server exited (code ${code}) before it was ready:\n${tail.trim().split('\n').slice(-5).join('\n')}`));
+      reject(new Error(`the server exited (code ${code}) before it was ready: ${whyItFailed(tail)}`));
     });
   });
   return {
@@ -92,4 +95,14 @@ export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<
       clearTimeout(killer);
     },
   };
+}
+
+/** The server's own reason from its output, without the stack trace under it. */
+export function whyItFailed(output: string): string {
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('at ') && !l.startsWith('{'));
+  const reason = lines.find((l) => l.includes('failed to start:')) ?? lines[lines.length - 1] ?? 'no output';
+  return reason.replace(/^.*failed to start:\s*/, '').replace(/^Error:\s*/, '');
 }

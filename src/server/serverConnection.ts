@@ -10,6 +10,8 @@ import { ServerClient, ServerError } from './serverClient';
 
 export const SERVER_KEY_SECRET = 'astraforge.server.apiKey';
 export const MODEL_KEY_SECRET = 'astraforge.model.apiKey';
+/** Data folders the embedded server may use: one per window that runs one at the same time. */
+const MAX_DATA_SLOTS = 8;
 
 export class ServerConnection implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<ConnectionState>();
@@ -75,16 +77,28 @@ export class ServerConnection implements vscode.Disposable {
 
   private async startEmbedded(): Promise<void> {
     const cfg = vscode.workspace.getConfiguration('astraforge');
-    const server = await startEmbeddedServer({
+    const options = {
       mainJs: vscode.Uri.joinPath(this.context.extensionUri, 'server', 'dist', 'main.js').fsPath,
-      dataDir: vscode.Uri.joinPath(this.context.globalStorageUri, 'server').fsPath,
       model: {
         baseUrl: cfg.get<string>('model.baseUrl') || process.env.ASTRAFORGE_MODEL_BASE_URL,
         apiKey: (await this.context.secrets.get(MODEL_KEY_SECRET)) || process.env.ASTRAFORGE_MODEL_API_KEY,
         name: cfg.get<string>('model.name') || process.env.ASTRAFORGE_MODEL,
       },
-      log: (line) => this.log.info(`[server] ${line}`),
-    });
+      codexBinary: cfg.get<string>('codex.path') || process.env.ASTRAFORGE_CODEX_BINARY,
+      log: (line: string) => this.log.info(`[server] ${line}`),
+    };
+    // One server per data folder: a second window whose first choice is taken
+    // (another window's server holds it) uses the next one.
+    let server: RunningServer | undefined;
+    for (let slot = 1; !server; slot++) {
+      const dataDir = vscode.Uri.joinPath(this.context.globalStorageUri, slot === 1 ? 'server' : `server-${slot}`).fsPath;
+      try {
+        server = await startEmbeddedServer({ ...options, dataDir });
+      } catch (e) {
+        if (slot >= MAX_DATA_SLOTS || !/in use by another AstraForge server/.test((e as Error).message)) throw e;
+        this.log.info(`${dataDir} is in use by another window's server; trying the next folder`);
+      }
+    }
     this.embedded = server;
     this.clientInstance = new ServerClient(server.url, server.apiKey);
     this.log.info(`embedded server started at ${server.url} (pid ${server.pid})`);

@@ -51,8 +51,11 @@ function splitNul(out: string): string[] {
 export async function listWorkspaceFiles(root: string): Promise<string[]> {
   try {
     const inside = (await git(['rev-parse', '--is-inside-work-tree'], root)).trim() === 'true';
-    if (inside) return splitNul(await git(['ls-files', '-z', '--cached', '--others', '--exclude-standard'], root));
-    throw new Error('not a work tree');
+    // A folder that an enclosing repository ignores (a scratch folder under a build
+    // dir, say) is a project of its own: list it as if it were not in a repository.
+    if (inside && !(await ignoredByEnclosingRepo(root)))
+      return splitNul(await git(['ls-files', '-z', '--cached', '--others', '--exclude-standard'], root));
+    throw new Error('not a work tree of its own');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return walk(root, '');
   }
@@ -63,6 +66,15 @@ export async function listWorkspaceFiles(root: string): Promise<string[]> {
     return splitNul(await git(['--git-dir', gitDir, '--work-tree', root, 'ls-files', '-z', '--others', '--exclude-standard'], root));
   } finally {
     rmSync(gitDir, { recursive: true, force: true });
+  }
+}
+
+async function ignoredByEnclosingRepo(root: string): Promise<boolean> {
+  try {
+    await git(['check-ignore', '-q', '.'], root);
+    return true; // exit 0: ignored
+  } catch {
+    return false; // exit 1: not ignored
   }
 }
 

@@ -47,6 +47,24 @@ describe('workspace snapshot', () => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
+  it('takesAFolderThatAnEnclosingRepositoryIgnoresAsAProjectOfItsOwn', async () => {
+    // As `npm start` does: the sample workspace lives under the repository's ignored .data/.
+    const dir = tree({
+      '.gitignore': '.data/\n',
+      'app.ts': 'outer',
+      '.data/ws/.gitignore': '*.tmp\n',
+      '.data/ws/src/total.js': 'inner',
+      '.data/ws/x.tmp': 'no',
+    });
+    dirs.push(dir);
+    git(dir, 'init', '-q');
+    git(dir, 'add', '.');
+    git(dir, 'commit', '-qm', 'init');
+    assert.deepEqual((await listWorkspaceFiles(join(dir, '.data/ws'))).sort(), ['.gitignore', 'src/total.js']);
+    // A folder the repository does not ignore is still listed through it.
+    assert.deepEqual(await listWorkspaceFiles(dir), ['.gitignore', 'app.ts']);
+  });
+
   it('takesTrackedAndUntrackedButNotIgnoredFiles', async () => {
     const dir = tree({
       '.gitignore': 'dist/\n*.log\n',

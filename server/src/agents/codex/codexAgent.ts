@@ -33,8 +33,10 @@ export interface CodexAgentOptions {
   streamRetries: number;
 }
 
-/** The platform binary that the @openai/codex package installed, if any. */
-export function findCodexBinary(): string | undefined {
+/** The Codex binary: ASTRAFORGE_CODEX_BINARY, else the platform binary that the @openai/codex package installed, if any. */
+export function findCodexBinary(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const chosen = env.ASTRAFORGE_CODEX_BINARY;
+  if (chosen) return existsSync(chosen) ? chosen : undefined;
   const triple = process.arch === 'arm64' ? 'aarch64-unknown-linux-musl' : 'x86_64-unknown-linux-musl';
   const pkg = process.arch === 'arm64' ? '@openai/codex-linux-arm64' : '@openai/codex-linux-x64';
   try {
@@ -56,7 +58,8 @@ export class CodexAgent implements Agent {
   constructor(private readonly opts: CodexAgentOptions) {}
 
   unavailableReason(): string | undefined {
-    if (!this.opts.hostBinary) return 'the Codex CLI is not installed on the server: run `npm install @openai/codex` in the server folder';
+    if (!this.opts.hostBinary)
+      return 'the Codex CLI is not installed on the server: run `npm install @openai/codex` in the server folder, or point ASTRAFORGE_CODEX_BINARY (the extension: astraforge.codex.path) at a codex binary';
     return this.opts.modelProblem();
   }
 

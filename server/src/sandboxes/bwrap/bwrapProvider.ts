@@ -1,7 +1,7 @@
 // The bubblewrap provider: one bwrap process per session, started as the
 // session's own unprivileged host uid, with af-runner as its first process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunnerClient, type RunnerExecOptions } from '../runnerProtocol';
 import { SandboxError } from '../sandboxError';
@@ -88,8 +88,11 @@ export class BwrapProvider implements SandboxProvider {
     mkdirSync(this.etcDir, { recursive: true, mode: 0o755 });
     chmodSync(opts.stateDir, 0o711);
     this.runnerCopy = join(binDir, 'af-runner');
-    copyFileSync(opts.runnerBinary, this.runnerCopy);
-    chmodSync(this.runnerCopy, 0o755);
+    // Copied beside and renamed into place: a running sandbox may be executing the old copy (ETXTBSY).
+    const fresh = `${this.runnerCopy}.${process.pid}`;
+    copyFileSync(opts.runnerBinary, fresh);
+    chmodSync(fresh, 0o755);
+    renameSync(fresh, this.runnerCopy);
     this.shell = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
     writeFileSync(
       join(this.etcDir, 'passwd'),
