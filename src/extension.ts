@@ -29,12 +29,17 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   context.subscriptions.push(log, connection, runs);
 
   // Opening the sidebar must not take the keyboard from the editor the user types in.
+  // A view that is not open yet can only be opened by focusing it, and a webview takes
+  // the focus again once it has loaded: so wait for it to say it is ready, then hand
+  // the keyboard back to the editor.
   const revealSidebar = async () => {
     if (sidebar.visible) return sidebar.reveal();
     const editor = vscode.window.activeTextEditor;
+    const loaded = sidebar.whenReady(3000);
     await vscode.commands.executeCommand(`${SIDEBAR_VIEW_ID}.focus`);
-    if (editor)
-      await vscode.window.showTextDocument(editor.document, { viewColumn: editor.viewColumn, preserveFocus: false, preview: false });
+    if (!editor) return;
+    await loaded;
+    await vscode.window.showTextDocument(editor.document, { viewColumn: editor.viewColumn, preserveFocus: false, preview: false });
   };
   const deps: RunStarterDeps = { connection, runs, revealSidebar, log };
   const sidebar = new SidebarProvider(

@@ -44,6 +44,21 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     return this.view?.visible ?? false;
   }
 
+  /** Resolves when the webview next says it is ready, or after `timeoutMs`. */
+  whenReady(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        sub.dispose();
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      const sub = this.onDidReceiveMessage((m) => {
+        if (m.type === 'ready') done();
+      });
+    });
+  }
+
   /** Shows the view without taking the keyboard from the editor. */
   reveal(): void {
     this.view?.show(true);

@@ -60,6 +60,16 @@ describe('end to end: Send Spec from the command palette', function () {
     );
     await page.screenshot({ path: join(SHOTS, '1-workbench.png') });
 
+    // The user is typing in a file when they send the task.
+    await page.keyboard.press('F1');
+    const quickOpen = page.locator('.quick-input-widget input');
+    await quickOpen.fill('total.js'); // without '>' the palette opens files
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'total.js' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+    const editorHasFocus = () => page.evaluate(() => !!document.activeElement?.closest('.monaco-editor'));
+    assert.ok(await editorHasFocus(), 'the editor has the keyboard before the run');
+
     await palette('AstraForge: Send Spec');
     await answer('Number the lines and note it in the README');
     await answer('Command');
@@ -72,6 +82,8 @@ describe('end to end: Send Spec from the command palette', function () {
       .first()
       .waitFor({ timeout: 60_000 });
     await page.screenshot({ path: join(SHOTS, '2-run-succeeded.png') });
+    // Opening the sidebar and streaming into it left the keyboard where it was.
+    assert.ok(await editorHasFocus(), 'the editor still has the keyboard after the run');
     const text = await view.locator('body').innerText();
     // The command's block, its output and the run's end, as the sidebar shows them.
     assert.match(text, /\$ for i in \$\(seq 1 40\)/);

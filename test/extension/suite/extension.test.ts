@@ -122,6 +122,33 @@ describe('AstraForge extension', () => {
     }
   });
 
+  it('keepsTheShownRunWhenTheViewIsHiddenAndShownAgain', async () => {
+    const shown = api.runs.selectedRun;
+    assert.ok(shown, 'a run is shown (from the previous test)');
+    // The view is not kept alive while hidden: showing it again reloads it from its saved state.
+    await vscode.commands.executeCommand('workbench.view.explorer');
+    let renderedSeq = 0;
+    const ready = new Promise<string | undefined>((resolve) => {
+      const sub = api.sidebar.onDidReceiveMessage((m) => {
+        if (m.type === 'ready') {
+          sub.dispose();
+          resolve(m.runId);
+        }
+      });
+    });
+    const drawn = api.sidebar.onDidReceiveMessage((m) => {
+      if (m.type === 'rendered' && m.runId === shown.id) renderedSeq = Math.max(renderedSeq, m.lastSeq);
+    });
+    try {
+      await vscode.commands.executeCommand('astraforge.showSidebar');
+      assert.equal(await ready, shown.id, 'the reloaded view asks for the run it showed');
+      // Replayed from the server's log, through the last event.
+      await until('the replayed run', () => renderedSeq >= shown.last_seq || undefined, 15_000);
+    } finally {
+      drawn.dispose();
+    }
+  });
+
   it('stopsAndRestartsTheEmbeddedServer', async () => {
     const before = new URL(api.connection.state.serverUrl!);
     await api.connection.connect();
