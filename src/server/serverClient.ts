@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { ErrorEnvelope } from '../../server/src/contract/errors';
 import {
   Run,
+  BaseFiles,
   RunDiff,
   RunEvent,
   RunList,
@@ -88,6 +89,20 @@ export class ServerClient {
 
   diff(id: string): Promise<RunDiff> {
     return this.json('GET', `/api/runs/${encodeURIComponent(id)}/diff`, RunDiff);
+  }
+
+  /** Files as the run's snapshot had them (undefined: not a file there), asking again for what one answer leaves out. */
+  async baseFiles(id: string, paths: readonly string[]): Promise<Map<string, Buffer | undefined>> {
+    const out = new Map<string, Buffer | undefined>();
+    let pending = [...paths];
+    while (pending.length) {
+      const batch = pending.slice(0, 1000);
+      const res = await this.json('POST', `/api/runs/${encodeURIComponent(id)}/base-files`, BaseFiles, { body: { paths: batch } });
+      for (const f of res.files) out.set(f.path, f.content_base64 === undefined ? undefined : Buffer.from(f.content_base64, 'base64'));
+      if (res.remaining.length === batch.length) throw new Error(`the server would not send ${res.remaining[0]}: larger than one answer`);
+      pending = [...res.remaining, ...pending.slice(batch.length)];
+    }
+    return out;
   }
 
   cancel(id: string): Promise<Run> {

@@ -95,4 +95,20 @@ describe('extension server client', function () {
     assert.ok(seen.length > 0 && !seen.some((e) => e.type === 'run.finished'));
     await client.cancel(run.id);
   });
+
+  it('readsTheSnapshotsFilesAsTheMergeBase', async () => {
+    writeFileSync(join(dir, 'b.bin'), Buffer.from([0, 1, 2, 255]));
+    const run = await client.createRun({
+      agent: 'command',
+      task: { kind: 'spec', prompt: 'edit', command: 'echo changed > a.txt' },
+      snapshot_id: await snapshot(),
+    });
+    await client.followEvents(run.id, { afterSeq: 0, signal: new AbortController().signal, onEvent: () => undefined });
+    const base = await client.baseFiles(run.id, ['a.txt', 'b.bin', 'nope.txt']);
+    assert.equal(base.get('a.txt')?.toString(), 'one\n', 'the file as it was, not as the agent left it');
+    assert.deepEqual([...base.get('b.bin')!], [0, 1, 2, 255]);
+    assert.equal(base.has('nope.txt'), true);
+    assert.equal(base.get('nope.txt'), undefined);
+    await assert.rejects(client.baseFiles(run.id, ['../etc/passwd']), (e: ServerError) => e.status === 400);
+  });
 });

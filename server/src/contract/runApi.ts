@@ -99,6 +99,29 @@ export type DiffFile = z.infer<typeof DiffFile>;
 export const RunDiff = z.object({ run_id: z.string(), files: z.array(DiffFile), computed_at: isoTime.optional() });
 export type RunDiff = z.infer<typeof RunDiff>;
 
+/** The files as they were in the run's snapshot: the base of a three-way merge with the user's local edits. */
+const WorkspacePath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine(
+    (p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0'),
+    'a path inside the workspace, relative, without ".."',
+  );
+export const BaseFilesRequest = z.object({ paths: z.array(WorkspacePath).min(1).max(1000) }).strict();
+export const BaseFiles = z.object({
+  files: z.array(
+    z.object({
+      path: z.string(),
+      /** Absent when the snapshot had no regular file there. */
+      content_base64: z.string().optional(),
+    }),
+  ),
+  /** Paths left out to keep the answer small: ask again for them. */
+  remaining: z.array(z.string()),
+});
+export type BaseFiles = z.infer<typeof BaseFiles>;
+
 export const FollowUpRequest = z
   .object({
     message: z.string().max(200_000).optional(),

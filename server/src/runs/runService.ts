@@ -14,6 +14,7 @@ import {
   type CreateRunRequest,
   type FollowUpRequest,
   type Run,
+  type BaseFiles,
   type RunDiff,
   type RunEvent,
   type RunStatus,
@@ -53,6 +54,8 @@ export interface ModelGatewayAccess {
 const GIT_DIR = '/workspace/.astraforge-baseline.git';
 const WORK_TREE = '/workspace';
 const MAX_DIFF_BYTES = 256 * 1024 * 1024;
+/** One answer of base files stays well under what a JSON body should carry. */
+const BASE_FILES_MAX_BYTES = 32 * 1024 * 1024;
 
 interface Active {
   run: Run;
@@ -126,6 +129,22 @@ export class RunService {
   diff(id: string): RunDiff {
     this.get(id);
     return this.opts.store.getDiff(id) ?? { run_id: id, files: [] };
+  }
+
+  /** Files as the run's snapshot had them, up to BASE_FILES_MAX_BYTES per answer. */
+  async baseFiles(id: string, paths: readonly string[]): Promise<BaseFiles> {
+    const run = this.get(id);
+    const contents = await this.opts.snapshots.readFiles(run.snapshot_id, paths, BASE_FILES_MAX_BYTES);
+    const manifest = this.opts.snapshots.manifest(run.snapshot_id);
+    const files: BaseFiles['files'] = [];
+    const remaining: string[] = [];
+    for (const [path, content] of contents) {
+      if (content) files.push({ path, content_base64: content.toString('base64') });
+      else if (manifest.get(path)?.type === 'file')
+        remaining.push(path); // left out by the size cap
+      else files.push({ path });
+    }
+    return { files, remaining };
   }
 
   /**

@@ -7,7 +7,7 @@
 // count. A run later extracts the archive, known safe, into its workspace.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -128,6 +128,37 @@ export class SnapshotStore {
       '--no-same-permissions',
       '--delay-directory-restore',
     ]);
+  }
+
+  /**
+   * The contents of some regular files of a snapshot, in one pass over its
+   * archive; a path that is not a regular file there maps to undefined. Stops
+   * adding contents once `maxBytes` are collected (the caller asks again for
+   * the rest).
+   */
+  async readFiles(id: string, paths: readonly string[], maxBytes: number): Promise<Map<string, Buffer | undefined>> {
+    if (!this.get(id)) throw new SnapshotError(`no snapshot "${id}"`);
+    const wanted = new Set(paths.map(cleanPath));
+    const found = new Map<string, Buffer | undefined>();
+    let bytes = 0;
+    const ex = extract();
+    const reading = (async () => {
+      for await (const entry of ex) {
+        const rel = cleanPath(entry.header.name);
+        if (entry.header.type === 'file' && wanted.has(rel) && bytes + (entry.header.size ?? 0) <= maxBytes) {
+          const parts: Buffer[] = [];
+          for await (const c of entry) parts.push(c as Buffer);
+          const content = Buffer.concat(parts);
+          bytes += content.length;
+          found.set(rel, content);
+        } else entry.resume();
+      }
+    })();
+    await pipeline(createReadStream(join(this.dir, id, 'snapshot.tar')), ex);
+    await reading;
+    const out = new Map<string, Buffer | undefined>();
+    for (const p of paths) out.set(p, found.get(cleanPath(p)));
+    return out;
   }
 
   delete(id: string): void {

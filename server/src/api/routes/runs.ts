@@ -4,6 +4,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { commonErrorResponses, ErrorEnvelope } from '../../contract/errors';
 import {
+  BaseFiles,
+  BaseFilesRequest,
   CreateRunRequest,
   FollowUpRequest,
   Run,
@@ -124,6 +126,20 @@ export function runRoutes(runs: RunService, snapshots: SnapshotStore, heartbeatM
       '/api/runs/:id/diff',
       { schema: { summary: "The run's changes against its snapshot", tags, params: RunIdParams, response: { 200: RunDiff, ...notFound } } },
       async (req) => runs.diff(req.params.id),
+    );
+
+    r.post(
+      '/api/runs/:id/base-files',
+      {
+        schema: {
+          summary: "Files as they were in the run's snapshot (the base for merging local edits)",
+          tags,
+          params: RunIdParams,
+          body: BaseFilesRequest,
+          response: { 200: BaseFiles, ...notFound },
+        },
+      },
+      async (req) => runs.baseFiles(req.params.id, req.body.paths),
     );
 
     r.post(
