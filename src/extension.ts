@@ -7,6 +7,8 @@ import { cancelRun, followUp, reviewChanges, showRuns } from './commands/runComm
 import { sendSpec, type SendSpecArgs } from './commands/sendSpec';
 import { connectServer, setModelKey } from './commands/serverCommands';
 import { startRun, type RunStarterDeps } from './commands/startRun';
+import type { FileProposal } from './review/fileProposal';
+import { REVIEW_SCHEME, ReviewController } from './review/reviewController';
 import { RunsController } from './runs/runsController';
 import { ServerConnection } from './server/serverConnection';
 import { SIDEBAR_VIEW_ID, SidebarProvider } from './sidebar/sidebarProvider';
@@ -17,6 +19,7 @@ export interface AstraForgeApi {
   connection: ServerConnection;
   runs: RunsController;
   sidebar: SidebarProvider;
+  review: ReviewController;
   /** How long activate() took, and how long until the server answered (ms; for the benchmark and the log). */
   timings: { activateMs: number; connectedMs?: number };
 }
@@ -42,6 +45,20 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
     await vscode.window.showTextDocument(editor.document, { viewColumn: editor.viewColumn, preserveFocus: false, preview: false });
   };
   const deps: RunStarterDeps = { connection, runs, revealSidebar, log };
+  const review = new ReviewController(context, connection);
+  context.subscriptions.push(
+    review,
+    vscode.window.registerTreeDataProvider('astraforge.review', review),
+    vscode.workspace.registerTextDocumentContentProvider(REVIEW_SCHEME, review),
+  );
+  const reportAccept = (r: { conflicts: string[]; skipped: string[] }) => {
+    if (r.conflicts.length)
+      void vscode.window.showWarningMessage(
+        `AstraForge: ${r.conflicts.join(', ')} had conflicts with your edits; resolve the marked sections.`,
+      );
+    if (r.skipped.length) void vscode.window.showInformationMessage(`AstraForge: left for you to decide: ${r.skipped.join(', ')}.`);
+    return r;
+  };
   const sidebar = new SidebarProvider(
     context.extensionUri,
     connection,
@@ -49,7 +66,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
     {
       startRun: (msg) =>
         startRun(deps, msg.agent, { kind: msg.kind, prompt: msg.prompt, ...(msg.command ? { command: msg.command } : {}) }),
-      reviewChanges: (runId) => reviewChanges(runs, connection, runId),
+      reviewChanges: (runId) => reviewChanges(runs, review, runId),
     },
     log,
   );
@@ -80,7 +97,14 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   register('astraforge.showRuns', () => showRuns(runs, revealSidebar));
   register('astraforge.cancelRun', (runId?: string) => cancelRun(runs, runId));
   register('astraforge.followUp', (runId?: string, message?: string) => followUp(runs, runId, message));
-  register('astraforge.reviewChanges', (runId?: string) => reviewChanges(runs, connection, runId));
+  register('astraforge.reviewChanges', (runId?: string) => reviewChanges(runs, review, runId));
+  const pathOf = (arg?: string | FileProposal) => (typeof arg === 'string' ? arg : arg?.path);
+  register('astraforge.review.showFile', (arg?: string | FileProposal) => review.showDiff(pathOf(arg)!, false));
+  register('astraforge.review.showAll', () => review.showAll());
+  register('astraforge.review.acceptFile', async (arg?: string | FileProposal) => reportAccept(await review.accept([pathOf(arg)!])));
+  register('astraforge.review.rejectFile', (arg?: string | FileProposal) => review.reject([pathOf(arg)!]));
+  register('astraforge.review.acceptAll', async () => reportAccept(await review.accept()));
+  register('astraforge.review.discardAll', () => review.reject());
   register('astraforge.connectServer', () => connectServer(context, connection));
   register('astraforge.setModelKey', () => setModelKey(context, connection));
   register('astraforge.showServerLog', async () => log.show(true));
@@ -104,7 +128,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
     return runs.refresh();
   });
   timings.activateMs = performance.now() - activationStart;
-  return { connection, runs, sidebar, timings };
+  return { connection, runs, sidebar, review, timings };
 }
 
 export function deactivate(): void {

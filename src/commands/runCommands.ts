@@ -1,8 +1,9 @@
 // Commands on runs: show the list, cancel, follow up, review changes.
 import * as vscode from 'vscode';
+import type { ReviewController } from '../review/reviewController';
+import { pickWorkspaceFolder } from './startRun';
 import { TERMINAL_STATUSES, type Run } from '../../server/src/contract/runApi';
 import type { RunsController } from '../runs/runsController';
-import type { ServerConnection } from '../server/serverConnection';
 
 function describe(run: Run): vscode.QuickPickItem & { run: Run } {
   const firstLine = (run.task.command ?? run.task.prompt).split('\n')[0].slice(0, 80);
@@ -74,15 +75,17 @@ export async function followUp(runs: RunsController, runId?: string, message?: s
  * own piece of work; until it lands, this shows the run's unified diff,
  * read-only, so the changes can at least be read.
  */
-export async function reviewChanges(runs: RunsController, connection: ServerConnection, runId?: string): Promise<void> {
+export async function reviewChanges(runs: RunsController, review: ReviewController, runId?: string): Promise<void> {
   const id = runId ?? (await pickRun(runs, 'Run whose changes to review'))?.id;
   if (!id) return;
-  const client = await connection.client();
-  const diff = await client.diff(id);
-  if (!diff.files.length) {
+  const folder = await pickWorkspaceFolder();
+  if (!folder) return;
+  const opened = await review.open(id, folder.uri);
+  if (!opened.files.length) {
     void vscode.window.showInformationMessage('AstraForge: this run changed no files.');
     return;
   }
-  const doc = await vscode.workspace.openTextDocument({ language: 'diff', content: diff.files.map((f) => f.patch).join('') });
-  await vscode.window.showTextDocument(doc, { preview: true });
+  // The list of files opens beside the editor without taking the keyboard.
+  await vscode.commands.executeCommand('astraforge.review.focus', { preserveFocus: true });
+  await review.showDiff(opened.files[0].path, true);
 }

@@ -149,6 +149,53 @@ describe('AstraForge extension', () => {
     }
   });
 
+  it('reviewsAndAppliesARunWithoutLosingALocalEdit', async () => {
+    const folder = vscode.workspace.workspaceFolders![0].uri;
+    const file = (p: string) => vscode.Uri.joinPath(folder, p);
+    const read = async (p: string) => Buffer.from(await vscode.workspace.fs.readFile(file(p))).toString();
+    await vscode.workspace.fs.writeFile(file('notes.txt'), Buffer.from('a\nb\nc\nd\ne\n'));
+    await vscode.workspace.fs.writeFile(file('gone.txt'), Buffer.from('old\n'));
+    const events: RunEvent[] = [];
+    const sub = api.runs.onDidReceiveEvents((b) => events.push(...b.events));
+    let runId: string | undefined;
+    try {
+      runId = await vscode.commands.executeCommand<string>('astraforge.sendSpec', {
+        prompt: 'edit, add, delete',
+        agent: 'command',
+        command: "sed -i 's/^b$/B/' notes.txt && echo fresh > added.txt && rm gone.txt",
+      });
+      assert.ok(runId);
+      await until('the run', () => events.find((e) => e.type === 'run.finished' && e.status === 'succeeded'), 60_000);
+    } finally {
+      sub.dispose();
+    }
+    // Meanwhile the user edits another line of the same file, in the editor, unsaved.
+    const doc = await vscode.workspace.openTextDocument(file('notes.txt'));
+    const editor = await vscode.window.showTextDocument(doc);
+    await editor.edit((e) => e.replace(new vscode.Range(4, 0, 4, 1), 'E (mine)'));
+
+    await vscode.commands.executeCommand('astraforge.reviewChanges', runId);
+    const review = api.review.current!;
+    assert.deepEqual(review.files.map((f) => `${f.path}:${f.status}:${f.kind}`).sort(), [
+      'added.txt:added:write',
+      'gone.txt:deleted:delete',
+      'notes.txt:modified:write',
+    ]);
+    assert.ok(review.files.find((f) => f.path === 'notes.txt')!.localEdited);
+
+    await vscode.commands.executeCommand('astraforge.review.acceptAll');
+    assert.equal(doc.getText(), 'a\nB\nc\nd\nE (mine)\n', "the agent's line and the user's line, both");
+    assert.equal(await read('added.txt'), 'fresh\n');
+    await assert.rejects(Promise.resolve(vscode.workspace.fs.stat(file('gone.txt'))));
+    assert.equal(api.review.decision('notes.txt'), 'accepted');
+
+    // Undo in the editor takes the merge back to the user's own text.
+    await vscode.window.showTextDocument(doc);
+    await vscode.commands.executeCommand('undo');
+    assert.equal(doc.getText(), 'a\nb\nc\nd\nE (mine)\n');
+    await doc.save();
+  });
+
   it('stopsAndRestartsTheEmbeddedServer', async () => {
     const before = new URL(api.connection.state.serverUrl!);
     await api.connection.connect();

@@ -1,0 +1,152 @@
+// What applying one file of a run's diff would do to the workspace as it is
+// now. The agent worked on the snapshot; the user may have edited, deleted
+// or already applied the file since. Compared through the snapshot's hash:
+// untouched files take the agent's version, edited ones are merged three
+// ways, and nothing the user wrote is ever dropped. Pure: no vscode.
+import { createHash } from 'node:crypto';
+import { applyPatch } from 'diff';
+import type { DiffFile } from '../../server/src/contract/runApi';
+import { isProbablyBinary, splitLines } from './lineText';
+import { mergeThreeWay } from './threeWayMerge';
+
+export type ProposalKind =
+  | 'write' // write `content` (the agent's version, or a clean merge with local edits)
+  | 'conflict' // write `content` with conflict markers for the user to resolve
+  | 'delete'
+  | 'already' // the workspace already has what the agent proposes
+  | 'choose'; // the user must decide (`reason` says why); nothing is written for them
+
+export interface FileProposal {
+  path: string;
+  oldPath?: string;
+  status: DiffFile['status'];
+  binary: boolean;
+  kind: ProposalKind;
+  /** The file's new bytes for write and conflict. */
+  content?: Buffer;
+  /** The agent's version (text), for showing in the diff editor. */
+  proposedText?: string;
+  conflicts: number;
+  /** Lines added and removed by the agent's patch. */
+  added: number;
+  removed: number;
+  /** Set when the local file differs from the snapshot. */
+  localEdited: boolean;
+  reason?: string;
+}
+
+export interface FileSides {
+  /** The file in the workspace now (at old_path for renames); undefined when it is not there. */
+  local: Buffer | undefined;
+  /** The file as the snapshot had it, when it had one and the caller fetched it. */
+  base?: Buffer;
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function patchCounts(patch: string): { added: number; removed: number } {
+  let added = 0;
+  let removed = 0;
+  for (const line of patch.split('\n')) {
+    if (line.startsWith('+') && !line.startsWith('+++')) added++;
+    else if (line.startsWith('-') && !line.startsWith('---')) removed++;
+  }
+  return { added, removed };
+}
+
+/** Whether the caller must fetch the snapshot's version of this file to decide. */
+export function needsBase(file: DiffFile, local: Buffer | undefined): boolean {
+  if (file.status === 'added' || file.binary) return false;
+  return local === undefined || file.base_sha256 === undefined || sha256(local) !== file.base_sha256;
+}
+
+/** The agent's version of a text file: its patch applied to the snapshot's version. */
+export function proposedText(file: DiffFile, base: string): string {
+  if (!/^@@ /m.test(file.patch)) return base; // a rename or mode change without content change
+  const out = applyPatch(base, file.patch);
+  if (out === false) throw new Error(`the agent's patch for ${file.path} does not apply to the snapshot's version`);
+  return out;
+}
+
+export function proposeFile(file: DiffFile, sides: FileSides): FileProposal {
+  const counts = patchCounts(file.patch);
+  const common = { path: file.path, oldPath: file.old_path, status: file.status, binary: file.binary, conflicts: 0, ...counts };
+  const local = sides.local;
+  const localEdited = local !== undefined && file.base_sha256 !== undefined && sha256(local) !== file.base_sha256;
+
+  if (file.binary) {
+    if (file.status === 'deleted')
+      return local === undefined
+        ? { ...common, kind: 'already', localEdited }
+        : localEdited
+          ? choose('you changed this binary file; the agent deleted it')
+          : { ...common, kind: 'delete', localEdited };
+    return {
+      ...common,
+      kind: 'choose',
+      localEdited,
+      reason: 'binary files are applied from the sandbox; open the run in a terminal to copy it',
+    };
+  }
+
+  if (file.status === 'deleted') {
+    if (local === undefined) return { ...common, kind: 'already', localEdited: false };
+    if (localEdited) return choose('you edited this file; the agent deleted it');
+    return { ...common, kind: 'delete', localEdited: false };
+  }
+
+  if (file.status === 'added') {
+    const proposed = proposedText(file, '');
+    if (local === undefined)
+      return { ...common, kind: 'write', content: Buffer.from(proposed), proposedText: proposed, localEdited: false };
+    if (sameText(local.toString('utf8'), proposed)) return { ...common, kind: 'already', proposedText: proposed, localEdited: false };
+    return merged(common, '', local.toString('utf8'), proposed, true);
+  }
+
+  // modified or renamed
+  if (local === undefined)
+    return choose(
+      file.status === 'renamed'
+        ? `${file.old_path ?? file.path} is gone from the workspace`
+        : 'you deleted this file; the agent changed it',
+    );
+  if (isProbablyBinary(local)) return choose('the local file is binary now');
+  const base = localEdited || file.base_sha256 === undefined ? sides.base : local;
+  if (base === undefined) return choose("the snapshot's version of the file is not available");
+  const proposed = proposedText(file, base.toString('utf8'));
+  if (!localEdited) return { ...common, kind: 'write', content: Buffer.from(proposed), proposedText: proposed, localEdited: false };
+  if (sameText(local.toString('utf8'), proposed)) return { ...common, kind: 'already', proposedText: proposed, localEdited: true };
+  return merged(common, base.toString('utf8'), local.toString('utf8'), proposed, true);
+
+  function choose(reason: string): FileProposal {
+    return { ...common, kind: 'choose', localEdited, reason };
+  }
+}
+
+function merged(
+  common: Omit<FileProposal, 'kind' | 'localEdited'>,
+  base: string,
+  local: string,
+  proposed: string,
+  localEdited: boolean,
+): FileProposal {
+  const m = mergeThreeWay(base, local, proposed);
+  if (m.clean && m.text === local) return { ...common, kind: 'already', proposedText: proposed, localEdited };
+  return {
+    ...common,
+    kind: m.clean ? 'write' : 'conflict',
+    content: Buffer.from(m.text),
+    proposedText: proposed,
+    conflicts: m.conflicts,
+    localEdited,
+  };
+}
+
+/** Equal but for line endings, a BOM or a final newline's line ending style. */
+function sameText(a: string, b: string): boolean {
+  const x = splitLines(a);
+  const y = splitLines(b);
+  return x.finalNewline === y.finalNewline && x.lines.length === y.lines.length && x.lines.every((l, i) => l === y.lines[i]);
+}

@@ -1,0 +1,89 @@
+// One file of a run's diff against the workspace as it is now.
+import assert from 'node:assert/strict';
+import { createTwoFilesPatch } from 'diff';
+import type { DiffFile } from '../../../server/src/contract/runApi';
+import { needsBase, proposeFile, sha256 } from '../../../src/review/fileProposal';
+
+function modified(path: string, base: string, proposed: string): DiffFile {
+  return {
+    path,
+    status: 'modified',
+    binary: false,
+    base_sha256: sha256(Buffer.from(base)),
+    patch: createTwoFilesPatch(`a/${path}`, `b/${path}`, base, proposed),
+  };
+}
+
+const BASE = 'one\ntwo\nthree\nfour\nfive\n';
+const PROPOSED = 'one\nTWO\nthree\nfour\nfive\n';
+
+describe('review: one file against the workspace', () => {
+  it('writesTheAgentsVersionOverAnUntouchedFile', () => {
+    const file = modified('a.txt', BASE, PROPOSED);
+    assert.equal(needsBase(file, Buffer.from(BASE)), false, 'the local file is the base');
+    const p = proposeFile(file, { local: Buffer.from(BASE) });
+    assert.equal(p.kind, 'write');
+    assert.equal(p.content?.toString(), PROPOSED);
+    assert.deepEqual([p.added, p.removed], [1, 1]);
+  });
+
+  it('mergesWithLocalEditsElsewhereInTheFile', () => {
+    const file = modified('a.txt', BASE, PROPOSED);
+    const local = Buffer.from('one\ntwo\nthree\nfour\nFIVE (mine)\n');
+    assert.equal(needsBase(file, local), true);
+    const p = proposeFile(file, { local, base: Buffer.from(BASE) });
+    assert.equal(p.kind, 'write');
+    assert.equal(p.localEdited, true);
+    assert.equal(p.content?.toString(), 'one\nTWO\nthree\nfour\nFIVE (mine)\n');
+  });
+
+  it('marksConflictsInsteadOfOverwritingTheUsersLine', () => {
+    const p = proposeFile(modified('a.txt', BASE, PROPOSED), {
+      local: Buffer.from('one\ntwo (mine)\nthree\nfour\nfive\n'),
+      base: Buffer.from(BASE),
+    });
+    assert.equal(p.kind, 'conflict');
+    assert.equal(p.conflicts, 1);
+    const text = p.content!.toString();
+    assert.match(text, /<<<<<<< local\ntwo \(mine\)\n/);
+    assert.match(text, /=======\nTWO\n>>>>>>> proposed/);
+  });
+
+  it('knowsWhenTheChangeIsAlreadyThere', () => {
+    const p = proposeFile(modified('a.txt', BASE, PROPOSED), {
+      local: Buffer.from(PROPOSED.replace(/\n/g, '\r\n')),
+      base: Buffer.from(BASE),
+    });
+    assert.equal(p.kind, 'already', 'the same lines with CRLF endings are the same change');
+  });
+
+  it('asksBeforeDeletingAFileTheUserEdited', () => {
+    const file: DiffFile = {
+      path: 'old.txt',
+      status: 'deleted',
+      binary: false,
+      base_sha256: sha256(Buffer.from(BASE)),
+      patch: createTwoFilesPatch('a/old.txt', '/dev/null', BASE, ''),
+    };
+    assert.equal(proposeFile(file, { local: Buffer.from(BASE) }).kind, 'delete');
+    assert.equal(proposeFile(file, { local: undefined }).kind, 'already');
+    const edited = proposeFile(file, { local: Buffer.from('mine\n') });
+    assert.equal(edited.kind, 'choose');
+    assert.match(edited.reason!, /you edited this file; the agent deleted it/);
+  });
+
+  it('createsAddedFilesAndAsksWhenTheAgentEditsAFileTheUserDeleted', () => {
+    const added: DiffFile = {
+      path: 'new.txt',
+      status: 'added',
+      binary: false,
+      patch: createTwoFilesPatch('/dev/null', 'b/new.txt', '', 'hello\n'),
+    };
+    const p = proposeFile(added, { local: undefined });
+    assert.equal(p.kind, 'write');
+    assert.equal(p.content?.toString(), 'hello\n');
+    const gone = proposeFile(modified('a.txt', BASE, PROPOSED), { local: undefined, base: Buffer.from(BASE) });
+    assert.equal(gone.kind, 'choose');
+    assert.match(gone.reason!, /you deleted this file/);
+  });
+});
