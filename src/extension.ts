@@ -50,6 +50,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
     review,
     vscode.window.registerTreeDataProvider('astraforge.review', review),
     vscode.workspace.registerTextDocumentContentProvider(REVIEW_SCHEME, review),
+    vscode.languages.registerCodeLensProvider({ scheme: 'file' }, review),
   );
   const reportAccept = (r: { conflicts: string[]; skipped: string[] }) => {
     if (r.conflicts.length)
@@ -98,13 +99,23 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   register('astraforge.cancelRun', (runId?: string) => cancelRun(runs, runId));
   register('astraforge.followUp', (runId?: string, message?: string) => followUp(runs, runId, message));
   register('astraforge.reviewChanges', (runId?: string) => reviewChanges(runs, review, runId));
-  const pathOf = (arg?: string | FileProposal) => (typeof arg === 'string' ? arg : arg?.path);
-  register('astraforge.review.showFile', (arg?: string | FileProposal) => review.showDiff(pathOf(arg)!, false));
+  // From the tree (a FileProposal), the diff editor's title (a URI) or a caller (a path).
+  const pathOf = (arg?: string | FileProposal | vscode.Uri) => {
+    const path = typeof arg === 'string' ? arg : arg instanceof vscode.Uri ? review.pathOf(arg) : arg?.path;
+    if (!path) throw new Error('no file of the open review was given');
+    return path;
+  };
+  register('astraforge.review.showFile', (arg?: string | FileProposal | vscode.Uri) => review.showDiff(pathOf(arg), false));
   register('astraforge.review.showAll', () => review.showAll());
-  register('astraforge.review.acceptFile', async (arg?: string | FileProposal) => reportAccept(await review.accept([pathOf(arg)!])));
-  register('astraforge.review.rejectFile', (arg?: string | FileProposal) => review.reject([pathOf(arg)!]));
+  register('astraforge.review.acceptFile', async (arg?: string | FileProposal | vscode.Uri) =>
+    reportAccept(await review.accept([pathOf(arg)])),
+  );
+  register('astraforge.review.rejectFile', (arg?: string | FileProposal | vscode.Uri) => review.reject([pathOf(arg)]));
   register('astraforge.review.acceptAll', async () => reportAccept(await review.accept()));
   register('astraforge.review.discardAll', () => review.reject());
+  register('astraforge.review.acceptHunk', (uri?: vscode.Uri, key?: string) => review.acceptHunk(uri, key));
+  register('astraforge.review.rejectHunk', (uri?: vscode.Uri, key?: string) => review.rejectHunk(uri, key));
+  register('astraforge.review.nextHunk', async () => review.nextHunk());
   register('astraforge.connectServer', () => connectServer(context, connection));
   register('astraforge.setModelKey', () => setModelKey(context, connection));
   register('astraforge.showServerLog', async () => log.show(true));

@@ -26,6 +26,8 @@ export interface FileProposal {
   content?: Buffer;
   /** The agent's version (text), for showing in the diff editor. */
   proposedText?: string;
+  /** The snapshot's version (text), the base the live hunks are computed from. */
+  baseText?: string;
   conflicts: number;
   /** Lines added and removed by the agent's patch. */
   added: number;
@@ -100,8 +102,9 @@ export function proposeFile(file: DiffFile, sides: FileSides): FileProposal {
   if (file.status === 'added') {
     const proposed = proposedText(file, '');
     if (local === undefined)
-      return { ...common, kind: 'write', content: Buffer.from(proposed), proposedText: proposed, localEdited: false };
-    if (sameText(local.toString('utf8'), proposed)) return { ...common, kind: 'already', proposedText: proposed, localEdited: false };
+      return { ...common, kind: 'write', content: Buffer.from(proposed), proposedText: proposed, baseText: '', localEdited: false };
+    if (sameText(local.toString('utf8'), proposed))
+      return { ...common, kind: 'already', proposedText: proposed, baseText: '', localEdited: false };
     return merged(common, '', local.toString('utf8'), proposed, true);
   }
 
@@ -115,9 +118,12 @@ export function proposeFile(file: DiffFile, sides: FileSides): FileProposal {
   if (isProbablyBinary(local)) return choose('the local file is binary now');
   const base = localEdited || file.base_sha256 === undefined ? sides.base : local;
   if (base === undefined) return choose("the snapshot's version of the file is not available");
-  const proposed = proposedText(file, base.toString('utf8'));
-  if (!localEdited) return { ...common, kind: 'write', content: Buffer.from(proposed), proposedText: proposed, localEdited: false };
-  if (sameText(local.toString('utf8'), proposed)) return { ...common, kind: 'already', proposedText: proposed, localEdited: true };
+  const baseText = base.toString('utf8');
+  const proposed = proposedText(file, baseText);
+  if (!localEdited)
+    return { ...common, kind: 'write', content: Buffer.from(proposed), proposedText: proposed, baseText, localEdited: false };
+  if (sameText(local.toString('utf8'), proposed))
+    return { ...common, kind: 'already', proposedText: proposed, baseText, localEdited: true };
   return merged(common, base.toString('utf8'), local.toString('utf8'), proposed, true);
 
   function choose(reason: string): FileProposal {
@@ -133,12 +139,13 @@ function merged(
   localEdited: boolean,
 ): FileProposal {
   const m = mergeThreeWay(base, local, proposed);
-  if (m.clean && m.text === local) return { ...common, kind: 'already', proposedText: proposed, localEdited };
+  if (m.clean && m.text === local) return { ...common, kind: 'already', proposedText: proposed, baseText: base, localEdited };
   return {
     ...common,
     kind: m.clean ? 'write' : 'conflict',
     content: Buffer.from(m.text),
     proposedText: proposed,
+    baseText: base,
     conflicts: m.conflicts,
     localEdited,
   };

@@ -9,9 +9,11 @@ import * as vscode from 'vscode';
 import type { RunDiff } from '../../server/src/contract/runApi';
 import type { ServerConnection } from '../server/serverConnection';
 import { needsBase, proposeFile, type FileProposal } from './fileProposal';
+import { allReplacements, applyReplacements, hunkReplacement, pendingHunks, type Hunk, type TextReplacement } from './hunks';
 
 export const REVIEW_SCHEME = 'astraforge-review';
 const STATE_KEY = 'astraforge.review.decisions';
+const REJECTED_KEY = 'astraforge.review.rejectedHunks';
 
 export type Decision = 'pending' | 'accepted' | 'rejected';
 
@@ -21,12 +23,16 @@ interface OpenReview {
   files: FileProposal[];
 }
 
-export class ReviewController implements vscode.TreeDataProvider<FileProposal>, vscode.TextDocumentContentProvider, vscode.Disposable {
+export class ReviewController
+  implements vscode.TreeDataProvider<FileProposal>, vscode.TextDocumentContentProvider, vscode.CodeLensProvider, vscode.Disposable
+{
   private review?: OpenReview;
   private readonly changed = new vscode.EventEmitter<FileProposal | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly docChanged = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.docChanged.event;
+  private readonly lensesChanged = new vscode.EventEmitter<void>();
+  readonly onDidChangeCodeLenses = this.lensesChanged.event;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -48,6 +54,7 @@ export class ReviewController implements vscode.TreeDataProvider<FileProposal>, 
     this.review = { runId, folder, files };
     await vscode.commands.executeCommand('setContext', 'astraforge.reviewOpen', true);
     this.changed.fire(undefined);
+    this.lensesChanged.fire();
     return this.review;
   }
 
@@ -56,7 +63,11 @@ export class ReviewController implements vscode.TreeDataProvider<FileProposal>, 
     return this.decisions()[this.review.runId]?.[path] ?? 'pending';
   }
 
-  /** Applies one file (or all pending ones) as a single undoable edit. */
+  /**
+   * Applies one file (or all pending ones) as a single undoable edit, from the
+   * files as they are at this moment: text files get their pending hunks (the
+   * ones not rejected), conflicts written between markers.
+   */
   async accept(paths?: readonly string[]): Promise<{ applied: string[]; conflicts: string[]; skipped: string[] }> {
     const review = this.need();
     const targets = review.files.filter((f) => (paths ? paths.includes(f.path) : this.decision(f.path) === 'pending'));
@@ -67,32 +78,150 @@ export class ReviewController implements vscode.TreeDataProvider<FileProposal>, 
     for (const f of targets) {
       const uri = vscode.Uri.joinPath(review.folder, f.path);
       const meta = { label: `AstraForge: ${f.path}`, needsConfirmation: false };
-      switch (f.kind) {
-        case 'write':
-        case 'conflict': {
-          if (f.status === 'renamed' && f.oldPath)
-            edit.deleteFile(vscode.Uri.joinPath(review.folder, f.oldPath), { ignoreIfNotExists: true }, meta);
-          const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
-          if (open) edit.replace(uri, new vscode.Range(0, 0, open.lineCount, 0), f.content!.toString('utf8'), meta);
-          else edit.createFile(uri, { overwrite: true, contents: f.content }, meta);
-          (f.kind === 'conflict' ? conflicts : applied).push(f.path);
-          break;
-        }
-        case 'delete':
-          edit.deleteFile(uri, { ignoreIfNotExists: true }, meta);
-          applied.push(f.path);
-          break;
-        case 'already':
-          applied.push(f.path);
-          break;
-        case 'choose':
-          skipped.push(f.path);
-          break;
+      if (f.kind === 'choose') {
+        skipped.push(f.path);
+        continue;
       }
+      if (f.kind === 'delete') {
+        edit.deleteFile(uri, { ignoreIfNotExists: true }, meta);
+        applied.push(f.path);
+        continue;
+      }
+      if (f.baseText === undefined || f.proposedText === undefined) {
+        // No text to merge hunk by hunk: write what the proposal holds, if anything.
+        if (f.content) edit.createFile(uri, { overwrite: true, contents: f.content }, meta);
+        applied.push(f.path);
+        continue;
+      }
+      const source = vscode.Uri.joinPath(review.folder, f.oldPath ?? f.path);
+      const open = openDocument(source);
+      const raw = open ? open.getText() : ((await readLocal(source))?.toString('utf8') ?? '');
+      // An open document's text has no BOM; a file read from disk keeps it in front, out of the line arithmetic.
+      const bom = raw.startsWith('\uFEFF') ? '\uFEFF' : '';
+      const local = raw.slice(bom.length);
+      const hunks = pendingHunks(f.baseText, local, f.proposedText, this.rejected(f.path));
+      const replacements = allReplacements(local, hunks);
+      if (source.toString() !== uri.toString()) {
+        // A rename moves the file (and any editor on it), then edits it where it now is.
+        edit.renameFile(source, uri, { overwrite: false }, meta);
+        for (const r of replacements) edit.replace(uri, toRange(r), r.text, meta);
+      } else if (open) {
+        for (const r of replacements) edit.replace(uri, toRange(r), r.text, meta);
+      } else {
+        edit.createFile(uri, { overwrite: true, contents: Buffer.from(bom + applyReplacements(local, replacements)) }, meta);
+      }
+      (hunks.some((h) => h.conflict) ? conflicts : applied).push(f.path);
     }
     if (edit.size > 0 && !(await vscode.workspace.applyEdit(edit))) throw new Error('VS Code refused the edit (a file may be read-only)');
     await this.decide([...applied, ...conflicts], 'accepted');
     return { applied, conflicts, skipped };
+  }
+
+  /** The agent's pending changes to a file of the review, over its live text; undefined when it has none to show. */
+  hunks(document: vscode.TextDocument): Hunk[] | undefined {
+    const f = this.fileOf(document.uri);
+    if (!f || f.baseText === undefined || f.proposedText === undefined || this.decision(f.path) !== 'pending') return undefined;
+    return pendingHunks(f.baseText, document.getText(), f.proposedText, this.rejected(f.path));
+  }
+
+  /** Accepts one hunk (by key, or the one at the cursor) as one undoable edit. */
+  async acceptHunk(uri?: vscode.Uri, key?: string): Promise<boolean> {
+    const target = this.hunkAt(uri, key);
+    if (!target) return false;
+    const { document, hunk } = target;
+    const r = hunkReplacement(document.getText(), hunk);
+    const edit = new vscode.WorkspaceEdit();
+    edit.replace(document.uri, toRange(r), r.text, {
+      label: `AstraForge: a change to ${this.fileOf(document.uri)!.path}`,
+      needsConfirmation: false,
+    });
+    if (!(await vscode.workspace.applyEdit(edit))) throw new Error('VS Code refused the edit');
+    await this.settleIfDone(document);
+    return true;
+  }
+
+  /** Rejects one hunk (by key, or the one at the cursor): it is not offered again for this run. */
+  async rejectHunk(uri?: vscode.Uri, key?: string): Promise<boolean> {
+    const target = this.hunkAt(uri, key);
+    if (!target) return false;
+    const path = this.fileOf(target.document.uri)!.path;
+    const all = this.context.workspaceState.get<Record<string, Record<string, string[]>>>(REJECTED_KEY, {});
+    const run = { ...(all[this.review!.runId] ?? {}) };
+    run[path] = [...new Set([...(run[path] ?? []), target.hunk.key])];
+    await this.context.workspaceState.update(REJECTED_KEY, { ...all, [this.review!.runId]: run });
+    this.lensesChanged.fire();
+    await this.settleIfDone(target.document);
+    return true;
+  }
+
+  /** Moves the cursor to the next pending hunk in the active editor (wrapping around). */
+  nextHunk(): boolean {
+    const editor = vscode.window.activeTextEditor;
+    const hunks = editor && this.hunks(editor.document);
+    if (!editor || !hunks?.length) return false;
+    const line = editor.selection.active.line;
+    const next = hunks.find((h) => h.startLine > line) ?? hunks[0];
+    const pos = new vscode.Position(next.startLine, 0);
+    editor.selection = new vscode.Selection(pos, pos);
+    editor.revealRange(new vscode.Range(pos, pos), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+    return true;
+  }
+
+  provideCodeLenses(document: vscode.TextDocument): vscode.CodeLens[] {
+    const hunks = this.hunks(document) ?? [];
+    return hunks.flatMap((h) => {
+      const range = new vscode.Range(h.startLine, 0, h.startLine, 0);
+      const args = [document.uri, h.key];
+      return [
+        new vscode.CodeLens(range, {
+          title: h.conflict ? "$(check) Take the agent's (AstraForge)" : '$(check) Accept change (AstraForge)',
+          command: 'astraforge.review.acceptHunk',
+          arguments: args,
+        }),
+        new vscode.CodeLens(range, {
+          title: h.conflict ? '$(close) Keep yours' : '$(close) Reject',
+          command: 'astraforge.review.rejectHunk',
+          arguments: args,
+        }),
+      ];
+    });
+  }
+
+  private hunkAt(uri: vscode.Uri | undefined, key: string | undefined): { document: vscode.TextDocument; hunk: Hunk } | undefined {
+    const document = uri ? openDocument(uri) : vscode.window.activeTextEditor?.document;
+    if (!document) return undefined;
+    const hunks = this.hunks(document) ?? [];
+    if (key) {
+      const hunk = hunks.find((h) => h.key === key);
+      return hunk && { document, hunk };
+    }
+    const line = vscode.window.activeTextEditor?.selection.active.line ?? -1;
+    const hunk = hunks.find((h) => line >= h.startLine && line < h.startLine + Math.max(1, h.lineCount));
+    return hunk && { document, hunk };
+  }
+
+  /** A file whose hunks are all accepted or rejected is decided. */
+  private async settleIfDone(document: vscode.TextDocument): Promise<void> {
+    const f = this.fileOf(document.uri);
+    if (f && this.hunks(document)?.length === 0) await this.decide([f.path], 'accepted');
+    this.lensesChanged.fire();
+  }
+
+  /** The review path of a file URI or of the agent's version's URI. */
+  pathOf(uri: vscode.Uri): string | undefined {
+    if (uri.scheme === REVIEW_SCHEME) return uri.path.slice(1);
+    return this.fileOf(uri)?.path;
+  }
+
+  private fileOf(uri: vscode.Uri): FileProposal | undefined {
+    const review = this.review;
+    if (!review) return undefined;
+    return review.files.find((f) => vscode.Uri.joinPath(review.folder, f.path).toString() === uri.toString());
+  }
+
+  private rejected(path: string): Set<string> {
+    const all = this.context.workspaceState.get<Record<string, Record<string, string[]>>>(REJECTED_KEY, {});
+    return new Set(this.review ? (all[this.review.runId]?.[path] ?? []) : []);
   }
 
   async reject(paths?: readonly string[]): Promise<void> {
@@ -178,17 +307,27 @@ export class ReviewController implements vscode.TreeDataProvider<FileProposal>, 
     for (const p of paths) run[p] = decision;
     await this.context.workspaceState.update(STATE_KEY, { ...all, [review.runId]: run });
     this.changed.fire(undefined);
+    this.lensesChanged.fire();
   }
 
   dispose(): void {
     this.changed.dispose();
     this.docChanged.dispose();
+    this.lensesChanged.dispose();
   }
+}
+
+function openDocument(uri: vscode.Uri): vscode.TextDocument | undefined {
+  return vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+}
+
+function toRange(r: TextReplacement): vscode.Range {
+  return new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character);
 }
 
 async function readLocal(uri: vscode.Uri): Promise<Buffer | undefined> {
   // An open document may hold edits not yet saved: those are the user's current text.
-  const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+  const open = openDocument(uri);
   if (open) return Buffer.from(open.getText());
   try {
     return Buffer.from(await vscode.workspace.fs.readFile(uri));

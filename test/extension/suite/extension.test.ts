@@ -196,6 +196,93 @@ describe('AstraForge extension', () => {
     await doc.save();
   });
 
+  it('acceptsAndRejectsSingleChangesAndKeepsConflictsForTheUser', async () => {
+    const folder = vscode.workspace.workspaceFolders![0].uri;
+    const file = (p: string) => vscode.Uri.joinPath(folder, p);
+    const read = async (p: string) => Buffer.from(await vscode.workspace.fs.readFile(file(p))).toString();
+    const lines = 'a\nb\nc\nd\ne\nf\ng\n';
+    await vscode.workspace.fs.writeFile(file('hunks.txt'), Buffer.from(lines));
+    await vscode.workspace.fs.writeFile(file('clash.txt'), Buffer.from(lines));
+    await vscode.workspace.fs.writeFile(file('before.txt'), Buffer.from('keep\nthe\nsame\nlines\nhere\n'));
+    const events: RunEvent[] = [];
+    const sub = api.runs.onDidReceiveEvents((b) => events.push(...b.events));
+    let runId: string | undefined;
+    try {
+      runId = await vscode.commands.executeCommand<string>('astraforge.sendSpec', {
+        prompt: 'hunks',
+        agent: 'command',
+        command: "sed -i 's/^b$/B/; s/^f$/F/' hunks.txt clash.txt && mv before.txt after.txt && echo more >> after.txt",
+      });
+      await until('the run', () => events.find((e) => e.type === 'run.finished' && e.status === 'succeeded'), 60_000);
+    } finally {
+      sub.dispose();
+    }
+    // The user changed a line the agent also changed.
+    const clash = await vscode.workspace.openTextDocument(file('clash.txt'));
+    await (await vscode.window.showTextDocument(clash)).edit((e) => e.replace(new vscode.Range(1, 0, 1, 1), 'b (mine)'));
+
+    await vscode.commands.executeCommand('astraforge.reviewChanges', runId);
+    const review = api.review.current!;
+    assert.deepEqual(review.files.map((f) => `${f.path}:${f.status}`).sort(), [
+      'after.txt:renamed',
+      'clash.txt:modified',
+      'hunks.txt:modified',
+    ]);
+
+    // One change accepted, the other rejected, through the CodeLens commands.
+    const doc = await vscode.workspace.openTextDocument(file('hunks.txt'));
+    await vscode.window.showTextDocument(doc);
+    const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', doc.uri);
+    const ours = lenses.filter((l) => l.command?.command.startsWith('astraforge.review.'));
+    assert.deepEqual(
+      ours.map((l) => `${l.range.start.line}:${l.command!.command}`),
+      [
+        '1:astraforge.review.acceptHunk',
+        '1:astraforge.review.rejectHunk',
+        '5:astraforge.review.acceptHunk',
+        '5:astraforge.review.rejectHunk',
+      ],
+    );
+    await vscode.commands.executeCommand(ours[0].command!.command, ...ours[0].command!.arguments!);
+    assert.equal(doc.getText(), 'a\nB\nc\nd\ne\nf\ng\n');
+    await vscode.commands.executeCommand(ours[3].command!.command, ...ours[3].command!.arguments!);
+    assert.equal(doc.getText(), 'a\nB\nc\nd\ne\nf\ng\n', 'the rejected change is not applied');
+    assert.equal(api.review.decision('hunks.txt'), 'accepted', 'every change of the file is decided');
+    await vscode.commands.executeCommand('undo');
+    assert.equal(doc.getText(), lines, 'undo takes the accepted change back');
+
+    // The conflicting line is never overwritten: both sides are kept between markers.
+    const clashHunks = api.review.hunks(clash)!;
+    assert.deepEqual(
+      clashHunks.map((h) => [h.startLine, h.conflict]),
+      [
+        [1, true],
+        [5, false],
+      ],
+    );
+    await vscode.commands.executeCommand('astraforge.review.acceptFile', 'clash.txt');
+    assert.match(clash.getText(), /<<<<<<< local\nb \(mine\)\n\|\|\|\|\|\|\| base\nb\n=======\nB\n>>>>>>> proposed\n/);
+    assert.match(clash.getText(), /\nF\ng\n$/, "the agent's clean change lands too");
+
+    // The rename: the old file goes, the new one has the agent's content.
+    const renamed = await api.review.accept(['after.txt']);
+    assert.deepEqual(renamed, { applied: ['after.txt'], conflicts: [], skipped: [] });
+    const after = await vscode.workspace.openTextDocument(file('after.txt'));
+    assert.equal(after.getText(), 'keep\nthe\nsame\nlines\nhere\nmore\n');
+    await after.save();
+    assert.equal(await read('after.txt'), 'keep\nthe\nsame\nlines\nhere\nmore\n');
+    await assert.rejects(Promise.resolve(vscode.workspace.fs.stat(file('before.txt'))));
+
+    // Decisions outlive the review: opening it again (as after a reload) finds them.
+    await vscode.commands.executeCommand('astraforge.reviewChanges', runId);
+    assert.deepEqual(
+      ['hunks.txt', 'clash.txt', 'after.txt'].map((p) => api.review.decision(p)),
+      ['accepted', 'accepted', 'accepted'],
+    );
+    await clash.save();
+    await doc.save();
+  });
+
   it('stopsAndRestartsTheEmbeddedServer', async () => {
     const before = new URL(api.connection.state.serverUrl!);
     await api.connection.connect();

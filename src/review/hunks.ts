@@ -1,0 +1,140 @@
+// The agent's changes to one file as hunks over the file as the user has it
+// right now. Recomputed from a three-way merge (snapshot, live text, agent's
+// version) on every look, so hunks follow the user's edits: lines the user
+// changed since the snapshot are never in a clean hunk, and where the user
+// and the agent both changed lines the hunk is a conflict that shows both.
+// Pure: no vscode.
+import { createHash } from 'node:crypto';
+import { detectEol, splitLines, type Eol } from './lineText';
+import { CONFLICT_MARKERS, mergeThreeWay } from './threeWayMerge';
+
+export interface Hunk {
+  /** Stable while the hunk's own lines are unchanged: what a rejection remembers. */
+  key: string;
+  /** Where the hunk sits in the live text (0-based line) and how many of its lines it replaces. */
+  startLine: number;
+  lineCount: number;
+  /** The live lines it replaces, the snapshot's lines there, and the agent's lines that replace them. */
+  localLines: string[];
+  baseLines: string[];
+  newLines: string[];
+  /** The user changed these lines too: accepting takes the agent's, rejecting keeps the user's. */
+  conflict: boolean;
+}
+
+export function hunkKey(baseLines: readonly string[], newLines: readonly string[]): string {
+  return createHash('sha256')
+    .update(JSON.stringify([baseLines, newLines]))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** The agent's changes not yet in `local` and not rejected, in file order. */
+export function pendingHunks(base: string, local: string, proposed: string, rejected: ReadonlySet<string> = new Set()): Hunk[] {
+  const hunks: Hunk[] = [];
+  let line = 0;
+  for (const chunk of mergeThreeWay(base, local, proposed).chunks) {
+    switch (chunk.kind) {
+      case 'stable':
+      case 'local':
+      case 'both':
+        line += chunk.lines.length;
+        break;
+      case 'proposed': {
+        const key = hunkKey(chunk.baseLines, chunk.lines);
+        if (!rejected.has(key))
+          hunks.push({
+            key,
+            startLine: line,
+            lineCount: chunk.baseLines.length,
+            localLines: chunk.baseLines,
+            baseLines: chunk.baseLines,
+            newLines: chunk.lines,
+            conflict: false,
+          });
+        line += chunk.baseLines.length;
+        break;
+      }
+      case 'conflict': {
+        const key = hunkKey(chunk.base, chunk.proposed);
+        if (!rejected.has(key))
+          hunks.push({
+            key,
+            startLine: line,
+            lineCount: chunk.local.length,
+            localLines: chunk.local,
+            baseLines: chunk.base,
+            newLines: chunk.proposed,
+            conflict: true,
+          });
+        line += chunk.local.length;
+        break;
+      }
+    }
+  }
+  return hunks;
+}
+
+export interface TextReplacement {
+  start: { line: number; character: number };
+  end: { line: number; character: number };
+  text: string;
+}
+
+/**
+ * The one replacement in `local` that applies a hunk, in the file's own line
+ * endings, without touching anything outside the hunk's lines (so the
+ * user's cursor and undo history elsewhere stay put).
+ */
+export function hunkReplacement(local: string, hunk: Hunk): TextReplacement {
+  const { lines, finalNewline } = splitLines(local);
+  const eol: Eol = detectEol(local) ?? '\n';
+  const from = hunk.startLine;
+  const to = hunk.startLine + hunk.lineCount;
+  const body = hunk.newLines.map((l) => l + eol).join('');
+  // A hunk that ends before the last line, or a file with a final newline: whole lines.
+  if (to < lines.length || (finalNewline && to <= lines.length))
+    return { start: { line: from, character: 0 }, end: { line: to, character: 0 }, text: body };
+  // The hunk reaches the last line, which has no newline: keep it that way.
+  const lastLen = lines.length ? lines[lines.length - 1].length : 0;
+  const end = { line: Math.max(0, lines.length - 1), character: lastLen };
+  if (from < lines.length) {
+    // Deleting the last lines: the line before them gives up its newline instead.
+    if (!hunk.newLines.length && from > 0) return { start: { line: from - 1, character: lines[from - 1].length }, end, text: '' };
+    return { start: { line: from, character: 0 }, end, text: body.slice(0, body.length - eol.length) };
+  }
+  // Into an empty file: whole lines. After a last line without a newline: the new lines follow it, the last still without one.
+  if (!lines.length) return { start: end, end, text: body };
+  return { start: end, end, text: eol + body.slice(0, body.length - eol.length) };
+}
+
+/** What accepting a whole file writes for a hunk: the agent's lines, or for a conflict both sides between markers. */
+export function resolvedLines(hunk: Hunk): Hunk {
+  if (!hunk.conflict) return hunk;
+  const { local, base, proposed, end } = CONFLICT_MARKERS;
+  return { ...hunk, newLines: [local, ...hunk.localLines, base, ...hunk.baseLines, proposed, ...hunk.newLines, end] };
+}
+
+/** The replacements that apply all these hunks to `local`; their ranges are all in `local`'s coordinates and do not overlap. */
+export function allReplacements(local: string, hunks: readonly Hunk[]): TextReplacement[] {
+  return hunks.map((h) => hunkReplacement(local, resolvedLines(h)));
+}
+
+/** Applies replacements given in one text's coordinates, last first so earlier positions stay valid. */
+export function applyReplacements(text: string, replacements: readonly TextReplacement[]): string {
+  const order = [...replacements].sort((a, b) => b.start.line - a.start.line || b.start.character - a.start.character);
+  return order.reduce((t, r) => applyReplacement(t, r), text);
+}
+
+/** Applies a replacement to a text (what the editor does; for tests and for files not open). */
+export function applyReplacement(text: string, r: TextReplacement): string {
+  const offset = (p: { line: number; character: number }) => {
+    let o = 0;
+    for (let l = 0; l < p.line; l++) {
+      const nl = text.indexOf('\n', o);
+      o = nl < 0 ? text.length : nl + 1;
+    }
+    return o + p.character;
+  };
+  return text.slice(0, offset(r.start)) + r.text + text.slice(offset(r.end));
+}
