@@ -1,9 +1,10 @@
 // End to end, as a user does it: a real VS Code (code-server) in headless
 // Chromium, the command palette's "AstraForge: Send Spec" with the command
 // agent, the output streaming into the sidebar, the run succeeding.
+// Then the review from the sidebar: the diff, Accept All, the file on disk.
 // Screenshots go to test-results/e2e/.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
 import { openBrowser, openWorkbench, startCodeServer, workbenchUrl, type CodeServer } from '../helpers/codeServer';
@@ -84,10 +85,22 @@ describe('end to end: Send Spec from the command palette', function () {
     await page.screenshot({ path: join(SHOTS, '2-run-succeeded.png') });
     // Opening the sidebar and streaming into it left the keyboard where it was.
     assert.ok(await editorHasFocus(), 'the editor still has the keyboard after the run');
-    const text = await view.locator('body').innerText();
-    // The command's block, its output and the run's end, as the sidebar shows them.
-    assert.match(text, /\$ for i in \$\(seq 1 40\)/);
-    assert.match(text, /line-39\s+line-40/);
-    assert.match(text, /Run succeeded/);
+
+    // The run's end as the sidebar shows it; then, scrolled to the top, the command's block.
+    assert.match(await view.locator('body').innerText(), /line-39\s+line-40[\s\S]*Run succeeded/);
+    await view.locator('.transcript-scroller').evaluate((el) => (el.scrollTop = 0));
+    await view.getByText('$ for i in $(seq 1 40)', { exact: false }).first().waitFor();
+    // Review from the sidebar: the changed file in the Review list and its diff, then accept it all.
+    await view.locator('.run-header [data-action=review]').click();
+    await page.locator('.monaco-diff-editor').first().waitFor({ timeout: 30_000 });
+    await page.locator('.pane-header', { hasText: 'Review' }).first().waitFor();
+    await page.locator('.monaco-list-row', { hasText: 'README.md' }).first().waitFor();
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: join(SHOTS, '3-review-diff.png') });
+    await palette('AstraForge: Review: Accept All');
+    const readme = join(cs.workspace, 'README.md');
+    for (let i = 0; i < 100 && !readFileSync(readme, 'utf8').includes('numbered'); i++) await page.waitForTimeout(100);
+    assert.match(readFileSync(readme, 'utf8'), /\nnumbered\n$/, 'the accepted change is on disk');
+    await page.screenshot({ path: join(SHOTS, '4-review-accepted.png') });
   });
 });
