@@ -34,6 +34,9 @@ export async function extensionBench(): Promise<{ rows: Row[]; results: Extensio
       { name: 'activation to embedded server ready', n: 1, p50: results.connectedMs, unit: 'ms' },
       summarize('Send Spec to first event drawn in the sidebar', results.commandToFirstDrawnMs, 'ms', 'snapshot, upload, run, view'),
       summarize('peer: same through the API alone (first SSE event)', results.apiToFirstEventMs, 'ms', 'snapshot, upload, run'),
+      summarize(`open the review of ${results.reviewFiles} files / ${results.reviewDiffLines} changed lines`, results.reviewOpenMs, 'ms'),
+      summarize('apply all of it (one WorkspaceEdit)', results.reviewApplyMs, 'ms'),
+      summarize('peer: git apply of the same patch', results.gitApplyMs, 'ms'),
     ];
     return { rows, results };
   } finally {

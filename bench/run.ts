@@ -46,6 +46,9 @@ async function main(): Promise<void> {
     const apiFirst = ext.rows.find((r) => r.name.includes('API alone'))!.p50!;
     console.log(`- Send Spec to first event drawn vs the same through the API alone: ${(firstDrawn / apiFirst).toFixed(2)}×`);
     for (const peer of fps.peers) console.log(`- sidebar fps vs ${peer.name}: ${(fps.ours / Math.max(peer.fps, 0.01)).toFixed(1)}×`);
+    const gitApply = ext.rows.find((r) => r.name.includes('git apply'))!.p50!;
+    const applyAll = ext.rows.find((r) => r.name.startsWith('apply all'))!.p50!;
+    console.log(`- review apply-all vs git apply of the same patch: ${(applyAll / gitApply).toFixed(1)}×`);
     console.log('\nGoals:');
     const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
     console.log(`- warm exec p50 ≤ 3 ms: ${sandbox.warmExecP50.toFixed(2)} ms — ${goal(sandbox.warmExecP50 <= 3)}`);
@@ -53,6 +56,10 @@ async function main(): Promise<void> {
     console.log(`- snapshot of 20,000 files / 200 MB < 3 s: ${runs.snapshotSeconds.toFixed(2)} s — ${goal(runs.snapshotSeconds < 3)}`);
     console.log(`- event latency p50 < 10 ms: ${runs.latencyP50.toFixed(2)} ms — ${goal(runs.latencyP50 < 10)}`);
     console.log(`- sidebar smooth at 10k lines/s (≥ 50 fps): ${fps.ours.toFixed(0)} fps — ${goal(fps.ours >= 50)}`);
+    const reviewOpen = ext.rows.find((r) => r.name.startsWith('open the review'))!.p50!;
+    const reviewApply = ext.rows.find((r) => r.name.startsWith('apply all'))!.p50!;
+    console.log(`- review of 500 files / 50,000 lines opens < 1 s: ${reviewOpen.toFixed(0)} ms — ${goal(reviewOpen < 1000)}`);
+    console.log(`- and applies < 1 s: ${reviewApply.toFixed(0)} ms — ${goal(reviewApply < 1000)}`);
   } finally {
     await client.close();
     await server.dispose();

@@ -75,7 +75,10 @@ export class ReviewController
     const applied: string[] = [];
     const conflicts: string[] = [];
     const skipped: string[] = [];
-    for (const f of targets) {
+    // Every file as it is now, read at once (one round trip each, in parallel).
+    const sourceOf = (f: FileProposal) => vscode.Uri.joinPath(review.folder, f.oldPath ?? f.path);
+    const texts = await Promise.all(targets.map(async (f) => (await readLocal(sourceOf(f)))?.toString('utf8') ?? ''));
+    for (const [index, f] of targets.entries()) {
       const uri = vscode.Uri.joinPath(review.folder, f.path);
       const meta = { label: `AstraForge: ${f.path}`, needsConfirmation: false };
       if (f.kind === 'choose') {
@@ -93,13 +96,20 @@ export class ReviewController
         applied.push(f.path);
         continue;
       }
-      const source = vscode.Uri.joinPath(review.folder, f.oldPath ?? f.path);
+      const source = sourceOf(f);
       const open = openDocument(source);
-      const raw = open ? open.getText() : ((await readLocal(source))?.toString('utf8') ?? '');
+      const raw = texts[index];
       // An open document's text has no BOM; a file read from disk keeps it in front, out of the line arithmetic.
       const bom = raw.startsWith('\uFEFF') ? '\uFEFF' : '';
       const local = raw.slice(bom.length);
-      const hunks = pendingHunks(f.baseText, local, f.proposedText, this.rejected(f.path));
+      const rejected = this.rejected(f.path);
+      if (!open && source.toString() === uri.toString() && !rejected.size && local === f.baseText) {
+        // Untouched since the snapshot and nothing rejected: the agent's version as it is, no merge needed.
+        edit.createFile(uri, { overwrite: true, contents: Buffer.from(bom + f.proposedText) }, meta);
+        applied.push(f.path);
+        continue;
+      }
+      const hunks = pendingHunks(f.baseText, local, f.proposedText, rejected);
       const replacements = allReplacements(local, hunks);
       if (source.toString() !== uri.toString()) {
         // A rename moves the file (and any editor on it), then edits it where it now is.
@@ -112,7 +122,9 @@ export class ReviewController
       }
       (hunks.some((h) => h.conflict) ? conflicts : applied).push(f.path);
     }
-    if (edit.size > 0 && !(await vscode.workspace.applyEdit(edit))) throw new Error('VS Code refused the edit (a file may be read-only)');
+    // Not `edit.size`: it counts text edits only, and most of these are file operations.
+    if (applied.length + conflicts.length > 0 && !(await vscode.workspace.applyEdit(edit)))
+      throw new Error('VS Code refused the edit (a file may be read-only)');
     await this.decide([...applied, ...conflicts], 'accepted');
     return { applied, conflicts, skipped };
   }

@@ -1,9 +1,14 @@
 // `npm run bench`, inside a real VS Code: activation, and the time from the
 // Send Spec command to the first event drawn in the sidebar, beside the same
-// work done straight against the server's API (snapshot, run, first event).
+// work done straight against the server's API (snapshot, run, first event);
+// and the review of a 500-file, 50,000-line diff: opening it and applying all
+// of it, beside `git apply` of the same patch.
 // Numbers go to the JSON file named by ASTRAFORGE_BENCH_RESULTS.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AstraForgeApi } from '../../../src/extension';
 import { listWorkspaceFiles, packSnapshot, planSnapshot } from '../../../src/snapshot/snapshotBuilder';
@@ -17,6 +22,14 @@ export interface ExtensionBenchResults {
   commandToFirstDrawnMs: number[];
   /** The same work through the API alone: snapshot upload, run creation, first SSE event. */
   apiToFirstEventMs: number[];
+  /** Opening the review of the big diff (diff, base check, proposals, tree). */
+  reviewOpenMs: number[];
+  /** Accepting all of it as one WorkspaceEdit, files written. */
+  reviewApplyMs: number[];
+  /** `git apply` of the same patch on the same files. */
+  gitApplyMs: number[];
+  reviewFiles: number;
+  reviewDiffLines: number;
 }
 
 async function until<T>(probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
@@ -31,7 +44,17 @@ async function until<T>(probe: () => T | undefined, timeoutMs = 60_000): Promise
 
 describe('AstraForge extension benchmark', () => {
   let api: AstraForgeApi;
-  const results: ExtensionBenchResults = { activateMs: 0, connectedMs: 0, commandToFirstDrawnMs: [], apiToFirstEventMs: [] };
+  const results: ExtensionBenchResults = {
+    activateMs: 0,
+    connectedMs: 0,
+    commandToFirstDrawnMs: [],
+    apiToFirstEventMs: [],
+    reviewOpenMs: [],
+    reviewApplyMs: [],
+    gitApplyMs: [],
+    reviewFiles: 0,
+    reviewDiffLines: 0,
+  };
 
   before(async () => {
     api = (await vscode.extensions.getExtension<AstraForgeApi>('astraforge.astraforge')!.activate())!;
@@ -100,5 +123,56 @@ describe('AstraForge extension benchmark', () => {
       assert.ok(firstAt);
       results.apiToFirstEventMs.push(firstAt - t0);
     }
+  });
+
+  it('reviewOfA500FileDiff', async function () {
+    this.timeout(600_000);
+    const folder = vscode.workspace.workspaceFolders![0].uri;
+    const FILES = 500;
+    const LINES = 100;
+    const original = (n: number) => Array.from({ length: LINES }, (_, i) => `file ${n} line ${i}`).join('\n') + '\n';
+    const writeAll = async () => {
+      for (let n = 0; n < FILES; n++)
+        await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(folder, 'big', `f${n}.txt`), Buffer.from(original(n)));
+    };
+    await writeAll();
+    const events: { type: string; status?: unknown }[] = [];
+    const sub = api.runs.onDidReceiveEvents((b) => events.push(...b.events));
+    // The agent rewrites every line: 500 files, 100 lines out and 100 in each.
+    const runId = await vscode.commands.executeCommand<string>('astraforge.sendSpec', {
+      prompt: 'big',
+      agent: 'command',
+      command: "sed -i 's/$/ changed/' big/*.txt",
+    });
+    await until(() => events.find((e) => e.type === 'run.finished'), 300_000);
+    sub.dispose();
+    const client = await api.connection.client();
+    const diff = await client.diff(runId);
+    results.reviewFiles = diff.files.length;
+    // Lines the agent changed: each removed line is one it rewrote.
+    results.reviewDiffLines = diff.files.reduce(
+      (n, f) => n + f.patch.split('\n').filter((l) => l.startsWith('-') && !l.startsWith('--- ')).length,
+      0,
+    );
+    const patchFile = join(tmpdir(), `af-bench-${process.pid}.patch`);
+    writeFileSync(patchFile, diff.files.map((f) => f.patch).join(''));
+    const paths = diff.files.map((f) => f.path);
+    for (let round = 0; round < 3; round++) {
+      await writeAll();
+      let t0 = performance.now();
+      await api.review.open(runId, folder);
+      results.reviewOpenMs.push(performance.now() - t0);
+      t0 = performance.now();
+      const r = await api.review.accept(paths);
+      results.reviewApplyMs.push(performance.now() - t0);
+      assert.equal(r.applied.length, FILES);
+      const sample = Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder, 'big', 'f7.txt'))).toString();
+      assert.ok(sample.endsWith('line 99 changed\n'), 'the applied files are on disk');
+      await writeAll();
+      t0 = performance.now();
+      execFileSync('git', ['apply', '--unsafe-paths', '--directory=', patchFile], { cwd: folder.fsPath });
+      results.gitApplyMs.push(performance.now() - t0);
+    }
+    rmSync(patchFile, { force: true });
   });
 });

@@ -155,6 +155,7 @@ describe('AstraForge extension', () => {
     const read = async (p: string) => Buffer.from(await vscode.workspace.fs.readFile(file(p))).toString();
     await vscode.workspace.fs.writeFile(file('notes.txt'), Buffer.from('a\nb\nc\nd\ne\n'));
     await vscode.workspace.fs.writeFile(file('gone.txt'), Buffer.from('old\n'));
+    await vscode.workspace.fs.writeFile(file('plain.txt'), Buffer.from('not open\n'));
     const events: RunEvent[] = [];
     const sub = api.runs.onDidReceiveEvents((b) => events.push(...b.events));
     let runId: string | undefined;
@@ -162,7 +163,7 @@ describe('AstraForge extension', () => {
       runId = await vscode.commands.executeCommand<string>('astraforge.sendSpec', {
         prompt: 'edit, add, delete',
         agent: 'command',
-        command: "sed -i 's/^b$/B/' notes.txt && echo fresh > added.txt && rm gone.txt",
+        command: "sed -i 's/^b$/B/' notes.txt && echo fresh > added.txt && rm gone.txt && echo edited > plain.txt",
       });
       assert.ok(runId);
       await until('the run', () => events.find((e) => e.type === 'run.finished' && e.status === 'succeeded'), 60_000);
@@ -180,9 +181,13 @@ describe('AstraForge extension', () => {
       'added.txt:added:write',
       'gone.txt:deleted:delete',
       'notes.txt:modified:write',
+      'plain.txt:modified:write',
     ]);
     assert.ok(review.files.find((f) => f.path === 'notes.txt')!.localEdited);
 
+    // A file no editor has open: the edit is only a file operation.
+    await vscode.commands.executeCommand('astraforge.review.acceptFile', 'plain.txt');
+    assert.equal(await read('plain.txt'), 'edited\n', 'a file not open in an editor is written');
     await vscode.commands.executeCommand('astraforge.review.acceptAll');
     assert.equal(doc.getText(), 'a\nB\nc\nd\nE (mine)\n', "the agent's line and the user's line, both");
     assert.equal(await read('added.txt'), 'fresh\n');
