@@ -42,6 +42,8 @@ export interface FileSides {
   local: Buffer | undefined;
   /** The file as the snapshot had it, when it had one and the caller fetched it. */
   base?: Buffer;
+  /** A binary file as the agent left it, when the run's sandbox still had it. */
+  proposed?: Buffer;
 }
 
 export function sha256(bytes: Uint8Array): string {
@@ -79,18 +81,17 @@ export function proposeFile(file: DiffFile, sides: FileSides): FileProposal {
   const localEdited = local !== undefined && file.base_sha256 !== undefined && sha256(local) !== file.base_sha256;
 
   if (file.binary) {
-    if (file.status === 'deleted')
-      return local === undefined
-        ? { ...common, kind: 'already', localEdited }
-        : localEdited
-          ? choose('you changed this binary file; the agent deleted it')
-          : { ...common, kind: 'delete', localEdited };
-    return {
-      ...common,
-      kind: 'choose',
-      localEdited,
-      reason: 'binary files are applied from the sandbox; open the run in a terminal to copy it',
-    };
+    if (file.status === 'deleted') {
+      if (local === undefined) return { ...common, kind: 'already', localEdited };
+      return localEdited ? choose('you changed this binary file; the agent deleted it') : { ...common, kind: 'delete', localEdited };
+    }
+    const proposed = sides.proposed;
+    if (!proposed) return choose("the run's sandbox has ended, and with it the agent's version of this binary file");
+    if (local !== undefined && local.equals(proposed)) return { ...common, kind: 'already', localEdited };
+    // A binary file cannot be merged: the agent's bytes replace an untouched file, never one the user changed.
+    if (localEdited || (file.status === 'added' && local !== undefined))
+      return choose('you changed this binary file too; keep yours, or discard it and accept again');
+    return { ...common, kind: 'write', content: proposed, localEdited };
   }
 
   if (file.status === 'deleted') {

@@ -50,7 +50,14 @@ export class ReviewController
     const locals = await Promise.all(diff.files.map((f) => readLocal(vscode.Uri.joinPath(folder, f.old_path ?? f.path))));
     const wanted = diff.files.filter((f, i) => needsBase(f, locals[i])).map((f) => f.old_path ?? f.path);
     const bases = wanted.length ? await client.baseFiles(runId, wanted) : new Map<string, Buffer | undefined>();
-    const files = diff.files.map((f, i) => proposeFile(f, { local: locals[i], base: bases.get(f.old_path ?? f.path) }));
+    // Binary files have no patch to rebuild them from: their bytes come from the run's sandbox while it lives.
+    const binaries = diff.files.filter((f) => f.binary && f.status !== 'deleted').map((f) => f.path);
+    const proposed = binaries.length
+      ? await client.proposedFiles(runId, binaries).catch(() => new Map<string, Buffer | undefined>())
+      : new Map();
+    const files = diff.files.map((f, i) =>
+      proposeFile(f, { local: locals[i], base: bases.get(f.old_path ?? f.path), proposed: proposed.get(f.path) }),
+    );
     this.review = { runId, folder, files };
     await vscode.commands.executeCommand('setContext', 'astraforge.reviewOpen', true);
     this.changed.fire(undefined);
@@ -91,7 +98,9 @@ export class ReviewController
         continue;
       }
       if (f.baseText === undefined || f.proposedText === undefined) {
-        // No text to merge hunk by hunk: write what the proposal holds, if anything.
+        // No text to merge hunk by hunk (a binary file): write what the proposal holds, if anything.
+        if (f.content && f.oldPath && f.oldPath !== f.path)
+          edit.deleteFile(vscode.Uri.joinPath(review.folder, f.oldPath), { ignoreIfNotExists: true }, meta);
         if (f.content) edit.createFile(uri, { overwrite: true, contents: f.content }, meta);
         applied.push(f.path);
         continue;

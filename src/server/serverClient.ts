@@ -92,12 +92,25 @@ export class ServerClient {
   }
 
   /** Files as the run's snapshot had them (undefined: not a file there), asking again for what one answer leaves out. */
-  async baseFiles(id: string, paths: readonly string[]): Promise<Map<string, Buffer | undefined>> {
+  baseFiles(id: string, paths: readonly string[]): Promise<Map<string, Buffer | undefined>> {
+    return this.files(id, 'base-files', paths);
+  }
+
+  /** Files as the agent left them in the run's sandbox, while it lives. */
+  proposedFiles(id: string, paths: readonly string[]): Promise<Map<string, Buffer | undefined>> {
+    return this.files(id, 'proposed-files', paths);
+  }
+
+  private async files(
+    id: string,
+    route: 'base-files' | 'proposed-files',
+    paths: readonly string[],
+  ): Promise<Map<string, Buffer | undefined>> {
     const out = new Map<string, Buffer | undefined>();
     let pending = [...paths];
     while (pending.length) {
       const batch = pending.slice(0, 1000);
-      const res = await this.json('POST', `/api/runs/${encodeURIComponent(id)}/base-files`, BaseFiles, { body: { paths: batch } });
+      const res = await this.json('POST', `/api/runs/${encodeURIComponent(id)}/${route}`, BaseFiles, { body: { paths: batch } });
       for (const f of res.files) out.set(f.path, f.content_base64 === undefined ? undefined : Buffer.from(f.content_base64, 'base64'));
       if (res.remaining.length === batch.length) throw new Error(`the server would not send ${res.remaining[0]}: larger than one answer`);
       pending = [...res.remaining, ...pending.slice(batch.length)];

@@ -110,5 +110,10 @@ describe('extension server client', function () {
     assert.equal(base.has('nope.txt'), true);
     assert.equal(base.get('nope.txt'), undefined);
     await assert.rejects(client.baseFiles(run.id, ['../etc/passwd']), (e: ServerError) => e.status === 400);
+    // The agent's version, from the run's sandbox (what binary files need).
+    const proposed = await client.proposedFiles(run.id, ['a.txt', 'b.bin', 'nope.txt']);
+    assert.equal(proposed.get('a.txt')?.toString(), 'changed\n');
+    assert.deepEqual([...proposed.get('b.bin')!], [0, 1, 2, 255]);
+    assert.equal(proposed.get('nope.txt'), undefined);
   });
 });

@@ -148,6 +148,39 @@ export class RunService {
   }
 
   /**
+   * Files as the run left them in its sandbox (binary files have no patch to
+   * rebuild them from), while the sandbox lives: 410 once it has ended.
+   */
+  async proposedFiles(id: string, paths: readonly string[]): Promise<BaseFiles> {
+    const run = this.get(id);
+    try {
+      if (!run.session_id) throw new Error('no sandbox');
+      this.opts.sessions.assertUsable(run.session_id);
+    } catch {
+      throw new AppError('SESSION_EXPIRED', `run "${id}"'s sandbox has ended, and with it the agent's files; start the run again to get them`);
+    }
+    const files: BaseFiles['files'] = [];
+    const remaining: string[] = [];
+    let bytes = 0;
+    for (const path of paths) {
+      if (bytes >= BASE_FILES_MAX_BYTES) {
+        remaining.push(path);
+        continue;
+      }
+      try {
+        const r = await this.opts.sessions.readFile(run.session_id, path, BASE_FILES_MAX_BYTES);
+        if (r.truncated) throw new AppError('RESOURCE_EXHAUSTED', `${path} is larger than ${BASE_FILES_MAX_BYTES} bytes`);
+        bytes += r.content.length;
+        files.push({ path, content_base64: r.content.toString('base64') });
+      } catch (e) {
+        if (e instanceof AppError && (e.details as { reason?: string } | undefined)?.reason === 'not_found') files.push({ path });
+        else throw e;
+      }
+    }
+    return { files, remaining };
+  }
+
+  /**
    * Replays the events after `afterSeq` and follows live ones. `onEnd` is
    * called once the run has finished and everything was delivered.
    */

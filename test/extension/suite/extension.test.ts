@@ -156,6 +156,7 @@ describe('AstraForge extension', () => {
     await vscode.workspace.fs.writeFile(file('notes.txt'), Buffer.from('a\nb\nc\nd\ne\n'));
     await vscode.workspace.fs.writeFile(file('gone.txt'), Buffer.from('old\n'));
     await vscode.workspace.fs.writeFile(file('plain.txt'), Buffer.from('not open\n'));
+    await vscode.workspace.fs.writeFile(file('blob.bin'), Buffer.from([0, 1, 2, 3]));
     const events: RunEvent[] = [];
     const sub = api.runs.onDidReceiveEvents((b) => events.push(...b.events));
     let runId: string | undefined;
@@ -163,7 +164,8 @@ describe('AstraForge extension', () => {
       runId = await vscode.commands.executeCommand<string>('astraforge.sendSpec', {
         prompt: 'edit, add, delete',
         agent: 'command',
-        command: "sed -i 's/^b$/B/' notes.txt && echo fresh > added.txt && rm gone.txt && echo edited > plain.txt",
+        command:
+          "sed -i 's/^b$/B/' notes.txt && echo fresh > added.txt && rm gone.txt && echo edited > plain.txt && printf 'X\\000Y' > blob.bin",
       });
       assert.ok(runId);
       await until('the run', () => events.find((e) => e.type === 'run.finished' && e.status === 'succeeded'), 60_000);
@@ -179,6 +181,7 @@ describe('AstraForge extension', () => {
     const review = api.review.current!;
     assert.deepEqual(review.files.map((f) => `${f.path}:${f.status}:${f.kind}`).sort(), [
       'added.txt:added:write',
+      'blob.bin:modified:write',
       'gone.txt:deleted:delete',
       'notes.txt:modified:write',
       'plain.txt:modified:write',
@@ -191,6 +194,7 @@ describe('AstraForge extension', () => {
     await vscode.commands.executeCommand('astraforge.review.acceptAll');
     assert.equal(doc.getText(), 'a\nB\nc\nd\nE (mine)\n', "the agent's line and the user's line, both");
     assert.equal(await read('added.txt'), 'fresh\n');
+    assert.deepEqual([...(await vscode.workspace.fs.readFile(file('blob.bin')))], [88, 0, 89], 'the binary file, byte for byte');
     await assert.rejects(Promise.resolve(vscode.workspace.fs.stat(file('gone.txt'))));
     assert.equal(api.review.decision('notes.txt'), 'accepted');
 

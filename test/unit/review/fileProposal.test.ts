@@ -86,4 +86,23 @@ describe('review: one file against the workspace', () => {
     assert.equal(gone.kind, 'choose');
     assert.match(gone.reason!, /you deleted this file/);
   });
+
+  it('replacesAnUntouchedBinaryFileAndNeverOneTheUserChanged', () => {
+    const base = Buffer.from([0, 1, 2]);
+    const file: DiffFile = {
+      path: 'logo.png',
+      status: 'modified',
+      binary: true,
+      base_sha256: sha256(base),
+      patch: 'Binary files differ\n',
+    };
+    const agent = Buffer.from([0, 9, 9]);
+    const p = proposeFile(file, { local: base, proposed: agent });
+    assert.equal(p.kind, 'write');
+    assert.deepEqual([...p.content!], [0, 9, 9]);
+    assert.equal(proposeFile(file, { local: agent, proposed: agent }).kind, 'already');
+    const mine = proposeFile(file, { local: Buffer.from([0, 5]), proposed: agent });
+    assert.equal(mine.kind, 'choose');
+    assert.match(proposeFile(file, { local: base }).reason!, /sandbox has ended/);
+  });
 });

@@ -143,6 +143,20 @@ export function runRoutes(runs: RunService, snapshots: SnapshotStore, heartbeatM
     );
 
     r.post(
+      '/api/runs/:id/proposed-files',
+      {
+        schema: {
+          summary: "Files as the agent left them in the run's sandbox (for binary files), while it lives",
+          tags,
+          params: RunIdParams,
+          body: BaseFilesRequest,
+          response: { 200: BaseFiles, ...notFound, 410: ErrorEnvelope },
+        },
+      },
+      async (req) => runs.proposedFiles(req.params.id, req.body.paths),
+    );
+
+    r.post(
       '/api/runs/:id/messages',
       {
         schema: {
