@@ -113,6 +113,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   register('astraforge.review.rejectFile', (arg?: string | FileProposal | vscode.Uri) => review.reject([pathOf(arg)]));
   register('astraforge.review.acceptAll', async () => reportAccept(await review.accept()));
   register('astraforge.review.discardAll', () => review.reject());
+  register('astraforge.review.close', () => review.close());
   register('astraforge.review.acceptHunk', (uri?: vscode.Uri, key?: string) => review.acceptHunk(uri, key));
   register('astraforge.review.rejectHunk', (uri?: vscode.Uri, key?: string) => review.rejectHunk(uri, key));
   register('astraforge.review.nextHunk', async () => review.nextHunk());
@@ -136,6 +137,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
     if (connection.state.status !== 'connected') return;
     timings.connectedMs = performance.now() - activationStart;
     log.info(`activated in ${timings.activateMs.toFixed(1)} ms; server ready after ${timings.connectedMs.toFixed(0)} ms`);
+    void review.restore();
     return runs.refresh();
   });
   timings.activateMs = performance.now() - activationStart;

@@ -14,6 +14,8 @@ import { allReplacements, applyReplacements, hunkReplacement, pendingHunks, type
 export const REVIEW_SCHEME = 'astraforge-review';
 const STATE_KEY = 'astraforge.review.decisions';
 const REJECTED_KEY = 'astraforge.review.rejectedHunks';
+/** The open review, reopened after a window reload. */
+const OPEN_KEY = 'astraforge.review.open';
 
 export type Decision = 'pending' | 'accepted' | 'rejected';
 
@@ -59,10 +61,32 @@ export class ReviewController
       proposeFile(f, { local: locals[i], base: bases.get(f.old_path ?? f.path), proposed: proposed.get(f.path) }),
     );
     this.review = { runId, folder, files };
+    await this.context.workspaceState.update(OPEN_KEY, { runId, folder: folder.toString() });
     await vscode.commands.executeCommand('setContext', 'astraforge.reviewOpen', true);
     this.changed.fire(undefined);
     this.lensesChanged.fire();
     return this.review;
+  }
+
+  /** Reopens the review that was open when the window closed or reloaded; returns its run id. */
+  async restore(): Promise<string | undefined> {
+    const saved = this.context.workspaceState.get<{ runId: string; folder: string }>(OPEN_KEY);
+    if (!saved || this.review) return this.review?.runId;
+    try {
+      await this.open(saved.runId, vscode.Uri.parse(saved.folder));
+      return saved.runId;
+    } catch {
+      await this.close(); // the run is gone from the server
+      return undefined;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.review = undefined;
+    await this.context.workspaceState.update(OPEN_KEY, undefined);
+    await vscode.commands.executeCommand('setContext', 'astraforge.reviewOpen', false);
+    this.changed.fire(undefined);
+    this.lensesChanged.fire();
   }
 
   decision(path: string): Decision {

@@ -282,8 +282,11 @@ describe('AstraForge extension', () => {
     assert.equal(await read('after.txt'), 'keep\nthe\nsame\nlines\nhere\nmore\n');
     await assert.rejects(Promise.resolve(vscode.workspace.fs.stat(file('before.txt'))));
 
-    // Decisions outlive the review: opening it again (as after a reload) finds them.
-    await vscode.commands.executeCommand('astraforge.reviewChanges', runId);
+    // The review and its decisions outlive the window: a reload restores them from the workspace state.
+    const before = api.review.current;
+    (api.review as unknown as { review?: unknown }).review = undefined; // what a reload leaves
+    assert.equal(await api.review.restore(), runId);
+    assert.notEqual(api.review.current, before, 'a fresh review, from the saved state');
     assert.deepEqual(
       ['hunks.txt', 'clash.txt', 'after.txt'].map((p) => api.review.decision(p)),
       ['accepted', 'accepted', 'accepted'],
