@@ -157,7 +157,10 @@ export class RunService {
       if (!run.session_id) throw new Error('no sandbox');
       this.opts.sessions.assertUsable(run.session_id);
     } catch {
-      throw new AppError('SESSION_EXPIRED', `run "${id}"'s sandbox has ended, and with it the agent's files; start the run again to get them`);
+      throw new AppError(
+        'SESSION_EXPIRED',
+        `run "${id}"'s sandbox has ended, and with it the agent's files; start the run again to get them`,
+      );
     }
     const files: BaseFiles['files'] = [];
     const remaining: string[] = [];
