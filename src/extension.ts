@@ -46,9 +46,11 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   };
   const deps: RunStarterDeps = { connection, runs, revealSidebar, log };
   const review = new ReviewController(context, connection);
+  const reviewView = vscode.window.createTreeView('astraforge.review', { treeDataProvider: review });
   context.subscriptions.push(
     review,
-    vscode.window.registerTreeDataProvider('astraforge.review', review),
+    reviewView,
+    review.onDidChangeTreeData(() => (reviewView.description = review.summary())),
     vscode.workspace.registerTextDocumentContentProvider(REVIEW_SCHEME, review),
     vscode.languages.registerCodeLensProvider({ scheme: 'file' }, review),
   );
@@ -107,9 +109,19 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   };
   register('astraforge.review.showFile', (arg?: string | FileProposal | vscode.Uri) => review.showDiff(pathOf(arg), false));
   register('astraforge.review.showAll', () => review.showAll());
-  register('astraforge.review.acceptFile', async (arg?: string | FileProposal | vscode.Uri) =>
-    reportAccept(await review.accept([pathOf(arg)])),
-  );
+  register('astraforge.review.acceptFile', async (arg?: string | FileProposal | vscode.Uri) => {
+    const path = pathOf(arg);
+    const f = review.current?.files.find((x) => x.path === path);
+    if (f?.kind !== 'choose') return reportAccept(await review.accept([path]));
+    // The user asked for this file: say what is at stake and let them pick.
+    if (!f.agentSide)
+      return void vscode.window.showWarningMessage(`AstraForge: ${path}: ${f.reason}; nothing of the agent's can be applied.`);
+    const take = f.agentSide.action === 'delete' ? 'Delete it' : "Take the agent's version";
+    const pick = await vscode.window.showWarningMessage(`AstraForge: ${path}: ${f.reason}.`, { modal: true }, take, 'Keep mine');
+    if (pick === 'Keep mine') return review.reject([path]);
+    if (pick === take) return reportAccept(await review.accept([path], { takeAgentSide: true }));
+    return undefined;
+  });
   register('astraforge.review.rejectFile', (arg?: string | FileProposal | vscode.Uri) => review.reject([pathOf(arg)]));
   register('astraforge.review.acceptAll', async () => reportAccept(await review.accept()));
   register('astraforge.review.discardAll', () => review.reject());

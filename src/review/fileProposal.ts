@@ -34,7 +34,9 @@ export interface FileProposal {
   removed: number;
   /** Set when the local file differs from the snapshot. */
   localEdited: boolean;
+  /** For `choose`: why the user must decide, and what taking the agent's side would do. */
   reason?: string;
+  agentSide?: { action: 'write'; content: Buffer } | { action: 'delete' };
 }
 
 export interface FileSides {
@@ -83,20 +85,22 @@ export function proposeFile(file: DiffFile, sides: FileSides): FileProposal {
   if (file.binary) {
     if (file.status === 'deleted') {
       if (local === undefined) return { ...common, kind: 'already', localEdited };
-      return localEdited ? choose('you changed this binary file; the agent deleted it') : { ...common, kind: 'delete', localEdited };
+      return localEdited
+        ? choose('you changed this binary file; the agent deleted it', { action: 'delete' })
+        : { ...common, kind: 'delete', localEdited };
     }
     const proposed = sides.proposed;
     if (!proposed) return choose("the run's sandbox has ended, and with it the agent's version of this binary file");
     if (local !== undefined && local.equals(proposed)) return { ...common, kind: 'already', localEdited };
     // A binary file cannot be merged: the agent's bytes replace an untouched file, never one the user changed.
     if (localEdited || (file.status === 'added' && local !== undefined))
-      return choose('you changed this binary file too; keep yours, or discard it and accept again');
+      return choose('you changed this binary file too', { action: 'write', content: proposed });
     return { ...common, kind: 'write', content: proposed, localEdited };
   }
 
   if (file.status === 'deleted') {
     if (local === undefined) return { ...common, kind: 'already', localEdited: false };
-    if (localEdited) return choose('you edited this file; the agent deleted it');
+    if (localEdited) return choose('you edited this file; the agent deleted it', { action: 'delete' });
     return { ...common, kind: 'delete', localEdited: false };
   }
 
@@ -110,13 +114,16 @@ export function proposeFile(file: DiffFile, sides: FileSides): FileProposal {
   }
 
   // modified or renamed
+  const agentVersion = () =>
+    sides.base ? { action: 'write' as const, content: Buffer.from(proposedText(file, sides.base.toString('utf8'))) } : undefined;
   if (local === undefined)
     return choose(
       file.status === 'renamed'
         ? `${file.old_path ?? file.path} is gone from the workspace`
         : 'you deleted this file; the agent changed it',
+      agentVersion(),
     );
-  if (isProbablyBinary(local)) return choose('the local file is binary now');
+  if (isProbablyBinary(local)) return choose('the local file is binary now', agentVersion());
   const base = localEdited || file.base_sha256 === undefined ? sides.base : local;
   if (base === undefined) return choose("the snapshot's version of the file is not available");
   const baseText = base.toString('utf8');
@@ -127,8 +134,8 @@ export function proposeFile(file: DiffFile, sides: FileSides): FileProposal {
     return { ...common, kind: 'already', proposedText: proposed, baseText, localEdited: true };
   return merged(common, base.toString('utf8'), local.toString('utf8'), proposed, true);
 
-  function choose(reason: string): FileProposal {
-    return { ...common, kind: 'choose', localEdited, reason };
+  function choose(reason: string, agentSide?: FileProposal['agentSide']): FileProposal {
+    return { ...common, kind: 'choose', localEdited, reason, agentSide };
   }
 }
 

@@ -89,6 +89,16 @@ export class ReviewController
     this.lensesChanged.fire();
   }
 
+  /** "3 files · +12 −4 · 2 to decide", for the view's title bar. */
+  summary(): string | undefined {
+    const files = this.review?.files;
+    if (!files) return undefined;
+    const added = files.reduce((n, f) => n + f.added, 0);
+    const removed = files.reduce((n, f) => n + f.removed, 0);
+    const pending = files.filter((f) => this.decision(f.path) === 'pending').length;
+    return `${files.length} ${files.length === 1 ? 'file' : 'files'} · +${added} −${removed} · ${pending ? `${pending} to decide` : 'all decided'}`;
+  }
+
   decision(path: string): Decision {
     if (!this.review) return 'pending';
     return this.decisions()[this.review.runId]?.[path] ?? 'pending';
@@ -99,7 +109,10 @@ export class ReviewController
    * files as they are at this moment: text files get their pending hunks (the
    * ones not rejected), conflicts written between markers.
    */
-  async accept(paths?: readonly string[]): Promise<{ applied: string[]; conflicts: string[]; skipped: string[] }> {
+  async accept(
+    paths?: readonly string[],
+    opts: { takeAgentSide?: boolean } = {},
+  ): Promise<{ applied: string[]; conflicts: string[]; skipped: string[] }> {
     const review = this.need();
     const targets = review.files.filter((f) => (paths ? paths.includes(f.path) : this.decision(f.path) === 'pending'));
     const edit = new vscode.WorkspaceEdit();
@@ -113,7 +126,14 @@ export class ReviewController
       const uri = vscode.Uri.joinPath(review.folder, f.path);
       const meta = { label: `AstraForge: ${f.path}`, needsConfirmation: false };
       if (f.kind === 'choose') {
-        skipped.push(f.path);
+        // Only on the user's word (opts.takeAgentSide): the agent's version replaces or deletes theirs.
+        if (!opts.takeAgentSide || !f.agentSide) {
+          skipped.push(f.path);
+          continue;
+        }
+        if (f.agentSide.action === 'delete') edit.deleteFile(uri, { ignoreIfNotExists: true }, meta);
+        else edit.createFile(uri, { overwrite: true, contents: f.agentSide.content }, meta);
+        applied.push(f.path);
         continue;
       }
       if (f.kind === 'delete') {

@@ -157,6 +157,7 @@ describe('AstraForge extension', () => {
     await vscode.workspace.fs.writeFile(file('gone.txt'), Buffer.from('old\n'));
     await vscode.workspace.fs.writeFile(file('plain.txt'), Buffer.from('not open\n'));
     await vscode.workspace.fs.writeFile(file('blob.bin'), Buffer.from([0, 1, 2, 3]));
+    await vscode.workspace.fs.writeFile(file('mine-gone.txt'), Buffer.from('v1\n'));
     const events: RunEvent[] = [];
     const sub = api.runs.onDidReceiveEvents((b) => events.push(...b.events));
     let runId: string | undefined;
@@ -165,14 +166,16 @@ describe('AstraForge extension', () => {
         prompt: 'edit, add, delete',
         agent: 'command',
         command:
-          "sed -i 's/^b$/B/' notes.txt && echo fresh > added.txt && rm gone.txt && echo edited > plain.txt && printf 'X\\000Y' > blob.bin",
+          "sed -i 's/^b$/B/' notes.txt && echo fresh > added.txt && rm gone.txt && echo edited > plain.txt && printf 'X\\000Y' > blob.bin && echo v2 > mine-gone.txt",
       });
       assert.ok(runId);
       await until('the run', () => events.find((e) => e.type === 'run.finished' && e.status === 'succeeded'), 60_000);
     } finally {
       sub.dispose();
     }
-    // Meanwhile the user edits another line of the same file, in the editor, unsaved.
+    // Meanwhile the user deletes a file the agent changed,
+    await vscode.workspace.fs.delete(file('mine-gone.txt'));
+    // and edits another line of a file the agent changed, in the editor, unsaved.
     const doc = await vscode.workspace.openTextDocument(file('notes.txt'));
     const editor = await vscode.window.showTextDocument(doc);
     await editor.edit((e) => e.replace(new vscode.Range(4, 0, 4, 1), 'E (mine)'));
@@ -183,6 +186,7 @@ describe('AstraForge extension', () => {
       'added.txt:added:write',
       'blob.bin:modified:write',
       'gone.txt:deleted:delete',
+      'mine-gone.txt:modified:choose',
       'notes.txt:modified:write',
       'plain.txt:modified:write',
     ]);
@@ -197,6 +201,14 @@ describe('AstraForge extension', () => {
     assert.deepEqual([...(await vscode.workspace.fs.readFile(file('blob.bin')))], [88, 0, 89], 'the binary file, byte for byte');
     await assert.rejects(Promise.resolve(vscode.workspace.fs.stat(file('gone.txt'))));
     assert.equal(api.review.decision('notes.txt'), 'accepted');
+    assert.equal(api.review.decision('mine-gone.txt'), 'pending', 'Accept All leaves what the user must decide');
+    await assert.rejects(Promise.resolve(vscode.workspace.fs.stat(file('mine-gone.txt'))));
+    // The user decides to take the agent's version back.
+    await api.review.accept(['mine-gone.txt'], { takeAgentSide: true });
+    assert.equal(await read('mine-gone.txt'), 'v2\n');
+    assert.match(api.review.summary()!, /^6 files · \+\d+ −\d+ · all decided$/);
+    await vscode.commands.executeCommand('astraforge.review.showAll');
+    assert.equal(vscode.window.tabGroups.activeTabGroup.activeTab?.label.startsWith('AstraForge run'), true, 'the multi-file diff view');
 
     // Undo in the editor takes the merge back to the user's own text.
     await vscode.window.showTextDocument(doc);

@@ -85,6 +85,11 @@ describe('review: one file against the workspace', () => {
     const gone = proposeFile(modified('a.txt', BASE, PROPOSED), { local: undefined, base: Buffer.from(BASE) });
     assert.equal(gone.kind, 'choose');
     assert.match(gone.reason!, /you deleted this file/);
+    assert.equal(
+      gone.agentSide?.action === 'write' && gone.agentSide.content.toString(),
+      PROPOSED,
+      "taking the agent's side restores its version",
+    );
   });
 
   it('replacesAnUntouchedBinaryFileAndNeverOneTheUserChanged', () => {
