@@ -122,9 +122,13 @@ export class ReviewController
     // Every file as it is now, read at once (one round trip each, in parallel).
     const sourceOf = (f: FileProposal) => vscode.Uri.joinPath(review.folder, f.oldPath ?? f.path);
     const texts = await Promise.all(targets.map(async (f) => (await readLocal(sourceOf(f)))?.toString('utf8') ?? ''));
+    // One label for the whole action: it is one step in Undo.
+    const meta = {
+      label: targets.length === 1 ? `AstraForge: accept ${targets[0].path}` : `AstraForge: accept ${targets.length} files`,
+      needsConfirmation: false,
+    };
     for (const [index, f] of targets.entries()) {
       const uri = vscode.Uri.joinPath(review.folder, f.path);
-      const meta = { label: `AstraForge: ${f.path}`, needsConfirmation: false };
       if (f.kind === 'choose') {
         // Only on the user's word (opts.takeAgentSide): the agent's version replaces or deletes theirs.
         if (!opts.takeAgentSide || !f.agentSide) {
