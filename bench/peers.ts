@@ -49,7 +49,8 @@ export async function dockerRun(n: number): Promise<Row> {
   const images = execFileSync('docker', ['images', '--format', '{{.Repository}}:{{.Tag}}'], { encoding: 'utf8' })
     .split('\n')
     .filter(Boolean);
-  const image = images[0];
+  // Our own sandbox image when it is there, so both sides start the same root filesystem.
+  const image = images.find((i) => i.startsWith('astraforge-sandbox:')) ?? images[0];
   if (!image)
     return { name: 'peer: `docker run --rm IMAGE echo hi`', unit: 'ms', note: 'not available: no local image (no registry here)' };
   await timeEach(2, () => run('docker', ['run', '--rm', '--network', 'none', image, 'echo', 'hi']));

@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 
 import { REPO_ROOT, startServer } from '../test/helpers/serverProcess';
 import { BenchClient } from './httpClient';
+import { dockerBench } from './dockerBench';
 import { extensionBench } from './extensionBench';
 import { dockerRun, rawBwrap, sandboxRuntime } from './peers';
 import { runBench } from './runBench';
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
     const docker = await dockerRun(20);
     const srt = await sandboxRuntime(20, REPO_ROOT);
     rows.push(floor, docker, srt);
+    const dockerProvider = await dockerBench();
+    rows.push(...dockerProvider.rows);
     const ext = await extensionBench();
     rows.push(...ext.rows);
     const fps = await webviewFps();
@@ -44,6 +47,13 @@ async function main(): Promise<void> {
     }
     const firstDrawn = ext.rows.find((r) => r.name.startsWith('Send Spec'))!.p50!;
     const apiFirst = ext.rows.find((r) => r.name.includes('API alone'))!.p50!;
+    if (dockerProvider.createFirstP50 !== undefined && docker.p50 !== undefined) {
+      console.log(`- docker provider create + first command vs bubblewrap's: ${(dockerProvider.createFirstP50 / createFirst).toFixed(1)}×`);
+      console.log(
+        `- \`docker run --rm\` vs our docker create + first command: ${(docker.p50 / dockerProvider.createFirstP50).toFixed(2)}×`,
+      );
+      console.log(`- docker provider warm exec vs bubblewrap's: ${(dockerProvider.warmExecP50! / sandbox.warmExecP50).toFixed(2)}×`);
+    }
     console.log(`- Send Spec to first event drawn vs the same through the API alone: ${(firstDrawn / apiFirst).toFixed(2)}×`);
     for (const peer of fps.peers) console.log(`- sidebar fps vs ${peer.name}: ${(fps.ours / Math.max(peer.fps, 0.01)).toFixed(1)}×`);
     const gitApply = ext.rows.find((r) => r.name.includes('git apply'))!.p50!;

@@ -24,8 +24,9 @@ await esbuild.build({
   ...common,
   entryPoints: [join(root, 'server/src/main.ts')],
   outfile: join(root, 'server/dist/main.js'),
-  // Everything is bundled but Codex, which ships a platform binary resolved from node_modules at run time.
-  external: ['@openai/codex', '@openai/codex-*'],
+  // Everything is bundled but Codex (a platform binary) and dockerode (native optional parts),
+  // resolved from node_modules at run time.
+  external: ['@openai/codex', '@openai/codex-*', 'dockerode'],
 });
 if (!serverOnly) {
   await esbuild.build({

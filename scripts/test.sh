@@ -5,6 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 bash scripts/setup-code-server.sh || exit 1
+bash scripts/setup-docker.sh || exit 1
 
 passed=0; failed=0; status=0
 log=$(mktemp)
@@ -36,7 +37,10 @@ count() { # name, command...
 }
 
 mocha() { npx mocha --require tsx/cjs --reporter spec --no-color "$@"; }
+# The same server suites again with the docker provider, and what only Docker has to prove.
+mocha_docker() { ASTRAFORGE_TEST_SANDBOX=docker npx mocha --require tsx/cjs --reporter spec --no-color "$@"; }
 count "server, client and unit tests" mocha 'test/server/**/*.test.ts' 'test/client/**/*.test.ts' 'test/unit/**/*.test.ts'
+count "server suites against the docker provider (a real Docker engine)" mocha_docker 'test/server/**/*.test.ts' 'test/docker/**/*.test.ts'
 count "extension host tests (a real VS Code: code-server)" npx tsx test/extension/runInCodeServer.ts
 count "end to end (Playwright, headless Chromium)" mocha 'test/e2e/**/*.test.ts'
 

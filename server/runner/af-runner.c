@@ -407,6 +407,12 @@ static int resolve_existing(const char *path, char *real, uint32_t id) {
       send_error(id, 1, "symlink leads outside /workspace or to nothing");
       return -1;
     }
+    /* Everything in /workspace belongs to the sandbox user: a path it may not
+     * traverse leads out (a container image's /root, say). */
+    if (e == EACCES) {
+      send_error(id, 1, "path leads outside /workspace (permission denied)");
+      return -1;
+    }
     send_error(id, e == ENOENT || e == ENOTDIR ? 2 : 4, e == ENOENT ? "no such file" : strerror(e));
     return -1;
   }

@@ -12,8 +12,19 @@ export const ServerConfig = z.object({
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8787),
   dataDir: z.string(),
-  sandbox: z.enum(['bwrap']).default('bwrap'),
+  sandbox: z.enum(['bwrap', 'docker']).default('bwrap'),
   bwrapPath: z.string().default('/usr/bin/bwrap'),
+  /** The docker provider: its engine, default image, and hardening (every default is the safe one). */
+  docker: z
+    .object({
+      host: z.string().optional(),
+      defaultImage: z.string().default('astraforge-sandbox:bookworm'),
+      readOnlyRootfs: z.boolean().optional(),
+      capDrop: z.array(z.string()).optional(),
+      securityOpt: z.array(z.string()).optional(),
+      networkMode: z.string().optional(),
+    })
+    .prefault({}),
   images: z.record(z.string(), z.string()).default({}),
   defaultTtlSeconds: z.number().int().positive().default(1800),
   defaultTimeoutMs: z.number().int().positive().default(120_000),

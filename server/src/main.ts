@@ -9,6 +9,7 @@ import { BwrapProvider } from './sandboxes/bwrap/bwrapProvider';
 import { sandboxRootFor } from './sandboxes/host/sandboxRoot';
 import { CodexAgent, findCodexBinary } from './agents/codex/codexAgent';
 import { lockDataDir } from './dataDirLock';
+import { DockerProvider } from './sandboxes/docker/dockerProvider';
 import { CommandAgent } from './agents/commandAgent';
 import { ModelGateway, upstreamProblem } from './gateway/modelGateway';
 import { RunTokens } from './gateway/runTokens';
@@ -35,13 +36,29 @@ async function main(): Promise<void> {
   const sandboxRoot = sandboxRootFor(config.dataDir);
   const instanceId = createHash('sha256').update(config.dataDir).digest('hex').slice(0, 12);
   const workspaces = new WorkspaceStore(sandboxRoot);
-  const provider = new BwrapProvider({
-    instanceId,
-    bwrapPath: config.bwrapPath,
-    runnerBinary: resolve(__dirname, 'af-runner'),
-    stateDir: join(sandboxRoot, 'sandbox'),
-    images: config.images,
-  });
+  const runnerBinary = resolve(__dirname, 'af-runner');
+  const provider =
+    config.sandbox === 'docker'
+      ? await DockerProvider.connect({
+          instanceId,
+          runnerBinary,
+          defaultImage: config.docker.defaultImage,
+          images: config.images,
+          dockerHost: config.docker.host,
+          hardening: {
+            ...(config.docker.readOnlyRootfs !== undefined ? { readOnlyRootfs: config.docker.readOnlyRootfs } : {}),
+            ...(config.docker.capDrop ? { capDrop: config.docker.capDrop } : {}),
+            ...(config.docker.securityOpt ? { securityOpt: config.docker.securityOpt } : {}),
+            ...(config.docker.networkMode ? { networkMode: config.docker.networkMode } : {}),
+          },
+        })
+      : new BwrapProvider({
+          instanceId,
+          bwrapPath: config.bwrapPath,
+          runnerBinary,
+          stateDir: join(sandboxRoot, 'sandbox'),
+          images: config.images,
+        });
   const logger = { level: process.env.ASTRAFORGE_LOG_LEVEL ?? 'info', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] };
   let log: (obj: Record<string, unknown>, msg: string) => void = () => undefined;
   const sessions = new SessionManager({

@@ -34,7 +34,10 @@ export interface ServerProcess {
 
 export async function startServer(opts: StartOptions = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'af-test-'));
-  if (opts.config) writeFileSync(join(dataDir, 'config.json'), JSON.stringify(opts.config));
+  // ASTRAFORGE_TEST_SANDBOX=docker runs a suite against the docker provider instead of bubblewrap.
+  const sandbox = process.env.ASTRAFORGE_TEST_SANDBOX;
+  const config = sandbox ? { sandbox, ...opts.config } : opts.config;
+  if (config) writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config));
   const apiKey = opts.env?.ASTRAFORGE_API_KEY ?? `test_${randomBytes(12).toString('hex')}`;
   const child = spawn(process.execPath, [MAIN, '--port', String(opts.port ?? 0), '--data-dir', dataDir], {
     env: { PATH: process.env.PATH ?? '', ASTRAFORGE_LOG_LEVEL: 'warn', ...opts.env, ASTRAFORGE_API_KEY: apiKey },

@@ -1,5 +1,6 @@
 // What a hostile command inside a sandbox must not be able to do, tried for
-// real against bubblewrap: read host secrets, write system folders, reach
+// real against bubblewrap (or, with ASTRAFORGE_TEST_SANDBOX=docker, a real
+// Docker engine): read host secrets, write system folders, reach
 // any network, gain privileges, see or touch other processes, escape through
 // paths; and hogs (fork bomb, memory, disk, output) that must stay contained.
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import { ApiClient } from '../helpers/apiClient';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
 
 const MiB = 1024 * 1024;
+const DOCKER = process.env.ASTRAFORGE_TEST_SANDBOX === 'docker';
 const SECRET = `host-secret-${Math.random().toString(36).slice(2)}`;
 const MODEL_KEY = `sk-test-${Math.random().toString(36).slice(2)}`;
 
@@ -92,6 +94,12 @@ describe('sandbox isolation', function () {
 
     it('seesOnlyACuratedEtc', async () => {
       const r = await run('ls /etc');
+      if (DOCKER) {
+        // The image's own /etc, not the host's: no engine config, and its shadow file closed to the user.
+        assert.doesNotMatch(r.output, /^docker$|sudoers|ssh/m);
+        assert.match((await run('cat /etc/shadow 2>&1')).output, /Permission denied/);
+        return;
+      }
       assert.doesNotMatch(r.output, /shadow|sudoers|ssh/);
       assert.match((await run('cat /etc/passwd')).output, /^sandbox:x:1000:/m);
     });
@@ -147,7 +155,10 @@ describe('sandbox isolation', function () {
 
   describe('privileges', () => {
     it('runsAsAnUnprivilegedUserWithNoCapabilities', async () => {
-      assert.match((await run('id')).output, /^uid=1000\(sandbox\) gid=1000\(sandbox\)/);
+      const id = (await run('id')).output;
+      // Docker runs as the session's own unprivileged host uid (it owns the workspace); bubblewrap maps it to 1000.
+      if (DOCKER) assert.ok(Number(/^uid=(\d+)/.exec(id)?.[1]) >= 1000, id);
+      else assert.match(id, /^uid=1000\(sandbox\) gid=1000\(sandbox\)/);
       const caps = (await run('grep ^Cap /proc/self/status')).output;
       for (const line of caps.trim().split('\n')) assert.match(line, /:\s+0000000000000000$/, line);
       assert.match((await run('grep NoNewPrivs /proc/self/status')).output, /NoNewPrivs:\s+1/);

@@ -1,6 +1,7 @@
 // Leases and the reaper, persistent workspaces, restarts after a crash, and
 // the errors that only a lifecycle can produce (410, 500).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { ApiClient } from '../helpers/apiClient';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const DOCKER = process.env.ASTRAFORGE_TEST_SANDBOX === 'docker';
 
 /** Live (not zombie) host pids whose real uid is this one. */
 function pidsOfUid(uid: number): number[] {
@@ -139,11 +141,22 @@ describe('session lifecycle', function () {
         await api1.exec(persistent, 'echo safe > kept.txt');
         assert.ok(pidsOfUid(uid).length >= 2);
         await first.kill(); // SIGKILL: no cleanup code runs
-        for (let i = 0; i < 30 && pidsOfUid(uid).length > 0; i++) await sleep(100);
-        assert.deepEqual(pidsOfUid(uid), [], 'no sandbox process outlives the dead server');
+        // bubblewrap sandboxes die with the server; containers live on until the next start removes them.
+        if (!DOCKER) {
+          for (let i = 0; i < 30 && pidsOfUid(uid).length > 0; i++) await sleep(100);
+          assert.deepEqual(pidsOfUid(uid), [], 'no sandbox process outlives the dead server');
+        }
 
         const second = await startServer({ dataDir });
         try {
+          if (DOCKER) {
+            const instance = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+            const left = execFileSync('docker', ['ps', '-aq', '--filter', `label=astraforge.instance=${instance}`], { encoding: 'utf8' });
+            const survivors = left.split('\n').filter(Boolean);
+            // Only the session created after the restart may be there.
+            assert.ok(survivors.length <= 1, `containers of the dead server left: ${left}`);
+            assert.deepEqual(pidsOfUid(uid), [], 'no process of the dead session is left');
+          }
           const api2 = new ApiClient(second.url, second.apiKey);
           const info = await api2.get(`/v1/sessions/${id}`);
           assert.equal(info.status, 200);
@@ -156,7 +169,7 @@ describe('session lifecycle', function () {
           const again = await api2.post('/v1/sessions', { workspace_id: 'survivor' });
           assert.equal((await api2.exec(again.body.id, 'cat kept.txt')).body.output, 'safe\n');
           assert.equal(existsSync(join(dataDir, 'scratch', id)), false);
-          // no cgroup of the dead server's sessions is left behind
+          // no cgroup of the dead server's sessions is left behind (bubblewrap's own; Docker's go with the containers)
           const cgroupLeft = ['memory', 'pids'].some((c) => {
             const own = readFileSync('/proc/self/cgroup', 'utf8')
               .split('\n')
@@ -204,7 +217,10 @@ describe('session lifecycle', function () {
 
   describe('internal errors', () => {
     it('answersInternalErrorWithTheEnvelopeWhenTheSandboxCannotStart', async () => {
-      const server = await startServer({ config: { bwrapPath: '/nonexistent/bwrap' } });
+      // A sandbox that cannot start: no bwrap binary, or a network Docker does not have.
+      const server = await startServer({
+        config: DOCKER ? { docker: { networkMode: 'astraforge-no-such-network' } } : { bwrapPath: '/nonexistent/bwrap' },
+      });
       try {
         const api = new ApiClient(server.url, server.apiKey);
         const r = await api.post('/v1/sessions', {});

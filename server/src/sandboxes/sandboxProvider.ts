@@ -65,6 +65,8 @@ export interface SandboxProvider {
   readonly name: string;
   /** Image names this provider accepts; the first is the default. */
   images(): string[];
+  /** Also any other name, which create() checks itself (Docker: whatever image the engine has). */
+  readonly acceptsAnyImage?: boolean;
   create(spec: SandboxSpec): Promise<Sandbox>;
   /** After a restart: removes whatever a previous server process left behind for these uids. */
   cleanupLeftovers(hostUids: number[]): Promise<void>;

@@ -117,7 +117,7 @@ export class SessionManager {
   async create(req: CreateSessionRequest, extras: SessionExtras = {}): Promise<SessionInfo> {
     const { seed } = extras;
     const image = req.image ?? this.opts.provider.images()[0];
-    if (!this.opts.provider.images().includes(image)) {
+    if (!this.opts.provider.acceptsAnyImage && !this.opts.provider.images().includes(image)) {
       throw new AppError('INVALID_IMAGE', `unknown image "${image}"`, { available: this.opts.provider.images() });
     }
     const liveCount = [...this.sessions.values()].filter((s) => s.record.status === 'running').length;

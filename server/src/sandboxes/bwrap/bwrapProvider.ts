@@ -5,6 +5,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, writeFileSy
 import { join } from 'node:path';
 import { RunnerClient, type RunnerExecOptions } from '../runnerProtocol';
 import { SandboxError } from '../sandboxError';
+import { withTimeout } from '../withTimeout';
 import type { RunningExec, Sandbox, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
 import { createSessionCgroup, removeLeftoverCgroups, type SessionCgroup } from '../host/sessionCgroup';
 import { runsAsRoot } from '../host/sandboxRoot';
@@ -176,20 +177,4 @@ function shieldFromOomKiller(pid: number): void {
   } catch {
     /* exited, or not permitted: the session still works, only less protected */
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
 }

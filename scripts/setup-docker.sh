@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# A Docker engine for the docker sandbox provider and its tests: Debian's
+# docker.io, dockerd started in the background when none answers, and the
+# default sandbox image built locally (no registry is reachable here).
+# Safe to run twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pkg in docker.io debootstrap busybox-static; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup-docker: installing ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "setup-docker: starting dockerd"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO sh -c 'nohup dockerd >/var/log/astraforge-dockerd.log 2>&1 &'
+  for _ in $(seq 1 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+  docker info >/dev/null 2>&1 || { echo "setup-docker: dockerd did not start; see /var/log/astraforge-dockerd.log" >&2; exit 1; }
+fi
+
+bash scripts/build-sandbox-image.sh
