@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { ApiClient } from '../helpers/apiClient';
 import { makeTree, readRunEvents, uploadTree, waitForRun } from '../helpers/runHelpers';
-import { startScriptedModel, type ScriptedModel } from '../helpers/scriptedModel';
+import type { ScriptedModel } from '../helpers/scriptedModel';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
+import { startAgentFixture, type AgentFixture } from '../helpers/agentFixture';
 
 const REAL_KEY = `sk-provider-${Math.random().toString(36).slice(2)}-secret`;
 
@@ -16,24 +17,21 @@ describe('codex agent', function () {
   let model: ScriptedModel;
   let server: ServerProcess;
   let api: ApiClient;
-  let tree: string;
   let snapshotId: string;
 
+  let fixture: AgentFixture;
+
   before(async () => {
-    model = await startScriptedModel([]);
-    server = await startServer({
-      env: { ASTRAFORGE_MODEL_BASE_URL: model.baseUrl, ASTRAFORGE_MODEL_API_KEY: REAL_KEY, ASTRAFORGE_MODEL: 'scripted-model' },
-      config: { agents: { codexStreamRetries: 0 } },
-    });
-    api = new ApiClient(server.url, server.apiKey);
-    tree = makeTree({ 'README.md': '# demo\n', 'src/app.js': 'console.log("hello");\n' });
-    snapshotId = (await uploadTree(api, tree)).body.snapshot_id;
+    fixture = await startAgentFixture(
+      REAL_KEY,
+      { 'README.md': '# demo\n', 'src/app.js': 'console.log("hello");\n' },
+      { agents: { codexStreamRetries: 0 } },
+    );
+    ({ model, server, api, snapshotId } = fixture);
   });
 
   after(async () => {
-    await server?.dispose();
-    await model?.close();
-    rmSync(tree, { recursive: true, force: true });
+    await fixture?.dispose();
   });
 
   it('editsFilesThroughTheGatewayWithoutSeeingTheKey', async () => {

@@ -1,36 +1,28 @@
 // The real LangChain DeepAgent at work: its model through the gateway (the
 // scripted provider the only stand-in), every tool inside the sandbox.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { ApiClient } from '../helpers/apiClient';
-import { makeTree, readRunEvents, uploadTree, waitForRun } from '../helpers/runHelpers';
-import { startScriptedModel, type ScriptedModel } from '../helpers/scriptedModel';
-import { startServer, type ServerProcess } from '../helpers/serverProcess';
+import { readRunEvents, waitForRun } from '../helpers/runHelpers';
+import type { ScriptedModel } from '../helpers/scriptedModel';
+import { startAgentFixture, type AgentFixture } from '../helpers/agentFixture';
 
 const REAL_KEY = `sk-provider-${Math.random().toString(36).slice(2)}-secret`;
 
 describe('deepagent agent', function () {
   this.timeout(120_000);
   let model: ScriptedModel;
-  let server: ServerProcess;
   let api: ApiClient;
-  let tree: string;
   let snapshotId: string;
 
+  let fixture: AgentFixture;
+
   before(async () => {
-    model = await startScriptedModel([]);
-    server = await startServer({
-      env: { ASTRAFORGE_MODEL_BASE_URL: model.baseUrl, ASTRAFORGE_MODEL_API_KEY: REAL_KEY, ASTRAFORGE_MODEL: 'scripted-model' },
-    });
-    api = new ApiClient(server.url, server.apiKey);
-    tree = makeTree({ 'README.md': '# demo\n', 'src/util.py': 'def add(a, b):\n    return a - b\n' });
-    snapshotId = (await uploadTree(api, tree)).body.snapshot_id;
+    fixture = await startAgentFixture(REAL_KEY, { 'README.md': '# demo\n', 'src/util.py': 'def add(a, b):\n    return a - b\n' });
+    ({ model, api, snapshotId } = fixture);
   });
 
   after(async () => {
-    await server?.dispose();
-    await model?.close();
-    rmSync(tree, { recursive: true, force: true });
+    await fixture?.dispose();
   });
 
   it('editsFilesInTheSandboxThroughItsTools', async () => {

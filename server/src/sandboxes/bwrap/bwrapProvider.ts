@@ -3,10 +3,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RunnerClient, type RunnerExecOptions } from '../runnerProtocol';
+import { RunnerClient } from '../runnerProtocol';
+import { RunnerSandbox } from '../runnerSandbox';
 import { SandboxError } from '../sandboxError';
 import { withTimeout } from '../withTimeout';
-import type { RunningExec, Sandbox, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
+import type { Sandbox, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
 import { createSessionCgroup, removeLeftoverCgroups, type SessionCgroup } from '../host/sessionCgroup';
 import { runsAsRoot } from '../host/sandboxRoot';
 import { descendantsOf, killProcessesOfUids, usageOfTree } from '../host/processTree';
@@ -26,31 +27,16 @@ export interface BwrapProviderOptions {
 
 const START_TIMEOUT_MS = 10_000;
 
-class BwrapSandbox implements Sandbox {
+class BwrapSandbox extends RunnerSandbox {
   readonly exited: Promise<void>;
   constructor(
     private readonly child: ChildProcess,
-    private readonly runner: RunnerClient,
+    runner: RunnerClient,
     private readonly cgroup: SessionCgroup | undefined,
     private readonly hostUid: number,
   ) {
+    super(runner);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-  }
-
-  exec(cmd: string, opts: RunnerExecOptions): RunningExec {
-    return this.runner.exec(cmd, opts);
-  }
-
-  kill(execId: number): void {
-    if (!this.runner.closed) this.runner.kill(execId);
-  }
-
-  readFile(absPath: string, maxBytes: number) {
-    return this.runner.readFile(absPath, maxBytes);
-  }
-
-  writeFile(absPath: string, data: Buffer): Promise<void> {
-    return this.runner.writeFile(absPath, data);
   }
 
   async usage(): Promise<SandboxUsage> {

@@ -10,10 +10,11 @@ import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
 import { readFileSync } from 'node:fs';
 import { GATEWAY_SOCKET_PATH } from '../bwrap/bwrapArgs';
-import { RunnerClient, type RunnerExecOptions } from '../runnerProtocol';
+import { RunnerClient } from '../runnerProtocol';
+import { RunnerSandbox } from '../runnerSandbox';
 import { SandboxError } from '../sandboxError';
 import { withTimeout } from '../withTimeout';
-import type { RunningExec, Sandbox, SandboxLimits, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
+import type { Sandbox, SandboxLimits, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
 
 const TOOLS_DIR = '/.astraforge';
 const RUNNER_PATH = `${TOOLS_DIR}/bin/af-runner`;
@@ -238,34 +239,19 @@ function runnerArgs(limits: SandboxLimits, relayPort?: number): string[] {
   ];
 }
 
-class DockerSandbox implements Sandbox {
+class DockerSandbox extends RunnerSandbox {
   readonly exited: Promise<void>;
 
   constructor(
     private readonly container: Docker.Container,
-    private readonly runner: RunnerClient,
+    runner: RunnerClient,
   ) {
+    super(runner);
     this.exited = container.wait().then(
       () => undefined,
       () => undefined,
     );
     void this.exited.then(() => runner.close(new SandboxError('SANDBOX_GONE', 'the sandbox has exited')));
-  }
-
-  exec(cmd: string, opts: RunnerExecOptions): RunningExec {
-    return this.runner.exec(cmd, opts);
-  }
-
-  kill(execId: number): void {
-    if (!this.runner.closed) this.runner.kill(execId);
-  }
-
-  readFile(absPath: string, maxBytes: number) {
-    return this.runner.readFile(absPath, maxBytes);
-  }
-
-  writeFile(absPath: string, data: Buffer): Promise<void> {
-    return this.runner.writeFile(absPath, data);
   }
 
   /** From the container's own cgroup, as the engine reports it. */
