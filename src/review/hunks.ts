@@ -40,34 +40,17 @@ export function pendingHunks(base: string, local: string, proposed: string, reje
       case 'both':
         line += chunk.lines.length;
         break;
-      case 'proposed': {
-        const key = hunkKey(chunk.baseLines, chunk.lines);
-        if (!rejected.has(key))
-          hunks.push({
-            key,
-            startLine: line,
-            lineCount: chunk.baseLines.length,
-            localLines: chunk.baseLines,
-            baseLines: chunk.baseLines,
-            newLines: chunk.lines,
-            conflict: false,
-          });
-        line += chunk.baseLines.length;
-        break;
-      }
+      case 'proposed':
       case 'conflict': {
-        const key = hunkKey(chunk.base, chunk.proposed);
+        // A clean change finds the snapshot's lines in the live text; a conflict finds the user's.
+        const conflict = chunk.kind === 'conflict';
+        const localLines = conflict ? chunk.local : chunk.baseLines;
+        const baseLines = conflict ? chunk.base : chunk.baseLines;
+        const newLines = conflict ? chunk.proposed : chunk.lines;
+        const key = hunkKey(baseLines, newLines);
         if (!rejected.has(key))
-          hunks.push({
-            key,
-            startLine: line,
-            lineCount: chunk.local.length,
-            localLines: chunk.local,
-            baseLines: chunk.base,
-            newLines: chunk.proposed,
-            conflict: true,
-          });
-        line += chunk.local.length;
+          hunks.push({ key, startLine: line, lineCount: localLines.length, localLines, baseLines, newLines, conflict });
+        line += localLines.length;
         break;
       }
     }

@@ -32,6 +32,21 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
 describe('AstraForge extension', () => {
   let api: AstraForgeApi;
 
+  /** Sends a task to the command agent from the palette command and waits for it to succeed. */
+  async function runCommand(command: string): Promise<string> {
+    const events: RunEvent[] = [];
+    const sub = api.runs.onDidReceiveEvents((b) => events.push(...b.events));
+    try {
+      const runId = await vscode.commands.executeCommand<string>('astraforge.sendSpec', { prompt: command, agent: 'command', command });
+      assert.ok(runId, 'sendSpec returned the run id');
+      const finished = await until('the run', () => events.find((e) => e.type === 'run.finished'), 60_000);
+      assert.equal(finished.status, 'succeeded', `the run failed: ${String(finished.error)}`);
+      return runId;
+    } finally {
+      sub.dispose();
+    }
+  }
+
   before(async () => {
     const ext = vscode.extensions.getExtension<AstraForgeApi>('astraforge.astraforge');
     assert.ok(ext, 'the extension is installed');
@@ -158,21 +173,9 @@ describe('AstraForge extension', () => {
     await vscode.workspace.fs.writeFile(file('plain.txt'), Buffer.from('not open\n'));
     await vscode.workspace.fs.writeFile(file('blob.bin'), Buffer.from([0, 1, 2, 3]));
     await vscode.workspace.fs.writeFile(file('mine-gone.txt'), Buffer.from('v1\n'));
-    const events: RunEvent[] = [];
-    const sub = api.runs.onDidReceiveEvents((b) => events.push(...b.events));
-    let runId: string | undefined;
-    try {
-      runId = await vscode.commands.executeCommand<string>('astraforge.sendSpec', {
-        prompt: 'edit, add, delete',
-        agent: 'command',
-        command:
-          "sed -i 's/^b$/B/' notes.txt && echo fresh > added.txt && rm gone.txt && echo edited > plain.txt && printf 'X\\000Y' > blob.bin && echo v2 > mine-gone.txt",
-      });
-      assert.ok(runId);
-      await until('the run', () => events.find((e) => e.type === 'run.finished' && e.status === 'succeeded'), 60_000);
-    } finally {
-      sub.dispose();
-    }
+    const runId = await runCommand(
+      "sed -i 's/^b$/B/' notes.txt && echo fresh > added.txt && rm gone.txt && echo edited > plain.txt && printf 'X\\000Y' > blob.bin && echo v2 > mine-gone.txt",
+    );
     // Meanwhile the user deletes a file the agent changed,
     await vscode.workspace.fs.delete(file('mine-gone.txt'));
     // and edits another line of a file the agent changed, in the editor, unsaved.
@@ -225,19 +228,7 @@ describe('AstraForge extension', () => {
     await vscode.workspace.fs.writeFile(file('hunks.txt'), Buffer.from(lines));
     await vscode.workspace.fs.writeFile(file('clash.txt'), Buffer.from(lines));
     await vscode.workspace.fs.writeFile(file('before.txt'), Buffer.from('keep\nthe\nsame\nlines\nhere\n'));
-    const events: RunEvent[] = [];
-    const sub = api.runs.onDidReceiveEvents((b) => events.push(...b.events));
-    let runId: string | undefined;
-    try {
-      runId = await vscode.commands.executeCommand<string>('astraforge.sendSpec', {
-        prompt: 'hunks',
-        agent: 'command',
-        command: "sed -i 's/^b$/B/; s/^f$/F/' hunks.txt clash.txt && mv before.txt after.txt && echo more >> after.txt",
-      });
-      await until('the run', () => events.find((e) => e.type === 'run.finished' && e.status === 'succeeded'), 60_000);
-    } finally {
-      sub.dispose();
-    }
+    const runId = await runCommand("sed -i 's/^b$/B/; s/^f$/F/' hunks.txt clash.txt && mv before.txt after.txt && echo more >> after.txt");
     // The user changed a line the agent also changed.
     const clash = await vscode.workspace.openTextDocument(file('clash.txt'));
     await (await vscode.window.showTextDocument(clash)).edit((e) => e.replace(new vscode.Range(1, 0, 1, 1), 'b (mine)'));
