@@ -128,7 +128,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   register('astraforge.review.close', () => review.close());
   register('astraforge.review.acceptHunk', (uri?: vscode.Uri, key?: string) => review.acceptHunk(uri, key));
   register('astraforge.review.rejectHunk', (uri?: vscode.Uri, key?: string) => review.rejectHunk(uri, key));
-  register('astraforge.review.nextHunk', async () => review.nextHunk());
+  register('astraforge.review.nextHunk', () => review.nextHunk());
   register('astraforge.connectServer', () => connectServer(context, connection));
   register('astraforge.setModelKey', () => setModelKey(context, connection));
   register('astraforge.showServerLog', async () => log.show(true));

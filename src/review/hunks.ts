@@ -14,6 +14,8 @@ export interface Hunk {
   /** Where the hunk sits in the live text (0-based line) and how many of its lines it replaces. */
   startLine: number;
   lineCount: number;
+  /** Where its new lines sit in the agent's version (the other side of the diff editor). */
+  proposedStartLine: number;
   /** The live lines it replaces, the snapshot's lines there, and the agent's lines that replace them. */
   localLines: string[];
   baseLines: string[];
@@ -32,13 +34,19 @@ export function hunkKey(baseLines: readonly string[], newLines: readonly string[
 /** The agent's changes not yet in `local` and not rejected, in file order. */
 export function pendingHunks(base: string, local: string, proposed: string, rejected: ReadonlySet<string> = new Set()): Hunk[] {
   const hunks: Hunk[] = [];
-  let line = 0;
+  let line = 0; // in the live text
+  let proposedLine = 0; // in the agent's version
   for (const chunk of mergeThreeWay(base, local, proposed).chunks) {
     switch (chunk.kind) {
       case 'stable':
-      case 'local':
       case 'both':
         line += chunk.lines.length;
+        proposedLine += chunk.lines.length;
+        break;
+      case 'local':
+        // The user's change: the agent's version still has the snapshot's lines there.
+        line += chunk.lines.length;
+        proposedLine += chunk.baseLines.length;
         break;
       case 'proposed':
       case 'conflict': {
@@ -49,8 +57,18 @@ export function pendingHunks(base: string, local: string, proposed: string, reje
         const newLines = conflict ? chunk.proposed : chunk.lines;
         const key = hunkKey(baseLines, newLines);
         if (!rejected.has(key))
-          hunks.push({ key, startLine: line, lineCount: localLines.length, localLines, baseLines, newLines, conflict });
+          hunks.push({
+            key,
+            startLine: line,
+            lineCount: localLines.length,
+            proposedStartLine: proposedLine,
+            localLines,
+            baseLines,
+            newLines,
+            conflict,
+          });
         line += localLines.length;
+        proposedLine += newLines.length;
         break;
       }
     }

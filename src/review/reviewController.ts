@@ -189,13 +189,14 @@ export class ReviewController
   /** The agent's pending changes to a file of the review, over its live text; undefined when it has none to show. */
   hunks(document: vscode.TextDocument): Hunk[] | undefined {
     const f = this.fileOf(document.uri);
-    if (!f || f.baseText === undefined || f.proposedText === undefined || this.decision(f.path) !== 'pending') return undefined;
+    // Computed from the live text, so an undone accept offers its changes again; a rejected file offers none.
+    if (!f || f.baseText === undefined || f.proposedText === undefined || this.decision(f.path) === 'rejected') return undefined;
     return pendingHunks(f.baseText, document.getText(), f.proposedText, this.rejected(f.path));
   }
 
   /** Accepts one hunk (by key, or the one at the cursor) as one undoable edit. */
   async acceptHunk(uri?: vscode.Uri, key?: string): Promise<boolean> {
-    const target = this.hunkAt(uri, key);
+    const target = await this.hunkAt(uri, key);
     if (!target) return false;
     const { document, hunk } = target;
     const r = hunkReplacement(document.getText(), hunk);
@@ -211,7 +212,7 @@ export class ReviewController
 
   /** Rejects one hunk (by key, or the one at the cursor): it is not offered again for this run. */
   async rejectHunk(uri?: vscode.Uri, key?: string): Promise<boolean> {
-    const target = this.hunkAt(uri, key);
+    const target = await this.hunkAt(uri, key);
     if (!target) return false;
     const path = this.fileOf(target.document.uri)!.path;
     const all = this.context.workspaceState.get<Record<string, Record<string, string[]>>>(REJECTED_KEY, {});
@@ -223,14 +224,18 @@ export class ReviewController
     return true;
   }
 
-  /** Moves the cursor to the next pending hunk in the active editor (wrapping around). */
-  nextHunk(): boolean {
+  /** Moves the cursor to the next pending hunk in the active editor, the file's or the agent's side (wrapping around). */
+  async nextHunk(): Promise<boolean> {
     const editor = vscode.window.activeTextEditor;
-    const hunks = editor && this.hunks(editor.document);
-    if (!editor || !hunks?.length) return false;
+    const path = editor && this.pathOf(editor.document.uri);
+    if (!editor || !path || !this.review) return false;
+    const onAgentSide = editor.document.uri.scheme === REVIEW_SCHEME;
+    const document = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(this.review.folder, path));
+    const starts = (this.hunks(document) ?? []).map((h) => (onAgentSide ? h.proposedStartLine : h.startLine));
+    if (!starts.length) return false;
     const line = editor.selection.active.line;
-    const next = hunks.find((h) => h.startLine > line) ?? hunks[0];
-    const pos = new vscode.Position(next.startLine, 0);
+    const next = starts.find((s) => s > line) ?? starts[0];
+    const pos = new vscode.Position(next, 0);
     editor.selection = new vscode.Selection(pos, pos);
     editor.revealRange(new vscode.Range(pos, pos), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
     return true;
@@ -256,16 +261,31 @@ export class ReviewController
     });
   }
 
-  private hunkAt(uri: vscode.Uri | undefined, key: string | undefined): { document: vscode.TextDocument; hunk: Hunk } | undefined {
-    const document = uri ? openDocument(uri) : vscode.window.activeTextEditor?.document;
-    if (!document) return undefined;
+  /**
+   * The hunk a command means: by key, or the one at the cursor, in the file's
+   * own editor or on the agent's side of the diff editor.
+   */
+  private async hunkAt(
+    uri: vscode.Uri | undefined,
+    key: string | undefined,
+  ): Promise<{ document: vscode.TextDocument; hunk: Hunk } | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    const target = uri ?? editor?.document.uri;
+    if (!target) return undefined;
+    const onAgentSide = target.scheme === REVIEW_SCHEME;
+    const path = this.pathOf(target);
+    if (!path || !this.review) return undefined;
+    const document = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(this.review.folder, path));
     const hunks = this.hunks(document) ?? [];
     if (key) {
       const hunk = hunks.find((h) => h.key === key);
       return hunk && { document, hunk };
     }
-    const line = vscode.window.activeTextEditor?.selection.active.line ?? -1;
-    const hunk = hunks.find((h) => line >= h.startLine && line < h.startLine + Math.max(1, h.lineCount));
+    const line = editor?.selection.active.line ?? -1;
+    const hunk = hunks.find((h) => {
+      const [start, count] = onAgentSide ? [h.proposedStartLine, h.newLines.length] : [h.startLine, h.lineCount];
+      return line >= start && line < start + Math.max(1, count);
+    });
     return hunk && { document, hunk };
   }
 

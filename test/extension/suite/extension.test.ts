@@ -263,6 +263,18 @@ describe('AstraForge extension', () => {
     await vscode.commands.executeCommand('undo');
     assert.equal(doc.getText(), lines, 'undo takes the accepted change back');
 
+    // In the diff editor, on the agent's side: the change at the cursor is accepted into the file.
+    // (After the undo the accepted change is offered again; the rejected one stays rejected.)
+    await api.review.showDiff('hunks.txt', false);
+    const agentSide = vscode.window.activeTextEditor!;
+    assert.equal(agentSide.document.uri.scheme, 'astraforge-review');
+    agentSide.selection = new vscode.Selection(0, 0, 0, 0);
+    assert.equal(await vscode.commands.executeCommand('astraforge.review.nextHunk'), true);
+    assert.equal(agentSide.selection.active.line, 1, 'the next change is on line 2');
+    await vscode.commands.executeCommand('astraforge.review.acceptHunk');
+    assert.equal(doc.getText(), 'a\nB\nc\nd\ne\nf\ng\n');
+    await vscode.commands.executeCommand('undo');
+
     // The conflicting line is never overwritten: both sides are kept between markers.
     const clashHunks = api.review.hunks(clash)!;
     assert.deepEqual(

@@ -50,6 +50,11 @@ describe('review: hunks', () => {
       hunks.map((h) => h.startLine),
       [3, 7],
     );
+    assert.deepEqual(
+      hunks.map((h) => h.proposedStartLine),
+      [1, 5],
+      "where each change sits on the agent's side of the diff",
+    );
     assert.equal(accept(local, 1), 'new 1\nnew 2\na\nb\nc\nd\ne\nF\ng\n');
   });
 
