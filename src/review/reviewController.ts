@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import type { RunDiff } from '../../server/src/contract/runApi';
 import type { ServerConnection } from '../server/serverConnection';
 import { needsBase, proposeFile, type FileProposal } from './fileProposal';
-import { allReplacements, applyReplacements, hunkReplacement, pendingHunks, type Hunk, type TextReplacement } from './hunks';
+import { allReplacements, hunkReplacement, pendingHunks, type Hunk, type TextReplacement } from './hunks';
 
 export const REVIEW_SCHEME = 'astraforge-review';
 const STATE_KEY = 'astraforge.review.decisions';
@@ -121,7 +121,7 @@ export class ReviewController
     const skipped: string[] = [];
     // Every file as it is now, read at once (one round trip each, in parallel).
     const sourceOf = (f: FileProposal) => vscode.Uri.joinPath(review.folder, f.oldPath ?? f.path);
-    const texts = await Promise.all(targets.map(async (f) => (await readLocal(sourceOf(f)))?.toString('utf8') ?? ''));
+    const locals = await Promise.all(targets.map((f) => readLocal(sourceOf(f))));
     // One label for the whole action: it is one step in Undo.
     const meta = {
       label: targets.length === 1 ? `AstraForge: accept ${targets[0].path}` : `AstraForge: accept ${targets.length} files`,
@@ -154,34 +154,42 @@ export class ReviewController
         continue;
       }
       const source = sourceOf(f);
-      const open = openDocument(source);
-      const raw = texts[index];
-      // An open document's text has no BOM; a file read from disk keeps it in front, out of the line arithmetic.
-      const bom = raw.startsWith('\uFEFF') ? '\uFEFF' : '';
-      const local = raw.slice(bom.length);
+      const raw = locals[index]?.toString('utf8');
+      if (raw === undefined) {
+        // A file the agent added: created, and Undo deletes it again.
+        edit.createFile(uri, { overwrite: false, ignoreIfExists: false, contents: Buffer.from(f.proposedText) }, meta);
+        applied.push(f.path);
+        continue;
+      }
+      // An editor's text has no BOM; a file read from disk keeps it in front, out of the line arithmetic.
+      const local = raw.startsWith('\uFEFF') ? raw.slice(1) : raw;
+      // An existing file changes by text edits, as any refactoring does: its editor's Undo takes them back.
+      if (source.toString() !== uri.toString()) edit.renameFile(source, uri, { overwrite: false }, meta);
       const rejected = this.rejected(f.path);
-      if (!open && source.toString() === uri.toString() && !rejected.size && local === f.baseText) {
+      if (!rejected.size && local === f.baseText) {
         // Untouched since the snapshot and nothing rejected: the agent's version as it is, no merge needed.
-        edit.createFile(uri, { overwrite: true, contents: Buffer.from(bom + f.proposedText) }, meta);
+        edit.replace(uri, wholeText(local), f.proposedText, meta);
         applied.push(f.path);
         continue;
       }
       const hunks = pendingHunks(f.baseText, local, f.proposedText, rejected);
-      const replacements = allReplacements(local, hunks);
-      if (source.toString() !== uri.toString()) {
-        // A rename moves the file (and any editor on it), then edits it where it now is.
-        edit.renameFile(source, uri, { overwrite: false }, meta);
-        for (const r of replacements) edit.replace(uri, toRange(r), r.text, meta);
-      } else if (open) {
-        for (const r of replacements) edit.replace(uri, toRange(r), r.text, meta);
-      } else {
-        edit.createFile(uri, { overwrite: true, contents: Buffer.from(bom + applyReplacements(local, replacements)) }, meta);
-      }
+      for (const r of allReplacements(local, hunks)) edit.replace(uri, toRange(r), r.text, meta);
       (hunks.some((h) => h.conflict) ? conflicts : applied).push(f.path);
     }
     // Not `edit.size`: it counts text edits only, and most of these are file operations.
-    if (applied.length + conflicts.length > 0 && !(await vscode.workspace.applyEdit(edit)))
+    // Documents with unsaved edits of the user's stay unsaved; the others are saved when
+    // VS Code saves what a refactoring changes (files.refactoring.autoSave, on by default).
+    const dirtyBefore = new Set(vscode.workspace.textDocuments.filter((d) => d.isDirty).map((d) => d.uri.toString()));
+    if (applied.length + conflicts.length > 0 && !(await vscode.workspace.applyEdit(edit, { isRefactoring: true })))
       throw new Error('VS Code refused the edit (a file may be read-only)');
+    if (vscode.workspace.getConfiguration('files.refactoring').get('autoSave', true)) {
+      const edited = new Set(edit.entries().map(([uri]) => uri.toString()));
+      await Promise.all(
+        vscode.workspace.textDocuments
+          .filter((d) => d.isDirty && edited.has(d.uri.toString()) && !dirtyBefore.has(d.uri.toString()))
+          .map((d) => d.save()),
+      );
+    }
     await this.decide([...applied, ...conflicts], 'accepted');
     return { applied, conflicts, skipped };
   }
@@ -408,6 +416,13 @@ export class ReviewController
 
 function openDocument(uri: vscode.Uri): vscode.TextDocument | undefined {
   return vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+}
+
+/** The range of a whole text, in the editor's line terms (a CRLF ends a line like an LF). */
+function wholeText(text: string): vscode.Range {
+  const lines = text.split('\n');
+  const last = lines[lines.length - 1];
+  return new vscode.Range(0, 0, lines.length - 1, last.length);
 }
 
 function toRange(r: TextReplacement): vscode.Range {

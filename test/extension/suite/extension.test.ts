@@ -197,7 +197,15 @@ describe('AstraForge extension', () => {
 
     // A file no editor has open: the edit is only a file operation.
     await vscode.commands.executeCommand('astraforge.review.acceptFile', 'plain.txt');
-    assert.equal(await read('plain.txt'), 'edited\n', 'a file not open in an editor is written');
+    assert.equal(await read('plain.txt'), 'edited\n', 'a file not open in an editor is written (and saved, as refactorings are)');
+    // and its editor's Undo takes the change back.
+    const plain = await vscode.workspace.openTextDocument(file('plain.txt'));
+    await vscode.window.showTextDocument(plain);
+    await vscode.commands.executeCommand('undo');
+    assert.equal(plain.getText(), 'not open\n');
+    await vscode.commands.executeCommand('redo');
+    assert.equal(plain.getText(), 'edited\n');
+    await plain.save();
     await vscode.commands.executeCommand('astraforge.review.acceptAll');
     assert.equal(doc.getText(), 'a\nB\nc\nd\nE (mine)\n', "the agent's line and the user's line, both");
     assert.equal(await read('added.txt'), 'fresh\n');
