@@ -97,6 +97,13 @@ describe('end to end: Send Spec from the command palette', function () {
     await page.locator('.monaco-list-row', { hasText: 'README.md' }).first().waitFor();
     await page.waitForTimeout(500);
     await page.screenshot({ path: join(SHOTS, '3-review-diff.png') });
+    // In the file itself, each change has its own Accept and Reject.
+    await page.keyboard.press('F1');
+    await page.locator('.quick-input-widget input').fill('README.md');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'README.md' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.codelens-decoration', { hasText: 'Accept change (AstraForge)' }).first().waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: join(SHOTS, '3b-review-codelens.png') });
     await palette('AstraForge: Review: Accept All');
     const readme = join(cs.workspace, 'README.md');
     for (let i = 0; i < 100 && !readFileSync(readme, 'utf8').includes('numbered'); i++) await page.waitForTimeout(100);
