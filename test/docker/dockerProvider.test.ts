@@ -75,6 +75,7 @@ describe('docker provider', function () {
     const b = await api.exec(r.body.id, 'echo $GREETING from $(pwd)');
     assert.equal(b.body.output, 'hi from /tmp\n');
     await api.call('DELETE', `/v1/sessions/${r.body.id}`);
+    docker('rmi', '-f', BUSYBOX_IMAGE);
   });
 
   it('refusesAnImageTheEngineDoesNotHave', async () => {
