@@ -1,23 +1,20 @@
-// The review of a run's changes in the editor: a tree of the changed files
-// (what applying each would do to the workspace as it is now), the diff
-// editor between the local file and the agent's version (a read-only
-// virtual document), and accept or reject per file or for all. Every accept
-// is one WorkspaceEdit, so Undo takes it back; conflicts are written with
-// markers for the user to resolve, never over their text. What was decided
-// is kept in the workspace state and survives a reload.
+// The review of a run's changes in the editor: the changed files (what
+// applying each would do to the workspace as it is now), the diff editor
+// between the local file and the agent's version (a read-only virtual
+// document), and accept or reject per change, per file or for all. Every
+// accept is one WorkspaceEdit, so Undo takes it back; conflicts are written
+// with markers for the user to resolve, never over their text. Decisions
+// live in ReviewState, the list's look in reviewTree.
 import * as vscode from 'vscode';
 import type { RunDiff } from '../../server/src/contract/runApi';
 import type { ServerConnection } from '../server/serverConnection';
 import { needsBase, proposeFile, type FileProposal } from './fileProposal';
-import { allReplacements, hunkReplacement, pendingHunks, type Hunk, type TextReplacement } from './hunks';
+import { hunkReplacement, pendingHunks, type Hunk } from './hunks';
+import { acceptEdit, toRange } from './acceptEdit';
+import { ReviewState, type Decision } from './reviewState';
+import { reviewSummary, reviewTreeItem } from './reviewTree';
 
 export const REVIEW_SCHEME = 'astraforge-review';
-const STATE_KEY = 'astraforge.review.decisions';
-const REJECTED_KEY = 'astraforge.review.rejectedHunks';
-/** The open review, reopened after a window reload. */
-const OPEN_KEY = 'astraforge.review.open';
-
-export type Decision = 'pending' | 'accepted' | 'rejected';
 
 interface OpenReview {
   runId: string;
@@ -36,10 +33,14 @@ export class ReviewController
   private readonly lensesChanged = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this.lensesChanged.event;
 
+  private readonly state: ReviewState;
+
   constructor(
-    private readonly context: vscode.ExtensionContext,
+    context: vscode.ExtensionContext,
     private readonly connection: ServerConnection,
-  ) {}
+  ) {
+    this.state = new ReviewState(context.workspaceState);
+  }
 
   get current(): OpenReview | undefined {
     return this.review;
@@ -61,7 +62,7 @@ export class ReviewController
       proposeFile(f, { local: locals[i], base: bases.get(f.old_path ?? f.path), proposed: proposed.get(f.path) }),
     );
     this.review = { runId, folder, files };
-    await this.context.workspaceState.update(OPEN_KEY, { runId, folder: folder.toString() });
+    await this.state.setOpenReview({ runId, folder: folder.toString() });
     await vscode.commands.executeCommand('setContext', 'astraforge.reviewOpen', true);
     this.changed.fire(undefined);
     this.lensesChanged.fire();
@@ -70,7 +71,7 @@ export class ReviewController
 
   /** Reopens the review that was open when the window closed or reloaded; returns its run id. */
   async restore(): Promise<string | undefined> {
-    const saved = this.context.workspaceState.get<{ runId: string; folder: string }>(OPEN_KEY);
+    const saved = this.state.openReview();
     if (!saved || this.review) return this.review?.runId;
     try {
       await this.open(saved.runId, vscode.Uri.parse(saved.folder));
@@ -83,7 +84,7 @@ export class ReviewController
 
   async close(): Promise<void> {
     this.review = undefined;
-    await this.context.workspaceState.update(OPEN_KEY, undefined);
+    await this.state.setOpenReview(undefined);
     await vscode.commands.executeCommand('setContext', 'astraforge.reviewOpen', false);
     this.changed.fire(undefined);
     this.lensesChanged.fire();
@@ -91,17 +92,11 @@ export class ReviewController
 
   /** "3 files · +12 −4 · 2 to decide", for the view's title bar. */
   summary(): string | undefined {
-    const files = this.review?.files;
-    if (!files) return undefined;
-    const added = files.reduce((n, f) => n + f.added, 0);
-    const removed = files.reduce((n, f) => n + f.removed, 0);
-    const pending = files.filter((f) => this.decision(f.path) === 'pending').length;
-    return `${files.length} ${files.length === 1 ? 'file' : 'files'} · +${added} −${removed} · ${pending ? `${pending} to decide` : 'all decided'}`;
+    return this.review && reviewSummary(this.review.files, (path) => this.decision(path));
   }
 
   decision(path: string): Decision {
-    if (!this.review) return 'pending';
-    return this.decisions()[this.review.runId]?.[path] ?? 'pending';
+    return this.review ? this.state.decision(this.review.runId, path) : 'pending';
   }
 
   /**
@@ -115,67 +110,10 @@ export class ReviewController
   ): Promise<{ applied: string[]; conflicts: string[]; skipped: string[] }> {
     const review = this.need();
     const targets = review.files.filter((f) => (paths ? paths.includes(f.path) : this.decision(f.path) === 'pending'));
-    const edit = new vscode.WorkspaceEdit();
-    const applied: string[] = [];
-    const conflicts: string[] = [];
-    const skipped: string[] = [];
     // Every file as it is now, read at once (one round trip each, in parallel).
-    const sourceOf = (f: FileProposal) => vscode.Uri.joinPath(review.folder, f.oldPath ?? f.path);
-    const locals = await Promise.all(targets.map((f) => readLocal(sourceOf(f))));
-    // One label for the whole action: it is one step in Undo.
-    const meta = {
-      label: targets.length === 1 ? `AstraForge: accept ${targets[0].path}` : `AstraForge: accept ${targets.length} files`,
-      needsConfirmation: false,
-    };
-    for (const [index, f] of targets.entries()) {
-      const uri = vscode.Uri.joinPath(review.folder, f.path);
-      if (f.kind === 'choose') {
-        // Only on the user's word (opts.takeAgentSide): the agent's version replaces or deletes theirs.
-        if (!opts.takeAgentSide || !f.agentSide) {
-          skipped.push(f.path);
-          continue;
-        }
-        if (f.agentSide.action === 'delete') edit.deleteFile(uri, { ignoreIfNotExists: true }, meta);
-        else edit.createFile(uri, { overwrite: true, contents: f.agentSide.content }, meta);
-        applied.push(f.path);
-        continue;
-      }
-      if (f.kind === 'delete') {
-        edit.deleteFile(uri, { ignoreIfNotExists: true }, meta);
-        applied.push(f.path);
-        continue;
-      }
-      if (f.baseText === undefined || f.proposedText === undefined) {
-        // No text to merge hunk by hunk (a binary file): write what the proposal holds, if anything.
-        if (f.content && f.oldPath && f.oldPath !== f.path)
-          edit.deleteFile(vscode.Uri.joinPath(review.folder, f.oldPath), { ignoreIfNotExists: true }, meta);
-        if (f.content) edit.createFile(uri, { overwrite: true, contents: f.content }, meta);
-        applied.push(f.path);
-        continue;
-      }
-      const source = sourceOf(f);
-      const raw = locals[index]?.toString('utf8');
-      if (raw === undefined) {
-        // A file the agent added: created, and Undo deletes it again.
-        edit.createFile(uri, { overwrite: false, ignoreIfExists: false, contents: Buffer.from(f.proposedText) }, meta);
-        applied.push(f.path);
-        continue;
-      }
-      // An editor's text has no BOM; a file read from disk keeps it in front, out of the line arithmetic.
-      const local = raw.startsWith('\uFEFF') ? raw.slice(1) : raw;
-      // An existing file changes by text edits, as any refactoring does: its editor's Undo takes them back.
-      if (source.toString() !== uri.toString()) edit.renameFile(source, uri, { overwrite: false }, meta);
-      const rejected = this.rejected(f.path);
-      if (!rejected.size && local === f.baseText) {
-        // Untouched since the snapshot and nothing rejected: the agent's version as it is, no merge needed.
-        edit.replace(uri, wholeText(local), f.proposedText, meta);
-        applied.push(f.path);
-        continue;
-      }
-      const hunks = pendingHunks(f.baseText, local, f.proposedText, rejected);
-      for (const r of allReplacements(local, hunks)) edit.replace(uri, toRange(r), r.text, meta);
-      (hunks.some((h) => h.conflict) ? conflicts : applied).push(f.path);
-    }
+    const locals = await Promise.all(targets.map((f) => readLocal(vscode.Uri.joinPath(review.folder, f.oldPath ?? f.path))));
+    const plan = acceptEdit(review.folder, targets, locals, (path) => this.rejected(path), opts);
+    const { edit, applied, conflicts } = plan;
     // Not `edit.size`: it counts text edits only, and most of these are file operations.
     // Documents with unsaved edits of the user's stay unsaved; the others are saved when
     // VS Code saves what a refactoring changes (files.refactoring.autoSave, on by default).
@@ -191,7 +129,7 @@ export class ReviewController
       );
     }
     await this.decide([...applied, ...conflicts], 'accepted');
-    return { applied, conflicts, skipped };
+    return { applied, conflicts, skipped: plan.skipped };
   }
 
   /** The agent's pending changes to a file of the review, over its live text; undefined when it has none to show. */
@@ -222,11 +160,7 @@ export class ReviewController
   async rejectHunk(uri?: vscode.Uri, key?: string): Promise<boolean> {
     const target = await this.hunkAt(uri, key);
     if (!target) return false;
-    const path = this.fileOf(target.document.uri)!.path;
-    const all = this.context.workspaceState.get<Record<string, Record<string, string[]>>>(REJECTED_KEY, {});
-    const run = { ...(all[this.review!.runId] ?? {}) };
-    run[path] = [...new Set([...(run[path] ?? []), target.hunk.key])];
-    await this.context.workspaceState.update(REJECTED_KEY, { ...all, [this.review!.runId]: run });
+    await this.state.rejectHunk(this.review!.runId, this.fileOf(target.document.uri)!.path, target.hunk.key);
     this.lensesChanged.fire();
     await this.settleIfDone(target.document);
     return true;
@@ -317,8 +251,7 @@ export class ReviewController
   }
 
   private rejected(path: string): Set<string> {
-    const all = this.context.workspaceState.get<Record<string, Record<string, string[]>>>(REJECTED_KEY, {});
-    return new Set(this.review ? (all[this.review.runId]?.[path] ?? []) : []);
+    return this.review ? this.state.rejectedHunks(this.review.runId, path) : new Set();
   }
 
   async reject(paths?: readonly string[]): Promise<void> {
@@ -369,23 +302,7 @@ export class ReviewController
   }
 
   getTreeItem(f: FileProposal): vscode.TreeItem {
-    const item = new vscode.TreeItem(vscode.Uri.joinPath(this.review!.folder, f.path));
-    const decision = this.decision(f.path);
-    const what =
-      f.kind === 'conflict'
-        ? `${f.conflicts} conflict${f.conflicts === 1 ? '' : 's'}`
-        : f.kind === 'choose'
-          ? 'needs you'
-          : f.kind === 'already'
-            ? 'already applied'
-            : '';
-    item.description = [`${f.status}`, f.binary ? 'binary' : `+${f.added} −${f.removed}`, what, decision === 'pending' ? '' : decision]
-      .filter(Boolean)
-      .join(' · ');
-    item.tooltip = f.reason ?? (f.localEdited ? 'You edited this file since the run started; your edits are merged in.' : undefined);
-    item.contextValue = `reviewFile.${decision}`;
-    item.command = { command: 'astraforge.review.showFile', title: 'Show changes', arguments: [f.path] };
-    return item;
+    return reviewTreeItem(f, this.review!.folder, this.decision(f.path));
   }
 
   private need(): OpenReview {
@@ -393,16 +310,8 @@ export class ReviewController
     return this.review;
   }
 
-  private decisions(): Record<string, Record<string, Decision>> {
-    return this.context.workspaceState.get<Record<string, Record<string, Decision>>>(STATE_KEY, {});
-  }
-
   private async decide(paths: readonly string[], decision: Decision): Promise<void> {
-    const review = this.need();
-    const all = this.decisions();
-    const run = { ...(all[review.runId] ?? {}) };
-    for (const p of paths) run[p] = decision;
-    await this.context.workspaceState.update(STATE_KEY, { ...all, [review.runId]: run });
+    await this.state.decide(this.need().runId, paths, decision);
     this.changed.fire(undefined);
     this.lensesChanged.fire();
   }
@@ -416,17 +325,6 @@ export class ReviewController
 
 function openDocument(uri: vscode.Uri): vscode.TextDocument | undefined {
   return vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
-}
-
-/** The range of a whole text, in the editor's line terms (a CRLF ends a line like an LF). */
-function wholeText(text: string): vscode.Range {
-  const lines = text.split('\n');
-  const last = lines[lines.length - 1];
-  return new vscode.Range(0, 0, lines.length - 1, last.length);
-}
-
-function toRange(r: TextReplacement): vscode.Range {
-  return new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character);
 }
 
 async function readLocal(uri: vscode.Uri): Promise<Buffer | undefined> {
