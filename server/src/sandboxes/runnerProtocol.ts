@@ -2,6 +2,24 @@
 // frames of u32 length, u32 id, u8 type, payload. One client per session.
 import type { Readable, Writable } from 'node:stream';
 import { SandboxError } from './sandboxError';
+import type { SandboxLimits } from './sandboxProvider';
+
+/** Where a sandbox sees the model gateway's socket, which the runner relays to its loopback. */
+export const GATEWAY_SOCKET_PATH = '/.astraforge/gateway.sock';
+
+/** af-runner's limit and relay flags (after its --shell): the per-process limits, and the gateway relay when there is one. */
+export function runnerArgs(limits: SandboxLimits, relayPort?: number): string[] {
+  // prettier-ignore
+  return [
+    '--nproc', String(limits.pids),
+    '--as', String(limits.addressSpaceBytes),
+    '--fsize', String(limits.fileSizeBytes),
+    '--cpu', String(limits.cpuSecondsPerProcess),
+    '--nofile', String(limits.openFiles),
+    '--disk-quota', String(limits.diskQuotaBytes),
+    ...(relayPort ? ['--relay-port', String(relayPort), '--relay-socket', GATEWAY_SOCKET_PATH] : []),
+  ];
+}
 
 export interface RunnerExecOptions {
   timeoutMs: number;

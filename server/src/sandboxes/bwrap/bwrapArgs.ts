@@ -2,12 +2,12 @@
 // no capabilities, an unprivileged uid, read-only system folders, a private
 // /tmp, /dev and /proc, and only /workspace writable from the host.
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { GATEWAY_SOCKET_PATH, runnerArgs } from '../runnerProtocol';
 import type { SandboxAttachments, SandboxLimits } from '../sandboxProvider';
 
 export const SANDBOX_UID = 1000;
 export const RUNNER_PATH = '/.astraforge/af-runner';
 export const SANDBOX_HOME = '/home/sandbox';
-export const GATEWAY_SOCKET_PATH = '/.astraforge/gateway.sock';
 
 /** /etc entries a toolchain needs; the rest of the host's /etc stays invisible. */
 const ETC_ENTRIES = [
@@ -55,21 +55,18 @@ function systemFolderArgs(rootfs: string): string[] {
   return args;
 }
 
-function attachmentArgs(attachments: SandboxAttachments | undefined): { mounts: string[]; runner: string[] } {
+function attachmentMounts(attachments: SandboxAttachments | undefined): string[] {
   const mounts: string[] = [];
-  const runner: string[] = [];
   for (const f of attachments?.readOnlyFiles ?? []) mounts.push('--ro-bind', f.hostPath, f.sandboxPath);
   const relay = attachments?.loopbackRelay;
   if (relay) {
     // connect() needs no write access to the mount, so the socket can be bound read-only.
     mounts.push('--ro-bind', relay.hostSocket, GATEWAY_SOCKET_PATH);
-    runner.push('--relay-port', String(relay.port), '--relay-socket', GATEWAY_SOCKET_PATH);
   }
-  return { mounts, runner };
+  return mounts;
 }
 
 export function bwrapArgs(layout: BwrapLayout, limits: SandboxLimits, attachments?: SandboxAttachments): string[] {
-  const extra = attachmentArgs(attachments);
   // prettier-ignore
   return [
     '--unshare-all', '--unshare-user', '--disable-userns',
@@ -98,19 +95,13 @@ export function bwrapArgs(layout: BwrapLayout, limits: SandboxLimits, attachment
     '--size', String(64 * 1024 * 1024), '--perms', '0755', '--tmpfs', SANDBOX_HOME,
     '--bind', layout.workspaceDir, '/workspace',
     '--ro-bind', layout.runnerBinary, RUNNER_PATH,
-    ...extra.mounts,
+    ...attachmentMounts(attachments),
     // bwrap's own root is a tmpfs the sandbox could write; after this only the mounts above are writable.
     '--remount-ro', '/',
     '--chdir', '/workspace',
     '--',
     RUNNER_PATH,
     '--shell', layout.shell,
-    '--nproc', String(limits.pids),
-    '--as', String(limits.addressSpaceBytes),
-    '--fsize', String(limits.fileSizeBytes),
-    '--cpu', String(limits.cpuSecondsPerProcess),
-    '--nofile', String(limits.openFiles),
-    '--disk-quota', String(limits.diskQuotaBytes),
-    ...extra.runner,
+    ...runnerArgs(limits, attachments?.loopbackRelay?.port),
   ];
 }

@@ -9,12 +9,11 @@ import { PassThrough, type Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
 import { readFileSync } from 'node:fs';
-import { GATEWAY_SOCKET_PATH } from '../bwrap/bwrapArgs';
-import { RunnerClient } from '../runnerProtocol';
+import { GATEWAY_SOCKET_PATH, RunnerClient, runnerArgs } from '../runnerProtocol';
 import { RunnerSandbox } from '../runnerSandbox';
 import { SandboxError } from '../sandboxError';
 import { withTimeout } from '../withTimeout';
-import type { Sandbox, SandboxLimits, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
+import type { Sandbox, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
 
 const TOOLS_DIR = '/.astraforge';
 const RUNNER_PATH = `${TOOLS_DIR}/bin/af-runner`;
@@ -219,24 +218,6 @@ export function containerSpec(image: string, spec: SandboxSpec, h: DockerHardeni
       Init: false,
     },
   };
-}
-
-function runnerArgs(limits: SandboxLimits, relayPort?: number): string[] {
-  return [
-    '--nproc',
-    String(limits.pids),
-    '--as',
-    String(limits.addressSpaceBytes),
-    '--fsize',
-    String(limits.fileSizeBytes),
-    '--cpu',
-    String(limits.cpuSecondsPerProcess),
-    '--nofile',
-    String(limits.openFiles),
-    '--disk-quota',
-    String(limits.diskQuotaBytes),
-    ...(relayPort ? ['--relay-port', String(relayPort), '--relay-socket', GATEWAY_SOCKET_PATH] : []),
-  ];
 }
 
 class DockerSandbox extends RunnerSandbox {
