@@ -70,11 +70,7 @@ export async function followUp(runs: RunsController, runId?: string, message?: s
   if (text?.trim()) await runs.followUp(id, text);
 }
 
-/**
- * Opens the run's changes. The per-hunk review with three-way merge is its
- * own piece of work; until it lands, this shows the run's unified diff,
- * read-only, so the changes can at least be read.
- */
+/** Opens the review of a run's changes: the list of files, and the first one's diff beside the editor. */
 export async function reviewChanges(runs: RunsController, review: ReviewController, runId?: string): Promise<void> {
   const id = runId ?? (await pickRun(runs, 'Run whose changes to review'))?.id;
   if (!id) return;

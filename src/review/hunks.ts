@@ -121,12 +121,6 @@ export function allReplacements(local: string, hunks: readonly Hunk[]): TextRepl
   return hunks.map((h) => hunkReplacement(local, resolvedLines(h)));
 }
 
-/** Applies replacements given in one text's coordinates, last first so earlier positions stay valid. */
-export function applyReplacements(text: string, replacements: readonly TextReplacement[]): string {
-  const order = [...replacements].sort((a, b) => b.start.line - a.start.line || b.start.character - a.start.character);
-  return order.reduce((t, r) => applyReplacement(t, r), text);
-}
-
 /** Applies a replacement to a text (what the editor does; for tests and for files not open). */
 export function applyReplacement(text: string, r: TextReplacement): string {
   const offset = (p: { line: number; character: number }) => {

@@ -28,8 +28,6 @@ export class ReviewController
   private review?: OpenReview;
   private readonly changed = new vscode.EventEmitter<FileProposal | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
-  private readonly docChanged = new vscode.EventEmitter<vscode.Uri>();
-  readonly onDidChange = this.docChanged.event;
   private readonly lensesChanged = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this.lensesChanged.event;
 
@@ -169,12 +167,9 @@ export class ReviewController
   /** Moves the cursor to the next pending hunk in the active editor, the file's or the agent's side (wrapping around). */
   async nextHunk(): Promise<boolean> {
     const editor = vscode.window.activeTextEditor;
-    const path = editor && this.pathOf(editor.document.uri);
-    if (!editor || !path || !this.review) return false;
-    const onAgentSide = editor.document.uri.scheme === REVIEW_SCHEME;
-    const document = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(this.review.folder, path));
-    const starts = (this.hunks(document) ?? []).map((h) => (onAgentSide ? h.proposedStartLine : h.startLine));
-    if (!starts.length) return false;
+    const live = editor && (await this.liveHunks(editor.document.uri));
+    if (!editor || !live?.hunks.length) return false;
+    const starts = live.hunks.map((h) => (live.onAgentSide ? h.proposedStartLine : h.startLine));
     const line = editor.selection.active.line;
     const next = starts.find((s) => s > line) ?? starts[0];
     const pos = new vscode.Position(next, 0);
@@ -213,22 +208,23 @@ export class ReviewController
   ): Promise<{ document: vscode.TextDocument; hunk: Hunk } | undefined> {
     const editor = vscode.window.activeTextEditor;
     const target = uri ?? editor?.document.uri;
-    if (!target) return undefined;
-    const onAgentSide = target.scheme === REVIEW_SCHEME;
-    const path = this.pathOf(target);
-    if (!path || !this.review) return undefined;
-    const document = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(this.review.folder, path));
-    const hunks = this.hunks(document) ?? [];
-    if (key) {
-      const hunk = hunks.find((h) => h.key === key);
-      return hunk && { document, hunk };
-    }
+    const live = target && (await this.liveHunks(target));
+    if (!live) return undefined;
     const line = editor?.selection.active.line ?? -1;
-    const hunk = hunks.find((h) => {
-      const [start, count] = onAgentSide ? [h.proposedStartLine, h.newLines.length] : [h.startLine, h.lineCount];
+    const hunk = live.hunks.find((h) => {
+      if (key) return h.key === key;
+      const [start, count] = live.onAgentSide ? [h.proposedStartLine, h.newLines.length] : [h.startLine, h.lineCount];
       return line >= start && line < start + Math.max(1, count);
     });
-    return hunk && { document, hunk };
+    return hunk && { document: live.document, hunk };
+  }
+
+  /** The pending hunks of the file an editor shows, whether it is the file itself or the agent's side of its diff. */
+  private async liveHunks(uri: vscode.Uri): Promise<{ document: vscode.TextDocument; hunks: Hunk[]; onAgentSide: boolean } | undefined> {
+    const path = this.pathOf(uri);
+    if (!path || !this.review) return undefined;
+    const document = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(this.review.folder, path));
+    return { document, hunks: this.hunks(document) ?? [], onAgentSide: uri.scheme === REVIEW_SCHEME };
   }
 
   /** A file whose hunks are all accepted or rejected is decided. */
@@ -318,7 +314,6 @@ export class ReviewController
 
   dispose(): void {
     this.changed.dispose();
-    this.docChanged.dispose();
     this.lensesChanged.dispose();
   }
 }
