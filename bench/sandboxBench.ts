@@ -33,6 +33,39 @@ function sandboxRss(): { bytes: number; processes: number } {
   return { bytes, processes };
 }
 
+export interface SessionTimings {
+  create: Row;
+  createFirst: Row;
+  warm: Row;
+  /** The session the warm execs ran in, still open. */
+  warmSession: string;
+}
+
+/** Session creation, creation plus a first command, and warm exec round trips, for any provider's server. */
+export async function sessionTimings(
+  c: BenchClient,
+  opts: { prefix?: string; warmups: number; sessions: number; execWarmups: number; execs: number },
+): Promise<SessionTimings> {
+  const label = (name: string) => `${opts.prefix ?? ''}${name}`;
+  for (let i = 0; i < opts.warmups; i++) await c.json('DELETE', `/v1/sessions/${await c.createSession()}`);
+  const created: string[] = [];
+  const create = summarize(label('create a session'), await timeEach(opts.sessions, async () => created.push(await c.createSession())));
+  for (const id of created.splice(0)) await c.json('DELETE', `/v1/sessions/${id}`);
+  const createFirst = summarize(
+    label('create + first command (`true`)'),
+    await timeEach(opts.sessions, async () => {
+      const id = await c.createSession();
+      await c.exec(id, 'true');
+      created.push(id);
+    }),
+  );
+  for (const id of created.splice(0)) await c.json('DELETE', `/v1/sessions/${id}`);
+  const warmSession = await c.createSession();
+  for (let i = 0; i < opts.execWarmups; i++) await c.exec(warmSession, 'true');
+  const warm = summarize(label('warm exec round trip (`true`)'), await timeEach(opts.execs, () => c.exec(warmSession, 'true')));
+  return { create, createFirst, warm, warmSession };
+}
+
 export async function sandboxBench(
   c: BenchClient,
   serverPid: number,
@@ -40,27 +73,8 @@ export async function sandboxBench(
   const rows: Row[] = [];
 
   // warm-up: the first sessions pay for page faults in bwrap and the runner
-  for (let i = 0; i < 5; i++) await c.json('DELETE', `/v1/sessions/${await c.createSession()}`);
-
-  const created: string[] = [];
-  rows.push(summarize('create a session', await timeEach(50, async () => created.push(await c.createSession()))));
-  for (const id of created.splice(0)) await c.json('DELETE', `/v1/sessions/${id}`);
-
-  const createFirst = summarize(
-    'create + first command (`true`)',
-    await timeEach(50, async () => {
-      const id = await c.createSession();
-      await c.exec(id, 'true');
-      created.push(id);
-    }),
-  );
-  rows.push(createFirst);
-  for (const id of created.splice(0)) await c.json('DELETE', `/v1/sessions/${id}`);
-
-  const id = await c.createSession();
-  for (let i = 0; i < 30; i++) await c.exec(id, 'true');
-  const warm = summarize('warm exec round trip (`true`)', await timeEach(500, () => c.exec(id, 'true')));
-  rows.push(warm);
+  const { create, createFirst, warm, warmSession: id } = await sessionTimings(c, { warmups: 5, sessions: 50, execWarmups: 30, execs: 500 });
+  rows.push(create, createFirst, warm);
 
   rows.push(
     summarize(
