@@ -10,16 +10,8 @@ VERSION=4.100.3
 DIR=.tools/code-server
 STAMP=$DIR/.installed-$VERSION
 
-need_apt=()
-for pkg in libkrb5-dev ripgrep chromium; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "setup-code-server: installing ${need_apt[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+. scripts/lib/ensure-apt.sh
+ensure_apt setup-code-server libkrb5-dev ripgrep chromium
 
 [ -f "$STAMP" ] && exit 0
 echo "setup-code-server: installing code-server $VERSION (a minute or two, once)"

@@ -3,16 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-for pkg in bubblewrap git gcc libc6-dev socat ripgrep; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "setup: installing ${need_apt[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+. scripts/lib/ensure-apt.sh
+ensure_apt setup bubblewrap git gcc libc6-dev socat ripgrep
 
 # npm ci only when the lockfile changed since the last install.
 stamp=node_modules/.astraforge-lock
