@@ -54,7 +54,19 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
     vscode.workspace.registerTextDocumentContentProvider(REVIEW_SCHEME, review),
     vscode.languages.registerCodeLensProvider({ scheme: 'file' }, review),
   );
-  const reportAccept = (r: { conflicts: string[]; skipped: string[] }) => {
+  const undoApply = async () => {
+    const r = await review.undoApply();
+    if (!r) return void vscode.window.showInformationMessage('AstraForge: nothing to undo.');
+    const kept = r.kept.length ? `; kept ${r.kept.join(', ')}, changed since` : '';
+    void vscode.window.showInformationMessage(`AstraForge: undid "${r.label}" (${r.restored.length} files)${kept}.`);
+    return r;
+  };
+  const reportAccept = (r: { applied: string[]; conflicts: string[]; skipped: string[]; undoable: boolean }) => {
+    // What went straight to disk is out of Ctrl+Z's reach: the message offers the way back.
+    if (r.undoable)
+      void vscode.window
+        .showInformationMessage(`AstraForge: applied ${r.applied.length + r.conflicts.length} files.`, 'Undo')
+        .then((pick) => pick && undoApply());
     if (r.conflicts.length)
       void vscode.window.showWarningMessage(
         `AstraForge: ${r.conflicts.join(', ')} had conflicts with your edits; resolve the marked sections.`,
@@ -125,6 +137,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   register('astraforge.review.rejectFile', (arg?: string | FileProposal | vscode.Uri) => review.reject([pathOf(arg)]));
   register('astraforge.review.acceptAll', async () => reportAccept(await review.accept()));
   register('astraforge.review.discardAll', () => review.reject());
+  register('astraforge.review.undoApply', undoApply);
   register('astraforge.review.close', () => review.close());
   register('astraforge.review.acceptHunk', (uri?: vscode.Uri, key?: string) => review.acceptHunk(uri, key));
   register('astraforge.review.rejectHunk', (uri?: vscode.Uri, key?: string) => review.rejectHunk(uri, key));

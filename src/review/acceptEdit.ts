@@ -2,18 +2,33 @@
 // agent added are created (Undo deletes them), deleted ones deleted, binary
 // ones written whole, and existing text files changed by text edits, as a
 // refactoring changes them, so their editor's Undo takes the change back.
+// Files the caller lets go to disk become DiskChanges instead (see
+// diskApply): always a binary file over an existing one, whose overwrite
+// VS Code could only undo by deleting it, and every file of a large apply.
 // Only the changes still pending and not rejected go in; conflicts are
-// written between markers. Builds the edit; the caller applies it.
+// written between markers. Builds the plan; the caller carries it out.
 import * as vscode from 'vscode';
+import type { DiskChange } from './diskApply';
 import type { FileProposal } from './fileProposal';
-import { allReplacements, pendingHunks, type TextReplacement } from './hunks';
+import { allReplacements, applyReplacements, pendingHunks, type TextReplacement } from './hunks';
 
 export interface AcceptPlan {
   edit: vscode.WorkspaceEdit;
+  /** What is written straight to disk, outside the edit. */
+  disk: DiskChange[];
+  /** The edit's text changes: each file's text before and after (BOM apart), to take back later. */
+  edited: EditedText[];
   applied: string[];
   conflicts: string[];
   /** Files only the user can decide, left alone (unless takeAgentSide). */
   skipped: string[];
+}
+
+export interface EditedText {
+  path: string;
+  uri: vscode.Uri;
+  before: string;
+  after: string;
 }
 
 export function acceptEdit(
@@ -22,10 +37,16 @@ export function acceptEdit(
   /** Each file's current bytes (at its old path for renames); undefined when it is not there. */
   locals: readonly (Buffer | undefined)[],
   rejectedOf: (path: string) => Set<string>,
-  opts: { takeAgentSide?: boolean } = {},
+  opts: {
+    takeAgentSide?: boolean;
+    /** Whether a file may be written straight to disk (no editor holds it, the folder is on disk). */
+    mayUseDisk?: (index: number) => boolean;
+    /** Every file that may go to disk goes: a large apply. */
+    bulk?: boolean;
+  } = {},
 ): AcceptPlan {
   const edit = new vscode.WorkspaceEdit();
-  const plan: AcceptPlan = { edit, applied: [], conflicts: [], skipped: [] };
+  const plan: AcceptPlan = { edit, disk: [], edited: [], applied: [], conflicts: [], skipped: [] };
   // One label for the whole action: it is one step in Undo.
   const meta = {
     label: files.length === 1 ? `AstraForge: accept ${files[0].path}` : `AstraForge: accept ${files.length} files`,
@@ -34,54 +55,76 @@ export function acceptEdit(
   for (const [index, f] of files.entries()) {
     const uri = vscode.Uri.joinPath(folder, f.path);
     const source = vscode.Uri.joinPath(folder, f.oldPath ?? f.path);
+    const local = locals[index];
+    const renamed = f.oldPath !== undefined && f.oldPath !== f.path ? f.oldPath : undefined;
+    const mayUseDisk = opts.mayUseDisk?.(index) ?? false;
+    // Bytes over an existing file: VS Code's Undo of that would delete the file, so it goes to disk if it can.
+    const overwrite = (content: Buffer) => {
+      if (local !== undefined && mayUseDisk) plan.disk.push({ path: f.path, oldPath: renamed, before: local, after: content });
+      else {
+        // Deleted first: VS Code keeps a deleted file's bytes, so Undo brings them back.
+        if (local !== undefined) edit.deleteFile(source, { ignoreIfNotExists: true }, meta);
+        edit.createFile(uri, { overwrite: true, contents: content }, meta);
+      }
+    };
+    const toDisk = mayUseDisk && opts.bulk;
     if (f.kind === 'choose') {
       // Only on the user's word (opts.takeAgentSide): the agent's version replaces or deletes theirs.
       if (!opts.takeAgentSide || !f.agentSide) {
         plan.skipped.push(f.path);
         continue;
       }
-      if (f.agentSide.action === 'delete') edit.deleteFile(uri, { ignoreIfNotExists: true }, meta);
-      else edit.createFile(uri, { overwrite: true, contents: f.agentSide.content }, meta);
+      if (f.agentSide.action === 'write') overwrite(f.agentSide.content);
+      else if (toDisk && local !== undefined) plan.disk.push({ path: f.path, before: local });
+      else edit.deleteFile(uri, { ignoreIfNotExists: true }, meta);
       plan.applied.push(f.path);
       continue;
     }
     if (f.kind === 'delete') {
-      edit.deleteFile(uri, { ignoreIfNotExists: true }, meta);
+      if (toDisk && local !== undefined) plan.disk.push({ path: f.path, before: local });
+      else edit.deleteFile(uri, { ignoreIfNotExists: true }, meta);
       plan.applied.push(f.path);
       continue;
     }
     if (f.baseText === undefined || f.proposedText === undefined) {
       // No text to merge change by change (a binary file): write what the proposal holds, if anything.
-      if (f.content && source.toString() !== uri.toString()) edit.deleteFile(source, { ignoreIfNotExists: true }, meta);
-      if (f.content) edit.createFile(uri, { overwrite: true, contents: f.content }, meta);
+      if (f.content) overwrite(f.content);
       plan.applied.push(f.path);
       continue;
     }
-    const raw = locals[index]?.toString('utf8');
+    const raw = local?.toString('utf8');
     if (raw === undefined) {
-      edit.createFile(uri, { overwrite: false, ignoreIfExists: false, contents: Buffer.from(f.proposedText) }, meta);
+      if (toDisk) plan.disk.push({ path: f.path, after: Buffer.from(f.proposedText) });
+      else edit.createFile(uri, { overwrite: false, ignoreIfExists: false, contents: Buffer.from(f.proposedText) }, meta);
       plan.applied.push(f.path);
       continue;
     }
     // An editor's text has no BOM; a file read from disk keeps it in front, out of the line arithmetic.
-    const local = raw.startsWith('\uFEFF') ? raw.slice(1) : raw;
-    if (source.toString() !== uri.toString()) edit.renameFile(source, uri, { overwrite: false }, meta);
+    const bom = raw.startsWith('\uFEFF') ? '\uFEFF' : '';
+    const text = raw.slice(bom.length);
     const rejected = rejectedOf(f.path);
-    if (!rejected.size && local === f.baseText) {
-      // Untouched since the snapshot and nothing rejected: the agent's version as it is, no merge needed.
-      edit.replace(uri, wholeText(local), f.proposedText, meta);
-      plan.applied.push(f.path);
+    // Untouched since the snapshot and nothing rejected: the agent's version as it is, no merge needed.
+    const whole = !rejected.size && text === f.baseText;
+    const hunks = whole ? [] : pendingHunks(f.baseText, text, f.proposedText, rejected);
+    (hunks.some((h) => h.conflict) ? plan.conflicts : plan.applied).push(f.path);
+    const replacements = whole ? [] : allReplacements(text, hunks);
+    const after = whole ? f.proposedText : applyReplacements(text, replacements);
+    // Bytes that are not UTF-8 would not survive the round trip through a string: those go through the editor.
+    if (toDisk && Buffer.from(raw).equals(local!)) {
+      plan.disk.push({ path: f.path, oldPath: renamed, before: local, after: Buffer.from(bom + after) });
       continue;
     }
-    const hunks = pendingHunks(f.baseText, local, f.proposedText, rejected);
-    for (const r of allReplacements(local, hunks)) edit.replace(uri, toRange(r), r.text, meta);
-    (hunks.some((h) => h.conflict) ? plan.conflicts : plan.applied).push(f.path);
+    if (renamed) edit.renameFile(source, uri, { overwrite: false }, meta);
+    if (whole) edit.replace(uri, wholeText(text), f.proposedText, meta);
+    else for (const r of replacements) edit.replace(uri, toRange(r), r.text, meta);
+    // (A rename in the edit is left to the editor's Undo.)
+    if (!renamed) plan.edited.push({ path: f.path, uri, before: text, after });
   }
   return plan;
 }
 
 /** The range of a whole text, in the editor's line terms (a CRLF ends a line like an LF). */
-function wholeText(text: string): vscode.Range {
+export function wholeText(text: string): vscode.Range {
   const lines = text.split('\n');
   return new vscode.Range(0, 0, lines.length - 1, lines[lines.length - 1].length);
 }

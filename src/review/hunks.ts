@@ -123,13 +123,20 @@ export function allReplacements(local: string, hunks: readonly Hunk[]): TextRepl
 
 /** Applies a replacement to a text (what the editor does; for tests and for files not open). */
 export function applyReplacement(text: string, r: TextReplacement): string {
-  const offset = (p: { line: number; character: number }) => {
-    let o = 0;
-    for (let l = 0; l < p.line; l++) {
-      const nl = text.indexOf('\n', o);
-      o = nl < 0 ? text.length : nl + 1;
-    }
-    return o + p.character;
-  };
-  return text.slice(0, offset(r.start)) + r.text + text.slice(offset(r.end));
+  return applyReplacements(text, [r]);
+}
+
+/** Applies replacements that do not overlap, all in `text`'s coordinates, as the editor applies one edit of several. */
+export function applyReplacements(text: string, rs: readonly TextReplacement[]): string {
+  const lineStarts = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
+  const offset = (p: { line: number; character: number }) => (lineStarts[p.line] ?? text.length) + p.character;
+  const parts: string[] = [];
+  let at = 0;
+  for (const r of [...rs].sort((a, b) => offset(a.start) - offset(b.start))) {
+    parts.push(text.slice(at, offset(r.start)), r.text);
+    at = offset(r.end);
+  }
+  parts.push(text.slice(at));
+  return parts.join('');
 }

@@ -12,7 +12,8 @@ export interface SuiteResults {
 }
 
 export function run(): Promise<void> {
-  const mocha = new Mocha({ ui: 'bdd', timeout: 90_000, color: false, reporter: 'spec' });
+  // ASTRAFORGE_EXT_GREP runs only the tests whose title matches, for working on one of them.
+  const mocha = new Mocha({ ui: 'bdd', timeout: 90_000, color: false, reporter: 'spec', grep: process.env.ASTRAFORGE_EXT_GREP });
   mocha.suite.emit('pre-require', globalThis, 'extension-host', mocha);
   // Loaded after pre-require so that describe/it exist when the suites run their top level.
   // ASTRAFORGE_EXT_SUITE=bench runs the benchmark (npm run bench) instead of the tests.

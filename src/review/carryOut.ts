@@ -1,0 +1,64 @@
+// Carrying out an accept plan: its disk part, then its WorkspaceEdit, saved
+// as VS Code saves a refactoring, all or nothing. When part of it went to
+// disk, Ctrl+Z in an editor cannot take that part back, so the result keeps
+// what takeBack needs to undo the whole action: the bytes each disk change
+// replaced, and the text before and after of each file the edit changed.
+import * as vscode from 'vscode';
+import type { AcceptPlan, EditedText } from './acceptEdit';
+import { wholeText } from './acceptEdit';
+import { applyToDisk, undoDiskApply, type DiskChange, type DiskUndo } from './diskApply';
+
+export interface CarriedOut {
+  label: string;
+  folder: vscode.Uri;
+  disk: DiskChange[];
+  edited: EditedText[];
+}
+
+export async function carryOut(plan: AcceptPlan, folder: vscode.Uri, label: string): Promise<CarriedOut> {
+  const { edit, disk } = plan;
+  if (disk.length) await applyToDisk(folder.fsPath, disk);
+  // Documents with unsaved edits of the user's stay unsaved; the others are saved when
+  // VS Code saves what a refactoring changes (files.refactoring.autoSave, on by default).
+  const dirtyBefore = new Set(vscode.workspace.textDocuments.filter((d) => d.isDirty).map((d) => d.uri.toString()));
+  // Each accepted file is in the edit or on disk. (Not `edit.size`: it counts text edits only.)
+  const inEdit = plan.applied.length + plan.conflicts.length > disk.length;
+  if (inEdit && !(await vscode.workspace.applyEdit(edit, { isRefactoring: true }))) {
+    if (disk.length) await undoDiskApply(folder.fsPath, disk);
+    throw new Error('VS Code refused the edit (a file may be read-only)');
+  }
+  if (vscode.workspace.getConfiguration('files.refactoring').get('autoSave', true)) {
+    const edited = new Set(edit.entries().map(([uri]) => uri.toString()));
+    await Promise.all(
+      vscode.workspace.textDocuments
+        .filter((d) => d.isDirty && edited.has(d.uri.toString()) && !dirtyBefore.has(d.uri.toString()))
+        .map((d) => d.save()),
+    );
+  }
+  return { label, folder, disk, edited: plan.edited };
+}
+
+/**
+ * Undoes an action that went partly to disk: the disk part where the files
+ * are as it left them, the editor part where the text is as the edit left
+ * it; anything changed since is kept and named.
+ */
+export async function takeBack(done: CarriedOut): Promise<DiskUndo> {
+  const result = await undoDiskApply(done.folder.fsPath, done.disk);
+  const edit = new vscode.WorkspaceEdit();
+  for (const e of done.edited) {
+    const doc = openDocument(e.uri) ?? (await vscode.workspace.openTextDocument(e.uri));
+    if (doc.getText() !== e.after) {
+      result.kept.push(e.path);
+      continue;
+    }
+    edit.replace(e.uri, wholeText(e.after), e.before, { label: `Undo ${done.label}`, needsConfirmation: false });
+    result.restored.push(e.path);
+  }
+  if (edit.size > 0) await vscode.workspace.applyEdit(edit, { isRefactoring: true });
+  return result;
+}
+
+export function openDocument(uri: vscode.Uri): vscode.TextDocument | undefined {
+  return vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+}
