@@ -58,7 +58,9 @@ async function main(): Promise<void> {
     for (const peer of fps.peers) console.log(`- sidebar fps vs ${peer.name}: ${(fps.ours / Math.max(peer.fps, 0.01)).toFixed(1)}×`);
     const gitApply = ext.rows.find((r) => r.name.includes('git apply'))!.p50!;
     const applyAll = ext.rows.find((r) => r.name.startsWith('apply all'))!.p50!;
+    const applyByEdit = ext.rows.find((r) => r.name.startsWith('apply all through'))!.p50!;
     console.log(`- review apply-all vs git apply of the same patch: ${(applyAll / gitApply).toFixed(1)}×`);
+    console.log(`- review apply-all through one WorkspaceEdit vs straight to disk: ${(applyByEdit / applyAll).toFixed(1)}×`);
     console.log('\nGoals:');
     const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
     console.log(`- warm exec p50 ≤ 3 ms: ${sandbox.warmExecP50.toFixed(2)} ms — ${goal(sandbox.warmExecP50 <= 3)}`);

@@ -18,22 +18,10 @@ export interface CarriedOut {
 export async function carryOut(plan: AcceptPlan, folder: vscode.Uri, label: string): Promise<CarriedOut> {
   const { edit, disk } = plan;
   if (disk.length) await applyToDisk(folder.fsPath, disk);
-  // Documents with unsaved edits of the user's stay unsaved; the others are saved when
-  // VS Code saves what a refactoring changes (files.refactoring.autoSave, on by default).
-  const dirtyBefore = new Set(vscode.workspace.textDocuments.filter((d) => d.isDirty).map((d) => d.uri.toString()));
   // Each accepted file is in the edit or on disk. (Not `edit.size`: it counts text edits only.)
-  const inEdit = plan.applied.length + plan.conflicts.length > disk.length;
-  if (inEdit && !(await vscode.workspace.applyEdit(edit, { isRefactoring: true }))) {
+  if (plan.applied.length + plan.conflicts.length > disk.length && !(await applyAndSave(edit))) {
     if (disk.length) await undoDiskApply(folder.fsPath, disk);
     throw new Error('VS Code refused the edit (a file may be read-only)');
-  }
-  if (vscode.workspace.getConfiguration('files.refactoring').get('autoSave', true)) {
-    const edited = new Set(edit.entries().map(([uri]) => uri.toString()));
-    await Promise.all(
-      vscode.workspace.textDocuments
-        .filter((d) => d.isDirty && edited.has(d.uri.toString()) && !dirtyBefore.has(d.uri.toString()))
-        .map((d) => d.save()),
-    );
   }
   return { label, folder, disk, edited: plan.edited };
 }
@@ -55,8 +43,27 @@ export async function takeBack(done: CarriedOut): Promise<DiskUndo> {
     edit.replace(e.uri, wholeText(e.after), e.before, { label: `Undo ${done.label}`, needsConfirmation: false });
     result.restored.push(e.path);
   }
-  if (edit.size > 0) await vscode.workspace.applyEdit(edit, { isRefactoring: true });
+  if (edit.size > 0 && !(await applyAndSave(edit))) throw new Error('VS Code refused the edit (a file may be read-only)');
   return result;
+}
+
+/**
+ * Applies an edit as a refactoring and saves what it changed as VS Code saves
+ * a refactoring (files.refactoring.autoSave, on by default), except the
+ * documents that held unsaved edits of the user's: those stay unsaved.
+ */
+async function applyAndSave(edit: vscode.WorkspaceEdit): Promise<boolean> {
+  const dirtyBefore = new Set(vscode.workspace.textDocuments.filter((d) => d.isDirty).map((d) => d.uri.toString()));
+  if (!(await vscode.workspace.applyEdit(edit, { isRefactoring: true }))) return false;
+  if (vscode.workspace.getConfiguration('files.refactoring').get('autoSave', true)) {
+    const edited = new Set(edit.entries().map(([uri]) => uri.toString()));
+    await Promise.all(
+      vscode.workspace.textDocuments
+        .filter((d) => d.isDirty && edited.has(d.uri.toString()) && !dirtyBefore.has(d.uri.toString()))
+        .map((d) => d.save()),
+    );
+  }
+  return true;
 }
 
 export function openDocument(uri: vscode.Uri): vscode.TextDocument | undefined {

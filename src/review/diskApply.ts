@@ -34,30 +34,50 @@ export interface DiskUndo {
  */
 export async function applyToDisk(root: string, changes: readonly DiskChange[]): Promise<void> {
   const realRoot = await realpath(root);
-  // All files at once (libuv's pool bounds the parallelism), every one settled before judging.
-  const outcomes = await Promise.allSettled(changes.map((c) => forward(realRoot, c)));
-  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-  if (!failed) return;
-  await undoDiskApply(
-    root,
-    changes.filter((_, i) => outcomes[i].status === 'fulfilled'),
-  ).catch(() => undefined);
-  throw failed.reason;
+  const checked: Checked = new Map();
+  const done: DiskChange[] = [];
+  for (const phase of phases(changes)) {
+    // A phase's files all at once (libuv's pool bounds the parallelism), every one settled before judging.
+    const outcomes = await Promise.allSettled(phase.map((c) => forward(realRoot, c, checked)));
+    done.push(...phase.filter((_, i) => outcomes[i].status === 'fulfilled'));
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) {
+      await undoDiskApply(root, done).catch(() => undefined);
+      throw failed.reason;
+    }
+  }
 }
 
-/** Takes changes back, the last first; a file that is not as the change left it is kept. */
+/** Takes changes back, the apply's phases in reverse; a file that is not as the change left it is kept. */
 export async function undoDiskApply(root: string, changes: readonly DiskChange[]): Promise<DiskUndo> {
   const realRoot = await realpath(root);
+  const checked: Checked = new Map();
+  const restored = new Set<DiskChange>();
+  for (const phase of phases(changes).reverse()) {
+    const outcomes = await Promise.all(phase.map((c) => backward(realRoot, c, checked)));
+    phase.forEach((c, i) => outcomes[i] && restored.add(c));
+  }
   const result: DiskUndo = { restored: [], kept: [] };
-  const outcomes = await Promise.all(changes.map((c) => backward(realRoot, c)));
-  changes.forEach((c, i) => (outcomes[i] ? result.restored : result.kept).push(c.path));
+  for (const c of changes) (restored.has(c) ? result.restored : result.kept).push(c.path);
   return result;
 }
 
-async function forward(root: string, c: DiskChange): Promise<void> {
-  const target = await inside(root, c.path);
+/**
+ * Renames and deletes first, then writes: a file the agent added where one
+ * was renamed or deleted from takes the name only once it is free.
+ */
+function phases(changes: readonly DiskChange[]): DiskChange[][] {
+  const frees = (c: DiskChange) => c.after === undefined || (c.oldPath !== undefined && c.oldPath !== c.path);
+  return [changes.filter(frees), changes.filter((c) => !frees(c))];
+}
+
+/** Directories already found to lie inside the workspace, shared by one apply's files. */
+type Checked = Map<string, Promise<void>>;
+
+async function forward(root: string, c: DiskChange, checked: Checked): Promise<void> {
+  const target = await inside(root, c.path, checked);
   if (c.oldPath !== undefined && c.oldPath !== c.path) {
-    const source = await inside(root, c.oldPath);
+    const source = await inside(root, c.oldPath, checked);
     const { mode } = await stat(source);
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, c.after ?? Buffer.alloc(0), { flag: 'wx', mode });
@@ -73,12 +93,12 @@ async function forward(root: string, c: DiskChange): Promise<void> {
   await writeFile(target, c.after, { flag: c.before === undefined ? 'wx' : 'w' });
 }
 
-async function backward(root: string, c: DiskChange): Promise<boolean> {
-  const target = await inside(root, c.path);
+async function backward(root: string, c: DiskChange, checked: Checked): Promise<boolean> {
+  const target = await inside(root, c.path, checked);
   const now = await readIfThere(target);
   if (!sameBytes(now, c.after)) return false;
   if (c.oldPath !== undefined && c.oldPath !== c.path) {
-    const source = await inside(root, c.oldPath);
+    const source = await inside(root, c.oldPath, checked);
     if ((await readIfThere(source)) !== undefined) return false; // something new took the old name
     const { mode } = await stat(target);
     await writeFile(source, c.before ?? Buffer.alloc(0), { flag: 'wx', mode });
@@ -98,24 +118,31 @@ async function backward(root: string, c: DiskChange): Promise<boolean> {
  * The absolute path of a workspace-relative one, refusing any that leads out
  * of the workspace, by `..` or through a symbolic link on the way.
  */
-async function inside(root: string, path: string): Promise<string> {
+async function inside(root: string, path: string, checked: Checked): Promise<string> {
   const target = resolve(root, path);
   if (!isInside(root, target)) throw new Error(`${path} is outside the workspace`);
-  let dir = dirname(target);
-  // The nearest existing ancestor decides where the file really lands.
+  const dir = dirname(target);
+  if (!checked.has(dir)) checked.set(dir, realDirInside(root, dir));
+  await checked.get(dir)!.catch((err: Error) => {
+    throw new Error(`${path} ${err.message}`);
+  });
+  const link = await lstat(target).catch(() => undefined);
+  if (link?.isSymbolicLink()) throw new Error(`${path} is a symbolic link; it is not written through`);
+  return target;
+}
+
+/** Rejects when a directory (or its nearest existing ancestor) really lies outside the workspace. */
+async function realDirInside(root: string, dir: string): Promise<void> {
   for (;;) {
     try {
       const real = await realpath(dir);
-      if (!isInside(root, real) && real !== root) throw new Error(`${path} leads out of the workspace through a link`);
-      break;
+      if (real !== root && !isInside(root, real)) throw new Error('leads out of the workspace through a link');
+      return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       dir = dirname(dir);
     }
   }
-  const link = await lstat(target).catch(() => undefined);
-  if (link?.isSymbolicLink()) throw new Error(`${path} is a symbolic link; it is not written through`);
-  return target;
 }
 
 function isInside(root: string, p: string): boolean {

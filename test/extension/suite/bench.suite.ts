@@ -26,6 +26,10 @@ export interface ExtensionBenchResults {
   reviewOpenMs: number[];
   /** Accepting all of it as one WorkspaceEdit, files written. */
   reviewApplyMs: number[];
+  /** Undoing that apply (Review: Undo Last Apply). */
+  reviewUndoMs: number[];
+  /** The same apply through one WorkspaceEdit (astraforge.review.largeApply: workspaceEdit), what Ctrl+Z can undo. */
+  reviewApplyByEditMs: number[];
   /** `git apply` of the same patch on the same files. */
   gitApplyMs: number[];
   reviewFiles: number;
@@ -51,6 +55,8 @@ describe('AstraForge extension benchmark', () => {
     apiToFirstEventMs: [],
     reviewOpenMs: [],
     reviewApplyMs: [],
+    reviewUndoMs: [],
+    reviewApplyByEditMs: [],
     gitApplyMs: [],
     reviewFiles: 0,
     reviewDiffLines: 0,
@@ -168,6 +174,22 @@ describe('AstraForge extension benchmark', () => {
       assert.equal(r.applied.length, FILES);
       const sample = Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder, 'big', 'f7.txt'))).toString();
       assert.ok(sample.endsWith('line 99 changed\n'), 'the applied files are on disk');
+      t0 = performance.now();
+      const undone = await api.review.undoApply();
+      results.reviewUndoMs.push(performance.now() - t0);
+      assert.equal(undone?.restored.length, FILES);
+      // The other way, for comparison: every file through VS Code's text models.
+      const settings = vscode.workspace.getConfiguration('astraforge.review');
+      await settings.update('largeApply', 'workspaceEdit', vscode.ConfigurationTarget.Global);
+      try {
+        await api.review.open(runId, folder);
+        t0 = performance.now();
+        const byEdit = await api.review.accept(paths);
+        results.reviewApplyByEditMs.push(performance.now() - t0);
+        assert.equal(byEdit.undoable, false);
+      } finally {
+        await settings.update('largeApply', undefined, vscode.ConfigurationTarget.Global);
+      }
       await writeAll();
       t0 = performance.now();
       execFileSync('git', ['apply', '--unsafe-paths', '--directory=', patchFile], { cwd: folder.fsPath });

@@ -2,6 +2,7 @@
 // server starting and stopping, the code action, and a run streaming
 // through to the sidebar.
 import assert from 'node:assert/strict';
+import { chmodSync, statSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { RunEvent } from '../../../server/src/contract/runApi';
 import type { AstraForgeApi } from '../../../src/extension';
@@ -316,6 +317,64 @@ describe('AstraForge extension', () => {
     );
     await clash.save();
     await doc.save();
+  });
+
+  it('appliesALargeReviewStraightToDiskAndUndoesIt', async () => {
+    const folder = vscode.workspace.workspaceFolders![0].uri;
+    const file = (p: string) => vscode.Uri.joinPath(folder, p);
+    const read = async (p: string) => Buffer.from(await vscode.workspace.fs.readFile(file(p))).toString();
+    const settings = vscode.workspace.getConfiguration('astraforge.review');
+    // Three files not open in an editor make an apply large here (100 by default).
+    await settings.update('largeApplyFiles', 3, vscode.ConfigurationTarget.Global);
+    try {
+      for (const n of [1, 2, 3]) await vscode.workspace.fs.writeFile(file(`large/f${n}.txt`), Buffer.from(`f${n}\n`));
+      await vscode.workspace.fs.writeFile(file('large/run.sh'), Buffer.from('echo 1\n'));
+      chmodSync(file('large/run.sh').fsPath, 0o755);
+      await vscode.workspace.fs.writeFile(file('large/gone.txt'), Buffer.from('bye\n'));
+      await vscode.workspace.fs.writeFile(file('large/pic.bin'), Buffer.from([0, 1, 2]));
+      await vscode.workspace.fs.writeFile(file('large/open.txt'), Buffer.from('open\n'));
+      const runId = await runCommand(
+        "cd large && sed -i 's/$/ changed/' f1.txt f2.txt f3.txt open.txt && echo 'echo 2' > run.sh && rm gone.txt && mkdir -p sub && echo new > sub/added.txt && printf 'Z\\000Z' > pic.bin",
+      );
+      // One file is open in an editor: it goes through the WorkspaceEdit, so its Ctrl+Z still works.
+      const open = await vscode.workspace.openTextDocument(file('large/open.txt'));
+      await vscode.window.showTextDocument(open);
+      await vscode.commands.executeCommand('astraforge.reviewChanges', runId);
+
+      const r = await api.review.accept();
+      assert.equal(r.undoable, true, 'part of it went straight to disk');
+      assert.equal(r.applied.length, 8);
+      assert.equal(await read('large/f2.txt'), 'f2 changed\n');
+      assert.equal(await read('large/run.sh'), 'echo 2\n');
+      assert.equal(statSync(file('large/run.sh').fsPath).mode & 0o777, 0o755, 'written in place, the script stays executable');
+      assert.equal(await read('large/sub/added.txt'), 'new\n');
+      assert.deepEqual([...(await vscode.workspace.fs.readFile(file('large/pic.bin')))], [90, 0, 90]);
+      await assert.rejects(Promise.resolve(vscode.workspace.fs.stat(file('large/gone.txt'))));
+      assert.equal(open.getText(), 'open changed\n');
+      assert.equal(open.isDirty, false, 'saved, as VS Code saves a refactoring');
+      assert.equal(api.review.decision('large/f1.txt'), 'accepted');
+
+      // The user edits one of the files afterwards: Undo leaves that one alone.
+      await vscode.workspace.fs.writeFile(file('large/f3.txt'), Buffer.from('f3 changed\nmine\n'));
+      const undo = await vscode.commands.executeCommand<{ restored: string[]; kept: string[]; label: string }>(
+        'astraforge.review.undoApply',
+      );
+      assert.equal(undo.label, 'accept 8 files', 'the last apply is the one undone');
+      assert.deepEqual(undo.kept, ['large/f3.txt']);
+      assert.equal(undo.restored.length, 7);
+      assert.equal(await read('large/f1.txt'), 'f1\n');
+      assert.equal(await read('large/f3.txt'), 'f3 changed\nmine\n', "the user's edit is kept");
+      assert.equal(await read('large/run.sh'), 'echo 1\n');
+      assert.equal(await read('large/gone.txt'), 'bye\n');
+      assert.deepEqual([...(await vscode.workspace.fs.readFile(file('large/pic.bin')))], [0, 1, 2], 'the binary file, byte for byte');
+      await assert.rejects(Promise.resolve(vscode.workspace.fs.stat(file('large/sub/added.txt'))));
+      assert.equal(open.getText(), 'open\n', 'the open file, through the editor');
+      assert.equal(await read('large/open.txt'), 'open\n', 'and saved');
+      assert.equal(api.review.decision('large/f1.txt'), 'pending', 'what was undone is offered again');
+      assert.equal(api.review.decision('large/f3.txt'), 'accepted');
+    } finally {
+      await settings.update('largeApplyFiles', undefined, vscode.ConfigurationTarget.Global);
+    }
   });
 
   it('stopsAndRestartsTheEmbeddedServer', async () => {

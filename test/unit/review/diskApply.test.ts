@@ -49,6 +49,21 @@ describe('review: disk apply', () => {
     assert.deepEqual([...readFileSync(at('img.bin'))], [0, 1, 2]);
   });
 
+  it('addsAFileWhereAnotherWasRenamedFromAndTakesBothBack', async () => {
+    put('a.txt', 'first\n');
+    // The agent moved a.txt to b.txt and wrote a new a.txt.
+    const changes: DiskChange[] = [
+      { path: 'a.txt', after: Buffer.from('second\n') },
+      { path: 'b.txt', oldPath: 'a.txt', before: Buffer.from('first\n'), after: Buffer.from('first\n') },
+    ];
+    await applyToDisk(root, changes);
+    assert.equal(text('a.txt'), 'second\n');
+    assert.equal(text('b.txt'), 'first\n');
+    assert.deepEqual(await undoDiskApply(root, changes), { restored: ['a.txt', 'b.txt'], kept: [] });
+    assert.equal(text('a.txt'), 'first\n');
+    assert.equal(existsSync(at('b.txt')), false);
+  });
+
   it('writesInPlaceSoAFileKeepsItsModeAndInode', async () => {
     put('run.sh', 'echo 1\n');
     chmodSync(at('run.sh'), 0o755);
