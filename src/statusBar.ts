@@ -1,7 +1,7 @@
 // The status bar item: the connection and the shown run; a click opens the sidebar.
 import * as vscode from 'vscode';
 import { TERMINAL_STATUSES, type Run } from '../server/src/contract/runApi';
-import { iconOf } from './commands/runCommands';
+import { statusIconLabel } from './runs/statusIcon';
 import type { RunsController } from './runs/runsController';
 import type { ServerConnection } from './server/serverConnection';
 
@@ -36,7 +36,7 @@ export class StatusBar implements vscode.Disposable {
       this.item.tooltip = `AstraForge: ${c.message ?? 'not connected'}`;
       this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
     } else if (run && !TERMINAL_STATUSES.includes(run.status)) {
-      this.item.text = `$(${iconOf(run.status)}) AstraForge: ${run.agent} ${run.status}`;
+      this.item.text = `${statusIconLabel(run.status)} AstraForge: ${run.agent} ${run.status}`;
       this.item.tooltip = `AstraForge run ${run.id} (${run.status}) on ${c.serverUrl}`;
       this.item.backgroundColor = undefined;
     } else {

@@ -4,31 +4,16 @@ import type { ReviewController } from '../review/reviewController';
 import { pickWorkspaceFolder } from './startRun';
 import { TERMINAL_STATUSES, type Run } from '../../server/src/contract/runApi';
 import type { RunsController } from '../runs/runsController';
+import { statusIconLabel } from '../runs/statusIcon';
 
 function describe(run: Run): vscode.QuickPickItem & { run: Run } {
   const firstLine = (run.task.command ?? run.task.prompt).split('\n')[0].slice(0, 80);
   return {
     run,
-    label: `$(${iconOf(run.status)}) ${firstLine}`,
+    label: `${statusIconLabel(run.status)} ${firstLine}`,
     description: `${run.agent} · ${run.status}`,
     detail: new Date(run.created_at).toLocaleString(),
   };
-}
-
-export function iconOf(status: Run['status']): string {
-  switch (status) {
-    case 'succeeded':
-      return 'pass';
-    case 'failed':
-    case 'interrupted':
-      return 'error';
-    case 'cancelled':
-      return 'circle-slash';
-    case 'queued':
-      return 'clock';
-    default:
-      return 'sync~spin';
-  }
 }
 
 async function pickRun(runs: RunsController, placeHolder: string, filter: (r: Run) => boolean = () => true): Promise<Run | undefined> {

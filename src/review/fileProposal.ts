@@ -48,8 +48,13 @@ export interface FileSides {
   proposed?: Buffer;
 }
 
+// Opening a review asks twice of each local file (needsBase, then proposeFile): hashed once.
+const hashes = new WeakMap<Uint8Array, string>();
+
 export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  let hash = hashes.get(bytes);
+  if (hash === undefined) hashes.set(bytes, (hash = createHash('sha256').update(bytes).digest('hex')));
+  return hash;
 }
 
 function patchCounts(patch: string): { added: number; removed: number } {

@@ -1,5 +1,6 @@
 // How a run reads in the sidebar: its title, status icon, age and usage.
 // Pure functions, shared by the run list and the run header.
+import { statusIcon as statusIconOf } from '../../src/runs/statusIcon';
 
 export interface RunSummary {
   id: string;
@@ -18,25 +19,10 @@ export function isActive(status: string): boolean {
   return ACTIVE.has(status);
 }
 
-/** The codicon for a status, and whether it spins. */
+/** The status's codicon classes (the same icon the quick pick and status bar show). */
 export function statusIcon(status: string): string {
-  switch (status) {
-    case 'queued':
-      return 'codicon-clock';
-    case 'provisioning':
-    case 'running':
-      return 'codicon-loading codicon-modifier-spin';
-    case 'succeeded':
-      return 'codicon-pass';
-    case 'failed':
-      return 'codicon-error';
-    case 'cancelled':
-      return 'codicon-circle-slash';
-    case 'interrupted':
-      return 'codicon-debug-disconnect';
-    default:
-      return 'codicon-circle-outline';
-  }
+  const icon = statusIconOf(status);
+  return `codicon-${icon.name}${icon.spin ? ' codicon-modifier-spin' : ''}`;
 }
 
 /** The first line of the task, short enough for one row. */

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { isAtBottom, ScrollFollow } from '../../../webview-ui/src/scrollFollow';
 import { age, runTitle, statusIcon, usageText } from '../../../webview-ui/src/runFormat';
+import { statusIconLabel } from '../../../src/runs/statusIcon';
 
 describe('webview scroll following', () => {
   it('followsUntilTheReaderScrollsUpAndResumesAtTheBottom', () => {
@@ -52,6 +53,9 @@ describe('webview run formatting', () => {
   it('showsStatusAndUsage', () => {
     assert.match(statusIcon('running'), /spin/);
     assert.equal(statusIcon('succeeded'), 'codicon-pass');
+    // The quick pick and the status bar show the same icons, in VS Code's label syntax.
+    assert.equal(statusIconLabel('running'), '$(loading~spin)');
+    assert.equal(statusIconLabel('interrupted'), '$(debug-disconnect)');
     assert.equal(usageText(run), '12.3k in · 678 out');
     assert.equal(usageText({ ...run, usage: undefined }), undefined);
   });
