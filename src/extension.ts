@@ -8,6 +8,7 @@ import { sendSpec, type SendSpecArgs } from './commands/sendSpec';
 import { connectServer, setModelKey } from './commands/serverCommands';
 import { startRun, type RunStarterDeps } from './commands/startRun';
 import type { FileProposal } from './review/fileProposal';
+import type { CarriedOut } from './review/carryOut';
 import { REVIEW_SCHEME, ReviewController } from './review/reviewController';
 import { RunsController } from './runs/runsController';
 import { ServerConnection } from './server/serverConnection';
@@ -54,24 +55,28 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
     vscode.workspace.registerTextDocumentContentProvider(REVIEW_SCHEME, review),
     vscode.languages.registerCodeLensProvider({ scheme: 'file' }, review),
   );
-  const undoApply = async () => {
-    const r = await review.undoApply();
-    if (!r) return void vscode.window.showInformationMessage('AstraForge: nothing to undo.');
-    const kept = r.kept.length ? `; kept ${r.kept.join(', ')}, changed since` : '';
-    void vscode.window.showInformationMessage(`AstraForge: undid "${r.label}" (${r.restored.length} files)${kept}.`);
+  const files = (n: number) => `${n} file${n === 1 ? '' : 's'}`;
+  // A message names a few files, not the 500 of a large apply.
+  const listed = (paths: string[]) => paths.slice(0, 5).join(', ') + (paths.length > 5 ? ` and ${paths.length - 5} more` : '');
+  const undoApply = async (which?: CarriedOut) => {
+    const r = await review.undoApply(which);
+    if (!r) return void vscode.window.showInformationMessage(`AstraForge: ${which ? 'that apply was undone already' : 'nothing to undo'}.`);
+    const kept = r.kept.length ? `; kept ${listed(r.kept)}, changed since` : '';
+    void vscode.window.showInformationMessage(`AstraForge: undid "${r.label}" (${files(r.restored.length)})${kept}.`);
     return r;
   };
-  const reportAccept = (r: { applied: string[]; conflicts: string[]; skipped: string[]; undoable: boolean }) => {
-    // What went straight to disk is out of Ctrl+Z's reach: the message offers the way back.
-    if (r.undoable)
+  const reportAccept = (r: { applied: string[]; conflicts: string[]; skipped: string[]; undoable?: CarriedOut }) => {
+    // What went straight to disk is out of Ctrl+Z's reach: the message offers the way back, to this apply.
+    const { undoable } = r;
+    if (undoable)
       void vscode.window
-        .showInformationMessage(`AstraForge: applied ${r.applied.length + r.conflicts.length} files.`, 'Undo')
-        .then((pick) => pick && undoApply());
+        .showInformationMessage(`AstraForge: applied ${files(r.applied.length + r.conflicts.length)}.`, 'Undo')
+        .then((pick) => pick && undoApply(undoable));
     if (r.conflicts.length)
       void vscode.window.showWarningMessage(
-        `AstraForge: ${r.conflicts.join(', ')} had conflicts with your edits; resolve the marked sections.`,
+        `AstraForge: ${listed(r.conflicts)} had conflicts with your edits; resolve the marked sections.`,
       );
-    if (r.skipped.length) void vscode.window.showInformationMessage(`AstraForge: left for you to decide: ${r.skipped.join(', ')}.`);
+    if (r.skipped.length) void vscode.window.showInformationMessage(`AstraForge: left for you to decide: ${listed(r.skipped)}.`);
     return r;
   };
   const sidebar = new SidebarProvider(
@@ -137,7 +142,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   register('astraforge.review.rejectFile', (arg?: string | FileProposal | vscode.Uri) => review.reject([pathOf(arg)]));
   register('astraforge.review.acceptAll', async () => reportAccept(await review.accept()));
   register('astraforge.review.discardAll', () => review.reject());
-  register('astraforge.review.undoApply', undoApply);
+  register('astraforge.review.undoApply', () => undoApply());
   register('astraforge.review.close', () => review.close());
   register('astraforge.review.acceptHunk', (uri?: vscode.Uri, key?: string) => review.acceptHunk(uri, key));
   register('astraforge.review.rejectHunk', (uri?: vscode.Uri, key?: string) => review.rejectHunk(uri, key));

@@ -115,7 +115,7 @@ export class ReviewController
   async accept(
     paths?: readonly string[],
     opts: { takeAgentSide?: boolean } = {},
-  ): Promise<{ applied: string[]; conflicts: string[]; skipped: string[]; undoable: boolean }> {
+  ): Promise<{ applied: string[]; conflicts: string[]; skipped: string[]; undoable?: CarriedOut }> {
     const review = this.need();
     const targets = review.files.filter((f) => (paths ? paths.includes(f.path) : this.decision(f.path) === 'pending'));
     // Every file as it is now, read at once (one round trip each, in parallel).
@@ -129,24 +129,28 @@ export class ReviewController
     const bulk = settings.get('largeApply', 'writeToDisk') === 'writeToDisk' && closed >= settings.get('largeApplyFiles', 100);
     const plan = acceptEdit(review.folder, targets, locals, (path) => this.rejected(path), { ...opts, mayUseDisk, bulk });
     const { applied, conflicts } = plan;
-    const label = targets.length === 1 ? `accept ${targets[0].path}` : `accept ${applied.length + conflicts.length} files`;
-    const done = await carryOut(plan, review.folder, label);
-    if (done.disk.length) await this.remember(done);
-    await this.decide([...applied, ...conflicts], 'accepted');
-    return { applied, conflicts, skipped: plan.skipped, undoable: done.disk.length > 0 };
+    const done = [...applied, ...conflicts];
+    const label = done.length === 1 ? `accept ${done[0]}` : `accept ${done.length} files`;
+    const carried = await carryOut(plan, review.folder, label);
+    if (carried.disk.length) await this.remember(carried);
+    await this.decide(done, 'accepted');
+    return { applied, conflicts, skipped: plan.skipped, undoable: carried.disk.length ? carried : undefined };
   }
 
   /**
-   * Takes back the last accept that went partly to disk (what Ctrl+Z cannot
-   * reach), over files still as it left them; the files come back pending.
+   * Takes back an accept that went partly to disk (what Ctrl+Z cannot
+   * reach), the last one unless told which, over files still as it left
+   * them; the files come back pending. Undefined when there is none (or that
+   * one was undone already).
    */
-  async undoApply(): Promise<(DiskUndo & { label: string }) | undefined> {
-    const last = this.applies.pop();
+  async undoApply(which?: CarriedOut): Promise<(DiskUndo & { label: string }) | undefined> {
+    const index = which ? this.applies.findIndex((a) => a.done === which) : this.applies.length - 1;
+    if (index < 0) return undefined;
+    const [target] = this.applies.splice(index, 1);
     await vscode.commands.executeCommand('setContext', 'astraforge.canUndoApply', this.applies.length > 0);
-    if (!last) return undefined;
-    const result = await takeBack(last.done);
-    if (this.review?.runId === last.runId) await this.decide(result.restored, 'pending');
-    return { ...result, label: last.done.label };
+    const result = await takeBack(target.done);
+    if (this.review?.runId === target.runId) await this.decide(result.restored, 'pending');
+    return { ...result, label: target.done.label };
   }
 
   private async remember(done: CarriedOut): Promise<void> {

@@ -1,10 +1,11 @@
 // End to end, as a user does it: a real VS Code (code-server) in headless
 // Chromium, the command palette's "AstraForge: Send Spec" with the command
 // agent, the output streaming into the sidebar, the run succeeding.
-// Then the review from the sidebar: the diff, Accept All, the file on disk.
-// Screenshots go to test-results/e2e/.
+// Then the review from the sidebar: the diff, Accept All, the file on disk;
+// and a binary file accepted over the user's, taken back with Ctrl+Z in the
+// Review view. Screenshots go to test-results/e2e/.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
 import { openBrowser, openWorkbench, startCodeServer, workbenchUrl, type CodeServer } from '../helpers/codeServer';
@@ -109,5 +110,35 @@ describe('end to end: Send Spec from the command palette', function () {
     for (let i = 0; i < 100 && !readFileSync(readme, 'utf8').includes('numbered'); i++) await page.waitForTimeout(100);
     assert.match(readFileSync(readme, 'utf8'), /\nnumbered\n$/, 'the accepted change is on disk');
     await page.screenshot({ path: join(SHOTS, '4-review-accepted.png') });
+  });
+
+  it('undoesAnApplyThatWentToDiskWithCtrlZInTheReviewView', async () => {
+    const logo = join(cs.workspace, 'logo.bin');
+    writeFileSync(logo, Buffer.from([0, 1, 2, 3]));
+    await palette('AstraForge: Send Spec');
+    await answer('Redraw the logo');
+    await answer('Command');
+    await answer("printf 'new\\000logo' > logo.bin");
+    const view = sidebar();
+    await view.getByText('Redraw the logo').first().waitFor({ timeout: 60_000 });
+    await view.locator('.run-header [data-action=review]').click();
+    await page.locator('.monaco-list-row', { hasText: 'logo.bin' }).first().waitFor({ timeout: 30_000 });
+    await page.waitForFunction(
+      () => Array.from(document.querySelectorAll('.monaco-list-row')).every((e) => !e.textContent?.includes('README.md')),
+      undefined,
+      { timeout: 30_000 },
+    );
+    // A binary file over an existing one is written straight to disk; the message offers the way back.
+    await palette('AstraForge: Review: Accept All');
+    await page.locator('.notifications-toasts', { hasText: 'AstraForge: applied 1 file.' }).waitFor({ timeout: 30_000 });
+    assert.equal(readFileSync(logo).toString('latin1'), 'new\0logo');
+    await page.screenshot({ path: join(SHOTS, '5-applied-to-disk.png') });
+    // Ctrl+Z in the Review view takes it back.
+    await palette('AstraForge: Focus on Review View');
+    await page.keyboard.press('Control+z');
+    for (let i = 0; i < 100 && readFileSync(logo).length !== 4; i++) await page.waitForTimeout(100);
+    assert.deepEqual([...readFileSync(logo)], [0, 1, 2, 3], "the user's bytes are back");
+    await page.locator('.notifications-toasts', { hasText: 'undid "accept logo.bin" (1 file)' }).waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: join(SHOTS, '6-apply-undone.png') });
   });
 });

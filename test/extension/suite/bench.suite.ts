@@ -186,7 +186,7 @@ describe('AstraForge extension benchmark', () => {
         t0 = performance.now();
         const byEdit = await api.review.accept(paths);
         results.reviewApplyByEditMs.push(performance.now() - t0);
-        assert.equal(byEdit.undoable, false);
+        assert.equal(byEdit.undoable, undefined);
       } finally {
         await settings.update('largeApply', undefined, vscode.ConfigurationTarget.Global);
       }
