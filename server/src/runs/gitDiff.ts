@@ -46,7 +46,10 @@ export function gitBaselineCommand(opts: { gitDir: string; workTree: string }): 
     `${g} init -q`,
     `mkdir -p ${q(`${opts.gitDir}/info`)}`,
     `printf '%s\\n' ${rel ? q(rel) : "''"} > ${q(`${opts.gitDir}/info/exclude`)}`,
-    `${g} add -A`,
+    // Every file streamed into one pack (files over the threshold are), not one loose object file each:
+    // for 20,000 files that is less than half the time, most of it saved in the kernel. Nothing is
+    // synced to disk: the baseline lives no longer than the sandbox.
+    `${g} -c core.bigFileThreshold=1 -c core.fsync=none add -A`,
     `GIT_AUTHOR_NAME=AstraForge GIT_AUTHOR_EMAIL=baseline@astraforge.invalid GIT_AUTHOR_DATE='2000-01-01T00:00:00Z' ` +
       `GIT_COMMITTER_NAME=AstraForge GIT_COMMITTER_EMAIL=baseline@astraforge.invalid GIT_COMMITTER_DATE='2000-01-01T00:00:00Z' ` +
       `${g} commit -q --allow-empty --no-verify -m baseline`,
