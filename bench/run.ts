@@ -45,6 +45,9 @@ async function main(): Promise<void> {
       if (peer.p50 !== undefined)
         console.log(`- ${peer.name.replace('peer: ', '')} vs our warm exec: ${(peer.p50 / sandbox.warmExecP50).toFixed(0)}× slower`);
     }
+    const provisioning = runs.rows.find((r) => r.name.startsWith('run on that snapshot'))!.p50!;
+    const plainBaseline = runs.rows.find((r) => r.name.startsWith('peer: tar -x'))!.p50!;
+    console.log(`- run provisioning (sandboxed) vs tar -x + git add -A on the host: ${(provisioning / plainBaseline).toFixed(2)}×`);
     const firstDrawn = ext.rows.find((r) => r.name.startsWith('Send Spec'))!.p50!;
     const apiFirst = ext.rows.find((r) => r.name.includes('API alone'))!.p50!;
     if (dockerProvider.createFirstP50 !== undefined && docker.p50 !== undefined) {
