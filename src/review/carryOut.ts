@@ -35,7 +35,8 @@ export async function takeBack(done: CarriedOut): Promise<DiskUndo> {
   const result = await undoDiskApply(done.folder.fsPath, done.disk);
   const edit = new vscode.WorkspaceEdit();
   for (const e of done.edited) {
-    const doc = openDocument(e.uri) ?? (await vscode.workspace.openTextDocument(e.uri));
+    // The open document if there is one (its live text), else the file's.
+    const doc = await vscode.workspace.openTextDocument(e.uri);
     if (doc.getText() !== e.after) {
       result.kept.push(e.path);
       continue;
@@ -64,8 +65,4 @@ async function applyAndSave(edit: vscode.WorkspaceEdit): Promise<boolean> {
     );
   }
   return true;
-}
-
-export function openDocument(uri: vscode.Uri): vscode.TextDocument | undefined {
-  return vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
 }
