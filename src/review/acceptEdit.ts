@@ -14,6 +14,8 @@ import { allReplacements, applyReplacements, pendingHunks, type TextReplacement 
 
 export interface AcceptPlan {
   edit: vscode.WorkspaceEdit;
+  /** What the action is called, as "accept notes.txt" or "accept 500 files". */
+  label: string;
   /** What is written straight to disk, outside the edit. */
   disk: DiskChange[];
   /** The edit's text changes: each file's text before and after (BOM apart), to take back later. */
@@ -46,12 +48,10 @@ export function acceptEdit(
   } = {},
 ): AcceptPlan {
   const edit = new vscode.WorkspaceEdit();
-  const plan: AcceptPlan = { edit, disk: [], edited: [], applied: [], conflicts: [], skipped: [] };
-  // One label for the whole action: it is one step in Undo.
-  const meta = {
-    label: files.length === 1 ? `AstraForge: accept ${files[0].path}` : `AstraForge: accept ${files.length} files`,
-    needsConfirmation: false,
-  };
+  // One label for the whole action: it is one step in VS Code's Undo, and in Undo Last Apply.
+  const label = files.length === 1 ? `accept ${files[0].path}` : `accept ${files.length} files`;
+  const plan: AcceptPlan = { edit, label, disk: [], edited: [], applied: [], conflicts: [], skipped: [] };
+  const meta = { label: `AstraForge: ${label}`, needsConfirmation: false };
   for (const [index, f] of files.entries()) {
     const uri = vscode.Uri.joinPath(folder, f.path);
     const source = vscode.Uri.joinPath(folder, f.oldPath ?? f.path);

@@ -15,7 +15,7 @@ export interface CarriedOut {
   edited: EditedText[];
 }
 
-export async function carryOut(plan: AcceptPlan, folder: vscode.Uri, label: string): Promise<CarriedOut> {
+export async function carryOut(plan: AcceptPlan, folder: vscode.Uri): Promise<CarriedOut> {
   const { edit, disk } = plan;
   if (disk.length) await applyToDisk(folder.fsPath, disk);
   // Each accepted file is in the edit or on disk. (Not `edit.size`: it counts text edits only.)
@@ -23,7 +23,7 @@ export async function carryOut(plan: AcceptPlan, folder: vscode.Uri, label: stri
     if (disk.length) await undoDiskApply(folder.fsPath, disk);
     throw new Error('VS Code refused the edit (a file may be read-only)');
   }
-  return { label, folder, disk, edited: plan.edited };
+  return { label: plan.label, folder, disk, edited: plan.edited };
 }
 
 /**

@@ -131,11 +131,9 @@ export class ReviewController
     const bulk = settings.get('largeApply', 'writeToDisk') === 'writeToDisk' && closed >= settings.get('largeApplyFiles', 100);
     const plan = acceptEdit(review.folder, targets, locals, (path) => this.rejected(path), { ...opts, mayUseDisk, bulk });
     const { applied, conflicts } = plan;
-    const done = [...applied, ...conflicts];
-    const label = done.length === 1 ? `accept ${done[0]}` : `accept ${done.length} files`;
-    const carried = await carryOut(plan, review.folder, label);
+    const carried = await carryOut(plan, review.folder);
     if (carried.disk.length) await this.remember(carried);
-    await this.decide(done, 'accepted');
+    await this.decide([...applied, ...conflicts], 'accepted');
     return { applied, conflicts, skipped: plan.skipped, undoable: carried.disk.length ? carried : undefined };
   }
 
