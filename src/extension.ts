@@ -3,13 +3,16 @@
 // that holds a resource is disposed with the window.
 import * as vscode from 'vscode';
 import { fixError, FixInSandboxActions, type FixErrorArgs } from './commands/fixError';
+import { acceptAll, acceptFile } from './commands/reviewCommands';
 import { cancelRun, followUp, reviewChanges, showRuns } from './commands/runCommands';
 import { sendSpec, type SendSpecArgs } from './commands/sendSpec';
 import { connectServer, setModelKey } from './commands/serverCommands';
 import { startRun, type RunStarterDeps } from './commands/startRun';
 import type { FileProposal } from './review/fileProposal';
 import type { CarriedOut } from './review/carryOut';
-import { REVIEW_SCHEME, ReviewController } from './review/reviewController';
+import { REVIEW_SCHEME, ReviewController, type AcceptResult } from './review/reviewController';
+import { printablePath } from './review/safeTarget';
+import { windowPrompts, type Prompts } from './prompts';
 import { RunsController } from './runs/runsController';
 import { ServerConnection } from './server/serverConnection';
 import { SIDEBAR_VIEW_ID, SidebarProvider } from './sidebar/sidebarProvider';
@@ -21,6 +24,8 @@ export interface AstraForgeApi {
   runs: RunsController;
   sidebar: SidebarProvider;
   review: ReviewController;
+  /** The modal questions the extension asks (tests answer them by replacing `modal`). */
+  prompts: Prompts;
   /** How long activate() took, and how long until the server answered (ms; for the benchmark and the log). */
   timings: { activateMs: number; connectedMs?: number };
 }
@@ -28,7 +33,8 @@ export interface AstraForgeApi {
 export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   const activationStart = performance.now();
   const log = vscode.window.createOutputChannel('AstraForge', { log: true });
-  const connection = new ServerConnection(context, log);
+  const prompts = windowPrompts();
+  const connection = new ServerConnection(context, log, prompts);
   const runs = new RunsController(connection, log);
   context.subscriptions.push(log, connection, runs);
 
@@ -65,7 +71,12 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
     void vscode.window.showInformationMessage(`AstraForge: undid "${r.label}" (${files(r.restored.length)})${kept}.`);
     return r;
   };
-  const reportAccept = (r: { applied: string[]; conflicts: string[]; skipped: string[]; undoable?: CarriedOut }) => {
+  const reportAccept = (r: AcceptResult | undefined) => {
+    if (!r) return r;
+    if (r.refused.length)
+      void vscode.window.showWarningMessage(
+        `AstraForge: refused, not written: ${listed(r.refused.map(printablePath))} (outside this folder or otherwise unsafe; see the Review list).`,
+      );
     // What went straight to disk is out of Ctrl+Z's reach: the message offers the way back, to this apply.
     const { undoable } = r;
     if (undoable)
@@ -126,21 +137,11 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   };
   register('astraforge.review.showFile', (arg?: string | FileProposal | vscode.Uri) => review.showDiff(pathOf(arg), false));
   register('astraforge.review.showAll', () => review.showAll());
-  register('astraforge.review.acceptFile', async (arg?: string | FileProposal | vscode.Uri) => {
-    const path = pathOf(arg);
-    const f = review.current?.files.find((x) => x.path === path);
-    if (f?.kind !== 'choose') return reportAccept(await review.accept([path]));
-    // The user asked for this file: say what is at stake and let them pick.
-    if (!f.agentSide)
-      return void vscode.window.showWarningMessage(`AstraForge: ${path}: ${f.reason}; nothing of the agent's can be applied.`);
-    const take = f.agentSide.action === 'delete' ? 'Delete it' : "Take the agent's version";
-    const pick = await vscode.window.showWarningMessage(`AstraForge: ${path}: ${f.reason}.`, { modal: true }, take, 'Keep mine');
-    if (pick === 'Keep mine') return review.reject([path]);
-    if (pick === take) return reportAccept(await review.accept([path], { takeAgentSide: true }));
-    return undefined;
-  });
+  register('astraforge.review.acceptFile', async (arg?: string | FileProposal | vscode.Uri) =>
+    reportAccept(await acceptFile(review, pathOf(arg), prompts)),
+  );
   register('astraforge.review.rejectFile', (arg?: string | FileProposal | vscode.Uri) => review.reject([pathOf(arg)]));
-  register('astraforge.review.acceptAll', async () => reportAccept(await review.accept()));
+  register('astraforge.review.acceptAll', async () => reportAccept(await acceptAll(review, prompts)));
   register('astraforge.review.discardAll', () => review.reject());
   register('astraforge.review.undoApply', () => undoApply());
   register('astraforge.review.close', () => review.close());
@@ -171,7 +172,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
     return runs.refresh();
   });
   timings.activateMs = performance.now() - activationStart;
-  return { connection, runs, sidebar, review, timings };
+  return { connection, runs, sidebar, review, prompts, timings };
 }
 
 export function deactivate(): void {

@@ -68,5 +68,11 @@ export async function reviewChanges(runs: RunsController, review: ReviewControll
   }
   // The list of files opens beside the editor without taking the keyboard.
   await vscode.commands.executeCommand('astraforge.review.focus', { preserveFocus: true });
-  await review.showDiff(opened.files[0].path, true);
+  const first = opened.files.find((f) => f.kind !== 'refused');
+  const refused = opened.files.filter((f) => f.kind === 'refused').length;
+  if (refused)
+    void vscode.window.showWarningMessage(
+      `AstraForge: ${refused} of this run's files ${refused === 1 ? 'has a path' : 'have paths'} outside this folder or otherwise unsafe; ${refused === 1 ? 'it is' : 'they are'} marked refused in the Review list and will not be written.`,
+    );
+  if (first) await review.showDiff(first.path, true);
 }

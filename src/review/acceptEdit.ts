@@ -68,6 +68,11 @@ export function acceptEdit(
       }
     };
     const toDisk = mayUseDisk && opts.bulk;
+    if (f.kind === 'refused') {
+      // The caller keeps these out; should one slip in, it is still never written.
+      plan.skipped.push(f.path);
+      continue;
+    }
     if (f.kind === 'choose') {
       // Only on the user's word (opts.takeAgentSide): the agent's version replaces or deletes theirs.
       if (!opts.takeAgentSide || !f.agentSide) {

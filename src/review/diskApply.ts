@@ -8,7 +8,8 @@
 // but only over a file still as it was written; one edited since is left as
 // it is and named. Imports nothing of `vscode`.
 import { lstat, mkdir, readFile, realpath, stat, unlink, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { unsafePathReason } from './safeTarget';
 
 export interface DiskChange {
   /** Workspace-relative path the change leaves the file at. */
@@ -119,6 +120,9 @@ async function backward(root: string, c: DiskChange, checked: Checked): Promise<
  * of the workspace, by `..` or through a symbolic link on the way.
  */
 async function inside(root: string, path: string, checked: Checked): Promise<string> {
+  // The same check as every other route (the callers checked already; this is the last one before a write).
+  const why = unsafePathReason(path);
+  if (why) throw new Error(`${path}: ${why}`);
   const target = resolve(root, path);
   if (!isInside(root, target)) throw new Error(`${path} is outside the workspace`);
   const dir = dirname(target);
@@ -137,6 +141,9 @@ async function realDirInside(root: string, dir: string): Promise<void> {
     try {
       const real = await realpath(dir);
       if (real !== root && !isInside(root, real)) throw new Error('leads out of the workspace through a link');
+      // A link that stays inside may still lead into .git, which no apply writes.
+      if (real !== root && unsafePathReason(relative(root, real).split(sep).join('/')))
+        throw new Error('leads into a .git folder through a link');
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

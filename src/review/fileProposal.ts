@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { applyPatch } from 'diff';
 import type { DiffFile } from '../../server/src/contract/runApi';
 import { isProbablyBinary, splitLines } from './lineText';
+import { sensitiveChangeReason } from './sensitivePaths';
 import { mergeThreeWay } from './threeWayMerge';
 
 export type ProposalKind =
@@ -14,7 +15,8 @@ export type ProposalKind =
   | 'conflict' // write `content` with conflict markers for the user to resolve
   | 'delete'
   | 'already' // the workspace already has what the agent proposes
-  | 'choose'; // the user must decide (`reason` says why); nothing is written for them
+  | 'choose' // the user must decide (`reason` says why); nothing is written for them
+  | 'refused'; // its path is no safe target in the folder (`reason` says why); never read nor written
 
 export interface FileProposal {
   path: string;
@@ -37,6 +39,8 @@ export interface FileProposal {
   /** For `choose`: why the user must decide, and what taking the agent's side would do. */
   reason?: string;
   agentSide?: { action: 'write'; content: Buffer } | { action: 'delete' };
+  /** Why writing this file can run code or move secrets (see sensitivePaths); undefined for an ordinary file. */
+  sensitive?: string;
 }
 
 export interface FileSides {
@@ -83,7 +87,15 @@ export function proposedText(file: DiffFile, base: string): string {
 
 export function proposeFile(file: DiffFile, sides: FileSides): FileProposal {
   const counts = patchCounts(file.patch);
-  const common = { path: file.path, oldPath: file.old_path, status: file.status, binary: file.binary, conflicts: 0, ...counts };
+  const common = {
+    path: file.path,
+    oldPath: file.old_path,
+    status: file.status,
+    binary: file.binary,
+    conflicts: 0,
+    ...counts,
+    sensitive: sensitiveChangeReason(file.path, file.old_path),
+  };
   const local = sides.local;
   const localEdited = local !== undefined && file.base_sha256 !== undefined && sha256(local) !== file.base_sha256;
 
@@ -142,6 +154,23 @@ export function proposeFile(file: DiffFile, sides: FileSides): FileProposal {
   function choose(reason: string, agentSide?: FileProposal['agentSide']): FileProposal {
     return { ...common, kind: 'choose', localEdited, reason, agentSide };
   }
+}
+
+/** A file whose path (or old path) is no safe target: listed with the reason, nothing of it read or written. */
+export function refusedFile(file: DiffFile, reason: string): FileProposal {
+  const counts = patchCounts(file.patch);
+  return {
+    path: file.path,
+    oldPath: file.old_path,
+    status: file.status,
+    binary: file.binary,
+    conflicts: 0,
+    ...counts,
+    kind: 'refused',
+    localEdited: false,
+    reason,
+    sensitive: sensitiveChangeReason(file.path, file.old_path),
+  };
 }
 
 function merged(

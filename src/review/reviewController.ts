@@ -7,17 +7,21 @@
 // undoApply takes back; conflicts are written with markers for the user to
 // resolve, never over their text. Decisions live in ReviewState, the list's
 // look in reviewTree, what an accept does in acceptEdit and carryOut.
+// Every path of the server's diff is checked (safeTarget) when the review
+// opens and again before each write; a refused file is listed with the
+// reason and never read or written.
 import { readFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { RunDiff } from '../../server/src/contract/runApi';
 import type { ServerConnection } from '../server/serverConnection';
-import { needsBase, proposeFile, type FileProposal } from './fileProposal';
+import { needsBase, proposeFile, refusedFile, type FileProposal } from './fileProposal';
 import { hunkReplacement, pendingHunks, type Hunk } from './hunks';
 import { acceptEdit, toRange } from './acceptEdit';
 import { carryOut, takeBack, type CarriedOut } from './carryOut';
 import type { DiskUndo } from './diskApply';
 import { ReviewState, type Decision } from './reviewState';
 import { reviewSummary, reviewTreeItem } from './reviewTree';
+import { printablePath, unsafePathReason, unsafeTargetReason } from './safeTarget';
 
 export const REVIEW_SCHEME = 'astraforge-review';
 const MAX_UNDOABLE_APPLIES = 10;
@@ -56,18 +60,25 @@ export class ReviewController
   async open(runId: string, folder: vscode.Uri): Promise<OpenReview> {
     const client = await this.connection.client();
     const diff: RunDiff = await client.diff(runId);
+    // Before anything is read: a refused path is not even looked at.
+    const refusals = await Promise.all(diff.files.map((f) => refusal(folder, f.path, f.old_path)));
+    const safe = (_: unknown, i: number) => refusals[i] === undefined;
     const open = openDocuments();
-    const locals = await Promise.all(diff.files.map((f) => readLocal(vscode.Uri.joinPath(folder, f.old_path ?? f.path), open)));
-    const wanted = diff.files.filter((f, i) => needsBase(f, locals[i])).map((f) => f.old_path ?? f.path);
+    const locals = await Promise.all(
+      diff.files.map((f, i) => (safe(f, i) ? readLocal(vscode.Uri.joinPath(folder, f.old_path ?? f.path), open) : undefined)),
+    );
+    const wanted = diff.files.filter((f, i) => safe(f, i) && needsBase(f, locals[i])).map((f) => f.old_path ?? f.path);
     const bases = wanted.length ? await client.baseFiles(runId, wanted) : new Map<string, Buffer | undefined>();
     // Binary files have no patch to rebuild them from: their bytes come from the run's sandbox while it lives.
-    const binaries = diff.files.filter((f) => f.binary && f.status !== 'deleted').map((f) => f.path);
+    const binaries = diff.files.filter((f, i) => safe(f, i) && f.binary && f.status !== 'deleted').map((f) => f.path);
     const proposed = binaries.length
       ? await client.proposedFiles(runId, binaries).catch(() => new Map<string, Buffer | undefined>())
       : new Map();
-    const files = diff.files.map((f, i) =>
-      proposeFile(f, { local: locals[i], base: bases.get(f.old_path ?? f.path), proposed: proposed.get(f.path) }),
-    );
+    const files = diff.files.map((f, i) => {
+      const refused = refusals[i];
+      if (refused) return refusedFile(f, refused);
+      return proposeFile(f, { local: locals[i], base: bases.get(f.old_path ?? f.path), proposed: proposed.get(f.path) });
+    });
     this.review = { runId, folder, files };
     await this.state.setOpenReview({ runId, folder: folder.toString() });
     await vscode.commands.executeCommand('setContext', 'astraforge.reviewOpen', true);
@@ -102,6 +113,11 @@ export class ReviewController
     return this.review && reviewSummary(this.review.files, (path) => this.decision(path));
   }
 
+  /** The files Accept All would apply: undecided, and not refused. */
+  pendingFiles(): FileProposal[] {
+    return this.review?.files.filter((f) => f.kind !== 'refused' && this.decision(f.path) === 'pending') ?? [];
+  }
+
   decision(path: string): Decision {
     return this.review ? this.state.decision(this.review.runId, path) : 'pending';
   }
@@ -113,12 +129,12 @@ export class ReviewController
    * Ctrl+Z takes it back; but a large apply, and a binary file over an
    * existing one, go straight to disk, and undoApply takes those back.
    */
-  async accept(
-    paths?: readonly string[],
-    opts: { takeAgentSide?: boolean } = {},
-  ): Promise<{ applied: string[]; conflicts: string[]; skipped: string[]; undoable?: CarriedOut }> {
+  async accept(paths?: readonly string[], opts: { takeAgentSide?: boolean } = {}): Promise<AcceptResult> {
     const review = this.need();
-    const targets = review.files.filter((f) => (paths ? paths.includes(f.path) : this.decision(f.path) === 'pending'));
+    const asked = paths ? review.files.filter((f) => paths.includes(f.path)) : this.pendingFiles();
+    // Checked again right before writing: the folder may have changed since the review opened (a link planted in it).
+    const refused = await this.refuseUnsafe(asked);
+    const targets = asked.filter((f) => !refused.includes(f.path));
     // Every file as it is now, read at once (one round trip each, in parallel).
     const sources = targets.map((f) => vscode.Uri.joinPath(review.folder, f.oldPath ?? f.path));
     const open = openDocuments();
@@ -134,7 +150,7 @@ export class ReviewController
     const carried = await carryOut(plan, review.folder);
     if (carried.disk.length) await this.remember(carried);
     await this.decide([...applied, ...conflicts], 'accepted');
-    return { applied, conflicts, skipped: plan.skipped, undoable: carried.disk.length ? carried : undefined };
+    return { applied, conflicts, skipped: plan.skipped, refused, undoable: carried.disk.length ? carried : undefined };
   }
 
   /**
@@ -153,6 +169,22 @@ export class ReviewController
     return { ...result, label: target.done.label };
   }
 
+  /** The paths of these files that are no safe target now; each is marked refused in the review, with the reason. */
+  private async refuseUnsafe(files: readonly FileProposal[]): Promise<string[]> {
+    const review = this.need();
+    const reasons = await Promise.all(files.map((f) => (f.kind === 'refused' ? f.reason : refusal(review.folder, f.path, f.oldPath))));
+    const refused = new Map(files.flatMap((f, i) => (reasons[i] === undefined ? [] : [[f.path, reasons[i]!] as const])));
+    if (!refused.size) return [];
+    review.files = review.files.map((f) => {
+      const why = refused.get(f.path);
+      if (!why || f.kind === 'refused') return f;
+      return { ...f, kind: 'refused', reason: why, content: undefined, proposedText: undefined, baseText: undefined, agentSide: undefined };
+    });
+    this.changed.fire(undefined);
+    this.lensesChanged.fire();
+    return [...refused.keys()];
+  }
+
   private async remember(done: CarriedOut): Promise<void> {
     // Held for this window only, like VS Code's own undo stack; a few deep, for the bytes they keep.
     this.applies.push({ runId: this.need().runId, done });
@@ -164,7 +196,8 @@ export class ReviewController
   hunks(document: vscode.TextDocument): Hunk[] | undefined {
     const f = this.fileOf(document.uri);
     // Computed from the live text, so an undone accept offers its changes again; a rejected file offers none.
-    if (!f || f.baseText === undefined || f.proposedText === undefined || this.decision(f.path) === 'rejected') return undefined;
+    if (!f || f.kind === 'refused' || f.baseText === undefined || f.proposedText === undefined || this.decision(f.path) === 'rejected')
+      return undefined;
     return pendingHunks(f.baseText, document.getText(), f.proposedText, this.rejected(f.path));
   }
 
@@ -273,7 +306,8 @@ export class ReviewController
   private fileOf(uri: vscode.Uri): FileProposal | undefined {
     const review = this.review;
     if (!review) return undefined;
-    return review.files.find((f) => vscode.Uri.joinPath(review.folder, f.path).toString() === uri.toString());
+    // A refused path is no file of the folder, whatever URI joining it gives.
+    return review.files.find((f) => f.kind !== 'refused' && vscode.Uri.joinPath(review.folder, f.path).toString() === uri.toString());
   }
 
   private rejected(path: string): Set<string> {
@@ -282,7 +316,8 @@ export class ReviewController
 
   async reject(paths?: readonly string[]): Promise<void> {
     const review = this.need();
-    await this.decide(paths ?? review.files.filter((f) => this.decision(f.path) === 'pending').map((f) => f.path), 'rejected');
+    const pending = review.files.filter((f) => f.kind !== 'refused' && this.decision(f.path) === 'pending');
+    await this.decide(paths ?? pending.map((f) => f.path), 'rejected');
   }
 
   /** The diff editor for one file: the local file beside the agent's version. */
@@ -290,6 +325,10 @@ export class ReviewController
     const review = this.need();
     const f = review.files.find((x) => x.path === path);
     if (!f) throw new Error(`${path} is not in this run's changes`);
+    if (f.kind === 'refused') {
+      void vscode.window.showWarningMessage(`AstraForge: ${printablePath(f.path)} is refused and will not be written: ${f.reason}.`);
+      return;
+    }
     const local = vscode.Uri.joinPath(review.folder, f.oldPath ?? f.path);
     await vscode.commands.executeCommand('vscode.diff', local, this.proposedUri(review.runId, f.path), `${f.path} (yours ↔ agent's)`, {
       preserveFocus,
@@ -301,7 +340,7 @@ export class ReviewController
   async showAll(): Promise<void> {
     const review = this.need();
     const list = review.files
-      .filter((f) => f.proposedText !== undefined)
+      .filter((f) => f.kind !== 'refused' && f.proposedText !== undefined)
       .map((f) => [
         vscode.Uri.joinPath(review.folder, f.path),
         vscode.Uri.joinPath(review.folder, f.oldPath ?? f.path),
@@ -346,6 +385,44 @@ export class ReviewController
     this.changed.dispose();
     this.lensesChanged.dispose();
   }
+}
+
+export interface AcceptResult {
+  applied: string[];
+  conflicts: string[];
+  /** Files only the user can decide, left alone. */
+  skipped: string[];
+  /** Files whose path is no safe target: never written. */
+  refused: string[];
+  undoable?: CarriedOut;
+}
+
+/**
+ * Why a change's paths (its new one, and the old one of a rename) are no
+ * safe target in the folder; undefined when both are. On disk, through
+ * every link (safeTarget); in a folder VS Code reaches another way, by the
+ * text and by refusing any link on the way, which cannot be resolved there.
+ */
+async function refusal(folder: vscode.Uri, path: string, oldPath: string | undefined): Promise<string | undefined> {
+  const paths = oldPath !== undefined && oldPath !== path ? [path, oldPath] : [path];
+  for (const p of paths) {
+    const why =
+      folder.scheme === 'file' ? await unsafeTargetReason(folder.fsPath, p) : (unsafePathReason(p) ?? (await linkOnTheWay(folder, p)));
+    if (why) return paths.length > 1 ? `${why} (${p === path ? 'new' : 'old'} name)` : why;
+  }
+  return undefined;
+}
+
+async function linkOnTheWay(folder: vscode.Uri, path: string): Promise<string | undefined> {
+  const names = path.split('/');
+  for (let depth = 1; depth <= names.length; depth++) {
+    const stat = await Promise.resolve(vscode.workspace.fs.stat(vscode.Uri.joinPath(folder, ...names.slice(0, depth)))).catch(
+      () => undefined,
+    );
+    if (!stat) return undefined; // from here on, folders and the file are made by the apply
+    if (stat.type & vscode.FileType.SymbolicLink) return 'the path leads through a link, which is not followed in this folder';
+  }
+  return undefined;
 }
 
 /** The documents VS Code holds, by URI: asked once per action rather than once per file. */

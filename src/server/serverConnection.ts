@@ -2,11 +2,16 @@
 // one it starts itself (the default), or a remote one named by
 // `astraforge.server.url` with its key in SecretStorage. One clear message
 // with the action that fixes it when the server is missing, unreachable or
-// rejects the key.
+// rejects the key. Where the keys go is read from the user's own settings
+// only (userSettings), and a key goes to a new host only once the user
+// agreed (keyConsent).
 import * as vscode from 'vscode';
+import type { Prompts } from '../prompts';
 import type { ConnectionState } from '../webview/protocol';
 import { startEmbeddedServer, type RunningServer } from './embeddedServer';
+import { mayKeyGoTo, originOf } from './keyConsent';
 import { ServerClient, ServerError } from './serverClient';
+import { userSetting } from './userSettings';
 
 export const SERVER_KEY_SECRET = 'astraforge.server.apiKey';
 export const MODEL_KEY_SECRET = 'astraforge.model.apiKey';
@@ -24,7 +29,13 @@ export class ServerConnection implements vscode.Disposable {
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly log: vscode.LogOutputChannel,
+    private readonly prompts: Prompts,
   ) {}
+
+  /** The embedded server's process id while it runs (for the log and the tests). */
+  get embeddedPid(): number | undefined {
+    return this.embedded?.pid;
+  }
 
   get state(): ConnectionState {
     return this.current;
@@ -47,7 +58,7 @@ export class ServerConnection implements vscode.Disposable {
   private async doConnect(): Promise<void> {
     await this.teardown();
     this.set({ status: 'starting' });
-    const url = vscode.workspace.getConfiguration('astraforge').get<string>('server.url', '').trim();
+    const url = userSetting(vscode.workspace.getConfiguration('astraforge'), 'server.url');
     try {
       if (url) await this.connectRemote(url.replace(/\/+$/, ''));
       else await this.startEmbedded();
@@ -62,6 +73,11 @@ export class ServerConnection implements vscode.Disposable {
   private async connectRemote(url: string): Promise<void> {
     const key = await this.context.secrets.get(SERVER_KEY_SECRET);
     if (!key) throw new Error(`no API key is set for ${url}: run "AstraForge: Connect to Server" to enter it`);
+    const origin = originOf('server', url);
+    if (!(await mayKeyGoTo(this.context.globalState, this.prompts, 'server', origin)))
+      throw new Error(
+        `your server key was not sent to ${origin}: run "AstraForge: Connect to Server" to confirm that server, or set astraforge.server.url in your user settings to the one you trust`,
+      );
     const client = new ServerClient(url, key);
     if (!(await client.health())) throw new Error(`the AstraForge server at ${url} does not answer`);
     try {
@@ -77,14 +93,11 @@ export class ServerConnection implements vscode.Disposable {
 
   private async startEmbedded(): Promise<void> {
     const cfg = vscode.workspace.getConfiguration('astraforge');
+    const model = await this.modelSettings();
     const options = {
       mainJs: vscode.Uri.joinPath(this.context.extensionUri, 'server', 'dist', 'main.js').fsPath,
-      model: {
-        baseUrl: cfg.get<string>('model.baseUrl') || process.env.ASTRAFORGE_MODEL_BASE_URL,
-        apiKey: (await this.context.secrets.get(MODEL_KEY_SECRET)) || process.env.ASTRAFORGE_MODEL_API_KEY,
-        name: cfg.get<string>('model.name') || process.env.ASTRAFORGE_MODEL,
-      },
-      codexBinary: cfg.get<string>('codex.path') || process.env.ASTRAFORGE_CODEX_BINARY,
+      model: { ...model, name: cfg.get<string>('model.name') || process.env.ASTRAFORGE_MODEL },
+      codexBinary: userSetting(vscode.workspace.getConfiguration('astraforge'), 'codex.path') || process.env.ASTRAFORGE_CODEX_BINARY,
       log: (line: string) => this.log.info(`[server] ${line}`),
     };
     // One server per data folder: a second window whose first choice is taken
@@ -103,6 +116,7 @@ export class ServerConnection implements vscode.Disposable {
     this.clientInstance = new ServerClient(server.url, server.apiKey);
     this.log.info(`embedded server started at ${server.url} (pid ${server.pid})`);
     this.set({ status: 'connected', serverUrl: server.url });
+    if (model.withheldFrom) void this.explainWithheldKey(model.withheldFrom);
     void server.exited.then(({ code }) => {
       if (this.embedded !== server) return;
       this.embedded = undefined;
@@ -110,6 +124,33 @@ export class ServerConnection implements vscode.Disposable {
       this.log.error(message);
       this.set({ status: 'error', message });
     });
+  }
+
+  /**
+   * Where the model key goes and the key itself, when the user agrees to send
+   * it there. A base URL from the process environment is the user's own
+   * choice, as the environment of VS Code is theirs: it does not ask.
+   */
+  private async modelSettings(): Promise<{ baseUrl?: string; apiKey?: string; withheldFrom?: string }> {
+    const configured = userSetting(vscode.workspace.getConfiguration('astraforge'), 'model.baseUrl');
+    const baseUrl = configured || process.env.ASTRAFORGE_MODEL_BASE_URL || undefined;
+    const apiKey = (await this.context.secrets.get(MODEL_KEY_SECRET)) || process.env.ASTRAFORGE_MODEL_API_KEY || undefined;
+    if (!apiKey || !configured) return { baseUrl, apiKey };
+    const origin = originOf('model', configured);
+    if (await mayKeyGoTo(this.context.globalState, this.prompts, 'model', origin)) return { baseUrl, apiKey };
+    this.log.warn(`the model key was not sent to ${origin}: the user declined`);
+    return { baseUrl, withheldFrom: origin };
+  }
+
+  private async explainWithheldKey(origin: string): Promise<void> {
+    const pick = await vscode.window.showWarningMessage(
+      `AstraForge: your model key was not sent to ${origin}, so agents that need the model will fail. ` +
+        'To send it, choose Ask Again; to send it elsewhere, set astraforge.model.baseUrl in your user settings.',
+      'Ask Again',
+      'Open User Settings',
+    );
+    if (pick === 'Ask Again') await this.connect();
+    if (pick === 'Open User Settings') await vscode.commands.executeCommand('workbench.action.openSettings', 'astraforge.model.baseUrl');
   }
 
   private async offerFix(url: string, e: unknown): Promise<void> {

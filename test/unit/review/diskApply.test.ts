@@ -121,12 +121,41 @@ describe('review: disk apply', () => {
       for (const path of ['../escape.txt', 'link/f.txt', 'link/new.txt', 'file-link'])
         await assert.rejects(
           applyToDisk(root, [{ path, before: Buffer.from('outside\n'), after: Buffer.from('x') }]),
-          /workspace|link/,
+          /workspace|link|climbs out/,
           path,
         );
       assert.equal(readFileSync(join(outside, 'f.txt'), 'utf8'), 'outside\n');
       assert.equal(existsSync(join(outside, 'new.txt')), false);
       assert.equal(existsSync(join(root, '..', 'escape.txt')), false);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('refusesRenamesFromOrIntoLinksLeadingOutAndGitFolders', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'af-outside-'));
+    try {
+      symlinkSync(outside, at('link'));
+      writeFileSync(join(outside, 'f.txt'), 'outside\n');
+      put('here.txt', 'here\n');
+      mkdirSync(at('.git'));
+      symlinkSync(at('.git'), at('g'));
+      const attempts: DiskChange[] = [
+        // A rename whose old name is out there: it would read and unlink a file outside.
+        { path: 'taken.txt', oldPath: 'link/f.txt', before: Buffer.from('outside\n'), after: Buffer.from('outside\n') },
+        // A rename whose new name is under a link out, in folders still to create.
+        { path: 'link/new/deeper/here.txt', oldPath: 'here.txt', before: Buffer.from('here\n'), after: Buffer.from('here\n') },
+        { path: '.git/hooks/pre-commit', after: Buffer.from('evil') },
+        { path: 'g/hooks/pre-commit', after: Buffer.from('evil') },
+        { path: 'sub/.GIT/config', after: Buffer.from('evil') },
+      ];
+      for (const change of attempts)
+        await assert.rejects(applyToDisk(root, [change]), /workspace|\.git/, `${change.oldPath ?? ''} -> ${change.path}`);
+      assert.equal(readFileSync(join(outside, 'f.txt'), 'utf8'), 'outside\n', 'the file outside is still there, untouched');
+      assert.equal(existsSync(join(outside, 'new')), false, 'no folder was made outside');
+      assert.equal(text('here.txt'), 'here\n');
+      assert.equal(existsSync(at('.git/hooks')), false);
+      assert.equal(existsSync(at('sub')), false);
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }
