@@ -9,12 +9,15 @@ import * as esbuild from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const serverOnly = process.argv.includes('--server-only');
 
+// Static, libseccomp included, so the one binary runs in any Docker image.
 function buildRunner() {
-  const src = join(root, 'server/runner/af-runner.c');
+  const dir = join(root, 'server/runner');
+  const sources = ['af-runner.c', 'command-filter.c'].map((f) => join(dir, f));
   const out = join(root, 'server/dist/af-runner');
-  if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs) return;
+  const newest = Math.max(...[...sources, join(dir, 'command-filter.h')].map((f) => statSync(f).mtimeMs));
+  if (existsSync(out) && statSync(out).mtimeMs > newest) return;
   mkdirSync(dirname(out), { recursive: true });
-  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', out, src], { stdio: 'inherit' });
+  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', out, ...sources, '-lseccomp'], { stdio: 'inherit' });
 }
 
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, logLevel: 'warning' };

@@ -20,8 +20,16 @@
  * only way out of a sandbox that has no network, used to reach the model
  * gateway.
  *
+ * Commands run as the runner's own uid, so the runner keeps them out of its
+ * reach: it is not dumpable (its /proc files, fds and memory are closed to that
+ * uid), it joins a session keyring of its own before any command runs, and
+ * each command starts with only its own four fds and under a seccomp filter
+ * (command-filter.c) that denies ptrace, pidfd_getfd, keyrings, namespaces and
+ * the like.
+ *
  * Frame: u32 payload length (LE), u32 id (LE), u8 type, payload.
- * Host -> runner: 'X' exec, 'K' kill exec, 'R' read file, 'W' write file.
+ * Host -> runner: 'X' exec, 'K' kill exec, 'R' read file, 'W' write file,
+ *                 'Q' quota exceeded (payload: the notice; no reply).
  * Runner -> host: 'H' hello, 'O'/'E' output chunk, 'D' done, 'F' file data,
  *                 'A' ok, 'Z' error, 'N' notice.
  */
@@ -29,7 +37,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -39,7 +46,9 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <linux/keyctl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/resource.h>
@@ -48,6 +57,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "command-filter.h"
 
 #define MAX_EXECS 64
 #define MAX_DRAIN 256
@@ -90,6 +101,7 @@ static struct {
   rlim_t nproc, as, fsize, cpu, nofile;
 } lim = {512, 8ull << 30, 1ull << 30, 3600, 4096};
 static uint64_t disk_quota;
+static pid_t relay_pid;
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -211,20 +223,6 @@ static void kill_tree(pid_t sid) {
   }
 }
 
-/* ---------- disk quota ---------- */
-
-static uint64_t du_total;
-static int du_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
-  (void)p; (void)flag; (void)f;
-  du_total += (uint64_t)st->st_blocks * 512;
-  return 0;
-}
-static uint64_t workspace_usage(void) {
-  du_total = 0;
-  nftw(WORKSPACE, du_cb, 32, FTW_PHYS | FTW_MOUNT);
-  return du_total;
-}
-
 /* ---------- exec ---------- */
 
 static Exec *find_exec(uint32_t id) {
@@ -240,7 +238,9 @@ static void apply_child_limits(void) {
   rlim_t headroom = lim.nproc / 8 < 8 ? lim.nproc / 8 : 8;
   r.rlim_cur = r.rlim_max = lim.nproc - headroom; setrlimit(RLIMIT_NPROC, &r);
   r.rlim_cur = r.rlim_max = lim.as; setrlimit(RLIMIT_AS, &r);
-  r.rlim_cur = r.rlim_max = lim.fsize; setrlimit(RLIMIT_FSIZE, &r);
+  /* One file can never outgrow the workspace quota, whatever the host's check sees. */
+  rlim_t fsize = disk_quota && disk_quota < lim.fsize ? disk_quota : lim.fsize;
+  r.rlim_cur = r.rlim_max = fsize; setrlimit(RLIMIT_FSIZE, &r);
   r.rlim_cur = r.rlim_max = lim.cpu; setrlimit(RLIMIT_CPU, &r);
   r.rlim_cur = r.rlim_max = lim.nofile; setrlimit(RLIMIT_NOFILE, &r);
   r.rlim_cur = r.rlim_max = 0; setrlimit(RLIMIT_CORE, &r);
@@ -280,12 +280,23 @@ static void start_exec(uint32_t id, const unsigned char *p, size_t n) {
     dup2(outp[1], 1);
     dup2(separate ? errp[1] : outp[1], 2);
     dup2(stp[1], 3);
+    /* Only these four: nothing of the runner's (its stdout, other commands' pipes) stays in reach. */
+    syscall(SYS_close_range, 4u, ~0u, 0u);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
     apply_child_limits();
+    if (command_filter_apply() < 0) {
+      static const char msg[] = "af-runner: cannot install the command's seccomp filter\n";
+      (void)!write(2, msg, sizeof msg - 1);
+      _exit(126); /* fail closed: no command runs unfiltered */
+    }
+    /* Non-dumpable (inherited from the runner until execve) leaves /proc/self owned by root,
+     * so the command could not write its own score: become dumpable first. Nothing can attach
+     * now: the filter is on and ptrace is denied to every command. */
+    prctl(PR_SET_DUMPABLE, 1);
     /* The server shields the runner from the OOM killer; commands are fair game. */
     int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
     if (oom >= 0) { (void)!write(oom, "500", 3); close(oom); }
@@ -500,6 +511,31 @@ static void write_file(uint32_t id, const unsigned char *p, size_t n) {
 static unsigned char *inbuf;
 static size_t in_len, in_cap;
 
+/* The gateway relay and its connection handlers (its children). */
+static int in_relay(const ProcInfo *p) {
+  return relay_pid && (p->pid == relay_pid || p->ppid == relay_pid);
+}
+
+/* The host measured the workspace past its quota: every process of the session
+ * but the runner and the gateway relay is killed, and every running command
+ * ends marked quota-killed. */
+static void quota_exceeded(const unsigned char *p, size_t n) {
+  static ProcInfo procs[8192];
+  for (int i = 0; i < MAX_EXECS; i++)
+    if (execs[i].used && !execs[i].exited) execs[i].quota = 1;
+  pid_t self = getpid();
+  for (int round = 0; round < 200; round++) {
+    int count = read_procs(procs, 8192), any = 0;
+    for (int i = 0; i < count; i++) {
+      if (procs[i].pid == self || procs[i].pid == 1 || in_relay(&procs[i])) continue;
+      if (kill(procs[i].pid, SIGKILL) == 0) any = 1;
+    }
+    reap();
+    if (!any) break;
+  }
+  send_frame(0, 'N', p, n);
+}
+
 static void handle_frame(uint32_t id, char type, const unsigned char *p, size_t n) {
   switch (type) {
     case 'X':
@@ -511,6 +547,7 @@ static void handle_frame(uint32_t id, char type, const unsigned char *p, size_t 
       if (x && !x->exited) { x->killed = 1; kill_tree(x->pid); }
       break;
     }
+    case 'Q': quota_exceeded(p, n); break;
     case 'R': read_file(id, p, n); break;
     case 'W': write_file(id, p, n); break;
     default: send_error(id, 4, "unknown frame type");
@@ -544,19 +581,6 @@ static void read_requests(void) {
     in_cap = 4 * CHUNK; /* give a big upload's buffer back */
     inbuf = realloc(inbuf, in_cap);
   }
-}
-
-static void check_quota(void) {
-  if (!disk_quota) return;
-  uint64_t used = workspace_usage();
-  if (used <= disk_quota) return;
-  for (int i = 0; i < MAX_EXECS; i++)
-    if (execs[i].used && !execs[i].exited) execs[i].quota = 1;
-  kill(-1, SIGKILL); /* every process in the sandbox but the runner and its init */
-  char msg[160];
-  snprintf(msg, sizeof msg, "workspace disk quota exceeded (%llu > %llu bytes): every process in the session was killed",
-           (unsigned long long)used, (unsigned long long)disk_quota);
-  send_frame(0, 'N', msg, strlen(msg));
 }
 
 /* --- the loopback relay to the host's unix socket --- */
@@ -593,12 +617,14 @@ static void relay_connection(int tcp, const char *sock_path) {
 
 static void start_relay(int port, const char *sock_path) {
   pid_t pid = fork();
-  if (pid != 0) return;
+  if (pid != 0) { relay_pid = pid > 0 ? pid : 0; return; }
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   signal(SIGCHLD, SIG_IGN); /* connection handlers reap themselves */
   int devnull = open("/dev/null", O_RDWR);
   dup2(devnull, 0);
   dup2(devnull, 1);
+  dup2(devnull, 2);
+  syscall(SYS_close_range, 3u, ~0u, 0u); /* nothing of the runner's but what it copies */
   int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
   setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -614,6 +640,14 @@ static void start_relay(int port, const char *sock_path) {
 static uint64_t parse_u64(const char *s) { return strtoull(s, NULL, 10); }
 
 int main(int argc, char **argv) {
+  /* First, before anything of the sandbox runs: the runner's /proc entries (fds, memory,
+   * environment) become root's, out of reach of the uid the commands share with it. */
+  prctl(PR_SET_DUMPABLE, 0);
+  /* Whatever the launcher left open beyond stdio (bwrap's --args pipe) is not the sandbox's. */
+  syscall(SYS_close_range, 3u, ~0u, 0u);
+  /* A session keyring of its own, so no key of the server's (or another sandbox's) is
+   * reachable; Docker's own profile denies keyctl (EPERM) and its keyrings are apart anyway. */
+  syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL);
   int relay_port = 0;
   const char *relay_socket = NULL;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -624,11 +658,16 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--fsize")) lim.fsize = parse_u64(v);
     else if (!strcmp(k, "--cpu")) lim.cpu = parse_u64(v);
     else if (!strcmp(k, "--nofile")) lim.nofile = parse_u64(v);
-    else if (!strcmp(k, "--disk-quota")) disk_quota = parse_u64(v);
+    else if (!strcmp(k, "--disk-quota")) disk_quota = parse_u64(v); /* caps file size; the host measures usage */
     else if (!strcmp(k, "--relay-port")) relay_port = (int)parse_u64(v);
     else if (!strcmp(k, "--relay-socket")) relay_socket = v;
   }
   for (int i = 0; i < MAX_DRAIN; i++) drain_fds[i] = -1;
+  if (command_filter_build() < 0) {
+    static const char msg[] = "af-runner: cannot build the command seccomp filter\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    return 2;
+  }
   prctl(PR_SET_CHILD_SUBREAPER, 1); /* orphans come to us, so we reap them */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   signal(SIGPIPE, SIG_IGN);
@@ -647,18 +686,15 @@ int main(int argc, char **argv) {
   int hl = snprintf(hello, sizeof hello, "%d", (int)getpid());
   send_frame(0, 'H', hello, (size_t)hl);
 
-  int64_t next_quota = now_ms() + 2000;
   struct pollfd pfd[2 + MAX_EXECS * 3 + MAX_DRAIN];
   for (;;) {
     int n = 0;
     pfd[n++] = (struct pollfd){.fd = 0, .events = POLLIN};
     pfd[n++] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
     int64_t now = now_ms(), wait = 1000;
-    int busy = 0;
     for (int i = 0; i < MAX_EXECS; i++) {
       Exec *x = &execs[i];
       if (!x->used) continue;
-      busy = 1;
       if (x->out_fd >= 0) pfd[n++] = (struct pollfd){.fd = x->out_fd, .events = POLLIN};
       if (x->err_fd >= 0) pfd[n++] = (struct pollfd){.fd = x->err_fd, .events = POLLIN};
       if (x->state_fd >= 0) pfd[n++] = (struct pollfd){.fd = x->state_fd, .events = POLLIN};
@@ -695,10 +731,6 @@ int main(int argc, char **argv) {
       ssize_t r;
       while ((r = read(drain_fds[i], b, sizeof b)) > 0) {}
       if (r == 0) { close(drain_fds[i]); drain_fds[i] = -1; }
-    }
-    if (now_ms() >= next_quota) {
-      next_quota = now_ms() + 2000;
-      if (busy || kill(-1, 0) == 0) check_quota();
     }
   }
 }

@@ -66,13 +66,24 @@ function attachmentMounts(attachments: SandboxAttachments | undefined): string[]
   return mounts;
 }
 
-export function bwrapArgs(layout: BwrapLayout, limits: SandboxLimits, attachments?: SandboxAttachments): string[] {
+/**
+ * bwrap's options, handed over through `--args FD` (they name host folders), and
+ * the command, which stays on bwrap's command line (bwrap takes the command from
+ * there only) and names nothing of the host.
+ */
+export interface BwrapCommandLine {
+  options: string[];
+  command: string[];
+}
+
+export function bwrapArgs(layout: BwrapLayout, limits: SandboxLimits, attachments?: SandboxAttachments): BwrapCommandLine {
   // prettier-ignore
-  return [
+  const options = [
     '--unshare-all', '--unshare-user', '--disable-userns',
     '--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_UID),
     '--hostname', 'sandbox',
-    '--die-with-parent', '--new-session',
+    // The runner is pid 1: no bwrap init inside holding its pipes, and pid 1 ignores the signals of its own namespace.
+    '--die-with-parent', '--new-session', '--as-pid-1',
     '--cap-drop', 'ALL',
     '--clearenv',
     '--setenv', 'PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -99,9 +110,7 @@ export function bwrapArgs(layout: BwrapLayout, limits: SandboxLimits, attachment
     // bwrap's own root is a tmpfs the sandbox could write; after this only the mounts above are writable.
     '--remount-ro', '/',
     '--chdir', '/workspace',
-    '--',
-    RUNNER_PATH,
-    '--shell', layout.shell,
-    ...runnerArgs(limits, attachments?.loopbackRelay?.port),
   ];
+  const command = [RUNNER_PATH, '--shell', layout.shell, ...runnerArgs(limits, attachments?.loopbackRelay?.port)];
+  return { options, command };
 }

@@ -1,6 +1,7 @@
 // The bubblewrap provider: one bwrap process per session, started as the
 // session's own unprivileged host uid, with af-runner as its first process.
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunnerClient } from '../runnerProtocol';
@@ -102,17 +103,22 @@ export class BwrapProvider implements SandboxProvider {
       pids: spec.limits.pids,
       cpus: spec.limits.cpus,
     });
-    const args = bwrapArgs(
+    const { options, command } = bwrapArgs(
       { rootfs, workspaceDir: spec.workspaceDir, runnerBinary: this.runnerCopy, etcDir: this.etcDir, shell: this.shell },
       spec.limits,
       spec.attachments,
     );
-    const child = spawn(this.opts.bwrapPath, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
+    // The arguments go through a pipe (--args 3), not argv: bwrap's command line names host
+    // folders, and no process's cmdline, in the sandbox or on the host, should show them.
+    const child = spawn(this.opts.bwrapPath, ['--args', '3', '--', ...command], {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       ...(runsAsRoot() ? { uid: spec.hostUid, gid: spec.hostUid } : {}),
       env: {},
       cwd: '/',
     });
+    const argsPipe = child.stdio[3] as Writable;
+    argsPipe.on('error', () => undefined); // bwrap that failed to start: its exit reports it
+    argsPipe.end(Buffer.from(options.map((a) => `${a}\0`).join('')));
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
       if (stderr.length < 4096) stderr += d.toString();

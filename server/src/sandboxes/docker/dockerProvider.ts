@@ -20,6 +20,8 @@ const RUNNER_PATH = `${TOOLS_DIR}/bin/af-runner`;
 const START_TIMEOUT_MS = 30_000;
 const LABEL_INSTANCE = 'astraforge.instance';
 const LABEL_SESSION = 'astraforge.session';
+/** The runner (the container's pid 1) is shielded from the OOM killer; it hands its commands 500. */
+export const RUNNER_OOM_SCORE_ADJ = -900;
 /**
  * The image names Sandkasten and toolkit clients ask for ("python" is the
  * Python SDK's default); the default image has what each promises (bash,
@@ -72,6 +74,8 @@ export class DockerProvider implements SandboxProvider {
   private readonly docker: Docker;
   private readonly hardening: DockerHardening;
   private readonly runnerTar: Promise<Buffer>;
+  /** False once the engine refused a negative OomScoreAdj (it lacks CAP_SYS_RESOURCE): later containers start at 0. */
+  private oomShield = true;
 
   private constructor(private readonly opts: DockerProviderOptions) {
     this.docker = engine(opts.dockerHost);
@@ -116,7 +120,29 @@ export class DockerProvider implements SandboxProvider {
         `no image "${image}" on the Docker engine; build it (scripts/build-sandbox-image.sh) or name one it has`,
       );
     }
-    const container = await this.docker.createContainer(containerSpec(image, spec, this.hardening, this.opts.instanceId));
+    try {
+      return await this.start(image, spec);
+    } catch (e) {
+      if (!this.oomShield || !(e instanceof SandboxError) || e.kind !== 'START_FAILED' || !/OCI runtime/.test(e.message)) throw e;
+      // An engine without CAP_SYS_RESOURCE cannot lower a score (runc fails the start): say so once, run unshielded.
+      this.oomShield = false;
+      try {
+        return await this.start(image, spec);
+      } catch {
+        this.oomShield = true;
+        throw e;
+      }
+    }
+  }
+
+  /** Whether containers get the runner's OOM shield (an engine may refuse it). */
+  get shieldsRunnerFromOom(): boolean {
+    return this.oomShield;
+  }
+
+  private async start(image: string, spec: SandboxSpec): Promise<Sandbox> {
+    const oomScoreAdj = this.oomShield ? RUNNER_OOM_SCORE_ADJ : 0;
+    const container = await this.docker.createContainer(containerSpec(image, spec, this.hardening, this.opts.instanceId, oomScoreAdj));
     try {
       // The runner goes into the container's own tools volume: nothing of the host but the workspace is mounted.
       await container.putArchive(await this.runnerTar, { path: TOOLS_DIR });
@@ -160,7 +186,13 @@ export class DockerProvider implements SandboxProvider {
   }
 }
 
-export function containerSpec(image: string, spec: SandboxSpec, h: DockerHardening, instanceId: string): Docker.ContainerCreateOptions {
+export function containerSpec(
+  image: string,
+  spec: SandboxSpec,
+  h: DockerHardening,
+  instanceId: string,
+  oomScoreAdj = RUNNER_OOM_SCORE_ADJ,
+): Docker.ContainerCreateOptions {
   const limits = spec.limits;
   const binds = [`${spec.workspaceDir}:/workspace:rw`];
   for (const f of spec.attachments?.readOnlyFiles ?? []) binds.push(`${f.hostPath}:${f.sandboxPath}:ro`);
@@ -210,6 +242,7 @@ export function containerSpec(image: string, spec: SandboxSpec, h: DockerHardeni
       Memory: limits.memoryBytes,
       MemorySwap: limits.memoryBytes,
       NanoCpus: Math.round(limits.cpus * 1e9),
+      OomScoreAdj: oomScoreAdj,
       Ulimits: [
         { Name: 'nofile', Soft: limits.openFiles, Hard: limits.openFiles },
         { Name: 'fsize', Soft: limits.fileSizeBytes, Hard: limits.fileSizeBytes },
