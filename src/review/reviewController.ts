@@ -13,6 +13,7 @@
 import { readFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { RunDiff } from '../../server/src/contract/runApi';
+import type { ServerClient } from '../server/serverClient';
 import type { ServerConnection } from '../server/serverConnection';
 import { needsBase, proposeFile, refusedFile, type FileProposal } from './fileProposal';
 import { hunkReplacement, pendingHunks, type Hunk } from './hunks';
@@ -25,6 +26,14 @@ import { printablePath, unsafePathReason, unsafeTargetReason } from './safeTarge
 
 export const REVIEW_SCHEME = 'astraforge-review';
 const MAX_UNDOABLE_APPLIES = 10;
+
+/**
+ * Where a review's diff and file contents come from: the server's client,
+ * whose answers the contract checked; the review checks every path again
+ * itself, so a stand-in with the same shape (a test's forged diff) gets the
+ * same treatment.
+ */
+export type DiffSource = Pick<ServerClient, 'diff' | 'baseFiles' | 'proposedFiles'>;
 
 interface OpenReview {
   runId: string;
@@ -57,8 +66,8 @@ export class ReviewController
   }
 
   /** Loads the run's diff against the workspace as it is now and shows the changed files. */
-  async open(runId: string, folder: vscode.Uri): Promise<OpenReview> {
-    const client = await this.connection.client();
+  async open(runId: string, folder: vscode.Uri, source?: DiffSource): Promise<OpenReview> {
+    const client = source ?? (await this.connection.client());
     const diff: RunDiff = await client.diff(runId);
     // Before anything is read: a refused path is not even looked at.
     const refusals = await Promise.all(diff.files.map((f) => refusal(folder, f.path, f.old_path)));

@@ -51,8 +51,16 @@ export class ServerConnection implements vscode.Disposable {
 
   /** (Re)connects with the current settings. */
   connect(): Promise<void> {
-    this.connecting = this.doConnect().finally(() => (this.connecting = undefined));
-    return this.connecting;
+    // One after the other: two at once would each start a server (each with the key), and one would be left running.
+    const previous = this.connecting ?? Promise.resolve();
+    const settled: Promise<void> = previous
+      .catch(() => undefined)
+      .then(() => this.doConnect())
+      .finally(() => {
+        if (this.connecting === settled) this.connecting = undefined;
+      });
+    this.connecting = settled;
+    return settled;
   }
 
   private async doConnect(): Promise<void> {

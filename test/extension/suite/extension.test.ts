@@ -299,7 +299,7 @@ describe('AstraForge extension', () => {
 
     // The rename: the old file goes, the new one has the agent's content.
     const renamed = await api.review.accept(['after.txt']);
-    assert.deepEqual(renamed, { applied: ['after.txt'], conflicts: [], skipped: [], undoable: undefined });
+    assert.deepEqual(renamed, { applied: ['after.txt'], conflicts: [], skipped: [], refused: [], undoable: undefined });
     const after = await vscode.workspace.openTextDocument(file('after.txt'));
     assert.equal(after.getText(), 'keep\nthe\nsame\nlines\nhere\nmore\n');
     await after.save();

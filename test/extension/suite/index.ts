@@ -19,8 +19,12 @@ export function run(): Promise<void> {
   // ASTRAFORGE_EXT_SUITE=bench runs the benchmark (npm run bench) instead of the tests.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   if (process.env.ASTRAFORGE_EXT_SUITE === 'bench') require('./bench.suite');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  else require('./extension.test');
+  else {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('./extension.test');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('./trust.test');
+  }
   const results: SuiteResults = { passes: [], failures: [] };
   return new Promise((resolve, reject) => {
     const runner = mocha.run((failures) => {
