@@ -1,5 +1,6 @@
 // The run API (/api): snapshots in, runs with a persisted event stream, diffs out.
 import { z } from 'zod';
+import { DiffPath } from './diffPath';
 
 const isoTime = z.string().describe('RFC 3339 timestamp');
 
@@ -86,8 +87,8 @@ export const RunEventsQuery = z.object({
 });
 
 export const DiffFile = z.object({
-  path: z.string(),
-  old_path: z.string().optional(),
+  path: DiffPath,
+  old_path: DiffPath.optional(),
   status: z.enum(['added', 'modified', 'deleted', 'renamed']),
   binary: z.boolean(),
   old_mode: z.string().optional(),

@@ -1,7 +1,8 @@
-// The run's diff, computed by git inside the sandbox: the commands that
+// The run's diff as git computes it: the arguments of the git calls that
 // record a baseline and stage-and-diff against it, and the parser of their
 // output. Paths come from `--name-status -z` (exact, whatever the name
-// holds); each file's patch is cut from the unified diff that follows.
+// holds); each file's patch is cut from the unified diff printed after it.
+// Who runs git, where and as whom is the differ's job (hostWorkspaceDiffer).
 export interface DiffFile {
   path: string;
   old_path?: string;
@@ -12,63 +13,82 @@ export interface DiffFile {
   patch: string;
 }
 
-export const DIFF_SEPARATOR = '@@ASTRAFORGE-PATCH@@';
-
-function q(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** git with every knob that could change its output pinned, and no user or system config. */
-function git(opts: { gitDir: string; workTree: string }): string {
-  return [
-    'GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0 GIT_PAGER=cat',
-    'git',
-    `--git-dir=${q(opts.gitDir)}`,
-    `--work-tree=${q(opts.workTree)}`,
-    '-c core.quotepath=off -c core.autocrlf=false -c core.filemode=true -c core.symlinks=true',
-    '-c diff.renames=true -c diff.noprefix=false -c diff.mnemonicprefix=false -c color.ui=false',
-    '-c gc.auto=0 -c commit.gpgsign=false -c core.hooksPath=/dev/null -c core.fsmonitor=false',
-  ].join(' ');
-}
+/**
+ * Every knob that could change git's output or make it run something,
+ * pinned. Config comes from nowhere else: the caller sets
+ * GIT_CONFIG_NOSYSTEM and GIT_CONFIG_GLOBAL=/dev/null, and the baseline's own
+ * config is written by `git init` only.
+ */
+const PINNED_CONFIG = [
+  'core.quotepath=off',
+  'core.autocrlf=false',
+  'core.safecrlf=false',
+  'core.filemode=true',
+  'core.symlinks=true',
+  'core.ignorecase=false',
+  'core.precomposeunicode=false',
+  'core.hooksPath=/dev/null',
+  'core.fsmonitor=false',
+  'core.untrackedCache=false',
+  'core.splitIndex=false',
+  'core.attributesFile=/dev/null',
+  'core.excludesFile=/dev/null',
+  'core.fsync=none',
+  'diff.renames=true',
+  'diff.noprefix=false',
+  'diff.mnemonicprefix=false',
+  'diff.ignoreSubmodules=all',
+  'submodule.recurse=false',
+  'color.ui=false',
+  'gc.auto=0',
+  'maintenance.auto=false',
+  'commit.gpgsign=false',
+  'protocol.allow=never',
+];
 
 /**
- * Records the work tree as it is now as the baseline commit and prints its
- * hash. The git folder lives where the caller says (excluded from the tree if
- * inside it); a `.git` of the user's own is never part of it (git never adds
- * `.git` paths).
+ * In the baseline's info/attributes, which wins over every .gitattributes in
+ * the work tree: no filter, eol or encoding conversion, no diff driver. What
+ * git stores is the bytes on disk.
  */
-export function gitBaselineCommand(opts: { gitDir: string; workTree: string }): string {
-  const g = git(opts);
-  const rel = opts.gitDir.startsWith(`${opts.workTree}/`) ? opts.gitDir.slice(opts.workTree.length) : undefined;
-  return [
-    'set -e',
-    `rm -rf ${q(opts.gitDir)}`,
-    `${g} init -q`,
-    `mkdir -p ${q(`${opts.gitDir}/info`)}`,
-    `printf '%s\\n' ${rel ? q(rel) : "''"} > ${q(`${opts.gitDir}/info/exclude`)}`,
-    // Every file streamed into one pack (files over the threshold are), not one loose object file each:
-    // for 20,000 files that is less than half the time, most of it saved in the kernel. Nothing is
-    // synced to disk: the baseline lives no longer than the sandbox.
-    `${g} -c core.bigFileThreshold=1 -c core.fsync=none add -A`,
-    `GIT_AUTHOR_NAME=AstraForge GIT_AUTHOR_EMAIL=baseline@astraforge.invalid GIT_AUTHOR_DATE='2000-01-01T00:00:00Z' ` +
-      `GIT_COMMITTER_NAME=AstraForge GIT_COMMITTER_EMAIL=baseline@astraforge.invalid GIT_COMMITTER_DATE='2000-01-01T00:00:00Z' ` +
-      `${g} commit -q --allow-empty --no-verify -m baseline`,
-    `${g} rev-parse HEAD`,
-  ].join('\n');
+export const NEUTRAL_ATTRIBUTES = '* !text !eol !crlf !filter !ident !working-tree-encoding !diff !merge !delta !encoding\n';
+
+/** The arguments of `git` with the pinned config on the given repository and work tree. */
+export function gitArgs(repo: { gitDir: string; workTree: string }, ...command: string[]): string[] {
+  return [`--git-dir=${repo.gitDir}`, `--work-tree=${repo.workTree}`, ...PINNED_CONFIG.flatMap((c) => ['-c', c]), ...command];
 }
 
-/** Stages everything and prints name-status (NUL-separated), the separator, then the unified diff. */
-export function gitDiffCommand(opts: { gitDir: string; workTree: string; baseline: string }): string {
-  const g = git(opts);
-  const base = q(opts.baseline);
-  return [
-    'set -e',
-    `${g} add -A`,
-    `${g} diff --cached -M --name-status -z ${base} --`,
-    `printf '\\n%s\\n' ${q(DIFF_SEPARATOR)}`,
-    `${g} diff --cached -M --no-color --no-ext-diff --full-index ${base} --`,
-  ].join('\n');
-}
+/** The fixed identity and date of baseline commits, so the same tree gives the same commit. */
+export const BASELINE_COMMIT_ENV = {
+  GIT_AUTHOR_NAME: 'AstraForge',
+  GIT_AUTHOR_EMAIL: 'baseline@astraforge.invalid',
+  GIT_AUTHOR_DATE: '2000-01-01T00:00:00Z',
+  GIT_COMMITTER_NAME: 'AstraForge',
+  GIT_COMMITTER_EMAIL: 'baseline@astraforge.invalid',
+  GIT_COMMITTER_DATE: '2000-01-01T00:00:00Z',
+};
+
+/**
+ * Stages the work tree. Every file is streamed into one pack (files over the
+ * threshold are), not one loose object file each: for 20,000 files that is
+ * less than half the time, most of it saved in the kernel. Only here: in a
+ * diff the threshold would make every file binary.
+ */
+export const STAGE_STEP: readonly string[] = ['-c', 'core.bigFileThreshold=1', 'add', '-A'];
+/** After STAGE_STEP, with BASELINE_COMMIT_ENV. */
+export const COMMIT_STEP: readonly string[] = ['commit', '-q', '--allow-empty', '--no-verify', '-m', 'baseline'];
+export const NAME_STATUS_STEP: readonly string[] = ['diff', '--cached', '-M', '--name-status', '-z', '--no-ext-diff', 'HEAD', '--'];
+export const PATCH_STEP: readonly string[] = [
+  'diff',
+  '--cached',
+  '-M',
+  '--no-color',
+  '--no-ext-diff',
+  '--no-textconv',
+  '--full-index',
+  'HEAD',
+  '--',
+];
 
 interface NameStatus {
   status: DiffFile['status'];
@@ -121,11 +141,10 @@ function headerValue(patch: string, prefix: string): string | undefined {
   return undefined;
 }
 
-export function parseGitDiff(output: string): DiffFile[] {
-  const sep = output.indexOf(`\n${DIFF_SEPARATOR}\n`);
-  if (sep < 0) throw new Error('unexpected git output: no separator');
-  const entries = parseNameStatus(output.slice(0, sep));
-  const patches = splitPatches(output.slice(sep + DIFF_SEPARATOR.length + 2));
+/** The files of a diff from the output of NAME_STATUS_STEP and PATCH_STEP. */
+export function parseGitDiff(nameStatus: string, patchText: string): DiffFile[] {
+  const entries = parseNameStatus(nameStatus);
+  const patches = splitPatches(patchText);
   if (patches.length !== entries.length) {
     throw new Error(`git listed ${entries.length} changed files but printed ${patches.length} patches`);
   }

@@ -1,7 +1,7 @@
 // The run lifecycle: queued -> provisioning -> running -> succeeded | failed |
 // cancelled (or interrupted by a server crash). A run gets a sandbox session
-// seeded from its snapshot, a git baseline, its agent, and at the end a diff
-// against that baseline with each file's snapshot hash.
+// seeded from its snapshot, a git baseline, its agent, and after each turn a
+// diff against that baseline (runDiffs).
 import { randomBytes } from 'node:crypto';
 import type { Agent, AgentContext, AgentOutcome } from '../agents/agent';
 import type { WorkspaceReader } from '../agents/prompts/taskPrompt';
@@ -23,8 +23,10 @@ import { AppError } from '../errors';
 import type { SessionManager } from '../sessions/sessionManager';
 import type { SnapshotStore } from '../snapshots/snapshotStore';
 import type { RunStore } from '../store/runStore';
-import { gitBaselineCommand, gitDiffCommand, parseGitDiff } from './gitDiff';
+import { HostWorkspaceDiffer } from './hostWorkspaceDiffer';
+import { RunDiffs } from './runDiffs';
 import { RunEventLog, type RunEventListener } from './runEventLog';
+import type { WorkspaceDiffer } from './workspaceDiffer';
 
 export interface RunServiceOptions {
   store: RunStore;
@@ -41,6 +43,8 @@ export interface RunServiceOptions {
   log: (obj: Record<string, unknown>, msg: string) => void;
   /** The model gateway, for agents that use a model. */
   gateway: ModelGatewayAccess;
+  /** Where baselines are kept and diffs computed; by default on the host, beside the workspace folders. */
+  differ?: WorkspaceDiffer;
 }
 
 export interface ModelGatewayAccess {
@@ -51,9 +55,8 @@ export interface ModelGatewayAccess {
   model: string;
 }
 
-const GIT_DIR = '/workspace/.astraforge-baseline.git';
-const WORK_TREE = '/workspace';
-const MAX_DIFF_BYTES = 256 * 1024 * 1024;
+/** How often the baselines of runs whose sandbox has ended are removed. */
+const BASELINE_SWEEP_MS = 30_000;
 /** One answer of base files stays well under what a JSON body should carry. */
 const BASE_FILES_MAX_BYTES = 32 * 1024 * 1024;
 
@@ -68,8 +71,12 @@ export class RunService {
   private readonly active = new Map<string, Active>();
   private readonly queue: string[] = [];
   private running = 0;
+  private readonly diffs: RunDiffs;
+  private sweeper: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: RunServiceOptions) {}
+  constructor(private readonly opts: RunServiceOptions) {
+    this.diffs = new RunDiffs(opts.differ ?? new HostWorkspaceDiffer(), opts.snapshots, opts.store);
+  }
 
   /** Runs that were in flight when the server died are interrupted, with a final event. */
   start(): void {
@@ -85,6 +92,22 @@ export class RunService {
       this.opts.store.closeRun(run.id);
       this.opts.log({ run_id: run.id }, 'run interrupted by a restart');
     }
+    this.sweeper = setInterval(() => void this.sweepBaselines(), BASELINE_SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  /** A baseline lives as long as its run's sandbox (follow-ups diff against it too). */
+  private async sweepBaselines(): Promise<void> {
+    const running = new Set(
+      this.opts.sessions
+        .list()
+        .filter((s) => s.status === 'running')
+        .map((s) => s.id),
+    );
+    await this.diffs.sweep((runId) => {
+      const sessionId = this.opts.store.getRun(runId)?.session_id;
+      return this.active.has(runId) || (sessionId !== undefined && running.has(sessionId));
+    });
   }
 
   create(req: CreateRunRequest): Run {
@@ -255,6 +278,7 @@ export class RunService {
   }
 
   async stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
     for (const a of this.active.values()) a.abort.abort(new Error('the server is stopping'));
   }
 
@@ -305,16 +329,12 @@ export class RunService {
     try {
       const session = await this.opts.sessions.create(
         { ttl_seconds: this.opts.sessionTtlSeconds },
-        { seed: (dir) => this.opts.snapshots.extractTo(run.snapshot_id, dir), attachments: this.attachmentsFor(this.agent(run.agent)) },
+        { seed: this.diffs.seeder(run), attachments: this.attachmentsFor(this.agent(run.agent)) },
       );
       run.session_id = session.id;
       active.events.emit('sandbox.ready', { session_id: session.id }, true);
-      const baseline = await this.opts.sessions.exec(session.id, gitBaselineCommand({ gitDir: GIT_DIR, workTree: WORK_TREE }), {
-        timeoutMs: 300_000,
-        separateStderr: true,
-      });
-      if (baseline.exitCode !== 0) throw new Error(`cannot record the baseline: ${baseline.stderr.trim() || baseline.stdout.trim()}`);
     } catch (e) {
+      await this.diffs.remove(run.id);
       this.finish(active, 'failed', `provisioning failed: ${(e as Error).message}`);
       return;
     }
@@ -396,30 +416,7 @@ export class RunService {
   }
 
   private async computeDiff(active: Active): Promise<void> {
-    const { run, events } = active;
-    try {
-      const out = await this.opts.sessions.exec(
-        run.session_id!,
-        gitDiffCommand({ gitDir: GIT_DIR, workTree: WORK_TREE, baseline: 'HEAD' }),
-        {
-          timeoutMs: 300_000,
-          separateStderr: true,
-          maxOutputBytes: MAX_DIFF_BYTES,
-        },
-      );
-      if (out.exitCode !== 0) throw new Error(out.stderr.trim() || `git exited with ${out.exitCode}`);
-      if (out.truncated) throw new Error('the diff is larger than the output cap');
-      const manifest = this.opts.snapshots.manifest(run.snapshot_id);
-      const files = parseGitDiff(out.stdout).map((f) => {
-        const base = manifest.get(f.old_path ?? f.path);
-        return { ...f, base_sha256: f.status === 'added' ? undefined : base?.sha256 };
-      });
-      const diff: RunDiff = { run_id: run.id, files, computed_at: new Date().toISOString() };
-      this.opts.store.saveDiff(run.id, diff);
-      events.emit('diff.ready', { files: files.length, paths: files.slice(0, 50).map((f) => f.path) }, true);
-    } catch (e) {
-      events.emit('diff.failed', { error: (e as Error).message }, true);
-    }
+    await this.diffs.record(active.run, active.events);
   }
 
   private setStatus(active: Active, status: RunStatus): void {

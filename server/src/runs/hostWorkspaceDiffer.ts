@@ -1,0 +1,194 @@
+// The baseline and diff on the host, for sandboxes whose /workspace is a host
+// folder (bwrap, Docker). The baseline's git folder lives beside the
+// workspaces, in a folder no sandbox mounts; git is the system's, run in a
+// fresh process with a fixed environment, cwd "/", no config but ours, and as
+// the session's own unprivileged uid when the server is root: nothing the
+// agent left in its shell (PATH, GIT_* variables, a fake git, a rewritten
+// baseline) reaches it.
+import { execFile } from 'node:child_process';
+import { isUtf8 } from 'node:buffer';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { BoundedProcessError, runBounded, type BoundedResult } from './boundedProcess';
+import {
+  BASELINE_COMMIT_ENV,
+  COMMIT_STEP,
+  gitArgs,
+  NAME_STATUS_STEP,
+  NEUTRAL_ATTRIBUTES,
+  parseGitDiff,
+  PATCH_STEP,
+  STAGE_STEP,
+  type DiffFile,
+} from './gitDiff';
+import type { DiffLimits, WorkspaceDiffer, WorkspaceDiffResult } from './workspaceDiffer';
+
+const execFileAsync = promisify(execFile);
+
+/** The only git we run: a system one, never one from PATH. */
+const SYSTEM_GITS = ['/usr/bin/git', '/usr/local/bin/git', '/bin/git'];
+const BASELINE_TIMEOUT_MS = 300_000;
+const GITLINK_MODE = '160000';
+const MAX_EMPTY_REPOS = 20;
+
+/** No HOME, no XDG folders, no system or global config, no prompts, no locale surprises. */
+const CLEAN_ENV: Record<string, string> = {
+  PATH: '/usr/bin:/bin',
+  HOME: '/nonexistent',
+  XDG_CONFIG_HOME: '/nonexistent',
+  LANG: 'C',
+  LC_ALL: 'C',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_ATTR_NOSYSTEM: '1',
+  GIT_TERMINAL_PROMPT: '0',
+  GIT_NO_REPLACE_OBJECTS: '1',
+  GIT_OPTIONAL_LOCKS: '0',
+  GIT_PAGER: 'cat',
+};
+
+interface Baseline {
+  gitDir: string;
+  workTree: string;
+  /** Who git runs as on the diff: the owner of the workspace folder (the sandbox's uid). */
+  user?: { uid: number; gid: number };
+}
+
+export function findSystemGit(): string {
+  const git = SYSTEM_GITS.find((p) => existsSync(p));
+  if (!git) throw new Error(`no git at ${SYSTEM_GITS.join(', ')}; install git on the server's host`);
+  return git;
+}
+
+/** Scratch workspaces are <sandbox root>/scratch/<id>: baselines go to <sandbox root>/baselines, which no sandbox mounts. */
+export function baselinesBeside(workspaceDir: string): string {
+  return join(dirname(dirname(workspaceDir)), 'baselines');
+}
+
+export class HostWorkspaceDiffer implements WorkspaceDiffer {
+  private readonly baselines = new Map<string, Baseline>();
+  private readonly cleanedRoots = new Set<string>();
+
+  /** `git` is found on first use, so a server without git still starts (and its runs fail with why). */
+  constructor(
+    private git?: string,
+    private readonly rootFor: (workspaceDir: string) => string = baselinesBeside,
+  ) {}
+
+  async recordBaseline(key: string, workspaceDir: string): Promise<void> {
+    const root = this.prepareRoot(this.rootFor(workspaceDir));
+    const gitDir = join(root, `${safeKey(key)}.git`);
+    rmSync(gitDir, { recursive: true, force: true });
+    const st = statSync(workspaceDir);
+    const asRoot = process.getuid?.() === 0;
+    const baseline: Baseline = {
+      gitDir,
+      workTree: workspaceDir,
+      user: asRoot && st.uid !== 0 ? { uid: st.uid, gid: st.gid } : undefined,
+    };
+    // Nothing of the sandbox has run yet: the tree is the snapshot as the server unpacked it (root's files, when root).
+    const deadline = Date.now() + BASELINE_TIMEOUT_MS;
+    await this.gitOk(baseline, ['init', '-q'], { deadline });
+    writeFileSync(join(gitDir, 'info', 'attributes'), NEUTRAL_ATTRIBUTES);
+    await this.gitOk(baseline, STAGE_STEP, { deadline });
+    await this.gitOk(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
+    if (baseline.user) {
+      await execFileAsync('chown', ['-R', '--no-dereference', `${baseline.user.uid}:${baseline.user.gid}`, gitDir]);
+    }
+    chmodSync(gitDir, 0o700);
+    this.baselines.set(key, baseline);
+  }
+
+  async diff(key: string, limits: DiffLimits): Promise<WorkspaceDiffResult> {
+    const baseline = this.baselines.get(key);
+    if (!baseline) throw new Error('the run has no baseline on this server (it was recorded by an earlier server process)');
+    const deadline = Date.now() + limits.timeoutMs;
+    const { staged, emptyRepos } = await this.stage(baseline, deadline);
+    // git skips a folder it cannot open with a warning: the diff would show its files as deleted.
+    const unreadable = /^(warning|error): (could not open directory|.*Permission denied).*$/m.exec(staged.stderr);
+    if (unreadable) throw new Error(`git cannot read all of the workspace: ${unreadable[0]}`);
+    const names = await this.gitOk(baseline, NAME_STATUS_STEP, { deadline, user: baseline.user, maxBytes: limits.maxBytes });
+    if (!isUtf8(names.stdout)) throw new Error('a changed file has a name that is not valid UTF-8');
+    const patches = await this.gitOk(baseline, PATCH_STEP, { deadline, user: baseline.user, maxBytes: limits.maxBytes });
+    const all = parseGitDiff(names.stdout.toString('utf8'), patches.stdout.toString('utf8'));
+    if (all.length > limits.maxFiles) throw new Error(`the diff changes ${all.length} files, more than the ${limits.maxFiles} allowed`);
+    // A nested repository is one gitlink entry ("Subproject commit ..."), not its files: nothing to apply.
+    const isGitlink = (f: DiffFile) => f.old_mode === GITLINK_MODE || f.new_mode === GITLINK_MODE;
+    return { files: all.filter((f) => !isGitlink(f)), nestedRepos: [...emptyRepos, ...all.filter(isGitlink).map((f) => f.path)] };
+  }
+
+  /**
+   * `git add -A`. A nested repository without a commit stops it ("does not
+   * have a commit checked out"): each one is excluded (in the baseline's
+   * info/exclude, out of the agent's reach) and the stage tried again.
+   */
+  private async stage(baseline: Baseline, deadline: number): Promise<{ staged: BoundedResult; emptyRepos: string[] }> {
+    const emptyRepos: string[] = [];
+    for (;;) {
+      try {
+        return { staged: await this.gitOk(baseline, STAGE_STEP, { deadline, user: baseline.user }), emptyRepos };
+      } catch (e) {
+        const repo = /^git add failed: error: '([^'\n]+)\/' does not have a commit checked out/.exec((e as Error).message)?.[1];
+        if (!repo || emptyRepos.includes(repo) || emptyRepos.length >= MAX_EMPTY_REPOS) throw e;
+        emptyRepos.push(repo);
+        appendFileSync(join(baseline.gitDir, 'info', 'exclude'), `/${repo.replace(/[\\*?[!#\s]/g, (c) => `\\${c}`)}/\n`);
+      }
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    const baseline = this.baselines.get(key);
+    this.baselines.delete(key);
+    if (baseline) rmSync(baseline.gitDir, { recursive: true, force: true });
+  }
+
+  keys(): string[] {
+    return [...this.baselines.keys()];
+  }
+
+  /** 0711 like the sandbox root: a sandbox uid may pass to its own baseline, never list the others. Leftovers of an earlier server process go. */
+  private prepareRoot(root: string): string {
+    if (this.cleanedRoots.has(root)) return root;
+    mkdirSync(root, { recursive: true, mode: 0o711 });
+    chmodSync(root, 0o711);
+    const mine = new Set([...this.baselines.values()].map((b) => b.gitDir));
+    for (const name of readdirSync(root)) {
+      if (!mine.has(join(root, name))) rmSync(join(root, name), { recursive: true, force: true });
+    }
+    this.cleanedRoots.add(root);
+    return root;
+  }
+
+  private async gitOk(
+    baseline: Baseline,
+    command: readonly string[],
+    o: { deadline: number; user?: Baseline['user']; env?: Record<string, string>; maxBytes?: number },
+  ): Promise<BoundedResult> {
+    const name = `git ${command.find((a) => /^[a-z]+$/.test(a))}`;
+    let r: BoundedResult;
+    try {
+      r = await runBounded((this.git ??= findSystemGit()), gitArgs(baseline, ...command), {
+        env: { ...CLEAN_ENV, ...o.env },
+        cwd: '/',
+        user: o.user,
+        timeoutMs: Math.max(1, o.deadline - Date.now()),
+        maxStdoutBytes: o.maxBytes ?? 1024 * 1024,
+      });
+    } catch (e) {
+      if (e instanceof BoundedProcessError) throw new Error(`${name}: ${e.message}`);
+      throw e;
+    }
+    if (r.exitCode !== 0) {
+      const why = r.stderr.trim().split('\n').slice(-3).join(' ') || `exit code ${r.exitCode}`;
+      throw new Error(`${name} failed: ${why}`);
+    }
+    return r;
+  }
+}
+
+/** Keys are run ids; anything else must not name a path. */
+function safeKey(key: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(key)) throw new Error(`not a baseline key: ${JSON.stringify(key)}`);
+  return key;
+}
