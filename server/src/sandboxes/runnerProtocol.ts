@@ -1,6 +1,25 @@
 // Talks to af-runner (server/runner/af-runner.c) over its stdin/stdout:
 // frames of u32 length, u32 id, u8 type, payload. One client per session.
+// Everything the runner sends is untrusted: each frame is checked against the
+// request it answers (runnerFrames.ts decodes), and a violation ends this one
+// session with a PROTOCOL error, never the server.
 import type { Readable, Writable } from 'node:stream';
+import {
+  describeType,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  MAX_DONE_PAYLOAD,
+  MAX_ERROR_PAYLOAD,
+  MAX_HELLO_PAYLOAD,
+  MAX_NOTICE_PAYLOAD,
+  MAX_OUTPUT_CHUNK,
+  parseDone,
+  parseFileData,
+  parseHello,
+  parseNotice,
+  parseRunnerError,
+  type DoneFrame,
+} from './runnerFrames';
 import { SandboxError } from './sandboxError';
 import type { SandboxLimits } from './sandboxProvider';
 
@@ -30,27 +49,31 @@ export interface RunnerExecOptions {
   onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
-export interface RunnerExecResult {
-  exitCode: number;
-  cwd: string;
-  timedOut: boolean;
-  truncated: boolean;
-  killed: boolean;
-  quotaExceeded: boolean;
-}
+export type RunnerExecResult = DoneFrame;
 
+/** One request in flight: what frames it accepts, and what it does with them. */
 interface Pending {
-  onFrame(type: string, payload: Buffer): boolean; // true when the request is complete
+  /** Why a frame of this type and length is refused for this request, if it is ('Z' is checked before). */
+  admit(type: string, length: number): string | undefined;
+  /** Handles an admitted frame: 'more' while the request goes on, 'done' when it is complete, or a violation. */
+  onFrame(type: string, payload: Buffer): 'more' | 'done' | { violation: string };
   reject(err: Error): void;
 }
 
-const HEADER = 9;
+/** How long after a command's timeout its result may still take (killing a fork bomb's tree takes a while). */
+export const SILENCE_GRACE_MS = 30_000;
+
+/** Notices kept for inspection; older ones are dropped so a flood cannot grow memory. */
+const MAX_KEPT_NOTICES = 16;
 
 export class RunnerClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private buffer: Buffer = Buffer.alloc(0);
+  private readonly decoder: FrameDecoder;
   private closedError: Error | undefined;
+  private helloSeen = false;
+  private resolveReady!: (pid: number) => void;
+  private readonly protocolListeners: ((err: SandboxError) => void)[] = [];
   readonly ready: Promise<number>;
   readonly notices: string[] = [];
 
@@ -58,28 +81,37 @@ export class RunnerClient {
     private readonly input: Writable,
     output: Readable,
   ) {
-    let resolveReady!: (pid: number) => void;
     let rejectReady!: (e: Error) => void;
     this.ready = new Promise((res, rej) => {
-      resolveReady = res;
+      this.resolveReady = res;
       rejectReady = rej;
     });
     this.ready.catch(() => undefined);
-    this.pending.set(0, {
-      onFrame: (type, payload) => {
-        if (type === 'H') resolveReady(Number(payload.toString()));
-        if (type === 'N') this.notices.push(payload.toString());
-        return false;
-      },
-      reject: rejectReady,
+    this.pending.set(0, { admit: () => undefined, onFrame: () => 'more', reject: rejectReady });
+    this.decoder = new FrameDecoder({
+      admit: (id, type, length) => this.admit(id, type, length),
+      frame: (id, type, payload) => this.dispatch(id, type, payload),
     });
     output.on('data', (d: Buffer) => this.onData(d));
-    output.on('close', () => this.close(new SandboxError('SANDBOX_GONE', 'the sandbox has exited')));
+    output.on('close', () => {
+      if (this.decoder.buffered > 0 && !this.closedError) this.protocolError('its output ended in the middle of a frame');
+      this.close(new SandboxError('SANDBOX_GONE', 'the sandbox has exited'));
+    });
     input.on('error', () => this.close(new SandboxError('SANDBOX_GONE', 'the sandbox has exited')));
   }
 
   get closed(): boolean {
     return this.closedError !== undefined;
+  }
+
+  /** Bytes held for a frame that has not fully arrived (bounded by the frame's admitted cap). */
+  get bufferedBytes(): number {
+    return this.decoder.buffered;
+  }
+
+  /** Called once if the runner breaks the protocol; the client is closed with that error by then. */
+  onProtocolError(listener: (err: SandboxError) => void): void {
+    this.protocolListeners.push(listener);
   }
 
   exec(cmd: string, opts: RunnerExecOptions): { id: number; result: Promise<RunnerExecResult> } {
@@ -88,26 +120,45 @@ export class RunnerClient {
     head.writeUInt32LE(Math.max(0, Math.min(opts.timeoutMs, 0xffffffff)), 0);
     head.writeUInt8(opts.separateStderr ? 1 : 0, 4);
     head.writeBigUInt64LE(BigInt(opts.maxOutputBytes), 5);
-    let quota = false;
-    const { id, done } = this.request<RunnerExecResult>('X', [head, cmdBuf], (type, payload, resolve) => {
-      if (type === 'O') opts.onOutput('stdout', payload);
-      else if (type === 'E') opts.onOutput('stderr', payload);
-      else if (type === 'D') {
-        const flags = payload.readUInt8(4);
-        quota = (flags & 8) !== 0;
-        resolve({
-          exitCode: payload.readInt32LE(0),
-          timedOut: (flags & 1) !== 0,
-          truncated: (flags & 2) !== 0,
-          killed: (flags & 4) !== 0,
-          quotaExceeded: quota,
-          cwd: payload.subarray(5).toString('utf8'),
-        });
-        return true;
-      }
-      return false;
-    });
+    // The runner counts stdout and stderr together against the cap; so do we.
+    let output = 0;
+    const { id, done } = this.request<RunnerExecResult>('X', [head, cmdBuf], (resolve) => ({
+      admit: (type, length) => {
+        if (type === 'O' || type === 'E') {
+          if (type === 'E' && !opts.separateStderr) return 'a stderr chunk for a command whose stderr goes to stdout';
+          if (length === 0 || length > MAX_OUTPUT_CHUNK) return `an output chunk of ${length} bytes (1 to ${MAX_OUTPUT_CHUNK} allowed)`;
+          if (output + length > opts.maxOutputBytes) return `more output than the command's cap of ${opts.maxOutputBytes} bytes`;
+          return undefined;
+        }
+        if (type === 'D') return length > MAX_DONE_PAYLOAD ? `a done frame of ${length} bytes (at most ${MAX_DONE_PAYLOAD})` : undefined;
+        return `a ${describeType(type)} frame for a command`;
+      },
+      onFrame: (type, payload) => {
+        if (type !== 'D') {
+          output += payload.length;
+          opts.onOutput(type === 'O' ? 'stdout' : 'stderr', payload);
+          return 'more';
+        }
+        const r = parseDone(payload);
+        if (typeof r === 'string') return { violation: r };
+        resolve(r);
+        return 'done';
+      },
+    }));
+    if (opts.timeoutMs > 0) this.watchdog(id, done, opts.timeoutMs + SILENCE_GRACE_MS);
     return { id, result: done };
+  }
+
+  /** The runner kills a command at its timeout and answers; one that stays silent long after is broken. */
+  private watchdog(id: number, done: Promise<unknown>, ms: number): void {
+    const t = setTimeout(() => {
+      if (this.pending.has(id)) this.protocolError(`no result for command ${id} ${SILENCE_GRACE_MS / 1000} s after its timeout`);
+    }, ms);
+    t.unref();
+    done.then(
+      () => clearTimeout(t),
+      () => clearTimeout(t),
+    );
   }
 
   /** Kills the whole process tree of a running exec; its result then arrives with killed set. */
@@ -115,14 +166,30 @@ export class RunnerClient {
     this.send(execId, 'K', []);
   }
 
+  /**
+   * 'Q' (payload: the message): the runner kills every process in the sandbox
+   * but itself, ends running execs with the quota flag and echoes the message
+   * as a notice. Sent on request id 0: it answers no request.
+   */
+  enforceQuota(message: string): void {
+    this.send(0, 'Q', [Buffer.from(message, 'utf8').subarray(0, MAX_NOTICE_PAYLOAD)]);
+  }
+
   readFile(path: string, maxBytes: number): Promise<{ content: Buffer; truncated: boolean }> {
     const head = Buffer.alloc(8);
     head.writeBigUInt64LE(BigInt(maxBytes), 0);
-    return this.request<{ content: Buffer; truncated: boolean }>('R', [head, Buffer.from(path)], (type, payload, resolve) => {
-      if (type !== 'F') return false;
-      resolve({ truncated: payload.readUInt8(0) === 1, content: payload.subarray(1) });
-      return true;
-    }).done;
+    return this.request<{ content: Buffer; truncated: boolean }>('R', [head, Buffer.from(path)], (resolve) => ({
+      admit: (type, length) => {
+        if (type !== 'F') return `a ${describeType(type)} frame for a file read`;
+        return length > maxBytes + 1 ? `file data of ${length - 1} bytes for a read of at most ${maxBytes}` : undefined;
+      },
+      onFrame: (_type, payload) => {
+        const r = parseFileData(payload);
+        if (typeof r === 'string') return { violation: r };
+        resolve(r);
+        return 'done';
+      },
+    })).done;
   }
 
   writeFile(path: string, data: Buffer, mode = 0): Promise<void> {
@@ -130,11 +197,16 @@ export class RunnerClient {
     const head = Buffer.alloc(8);
     head.writeUInt32LE(mode, 0);
     head.writeUInt32LE(p.length, 4);
-    return this.request<void>('W', [head, p, data], (type, _payload, resolve) => {
-      if (type !== 'A') return false;
-      resolve();
-      return true;
-    }).done;
+    return this.request<void>('W', [head, p, data], (resolve) => ({
+      admit: (type, length) => {
+        if (type !== 'A') return `a ${describeType(type)} frame for a file write`;
+        return length === 0 ? undefined : `an ok frame of ${length} bytes (empty expected)`;
+      },
+      onFrame: () => {
+        resolve();
+        return 'done';
+      },
+    })).done;
   }
 
   close(err: Error): void {
@@ -147,19 +219,15 @@ export class RunnerClient {
   private request<T>(
     type: string,
     parts: Buffer[],
-    handle: (type: string, payload: Buffer, resolve: (v: T) => void) => boolean,
+    handler: (resolve: (v: T) => void) => Omit<Pending, 'reject'>,
   ): { id: number; done: Promise<T> } {
     const id = this.nextId++;
     const done = new Promise<T>((resolve, reject) => {
       if (this.closedError) return reject(this.closedError);
+      const h = handler(resolve);
       this.pending.set(id, {
-        onFrame: (t, payload) => {
-          if (t === 'Z') {
-            reject(runnerError(payload));
-            return true;
-          }
-          return handle(t, payload, resolve);
-        },
+        admit: h.admit,
+        onFrame: h.onFrame,
         reject,
       });
       this.send(id, type, parts);
@@ -168,8 +236,9 @@ export class RunnerClient {
   }
 
   private send(id: number, type: string, parts: Buffer[]): void {
+    if (this.closedError) return;
     const len = parts.reduce((n, b) => n + b.length, 0);
-    const head = Buffer.alloc(HEADER);
+    const head = Buffer.alloc(FRAME_HEADER_BYTES);
     head.writeUInt32LE(len, 0);
     head.writeUInt32LE(id, 4);
     head.write(type, 8, 'latin1');
@@ -177,26 +246,81 @@ export class RunnerClient {
   }
 
   private onData(d: Buffer): void {
-    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, d]) : d;
-    let off = 0;
-    while (this.buffer.length - off >= HEADER) {
-      const len = this.buffer.readUInt32LE(off);
-      if (this.buffer.length - off < HEADER + len) break;
-      const id = this.buffer.readUInt32LE(off + 4);
-      const type = String.fromCharCode(this.buffer[off + 8]);
-      // Copy: the payload outlives this buffer (it is handed to listeners).
-      const payload = Buffer.from(this.buffer.subarray(off + HEADER, off + HEADER + len));
-      off += HEADER + len;
-      const p = this.pending.get(id);
-      if (p && p.onFrame(type, payload)) this.pending.delete(id);
+    if (this.closedError) return;
+    let violation: string | undefined;
+    try {
+      violation = this.decoder.push(d);
+    } catch (e) {
+      // The checks above are meant to make this unreachable; a listener's throw lands here too.
+      violation = `the runner's output could not be handled (${(e as Error).message})`;
     }
-    this.buffer = off === this.buffer.length ? Buffer.alloc(0) : this.buffer.subarray(off);
+    if (violation) this.protocolError(violation);
+  }
+
+  private protocolError(violation: string): void {
+    const err = new SandboxError('PROTOCOL', `the sandbox broke the runner protocol: ${violation}`);
+    this.close(err);
+    for (const l of this.protocolListeners.splice(0)) {
+      try {
+        l(err);
+      } catch {
+        /* a listener's failure must not reach the stream */
+      }
+    }
+  }
+
+  private admit(id: number, type: string, length: number): string | undefined {
+    if (id === 0) return this.admitUnsolicited(type, length);
+    const p = this.pending.get(id);
+    if (!p)
+      return id < this.nextId
+        ? `a ${describeType(type)} frame for finished request ${id}`
+        : `a ${describeType(type)} frame for unknown request ${id}`;
+    if (type === 'Z') return length > MAX_ERROR_PAYLOAD ? `an error frame of ${length} bytes (at most ${MAX_ERROR_PAYLOAD})` : undefined;
+    return p.admit(type, length);
+  }
+
+  private admitUnsolicited(type: string, length: number): string | undefined {
+    if (type === 'H') {
+      if (this.helloSeen) return 'a second hello frame';
+      return length > MAX_HELLO_PAYLOAD ? `a hello frame of ${length} bytes (at most ${MAX_HELLO_PAYLOAD})` : undefined;
+    }
+    if (type === 'N') return length > MAX_NOTICE_PAYLOAD ? `a notice of ${length} bytes (at most ${MAX_NOTICE_PAYLOAD})` : undefined;
+    return `a ${describeType(type)} frame outside any request`;
+  }
+
+  private dispatch(id: number, type: string, payload: Buffer): string | undefined {
+    if (id === 0) return this.unsolicited(type, payload);
+    const p = this.pending.get(id)!;
+    if (type === 'Z') {
+      const e = parseRunnerError(payload);
+      if (typeof e === 'string') return e;
+      this.pending.delete(id);
+      p.reject(runnerError(e.code, e.message));
+      return undefined;
+    }
+    const r = p.onFrame(type, payload);
+    if (r === 'done') this.pending.delete(id);
+    return typeof r === 'object' ? r.violation : undefined;
+  }
+
+  private unsolicited(type: string, payload: Buffer): string | undefined {
+    if (type === 'H') {
+      const pid = parseHello(payload);
+      if (typeof pid === 'string') return pid;
+      this.helloSeen = true;
+      this.resolveReady(pid);
+      return undefined;
+    }
+    const n = parseNotice(payload);
+    if (typeof n === 'object') return n.violation;
+    this.notices.push(n);
+    if (this.notices.length > MAX_KEPT_NOTICES) this.notices.shift();
+    return undefined;
   }
 }
 
-function runnerError(payload: Buffer): SandboxError {
-  const code = payload.readUInt8(0);
-  const message = payload.subarray(1).toString();
+function runnerError(code: number, message: string): SandboxError {
   switch (code) {
     case 1:
       return new SandboxError('PATH_OUTSIDE', message);

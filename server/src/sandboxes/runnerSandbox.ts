@@ -2,12 +2,24 @@
 // files go through its af-runner. Providers add how the sandbox is measured
 // and torn down.
 import type { RunnerClient, RunnerExecOptions } from './runnerProtocol';
+import type { SandboxError } from './sandboxError';
 import type { RunningExec, Sandbox, SandboxUsage } from './sandboxProvider';
 
 export abstract class RunnerSandbox implements Sandbox {
   abstract readonly exited: Promise<void>;
+  private brokeProtocol: SandboxError | undefined;
 
-  constructor(protected readonly runner: RunnerClient) {}
+  constructor(protected readonly runner: RunnerClient) {
+    // A runner that breaks the protocol is compromised or broken: nothing it says can be trusted again.
+    runner.onProtocolError((err) => {
+      this.brokeProtocol = err;
+      void this.destroy().catch(() => undefined);
+    });
+  }
+
+  get failure(): SandboxError | undefined {
+    return this.brokeProtocol;
+  }
 
   exec(cmd: string, opts: RunnerExecOptions): RunningExec {
     return this.runner.exec(cmd, opts);
@@ -15,6 +27,10 @@ export abstract class RunnerSandbox implements Sandbox {
 
   kill(execId: number): void {
     if (!this.runner.closed) this.runner.kill(execId);
+  }
+
+  enforceQuota(message: string): void {
+    if (!this.runner.closed) this.runner.enforceQuota(message);
   }
 
   readFile(absPath: string, maxBytes: number) {

@@ -1,6 +1,7 @@
 // The provider interface: what the session layer needs from any sandbox
 // technology (bubblewrap now; Docker and Kubernetes plug in here later).
 import type { RunnerExecOptions, RunnerExecResult } from './runnerProtocol';
+import type { SandboxError } from './sandboxError';
 
 export interface SandboxLimits {
   /** Memory for the whole sandbox (cgroup), bytes. */
@@ -53,8 +54,15 @@ export interface RunningExec {
 export interface Sandbox {
   /** Resolves when the sandbox stops, for whatever reason. */
   readonly exited: Promise<void>;
+  /** Set when the sandbox ended because its runner broke the protocol (the reason to record). */
+  readonly failure: SandboxError | undefined;
   exec(cmd: string, opts: RunnerExecOptions): RunningExec;
   kill(execId: number): void;
+  /**
+   * The workspace is over its disk quota (measured from the host): kill every
+   * process in the sandbox but the runner; running execs end flagged quota-killed.
+   */
+  enforceQuota(message: string): void;
   readFile(absPath: string, maxBytes: number): Promise<{ content: Buffer; truncated: boolean }>;
   writeFile(absPath: string, data: Buffer): Promise<void>;
   usage(): Promise<SandboxUsage>;

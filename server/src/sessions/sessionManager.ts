@@ -7,6 +7,7 @@ import type { CreateSessionRequest, SessionInfo, SessionStats } from '../contrac
 import { AppError } from '../errors';
 import { SandboxError } from '../sandboxes/sandboxError';
 import type { Sandbox, SandboxAttachments, SandboxLimits, SandboxProvider } from '../sandboxes/sandboxProvider';
+import { QuotaWatcher } from './quotaWatcher';
 import { SessionRecords, type SessionRecord } from './sessionRecords';
 import { UidAllocator } from './uidAllocator';
 import { PathRejected, resolveWorkspacePath, WORKSPACE_ROOT } from './workspacePaths';
@@ -62,6 +63,7 @@ export interface ExecOutcome {
 interface Live {
   record: SessionRecord;
   sandbox?: Sandbox;
+  quota?: QuotaWatcher;
   expiresAt: number;
   lastActivity: number;
   running: number;
@@ -186,11 +188,19 @@ export class SessionManager {
       if (e instanceof SandboxError && e.kind === 'INVALID_IMAGE') throw new AppError('INVALID_IMAGE', e.message);
       throw new AppError('INTERNAL_ERROR', `cannot start the sandbox: ${(e as Error).message}`);
     }
-    void live.sandbox.exited.then(() => {
+    const sandbox = live.sandbox;
+    void sandbox.exited.then(() => {
       if (live.record.status === 'running' && !live.ending) {
-        void this.end(live, 'crashed', 'the sandbox exited unexpectedly');
+        void this.end(live, 'crashed', sandbox.failure?.message ?? 'the sandbox exited unexpectedly');
       }
     });
+    live.quota = new QuotaWatcher({
+      workspaceDir,
+      quotaBytes: this.opts.limits.diskQuotaBytes,
+      enforce: (message) => sandbox.enforceQuota(message),
+      log: (obj, msg) => this.opts.log({ session_id: id, ...obj }, msg),
+    });
+    live.quota.start();
     this.opts.log({ session_id: id, host_uid: hostUid, workspace_id: req.workspace_id }, 'session created');
     return this.info(live);
   }
@@ -255,7 +265,9 @@ export class SessionManager {
         timedOut: r.timedOut,
         cancelled: r.killed,
         durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-        notice: r.quotaExceeded ? "the workspace disk quota was exceeded; the session's processes were killed" : undefined,
+        notice: r.quotaExceeded
+          ? (live.quota?.lastMessage ?? "the workspace disk quota was exceeded; the session's processes were killed")
+          : undefined,
       };
     } catch (e) {
       throw this.mapSandboxError(e, live);
@@ -384,6 +396,10 @@ export class SessionManager {
       case 'SANDBOX_GONE':
         if (live.record.status === 'running') void this.end(live, 'crashed', 'the sandbox exited unexpectedly');
         return new AppError('SESSION_EXPIRED', "the session's sandbox has exited");
+      case 'PROTOCOL':
+        // The runner is compromised or broken: the session ends (its sandbox is already being destroyed).
+        if (live.record.status === 'running') void this.end(live, 'crashed', e.message);
+        return new AppError('SESSION_EXPIRED', `the session was ended: ${e.message}`, { reason: 'runner_protocol' });
       default:
         return new AppError('INTERNAL_ERROR', e.message);
     }
@@ -409,6 +425,7 @@ export class SessionManager {
       live.expiresAt = Math.min(live.expiresAt, Date.now());
       live.record.expires_at = new Date(live.expiresAt).toISOString();
       this.opts.records.save(live.record);
+      live.quota?.stop();
       await live.sandbox?.destroy().catch(() => undefined);
       live.sandbox = undefined;
       this.releaseWorkspace(live.record);
