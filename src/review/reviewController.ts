@@ -22,7 +22,8 @@ import { carryOut, takeBack, type CarriedOut } from './carryOut';
 import type { DiskUndo } from './diskApply';
 import { ReviewState, type Decision } from './reviewState';
 import { reviewSummary, reviewTreeItem } from './reviewTree';
-import { printablePath, unsafePathReason, unsafeTargetReason } from './safeTarget';
+import { printablePath } from './safeTarget';
+import { refusal } from './targetRefusal';
 
 export const REVIEW_SCHEME = 'astraforge-review';
 const MAX_UNDOABLE_APPLIES = 10;
@@ -215,6 +216,8 @@ export class ReviewController
     const target = await this.hunkAt(uri, key);
     if (!target) return false;
     const { document, hunk } = target;
+    // The same check as a whole file's accept, right before the write.
+    if ((await this.refuseUnsafe([this.fileOf(document.uri)!])).length) return false;
     const r = hunkReplacement(document.getText(), hunk);
     const edit = new vscode.WorkspaceEdit();
     edit.replace(document.uri, toRange(r), r.text, {
@@ -404,34 +407,6 @@ export interface AcceptResult {
   /** Files whose path is no safe target: never written. */
   refused: string[];
   undoable?: CarriedOut;
-}
-
-/**
- * Why a change's paths (its new one, and the old one of a rename) are no
- * safe target in the folder; undefined when both are. On disk, through
- * every link (safeTarget); in a folder VS Code reaches another way, by the
- * text and by refusing any link on the way, which cannot be resolved there.
- */
-async function refusal(folder: vscode.Uri, path: string, oldPath: string | undefined): Promise<string | undefined> {
-  const paths = oldPath !== undefined && oldPath !== path ? [path, oldPath] : [path];
-  for (const p of paths) {
-    const why =
-      folder.scheme === 'file' ? await unsafeTargetReason(folder.fsPath, p) : (unsafePathReason(p) ?? (await linkOnTheWay(folder, p)));
-    if (why) return paths.length > 1 ? `${why} (${p === path ? 'new' : 'old'} name)` : why;
-  }
-  return undefined;
-}
-
-async function linkOnTheWay(folder: vscode.Uri, path: string): Promise<string | undefined> {
-  const names = path.split('/');
-  for (let depth = 1; depth <= names.length; depth++) {
-    const stat = await Promise.resolve(vscode.workspace.fs.stat(vscode.Uri.joinPath(folder, ...names.slice(0, depth)))).catch(
-      () => undefined,
-    );
-    if (!stat) return undefined; // from here on, folders and the file are made by the apply
-    if (stat.type & vscode.FileType.SymbolicLink) return 'the path leads through a link, which is not followed in this folder';
-  }
-  return undefined;
 }
 
 /** The documents VS Code holds, by URI: asked once per action rather than once per file. */
