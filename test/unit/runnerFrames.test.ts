@@ -39,7 +39,7 @@ function done(code: number, flags: number, cwd: string): Buffer {
 function harness() {
   const out = new EventEmitter();
   const sent: Buffer[] = [];
-  const input = Object.assign(new EventEmitter(), { write: (b: Buffer) => sent.push(b) === 0 });
+  const input = Object.assign(new EventEmitter(), { write: (b: Buffer) => sent.push(b) > 0 });
   const client = new RunnerClient(input as unknown as Writable, out as unknown as Readable);
   const violations: SandboxError[] = [];
   client.onProtocolError((e) => violations.push(e));
@@ -293,6 +293,31 @@ describe('runner frames (decoder and client under fuzzing)', function () {
     h.feed(frame(x.id, 'O', Buffer.alloc(50)).subarray(0, 20));
     h.end();
     await assert.rejects(x.result, /ended in the middle of a frame/);
+  });
+
+  it('keepsOtherFramesOutOfAStreamedWrite', async () => {
+    const h = harness();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    async function* chunks() {
+      yield Buffer.from('abc');
+      await gate;
+      yield Buffer.from('defg');
+    }
+    const w = h.client.writeFileStreamed('/workspace/f', 7, chunks());
+    await new Promise(setImmediate);
+    const x = h.client.exec('echo side', { timeoutMs: 0, separateStderr: false, maxOutputBytes: 10, onOutput: () => undefined });
+    x.result.catch(() => undefined);
+    release();
+    await new Promise(setImmediate);
+    await new Promise(setImmediate);
+    const wire = Buffer.concat(h.sent);
+    const prefix = 8 + '/workspace/f'.length;
+    assert.equal(wire.readUInt32LE(0), prefix + 7);
+    assert.equal(wire.subarray(9 + prefix, 9 + prefix + 7).toString(), 'abcdefg', 'the file bytes are contiguous');
+    assert.equal(String.fromCharCode(wire[9 + prefix + 7 + 8]), 'X', 'the exec follows the whole write frame');
+    h.feed(frame(1, 'A'));
+    await w;
   });
 
   it('decodesFramesSplitAtEveryByteWithoutQuadraticCopies', () => {

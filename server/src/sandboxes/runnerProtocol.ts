@@ -73,6 +73,10 @@ export class RunnerClient {
   private closedError: Error | undefined;
   private helloSeen = false;
   private resolveReady!: (pid: number) => void;
+  /** Streamed writes, one after another. */
+  private streams: Promise<void> = Promise.resolve();
+  /** Frames waiting while a streamed write holds the pipe. */
+  private held: Buffer[][] | undefined;
   private readonly protocolListeners: ((err: SandboxError) => void)[] = [];
   readonly ready: Promise<number>;
   readonly notices: string[] = [];
@@ -193,20 +197,66 @@ export class RunnerClient {
   }
 
   writeFile(path: string, data: Buffer, mode = 0): Promise<void> {
-    const p = Buffer.from(path);
-    const head = Buffer.alloc(8);
-    head.writeUInt32LE(mode, 0);
-    head.writeUInt32LE(p.length, 4);
-    return this.request<void>('W', [head, p, data], (resolve) => ({
-      admit: (type, length) => {
-        if (type !== 'A') return `a ${describeType(type)} frame for a file write`;
-        return length === 0 ? undefined : `an ok frame of ${length} bytes (empty expected)`;
-      },
-      onFrame: () => {
+    return this.request<void>('W', [writePrefix(path, mode), data], acceptOk).done;
+  }
+
+  /**
+   * The same 'W' frame, its payload copied from `chunks` (exactly `size` bytes)
+   * as the pipe drains: the server holds a chunk at a time, not the file. Other
+   * frames wait meanwhile, since nothing may land inside this one.
+   */
+  writeFileStreamed(path: string, size: number, chunks: AsyncIterable<Buffer>, mode = 0): Promise<void> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    let start!: (id: number) => void;
+    const idReady = new Promise<number>((res) => (start = res));
+    const { id, done } = this.requestWith<void>((i) => start(i), acceptOk);
+    const streamed = this.streams.then(async () => {
+      await idReady;
+      await this.streamFrame(id, 'W', writePrefix(path, mode), size, chunks);
+    });
+    this.streams = streamed.catch(() => undefined);
+    return Promise.all([done, streamed]).then(() => undefined);
+  }
+
+  private async streamFrame(id: number, type: string, prefix: Buffer, size: number, chunks: AsyncIterable<Buffer>): Promise<void> {
+    if (this.closedError) throw this.closedError;
+    this.held = [];
+    try {
+      this.writeHeader(prefix.length + size, id, type);
+      this.input.write(prefix);
+      let sent = 0;
+      for await (const c of chunks) {
+        if (this.closedError) throw this.closedError;
+        const part = c.subarray(0, size - sent);
+        sent += part.length;
+        if (part.length && !this.input.write(part)) await this.drained();
+      }
+      if (sent !== size) {
+        // The runner now waits for bytes that will not come: this pipe cannot be used again.
+        const err = new SandboxError('IO', `a streamed write ended after ${sent} of ${size} bytes`);
+        this.close(err);
+        this.notifyFatal(err);
+        throw err;
+      }
+    } finally {
+      const held = this.held;
+      this.held = undefined;
+      for (const frame of held) for (const b of frame) this.input.write(b);
+    }
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.input.off('drain', done);
+        this.input.off('close', done);
+        this.input.off('error', done);
         resolve();
-        return 'done';
-      },
-    })).done;
+      };
+      this.input.once('drain', done);
+      this.input.once('close', done);
+      this.input.once('error', done);
+    });
   }
 
   close(err: Error): void {
@@ -221,16 +271,19 @@ export class RunnerClient {
     parts: Buffer[],
     handler: (resolve: (v: T) => void) => Omit<Pending, 'reject'>,
   ): { id: number; done: Promise<T> } {
+    return this.requestWith((id) => this.send(id, type, parts), handler);
+  }
+
+  private requestWith<T>(
+    send: (id: number) => void,
+    handler: (resolve: (v: T) => void) => Omit<Pending, 'reject'>,
+  ): { id: number; done: Promise<T> } {
     const id = this.nextId++;
     const done = new Promise<T>((resolve, reject) => {
       if (this.closedError) return reject(this.closedError);
       const h = handler(resolve);
-      this.pending.set(id, {
-        admit: h.admit,
-        onFrame: h.onFrame,
-        reject,
-      });
-      this.send(id, type, parts);
+      this.pending.set(id, { admit: h.admit, onFrame: h.onFrame, reject });
+      send(id);
     });
     return { id, done };
   }
@@ -238,11 +291,14 @@ export class RunnerClient {
   private send(id: number, type: string, parts: Buffer[]): void {
     if (this.closedError) return;
     const len = parts.reduce((n, b) => n + b.length, 0);
-    const head = Buffer.alloc(FRAME_HEADER_BYTES);
-    head.writeUInt32LE(len, 0);
-    head.writeUInt32LE(id, 4);
-    head.write(type, 8, 'latin1');
-    this.input.write(parts.length ? Buffer.concat([head, ...parts]) : head);
+    const frame = [frameHeader(len, id, type), ...parts.filter((p) => p.length)];
+    // Parts go out as they are (a file being written is not copied again), after any streamed frame.
+    if (this.held) this.held.push(frame);
+    else for (const b of frame) this.input.write(b);
+  }
+
+  private writeHeader(len: number, id: number, type: string): void {
+    this.input.write(frameHeader(len, id, type));
   }
 
   private onData(d: Buffer): void {
@@ -260,6 +316,10 @@ export class RunnerClient {
   private protocolError(violation: string): void {
     const err = new SandboxError('PROTOCOL', `the sandbox broke the runner protocol: ${violation}`);
     this.close(err);
+    this.notifyFatal(err);
+  }
+
+  private notifyFatal(err: SandboxError): void {
     for (const l of this.protocolListeners.splice(0)) {
       try {
         l(err);
@@ -318,6 +378,38 @@ export class RunnerClient {
     if (this.notices.length > MAX_KEPT_NOTICES) this.notices.shift();
     return undefined;
   }
+}
+
+function frameHeader(len: number, id: number, type: string): Buffer {
+  const head = Buffer.alloc(FRAME_HEADER_BYTES);
+  head.writeUInt32LE(len, 0);
+  head.writeUInt32LE(id, 4);
+  head.write(type, 8, 'latin1');
+  return head;
+}
+
+/** 'W' payload before the data: u32 mode, u32 path length, path. */
+function writePrefix(path: string, mode: number): Buffer {
+  const p = Buffer.from(path);
+  const head = Buffer.alloc(8 + p.length);
+  head.writeUInt32LE(mode, 0);
+  head.writeUInt32LE(p.length, 4);
+  p.copy(head, 8);
+  return head;
+}
+
+/** A write's answer: an empty 'A'. */
+function acceptOk(resolve: () => void): Omit<Pending, 'reject'> {
+  return {
+    admit: (type, length) => {
+      if (type !== 'A') return `a ${describeType(type)} frame for a file write`;
+      return length === 0 ? undefined : `an ok frame of ${length} bytes (empty expected)`;
+    },
+    onFrame: () => {
+      resolve();
+      return 'done';
+    },
+  };
 }
 
 function runnerError(code: number, message: string): SandboxError {

@@ -1,9 +1,14 @@
 // What every sandbox does the same way whatever contains it: commands and
 // files go through its af-runner. Providers add how the sandbox is measured
 // and torn down.
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { RunnerClient, RunnerExecOptions } from './runnerProtocol';
 import type { SandboxError } from './sandboxError';
 import type { RunningExec, Sandbox, SandboxUsage } from './sandboxProvider';
+
+/** What a streamed upload holds in memory at once. */
+const STREAM_CHUNK_BYTES = 1024 * 1024;
 
 export abstract class RunnerSandbox implements Sandbox {
   abstract readonly exited: Promise<void>;
@@ -39,6 +44,11 @@ export abstract class RunnerSandbox implements Sandbox {
 
   writeFile(absPath: string, data: Buffer): Promise<void> {
     return this.runner.writeFile(absPath, data);
+  }
+
+  async writeFileFromHost(absPath: string, hostFile: string): Promise<void> {
+    const { size } = await stat(hostFile);
+    await this.runner.writeFileStreamed(absPath, size, createReadStream(hostFile, { highWaterMark: STREAM_CHUNK_BYTES }));
   }
 
   abstract usage(): Promise<SandboxUsage>;

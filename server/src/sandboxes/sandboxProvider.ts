@@ -65,6 +65,8 @@ export interface Sandbox {
   enforceQuota(message: string): void;
   readFile(absPath: string, maxBytes: number): Promise<{ content: Buffer; truncated: boolean }>;
   writeFile(absPath: string, data: Buffer): Promise<void>;
+  /** Writes a host file's bytes (a spooled upload) without holding them in memory whole. */
+  writeFileFromHost(absPath: string, hostFile: string): Promise<void>;
   usage(): Promise<SandboxUsage>;
   destroy(): Promise<void>;
 }

@@ -290,11 +290,20 @@ export class SessionManager {
   }
 
   async writeFile(id: string, path: string, data: Buffer): Promise<string> {
+    return this.writeWith(id, path, (sandbox, abs) => sandbox.writeFile(abs, data));
+  }
+
+  /** Writes the bytes of a host file (an upload spooled to disk), a chunk at a time. */
+  async writeFileFromHost(id: string, path: string, hostFile: string): Promise<string> {
+    return this.writeWith(id, path, (sandbox, abs) => sandbox.writeFileFromHost(abs, hostFile));
+  }
+
+  private async writeWith(id: string, path: string, write: (sandbox: Sandbox, abs: string) => Promise<void>): Promise<string> {
     const live = this.access(id);
     const abs = this.resolvePath(path);
     if (abs === WORKSPACE_ROOT) throw new AppError('INVALID_REQUEST', 'cannot write to /workspace itself: name a file');
     try {
-      await live.sandbox!.writeFile(abs, data);
+      await write(live.sandbox!, abs);
       return abs;
     } catch (e) {
       throw this.mapSandboxError(e, live);

@@ -1,5 +1,10 @@
 // /v1/sessions/:id/fs/*: files inside /workspace, read and written from
 // inside the sandbox (see af-runner), so symlinks cannot lead to host files.
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
@@ -72,28 +77,40 @@ export function fileRoutes(sessions: SessionManager, limits: FileLimits) {
       async (req) => {
         sessions.assertUsable(req.params.id);
         if (!req.isMultipart()) throw new AppError('INVALID_REQUEST', 'send multipart/form-data with a `file` or `files` part');
-        let folder = '';
-        const files: { name: string; data: Buffer }[] = [];
-        for await (const part of req.parts({ limits: { fileSize: limits.maxFileBytes, files: 1000 } })) {
-          if (part.type === 'field') {
-            if (part.fieldname === 'path') folder = String(part.value);
-            continue;
+        // Each part streams to a private host temp folder (bounded by maxFileBytes per file), so an
+        // upload never sits in memory whole; the folder is removed whatever happens.
+        const spool = await mkdtemp(join(tmpdir(), 'af-upload-'));
+        try {
+          let folder = '';
+          const files: { name: string; hostPath: string }[] = [];
+          for await (const part of req.parts({ limits: { fileSize: limits.maxFileBytes, files: 1000 } })) {
+            if (part.type === 'field') {
+              if (part.fieldname === 'path') folder = String(part.value);
+              continue;
+            }
+            if (part.fieldname !== 'file' && part.fieldname !== 'files') {
+              part.file.resume();
+              continue;
+            }
+            const hostPath = join(spool, String(files.length));
+            await pipeline(part.file, createWriteStream(hostPath, { mode: 0o600 }));
+            if (part.file.truncated) throw new AppError('PAYLOAD_TOO_LARGE', `"${part.filename}" is over ${limits.maxFileBytes} bytes`);
+            files.push({ name: part.filename, hostPath });
           }
-          if (part.fieldname !== 'file' && part.fieldname !== 'files') {
-            part.file.resume();
-            continue;
+          if (files.length === 0) throw new AppError('INVALID_REQUEST', 'no `file` or `files` part in the upload');
+          const paths: string[] = [];
+          for (const f of files) {
+            if (!f.name) throw new AppError('INVALID_REQUEST', 'every uploaded file needs a filename');
+            const target = folder ? `${folder.replace(/\/+$/, '')}/${f.name}` : f.name;
+            // One 'W' frame whose payload is copied from the spool file as the runner's pipe drains:
+            // the server holds 1 MiB at a time. The runner still gathers the whole frame (inside the
+            // sandbox, on its memory); an append flag on 'W' would let it write chunk by chunk too.
+            paths.push(await sessions.writeFileFromHost(req.params.id, target, f.hostPath));
           }
-          const data = await part.toBuffer();
-          if (part.file.truncated) throw new AppError('PAYLOAD_TOO_LARGE', `"${part.filename}" is over ${limits.maxFileBytes} bytes`);
-          files.push({ name: part.filename, data });
+          return { ok: true as const, paths };
+        } finally {
+          await rm(spool, { recursive: true, force: true });
         }
-        if (files.length === 0) throw new AppError('INVALID_REQUEST', 'no `file` or `files` part in the upload');
-        const paths: string[] = [];
-        for (const f of files) {
-          if (!f.name) throw new AppError('INVALID_REQUEST', 'every uploaded file needs a filename');
-          paths.push(await sessions.writeFile(req.params.id, folder ? `${folder.replace(/\/+$/, '')}/${f.name}` : f.name, f.data));
-        }
-        return { ok: true as const, paths };
       },
     );
   };

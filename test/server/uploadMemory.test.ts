@@ -1,0 +1,106 @@
+// Multipart uploads are streamed to a host temp file, then to the runner a
+// chunk at a time: the server's peak memory does not grow with the upload.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
+import { ApiClient } from '../helpers/apiClient';
+import { startServer, type ServerProcess } from '../helpers/serverProcess';
+
+const MiB = 1024 * 1024;
+
+function peakRssMiB(pid: number): number {
+  return Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+/** A multipart body of `files` parts of `size` bytes each, generated as it is sent (the test holds none of it). */
+function multipart(boundary: string, files: { name: string; size: number; seed: number }[]): { body: Readable; hashes: string[] } {
+  const hashes: string[] = [];
+  for (const f of files) {
+    const h = createHash('sha256');
+    for (let off = 0; off < f.size; off += MiB) h.update(block(f.seed, off, Math.min(MiB, f.size - off)));
+    hashes.push(h.digest('hex'));
+  }
+  async function* gen() {
+    for (const f of files) {
+      yield Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${f.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      );
+      for (let off = 0; off < f.size; off += MiB) yield block(f.seed, off, Math.min(MiB, f.size - off));
+      yield Buffer.from('\r\n');
+    }
+    yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="path"\r\n\r\nup\r\n--${boundary}--\r\n`);
+  }
+  return { body: Readable.from(gen()), hashes };
+}
+
+function block(seed: number, off: number, n: number): Buffer {
+  const b = Buffer.alloc(n, (seed + off / MiB) & 0xff);
+  b.writeUInt32LE(off, 0);
+  return b;
+}
+
+describe('multipart uploads', function () {
+  this.timeout(300_000);
+  let server: ServerProcess;
+  let api: ApiClient;
+
+  before(async () => {
+    server = await startServer({ config: { maxFileBytes: 256 * MiB, limits: { diskQuotaBytes: 4096 * MiB, fileSizeBytes: 1024 * MiB } } });
+    api = new ApiClient(server.url, server.apiKey);
+  });
+  after(async () => server?.dispose());
+
+  it('streamsPartsToDiskSoPeakMemoryGrowsByOneFileNotTheUpload', async () => {
+    const id = await api.createSession();
+    await api.exec(id, 'true');
+    const before = peakRssMiB(server.child.pid!);
+    const boundary = 'afboundary7d3';
+    // 200 MiB in all, as two files: buffered whole, the upload alone would cost 200 MiB and more.
+    const files = [
+      { name: 'a.bin', size: 100 * MiB, seed: 1 },
+      { name: 'b.bin', size: 100 * MiB, seed: 2 },
+    ];
+    const { body, hashes } = multipart(boundary, files);
+    const res = await request(`${server.url}/v1/sessions/${id}/fs/upload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body,
+    });
+    const text = await res.body.text();
+    assert.equal(res.statusCode, 200, text);
+    assert.deepEqual(JSON.parse(text).paths, ['/workspace/up/a.bin', '/workspace/up/b.bin']);
+    const grown = peakRssMiB(server.child.pid!) - before;
+    process.stdout.write(`      peak RSS growth: ${grown.toFixed(1)} MiB\n`);
+
+    const sums = await api.exec(id, 'sha256sum up/a.bin up/b.bin');
+    assert.equal(sums.body.output, `${hashes[0]}  up/a.bin\n${hashes[1]}  up/b.bin\n`);
+    // Spooled to disk, then copied to the runner 1 MiB at a time (buffered whole, this was ~494 MiB).
+    assert.ok(grown < 50, `the server's peak memory grew by ${grown.toFixed(0)} MiB for a 200 MiB upload`);
+    assert.deepEqual(
+      readdirSync(tmpdir()).filter((n) => n.startsWith('af-upload-')),
+      [],
+      'temp files are removed',
+    );
+  });
+
+  it('refusesAFileOverTheLimitWhileStreamingAndLeavesNoTempFile', async () => {
+    const id = await api.createSession();
+    const boundary = 'afboundary99';
+    const { body } = multipart(boundary, [{ name: 'big.bin', size: 300 * MiB, seed: 3 }]);
+    const res = await request(`${server.url}/v1/sessions/${id}/fs/upload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body,
+    });
+    const text = await res.body.text();
+    assert.equal(res.statusCode, 413, text);
+    assert.deepEqual(
+      readdirSync(tmpdir()).filter((n) => n.startsWith('af-upload-')),
+      [],
+    );
+    assert.equal((await api.exec(id, 'ls up 2>&1 | wc -l')).body.output.trim(), '1');
+  });
+});
