@@ -36,7 +36,8 @@ async function main(): Promise<void> {
   const sandboxRoot = sandboxRootFor(config.dataDir);
   const instanceId = createHash('sha256').update(config.dataDir).digest('hex').slice(0, 12);
   const workspaces = new WorkspaceStore(sandboxRoot);
-  const runnerBinary = resolve(__dirname, 'af-runner');
+  // ASTRAFORGE_RUNNER_BINARY: tests put a compromised runner here (test/fixtures/evil-runner).
+  const runnerBinary = process.env.ASTRAFORGE_RUNNER_BINARY ?? resolve(__dirname, 'af-runner');
   const provider =
     config.sandbox === 'docker'
       ? await DockerProvider.connect({
