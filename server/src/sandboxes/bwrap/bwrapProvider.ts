@@ -11,6 +11,7 @@ import { withTimeout } from '../withTimeout';
 import type { Sandbox, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
 import { createSessionCgroup, removeLeftoverCgroups, type SessionCgroup } from '../host/sessionCgroup';
 import { runsAsRoot } from '../host/sandboxRoot';
+import { addressSpaceWithoutCgroup } from '../host/limitEnforcement';
 import { descendantsOf, killProcessesOfUids, usageOfTree } from '../host/processTree';
 import { bwrapArgs, SANDBOX_HOME, SANDBOX_UID } from './bwrapArgs';
 
@@ -103,9 +104,11 @@ export class BwrapProvider implements SandboxProvider {
       pids: spec.limits.pids,
       cpus: spec.limits.cpus,
     });
+    // Without a cgroup bounding memory, no process may map more than the session's whole budget.
+    const limits = cgroup?.boundsMemory ? spec.limits : { ...spec.limits, addressSpaceBytes: addressSpaceWithoutCgroup(spec.limits) };
     const { options, command } = bwrapArgs(
       { rootfs, workspaceDir: spec.workspaceDir, runnerBinary: this.runnerCopy, etcDir: this.etcDir, shell: this.shell },
-      spec.limits,
+      limits,
       spec.attachments,
     );
     // The arguments go through a pipe (--args 3), not argv: bwrap's command line names host

@@ -1,7 +1,8 @@
 // Per-session cgroups: memory, pids and CPU limits and real usage figures.
 // cgroup v2 where the server's cgroup is delegated, v1 where the controllers
-// are mounted writable (as on these machines); neither is required, because
-// the runner's rlimits remain the floor.
+// are mounted writable (as on these machines), and a v2 cgroup delegated to a
+// non-root server's user; neither is required, because the runner's rlimits
+// remain the floor (see limitEnforcement.ts).
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -16,6 +17,8 @@ export interface CgroupLimits {
 
 export interface SessionCgroup {
   readonly version: 1 | 2;
+  /** Whether the group's memory limit took: otherwise only per-process rlimits bound memory. */
+  readonly boundsMemory: boolean;
   addProcess(pid: number): void;
   memoryBytes(): number;
   memoryLimit(): number | undefined;
@@ -77,7 +80,10 @@ function killAndRemove(dir: string): void {
 
 class V1Cgroup implements SessionCgroup {
   readonly version = 1 as const;
-  constructor(private readonly dirs: Record<'memory' | 'pids' | 'cpu' | 'cpuacct', string | undefined>) {}
+  constructor(
+    private readonly dirs: Record<'memory' | 'pids' | 'cpu' | 'cpuacct', string | undefined>,
+    readonly boundsMemory: boolean,
+  ) {}
   addProcess(pid: number): void {
     for (const dir of new Set(Object.values(this.dirs))) if (dir) write(join(dir, 'cgroup.procs'), pid);
   }
@@ -97,7 +103,10 @@ class V1Cgroup implements SessionCgroup {
 
 class V2Cgroup implements SessionCgroup {
   readonly version = 2 as const;
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    readonly boundsMemory: boolean,
+  ) {}
   addProcess(pid: number): void {
     write(join(this.dir, 'cgroup.procs'), pid);
   }
@@ -142,8 +151,9 @@ function createV1(name: string, limits: CgroupLimits): SessionCgroup | undefined
   };
   const dirs = { memory: make('memory'), pids: make('pids'), cpu: make('cpu'), cpuacct: make('cpuacct') };
   if (!dirs.memory && !dirs.pids && !dirs.cpu) return undefined;
+  let boundsMemory = false;
   if (dirs.memory) {
-    write(join(dirs.memory, 'memory.limit_in_bytes'), limits.memoryBytes);
+    boundsMemory = write(join(dirs.memory, 'memory.limit_in_bytes'), limits.memoryBytes);
     write(join(dirs.memory, 'memory.memsw.limit_in_bytes'), limits.memoryBytes); // no escape into swap
   }
   if (dirs.pids) write(join(dirs.pids, 'pids.max'), limits.pids);
@@ -151,7 +161,7 @@ function createV1(name: string, limits: CgroupLimits): SessionCgroup | undefined
     write(join(dirs.cpu, 'cpu.cfs_period_us'), 100000);
     write(join(dirs.cpu, 'cpu.cfs_quota_us'), Math.round(limits.cpus * 100000));
   }
-  return new V1Cgroup(dirs);
+  return new V1Cgroup(dirs, boundsMemory);
 }
 
 let v2Prepared: string | undefined | null = null;
@@ -189,19 +199,20 @@ function createV2(name: string, limits: CgroupLimits): SessionCgroup | undefined
   } catch {
     return undefined;
   }
-  write(join(dir, 'memory.max'), limits.memoryBytes);
+  const boundsMemory = write(join(dir, 'memory.max'), limits.memoryBytes);
   write(join(dir, 'memory.swap.max'), 0);
   write(join(dir, 'pids.max'), limits.pids);
   write(join(dir, 'cpu.max'), `${Math.round(limits.cpus * 100000)} 100000`);
-  return new V2Cgroup(dir);
+  return new V2Cgroup(dir, boundsMemory);
 }
 
 function isV2(): boolean {
   return existsSync(join(ROOT, 'cgroup.controllers'));
 }
 
+/** A cgroup for one session, where the host lets the server make one (root, or a delegated v2 cgroup). */
 export function createSessionCgroup(name: string, limits: CgroupLimits): SessionCgroup | undefined {
-  if (process.getuid?.() !== 0) return undefined;
+  if (process.getuid?.() !== 0 && !isV2()) return undefined; // v1 is never delegated to a user
   return isV2() ? createV2(name, limits) : createV1(name, limits);
 }
 
