@@ -7,6 +7,7 @@ import { buildApp } from './api/app';
 import { loadConfig } from './config';
 import { BwrapProvider } from './sandboxes/bwrap/bwrapProvider';
 import { sandboxRootFor } from './sandboxes/host/sandboxRoot';
+import { decideEnforcement, probeHostFacts } from './sandboxes/host/limitEnforcement';
 import { CodexAgent, findCodexBinary } from './agents/codex/codexAgent';
 import { lockDataDir } from './dataDirLock';
 import { DockerProvider } from './sandboxes/docker/dockerProvider';
@@ -131,6 +132,11 @@ async function main(): Promise<void> {
     sseHeartbeatMs: config.sseHeartbeatMs,
   });
   log = (obj, msg) => app.log.info(obj, msg);
+  // Once: which limits this host enforces and how (cgroup, Docker engine, or rlimits only).
+  log(
+    { limits_enforced: decideEnforcement(probeHostFacts(provider.name === 'docker' ? 'docker' : 'bwrap'), config.limits) },
+    'sandbox limits',
+  );
   await gateway.start();
   await sessions.start();
   runs.start();
