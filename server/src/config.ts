@@ -59,19 +59,39 @@ export const ServerConfig = z.object({
         .default(20 * MiB),
     })
     .prefault({}),
+  /** Uploaded workspace snapshots: limits on what they unpack to, and how long they are kept. */
   snapshots: z
     .object({
+      /** The upload as received (compressed, for gzip). */
       maxArchiveBytes: z
         .number()
         .int()
         .positive()
         .default(1024 * MiB),
+      /** The files' contents once unpacked, summed (the tar framing around them is held to that too). */
+      maxUnpackedBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * MiB),
+      /** Entries of any kind: files, folders, symlinks. */
       maxFiles: z.number().int().positive().default(100_000),
       maxFileBytes: z
         .number()
         .int()
         .positive()
         .default(256 * MiB),
+      /** A snapshot runs reference is kept this long after the last of them changed. */
+      retentionDays: z.number().nonnegative().default(7),
+      /** A snapshot no run references is kept this long after its upload or last use. */
+      unreferencedMinutes: z.number().nonnegative().default(60),
+      /** All snapshots together; beyond it the least recently used go first (never one an active run needs). */
+      maxTotalBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(20 * 1024 * MiB),
+      janitorIntervalSeconds: z.number().positive().default(600),
     })
     .prefault({}),
   /** The model provider the gateway forwards to; its key never leaves the server. */

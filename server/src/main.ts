@@ -21,6 +21,7 @@ import { DeepAgentEngine } from './agents/deepagent/deepAgentEngine';
 import { RunService } from './runs/runService';
 import { SessionManager } from './sessions/sessionManager';
 import { SnapshotStore } from './snapshots/snapshotStore';
+import { SnapshotJanitor } from './snapshots/snapshotJanitor';
 import { FileRunStore } from './store/fileRunStore';
 import { SessionRecords } from './sessions/sessionRecords';
 import { WorkspaceStore } from './sessions/workspaceStore';
@@ -81,8 +82,9 @@ async function main(): Promise<void> {
   const modelProblem = () => upstreamProblem(config.model);
   const deepAgents = new DeepAgentEngine({ sessions, gatewaySocket });
   const snapshots = new SnapshotStore(join(config.dataDir, 'snapshots'), config.snapshots);
+  const runStore = new FileRunStore(join(config.dataDir, 'runs'));
   const runs = new RunService({
-    store: new FileRunStore(join(config.dataDir, 'runs')),
+    store: runStore,
     sessions,
     snapshots,
     agents: [
@@ -140,6 +142,13 @@ async function main(): Promise<void> {
   await gateway.start();
   await sessions.start();
   runs.start();
+  const snapshotJanitor = new SnapshotJanitor({
+    store: snapshots,
+    runs: () => runStore.allRuns(),
+    retention: config.snapshots,
+    log: (obj, msg) => log(obj, msg),
+  });
+  snapshotJanitor.start(config.snapshots.janitorIntervalSeconds * 1000);
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', 'localhost');
   // The one line launchers (the extension, the tests) parse; the key itself is never printed.
@@ -150,6 +159,7 @@ async function main(): Promise<void> {
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
+    snapshotJanitor.stop();
     await runs.stop();
     await app.close();
     await gateway.stop();

@@ -36,7 +36,12 @@ describe('snapshot ingestion', () => {
   const outside = () => readdirSync(root).filter((n) => n !== 'snapshots');
   beforeEach(() => {
     root = mkdtempSync(join(tmpdir(), 'af-snap-'));
-    store = new SnapshotStore(join(root, 'snapshots'), { maxArchiveBytes: 300 * MiB, maxFiles: 30_000, maxFileBytes: 64 * MiB });
+    store = new SnapshotStore(join(root, 'snapshots'), {
+      maxArchiveBytes: 300 * MiB,
+      maxUnpackedBytes: 300 * MiB,
+      maxFiles: 30_000,
+      maxFileBytes: 64 * MiB,
+    });
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
@@ -103,7 +108,12 @@ describe('snapshot ingestion', () => {
   });
 
   it('enforcesSizeAndCountLimits', async () => {
-    const small = new SnapshotStore(join(root, 'snapshots'), { maxArchiveBytes: 100_000, maxFiles: 3, maxFileBytes: 1000 });
+    const small = new SnapshotStore(join(root, 'snapshots'), {
+      maxArchiveBytes: 100_000,
+      maxUnpackedBytes: 100_000,
+      maxFiles: 3,
+      maxFileBytes: 1000,
+    });
     const check = async (tar: Buffer, re: RegExp, gzip = false) =>
       assert.rejects(
         small.ingest(Readable.from([tar]), { gzip }),

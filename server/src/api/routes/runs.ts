@@ -54,7 +54,7 @@ export function runRoutes(runs: RunService, snapshots: SnapshotStore, heartbeatM
           const info = await snapshots.ingest(req.body as NodeJS.ReadableStream, { gzip: GZIP_TYPES.includes(type) });
           return reply.code(201).send(info);
         } catch (e) {
-          if (e instanceof SnapshotError) throw new AppError('INVALID_REQUEST', e.message, e.details);
+          if (e instanceof SnapshotError) throw new AppError(e.code, e.message, e.details);
           throw e;
         }
       },
