@@ -1,0 +1,124 @@
+// The snapshot janitor against the real server, with tiny limits: unreferenced
+// snapshots go after `unreferencedMinutes`, referenced ones `retentionDays`
+// after their run last changed, the least recently used go first over
+// `maxTotalBytes`, and one an active run needs is never removed.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApiClient } from '../helpers/apiClient';
+import { makeTree, uploadTree, waitForRun } from '../helpers/runHelpers';
+import { startServer, type ServerProcess } from '../helpers/serverProcess';
+
+const MiB = 1024 * 1024;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, check: () => boolean, timeoutMs = 15_000) {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await sleep(100);
+  }
+}
+
+describe('snapshot retention', function () {
+  this.timeout(120_000);
+  let server: ServerProcess | undefined;
+  let api: ApiClient;
+  afterEach(async () => server?.dispose());
+
+  async function start(snapshots: Record<string, number>) {
+    server = await startServer({
+      config: { snapshots: { janitorIntervalSeconds: 0.3, ...snapshots } },
+      env: { ASTRAFORGE_LOG_LEVEL: 'info' },
+    });
+    api = new ApiClient(server.url, server.apiKey);
+  }
+  const kept = (id: string) => existsSync(join(server!.dataDir, 'snapshots', id, 'snapshot.tar'));
+  const removals = () =>
+    server!
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"snapshot.removed"'))
+      .map((l) => JSON.parse(l));
+  async function upload(files: Record<string, string | Buffer> = { 'a.txt': `${randomBytes(4).toString('hex')}\n` }) {
+    const up = await uploadTree(api, makeTree(files));
+    assert.equal(up.status, 201, JSON.stringify(up.body));
+    return up.body.snapshot_id as string;
+  }
+  async function run(snapshotId: string, command: string) {
+    const r = await api.post('/api/runs', { agent: 'command', task: { kind: 'spec', prompt: 'x', command }, snapshot_id: snapshotId });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body.id as string;
+  }
+
+  it('removesUnreferencedSnapshotsAndKeepsReferencedOnes', async () => {
+    await start({ unreferencedMinutes: 0.03, retentionDays: 1 });
+    const unused = await upload();
+    const used = await upload();
+    const runId = await run(used, 'true');
+    assert.equal((await waitForRun(api, runId, ['succeeded', 'failed'])).status, 'succeeded');
+    await until('the unreferenced snapshot is removed', () => !kept(unused));
+    await sleep(1500);
+    assert.ok(kept(used), 'a snapshot a run references is kept for retentionDays');
+    const line = removals().find((r) => r.snapshot_id === unused);
+    assert.equal(line?.reason, 'unreferenced');
+    assert.equal(removals().length, 1);
+    const late = await api.post('/api/runs', {
+      agent: 'command',
+      task: { kind: 'spec', prompt: 'x', command: 'true' },
+      snapshot_id: unused,
+    });
+    assert.equal(late.status, 400);
+    assert.match(late.body.message, /no snapshot/);
+  });
+
+  it('removesASnapshotRetentionDaysAfterItsRunLastChangedButNeverWhileARunNeedsIt', async () => {
+    await start({ unreferencedMinutes: 60, retentionDays: 3 / 86_400 });
+    const done = await upload({ 'base.txt': 'base\n' });
+    const doneRun = await run(done, 'true');
+    assert.equal((await waitForRun(api, doneRun, ['succeeded', 'failed'])).status, 'succeeded');
+    assert.equal((await api.post(`/api/runs/${doneRun}/base-files`, { paths: ['base.txt'] })).status, 200);
+    const busy = await upload();
+    const busyRun = await run(busy, 'sleep 6');
+    await waitForRun(api, busyRun, ['running']);
+    await until('the finished run’s snapshot is removed', () => !kept(done));
+    assert.equal(removals().find((r) => r.snapshot_id === done)?.reason, 'retention');
+    assert.deepEqual(removals().find((r) => r.snapshot_id === done)?.runs, [doneRun]);
+    const gone = await api.post(`/api/runs/${doneRun}/base-files`, { paths: ['base.txt'] });
+    assert.equal(gone.status, 410, JSON.stringify(gone.body));
+    assert.equal(gone.body.error_code, 'SESSION_EXPIRED');
+    assert.match(gone.body.message, /no longer kept/);
+    assert.ok(kept(busy), 'the snapshot of a running run is kept past its retention');
+    assert.equal((await waitForRun(api, busyRun, ['succeeded', 'failed'], 20_000)).status, 'succeeded');
+    await until('the finished run’s snapshot is removed in its turn', () => !kept(busy));
+  });
+
+  it('honoursTheTotalCapLeastRecentlyUsedFirstSparingActiveRuns', async () => {
+    await start({ unreferencedMinutes: 60, retentionDays: 7, maxTotalBytes: Math.round(2.5 * MiB) });
+    const big = () => upload({ 'blob.bin': randomBytes(MiB) });
+    const active = await big();
+    const activeRun = await run(active, 'sleep 5');
+    await waitForRun(api, activeRun, ['running']);
+    const second = await big();
+    const third = await big();
+    await until('the total is back under the cap', () => !kept(second));
+    assert.ok(kept(active), 'the oldest snapshot is kept: a running run needs it');
+    assert.ok(kept(third));
+    const fourth = await big();
+    await until('the next least recently used goes', () => !kept(third));
+    assert.ok(kept(active) && kept(fourth));
+    const total = readdirSync(join(server!.dataDir, 'snapshots')).reduce(
+      (n, id) => n + statSync(join(server!.dataDir, 'snapshots', id, 'snapshot.tar')).size,
+      0,
+    );
+    assert.ok(total <= 2.5 * MiB, `${total} bytes kept`);
+    assert.deepEqual(
+      removals().map((r) => [r.snapshot_id, r.reason]),
+      [
+        [second, 'total'],
+        [third, 'total'],
+      ],
+    );
+  });
+});
