@@ -235,7 +235,7 @@ describe('git diff of a hostile workspace', () => {
   });
 
   it('stopsAtItsTimeLimitOnAHugeFile', async () => {
-    agent('head -c 400000000 /dev/urandom > huge.bin');
+    agent('truncate -s 4G huge.bin');
     const t0 = Date.now();
     await assert.rejects(differ.diff('run1', { ...DIFF_LIMITS, timeoutMs: 300 }), /took longer than 300 ms/);
     assert.ok(Date.now() - t0 < 3000);

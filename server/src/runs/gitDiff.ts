@@ -69,13 +69,20 @@ export const BASELINE_COMMIT_ENV = {
 };
 
 /**
- * Stages the work tree. Every file is streamed into one pack (files over the
- * threshold are), not one loose object file each: for 20,000 files that is
- * less than half the time, most of it saved in the kernel. Only here: in a
- * diff the threshold would make every file binary.
+ * Stages the whole work tree for the baseline. Every file is streamed into
+ * one pack (files over the threshold are), not one loose object file each:
+ * for 20,000 files that is less than half the time, most of it saved in the
+ * kernel. Only here: in a diff the threshold would make every file binary,
+ * and a restage would deflate every file again into a pack it then drops.
  */
-export const STAGE_STEP: readonly string[] = ['-c', 'core.bigFileThreshold=1', 'add', '-A'];
-/** After STAGE_STEP, with BASELINE_COMMIT_ENV. */
+export const BASELINE_STAGE_STEP: readonly string[] = ['-c', 'core.bigFileThreshold=1', 'add', '-A'];
+/**
+ * Stages the work tree before a diff. The first one after the baseline
+ * rehashes every file (the hand-over to the sandbox's uid changed their
+ * owner and ctime in git's eyes) but writes only the changed ones.
+ */
+export const STAGE_STEP: readonly string[] = ['add', '-A'];
+/** After BASELINE_STAGE_STEP, with BASELINE_COMMIT_ENV. */
 export const COMMIT_STEP: readonly string[] = ['commit', '-q', '--allow-empty', '--no-verify', '-m', 'baseline'];
 export const NAME_STATUS_STEP: readonly string[] = ['diff', '--cached', '-M', '--name-status', '-z', '--no-ext-diff', 'HEAD', '--'];
 export const PATCH_STEP: readonly string[] = [

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { BoundedProcessError, runBounded, type BoundedResult } from './boundedProcess';
 import {
   BASELINE_COMMIT_ENV,
+  BASELINE_STAGE_STEP,
   COMMIT_STEP,
   gitArgs,
   NAME_STATUS_STEP,
@@ -91,7 +92,7 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     const deadline = Date.now() + BASELINE_TIMEOUT_MS;
     await this.gitOk(baseline, ['init', '-q'], { deadline });
     writeFileSync(join(gitDir, 'info', 'attributes'), NEUTRAL_ATTRIBUTES);
-    await this.gitOk(baseline, STAGE_STEP, { deadline });
+    await this.gitOk(baseline, BASELINE_STAGE_STEP, { deadline });
     await this.gitOk(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
     if (baseline.user) {
       await execFileAsync('chown', ['-R', '--no-dereference', `${baseline.user.uid}:${baseline.user.gid}`, gitDir]);
