@@ -40,7 +40,7 @@ describe('runs', function () {
 
   it('acceptsASnapshotAndCountsIt', async () => {
     const up = await uploadTree(api, makeTree(ORIGINAL), true);
-    assert.equal(up.status, 201);
+    assert.equal(up.status, 201, JSON.stringify(up.body));
     assert.equal(up.body.files, 4);
     assert.equal(
       up.body.bytes,

@@ -102,11 +102,13 @@ describe('snapshot retention', function () {
     await waitForRun(api, activeRun, ['running']);
     const second = await big();
     const third = await big();
-    await until('the total is back under the cap', () => !kept(second));
+    // The log line follows the removal, so wait for both before asserting on either.
+    const logged = (id: string) => removals().some((r) => r.snapshot_id === id);
+    await until('the total is back under the cap', () => !kept(second) && logged(second));
     assert.ok(kept(active), 'the oldest snapshot is kept: a running run needs it');
     assert.ok(kept(third));
     const fourth = await big();
-    await until('the next least recently used goes', () => !kept(third));
+    await until('the next least recently used goes', () => !kept(third) && logged(third));
     assert.ok(kept(active) && kept(fourth));
     const total = readdirSync(join(server!.dataDir, 'snapshots')).reduce(
       (n, id) => n + statSync(join(server!.dataDir, 'snapshots', id, 'snapshot.tar')).size,

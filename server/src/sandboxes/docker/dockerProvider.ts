@@ -120,18 +120,18 @@ export class DockerProvider implements SandboxProvider {
         `no image "${image}" on the Docker engine; build it (scripts/build-sandbox-image.sh) or name one it has`,
       );
     }
+    // Decided per attempt: sessions created together must not see another's fallback halfway through.
+    const shielded = this.oomShield;
     try {
-      return await this.start(image, spec);
+      return await this.start(image, spec, shielded);
     } catch (e) {
-      if (!this.oomShield || !(e instanceof SandboxError) || e.kind !== 'START_FAILED' || !/OCI runtime/.test(e.message)) throw e;
-      // An engine without CAP_SYS_RESOURCE cannot lower a score (runc fails the start): say so once, run unshielded.
-      this.oomShield = false;
-      try {
-        return await this.start(image, spec);
-      } catch {
-        this.oomShield = true;
+      if (!shielded || !(e instanceof SandboxError) || e.kind !== 'START_FAILED' || !/OCI runtime/.test(e.message)) throw e;
+      // An engine without CAP_SYS_RESOURCE cannot lower a score (runc fails the start): run unshielded from now on.
+      const sandbox = await this.start(image, spec, false).catch(() => {
         throw e;
-      }
+      });
+      this.oomShield = false;
+      return sandbox;
     }
   }
 
@@ -140,8 +140,8 @@ export class DockerProvider implements SandboxProvider {
     return this.oomShield;
   }
 
-  private async start(image: string, spec: SandboxSpec): Promise<Sandbox> {
-    const oomScoreAdj = this.oomShield ? RUNNER_OOM_SCORE_ADJ : 0;
+  private async start(image: string, spec: SandboxSpec, shielded: boolean): Promise<Sandbox> {
+    const oomScoreAdj = shielded ? RUNNER_OOM_SCORE_ADJ : 0;
     const container = await this.docker.createContainer(containerSpec(image, spec, this.hardening, this.opts.instanceId, oomScoreAdj));
     try {
       // The runner goes into the container's own tools volume: nothing of the host but the workspace is mounted.
