@@ -9,6 +9,7 @@ import { BwrapProvider } from './sandboxes/bwrap/bwrapProvider';
 import { sandboxRootFor } from './sandboxes/host/sandboxRoot';
 import { decideEnforcement, probeHostFacts } from './sandboxes/host/limitEnforcement';
 import { CodexAgent, findCodexBinary } from './agents/codex/codexAgent';
+import { UploadSpool } from './api/uploadSpool';
 import { lockDataDir } from './dataDirLock';
 import { DockerProvider } from './sandboxes/docker/dockerProvider';
 import { CommandAgent } from './agents/commandAgent';
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
     workspaces,
     maxFileBytes: config.maxFileBytes,
     defaultReadBytes: config.defaultReadBytes,
+    uploads: new UploadSpool(join(config.dataDir, 'uploads')),
     logger,
     sseHeartbeatMs: config.sseHeartbeatMs,
   });

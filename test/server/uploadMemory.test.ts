@@ -1,9 +1,11 @@
-// Multipart uploads are streamed to a host temp file, then to the runner a
-// chunk at a time: the server's peak memory does not grow with the upload.
+// Uploads (the Sandkasten multipart route and the toolkit's raw-body route)
+// are streamed to a private folder under the data folder, then to the runner
+// a chunk at a time: the server's peak memory does not grow with the upload.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { ApiClient } from '../helpers/apiClient';
@@ -52,6 +54,11 @@ describe('multipart uploads', function () {
     api = new ApiClient(server.url, server.apiKey);
   });
   after(async () => server?.dispose());
+  /** Uploads in flight: none once a request has ended, and none in the shared system temp folder. */
+  const spooled = () => [
+    ...readdirSync(join(server.dataDir, 'uploads')),
+    ...readdirSync(tmpdir()).filter((n) => n.startsWith('af-upload-')),
+  ];
 
   it('streamsPartsToDiskSoPeakMemoryGrowsByOneFileNotTheUpload', async () => {
     const id = await api.createSession();
@@ -79,11 +86,7 @@ describe('multipart uploads', function () {
     assert.equal(sums.body.output, `${hashes[0]}  up/a.bin\n${hashes[1]}  up/b.bin\n`);
     // Spooled to disk, then copied to the runner 1 MiB at a time (buffered whole, this was ~494 MiB).
     assert.ok(grown < 50, `the server's peak memory grew by ${grown.toFixed(0)} MiB for a 200 MiB upload`);
-    assert.deepEqual(
-      readdirSync(tmpdir()).filter((n) => n.startsWith('af-upload-')),
-      [],
-      'temp files are removed',
-    );
+    assert.deepEqual(spooled(), [], 'temp files are removed');
   });
 
   it('refusesAFileOverTheLimitWhileStreamingAndLeavesNoTempFile', async () => {
@@ -97,10 +100,51 @@ describe('multipart uploads', function () {
     });
     const text = await res.body.text();
     assert.equal(res.statusCode, 413, text);
-    assert.deepEqual(
-      readdirSync(tmpdir()).filter((n) => n.startsWith('af-upload-')),
-      [],
-    );
+    assert.deepEqual(spooled(), []);
     assert.equal((await api.exec(id, 'ls up 2>&1 | wc -l')).body.output.trim(), '1');
+  });
+
+  describe("the toolkit's raw-body upload (files/upload/)", () => {
+    async function toolkitSession(): Promise<string> {
+      const r = await api.post('/api/sandbox/sessions/', {});
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      return r.body.id as string;
+    }
+    function sendRaw(id: string, path: string, size: number, seed: number) {
+      async function* gen() {
+        for (let off = 0; off < size; off += MiB) yield block(seed, off, Math.min(MiB, size - off));
+      }
+      return request(`${server.url}/api/sandbox/sessions/${id}/files/upload/?path=${encodeURIComponent(path)}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/octet-stream' },
+        body: Readable.from(gen()),
+      });
+    }
+
+    it('streamsTheBodyToDiskSoPeakMemoryDoesNotGrowWithIt', async () => {
+      const id = await toolkitSession();
+      const before = peakRssMiB(server.child.pid!);
+      const res = await sendRaw(id, 'raw/c.bin', 200 * MiB, 4);
+      const text = await res.body.text();
+      assert.equal(res.statusCode, 200, text);
+      assert.equal(JSON.parse(text).size, 200 * MiB);
+      const grown = peakRssMiB(server.child.pid!) - before;
+      process.stdout.write(`      peak RSS growth: ${grown.toFixed(1)} MiB\n`);
+      const h = createHash('sha256');
+      for (let off = 0; off < 200 * MiB; off += MiB) h.update(block(4, off, MiB));
+      assert.equal((await api.exec(id, 'sha256sum raw/c.bin')).body.output, `${h.digest('hex')}  raw/c.bin\n`);
+      assert.ok(grown < 50, `the server's peak memory grew by ${grown.toFixed(0)} MiB for a 200 MiB body`);
+      assert.deepEqual(spooled(), []);
+    });
+
+    it('refusesABodyOverTheLimitWithoutStoringItWhole', async () => {
+      const id = await toolkitSession();
+      const res = await sendRaw(id, 'raw/big.bin', 300 * MiB, 5);
+      const text = await res.body.text();
+      assert.equal(res.statusCode, 413, text);
+      assert.ok(JSON.parse(text).detail, text);
+      assert.deepEqual(spooled(), []);
+      assert.equal((await api.exec(id, 'ls raw 2>&1 | grep -c big.bin')).body.output.trim(), '0');
+    });
   });
 });

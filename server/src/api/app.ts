@@ -21,6 +21,7 @@ import { openapiRoutes } from './routes/openapi';
 import { runRoutes } from './routes/runs';
 import { sessionRoutes } from './routes/sessions';
 import { workspaceRoutes } from './routes/workspaces';
+import type { UploadSpool } from './uploadSpool';
 
 export interface AppDeps {
   apiKey: string;
@@ -30,6 +31,8 @@ export interface AppDeps {
   snapshots: SnapshotStore;
   maxFileBytes: number;
   defaultReadBytes: number;
+  /** Where uploads are held on their way into a sandbox. */
+  uploads: UploadSpool;
   logger: boolean | object;
   sseHeartbeatMs: number;
   toolkitSessions: ToolkitSessions;
@@ -76,10 +79,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes);
   await app.register(sessionRoutes(deps.sessions));
   await app.register(execRoutes(deps.sessions, deps.sseHeartbeatMs));
-  await app.register(fileRoutes(deps.sessions, { maxFileBytes: deps.maxFileBytes, defaultReadBytes: deps.defaultReadBytes }));
+  await app.register(fileRoutes(deps.sessions, { maxFileBytes: deps.maxFileBytes, defaultReadBytes: deps.defaultReadBytes }, deps.uploads));
   await app.register(workspaceRoutes(deps.sessions, deps.workspaces));
   await app.register(runRoutes(deps.runs, deps.snapshots, deps.sseHeartbeatMs));
-  await app.register(toolkitSessionRoutes(deps.toolkitSessions, { maxFileBytes: deps.maxFileBytes }));
+  await app.register(toolkitSessionRoutes(deps.toolkitSessions, { maxFileBytes: deps.maxFileBytes }, deps.uploads));
   await app.register(conversationRoutes(deps.conversations, deps.sseHeartbeatMs));
   await app.register(openapiRoutes);
   return app;

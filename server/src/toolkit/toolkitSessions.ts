@@ -100,6 +100,12 @@ export class ToolkitSessions {
     return { exit_code: 0, stdout: '', stderr: '', path: written, size: data.length };
   }
 
+  /** Writes a file the server spooled to `hostFile` (`size` bytes), copied to the sandbox a chunk at a time. */
+  async writeFromHost(id: string, path: string, hostFile: string, size: number) {
+    const written = await this.sessions.writeFileFromHost(id, path, hostFile);
+    return { exit_code: 0, stdout: '', stderr: '', path: written, size };
+  }
+
   async read(id: string, path: string, maxBytes: number): Promise<Buffer> {
     const { content, truncated } = await this.sessions.readFile(id, path, maxBytes);
     if (truncated) throw new AppError('PAYLOAD_TOO_LARGE', `"${path}" is larger than ${maxBytes} bytes`);

@@ -1,10 +1,6 @@
 // /v1/sessions/:id/fs/*: files inside /workspace, read and written from
 // inside the sandbox (see af-runner), so symlinks cannot lead to host files.
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
@@ -12,13 +8,14 @@ import { commonErrorResponses, ErrorEnvelope } from '../../contract/errors';
 import { FsReadQuery, FsReadResult, FsWriteRequest, OkResult, SessionIdParams, UploadResult } from '../../contract/sandboxApi';
 import { AppError } from '../../errors';
 import type { SessionManager } from '../../sessions/sessionManager';
+import { spoolToFile, type UploadSpool } from '../uploadSpool';
 
 export interface FileLimits {
   maxFileBytes: number;
   defaultReadBytes: number;
 }
 
-export function fileRoutes(sessions: SessionManager, limits: FileLimits) {
+export function fileRoutes(sessions: SessionManager, limits: FileLimits, spool: UploadSpool) {
   return async (app: FastifyInstance): Promise<void> => {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['sandbox'];
@@ -77,23 +74,22 @@ export function fileRoutes(sessions: SessionManager, limits: FileLimits) {
       async (req) => {
         sessions.assertUsable(req.params.id);
         if (!req.isMultipart()) throw new AppError('INVALID_REQUEST', 'send multipart/form-data with a `file` or `files` part');
-        // Each part streams to a private host temp folder (bounded by maxFileBytes per file), so an
-        // upload never sits in memory whole; the folder is removed whatever happens.
-        const spool = await mkdtemp(join(tmpdir(), 'af-upload-'));
-        try {
-          let folder = '';
+        // Each part streams to the request's spool folder (bounded by maxFileBytes per file), so an
+        // upload never sits in memory whole.
+        return spool.withFolder(async (folder) => {
+          let target = '';
           const files: { name: string; hostPath: string }[] = [];
           for await (const part of req.parts({ limits: { fileSize: limits.maxFileBytes, files: 1000 } })) {
             if (part.type === 'field') {
-              if (part.fieldname === 'path') folder = String(part.value);
+              if (part.fieldname === 'path') target = String(part.value);
               continue;
             }
             if (part.fieldname !== 'file' && part.fieldname !== 'files') {
               part.file.resume();
               continue;
             }
-            const hostPath = join(spool, String(files.length));
-            await pipeline(part.file, createWriteStream(hostPath, { mode: 0o600 }));
+            const hostPath = join(folder, String(files.length));
+            await spoolToFile(part.file, hostPath, limits.maxFileBytes, part.filename);
             if (part.file.truncated) throw new AppError('PAYLOAD_TOO_LARGE', `"${part.filename}" is over ${limits.maxFileBytes} bytes`);
             files.push({ name: part.filename, hostPath });
           }
@@ -101,16 +97,14 @@ export function fileRoutes(sessions: SessionManager, limits: FileLimits) {
           const paths: string[] = [];
           for (const f of files) {
             if (!f.name) throw new AppError('INVALID_REQUEST', 'every uploaded file needs a filename');
-            const target = folder ? `${folder.replace(/\/+$/, '')}/${f.name}` : f.name;
+            const path = target ? `${target.replace(/\/+$/, '')}/${f.name}` : f.name;
             // One 'W' frame whose payload is copied from the spool file as the runner's pipe drains:
             // the server holds 1 MiB at a time. The runner still gathers the whole frame (inside the
             // sandbox, on its memory); an append flag on 'W' would let it write chunk by chunk too.
-            paths.push(await sessions.writeFileFromHost(req.params.id, target, f.hostPath));
+            paths.push(await sessions.writeFileFromHost(req.params.id, path, f.hostPath));
           }
           return { ok: true as const, paths };
-        } finally {
-          await rm(spool, { recursive: true, force: true });
-        }
+        });
       },
     );
   };

@@ -16,23 +16,24 @@ import {
   ToolkitShellResult,
   ToolkitUploadRequest,
 } from '../../contract/toolkitApi';
+import type { Readable } from 'node:stream';
+import { join } from 'node:path';
 import { AppError } from '../../errors';
 import type { ToolkitSessions } from '../../toolkit/toolkitSessions';
+import { spoolToFile, type UploadSpool } from '../uploadSpool';
 
 export interface ToolkitFileLimits {
   maxFileBytes: number;
 }
 
-export function toolkitSessionRoutes(sessions: ToolkitSessions, limits: ToolkitFileLimits) {
+export function toolkitSessionRoutes(sessions: ToolkitSessions, limits: ToolkitFileLimits, spool: UploadSpool) {
   return async (app: FastifyInstance): Promise<void> => {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['toolkit'];
     const errors = { 400: ToolkitError, 401: ToolkitError, 404: ToolkitError, 410: ToolkitError, 413: ToolkitError };
     const base = '/api/sandbox/sessions';
-    // files/upload/ takes the file itself as the body.
-    app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: limits.maxFileBytes }, (_req, body, done) =>
-      done(null, body),
-    );
+    // files/upload/ takes the file itself as the body: left a stream here, spooled to disk by the route.
+    app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
 
     r.post(
       `${base}/`,
@@ -129,9 +130,13 @@ export function toolkitSessionRoutes(sessions: ToolkitSessions, limits: ToolkitF
         },
       },
       async (req) => {
-        const body = req.body;
-        const data = Buffer.isBuffer(body) ? body : typeof body === 'string' ? Buffer.from(body) : Buffer.alloc(0);
-        return sessions.write(req.params.id, req.query.path, data);
+        const body = req.body as Readable | string | undefined;
+        if (body === undefined || typeof body === 'string') return sessions.write(req.params.id, req.query.path, Buffer.from(body ?? ''));
+        return spool.withFolder(async (folder) => {
+          const file = join(folder, 'body');
+          const size = await spoolToFile(body, file, limits.maxFileBytes, req.query.path);
+          return sessions.writeFromHost(req.params.id, req.query.path, file, size);
+        });
       },
     );
     r.get(
