@@ -4,6 +4,7 @@
 // any network, gain privileges, see or touch other processes, escape through
 // paths; and hogs (fork bomb, memory, disk, output) that must stay contained.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient } from '../helpers/apiClient';
@@ -265,6 +266,29 @@ describe('sandbox isolation', function () {
       assert.equal(seen.body.output.trim(), '0');
       await api.exec(b, 'kill -9 -1 2>/dev/null; true');
       assert.equal((await api.exec(a, 'kill -0 "$(cat /tmp/pid)" && echo alive')).body.output, 'alive\n');
+      await api.delete(`/v1/sessions/${a}`);
+      await api.delete(`/v1/sessions/${b}`);
+    });
+
+    it('anotherSessionsUidCannotReadThisWorkspaceOnTheHost', async function () {
+      // Host-side work for a session (its diff) runs as that session's uid and may meet links its
+      // agent planted; the other workspaces must be closed to that uid by their folders' modes.
+      if (process.getuid?.() !== 0) this.skip(); // not root: every sandbox is the server's own uid
+      const a = await api.createSession();
+      const b = await api.createSession();
+      await api.exec(a, 'echo private > /workspace/mine.txt');
+      await api.exec(b, 'touch /workspace/.probe');
+      const folderOf = (id: string) => join(server.dataDir, 'scratch', id);
+      const uidB = statSync(join(folderOf(b), '.probe')).uid;
+      assert.notEqual(uidB, statSync(join(folderOf(a), 'mine.txt')).uid);
+      for (const cmd of [
+        ['cat', join(folderOf(a), 'mine.txt')],
+        ['ls', folderOf(a)],
+      ]) {
+        const r = spawnSync('setpriv', ['--reuid', String(uidB), '--regid', String(uidB), '--clear-groups', ...cmd], { encoding: 'utf8' });
+        assert.notEqual(r.status, 0, `${cmd.join(' ')} as the other session's uid: ${r.stdout}`);
+        assert.match(r.stderr, /Permission denied/);
+      }
       await api.delete(`/v1/sessions/${a}`);
       await api.delete(`/v1/sessions/${b}`);
     });

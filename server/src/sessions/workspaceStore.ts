@@ -12,6 +12,13 @@ const execFileAsync = promisify(execFile);
 const WorkspaceMeta = z.object({ id: z.string(), created_at: z.string(), host_uid: z.number().int() });
 type WorkspaceMeta = z.infer<typeof WorkspaceMeta>;
 
+/**
+ * A workspace folder is its sandbox uid's alone: work done on the host as
+ * another session's uid (that session's diff, with links its agent planted)
+ * cannot read into it.
+ */
+const WORKSPACE_MODE = 0o700;
+
 export class WorkspaceStore {
   private readonly persistentDir: string;
   private readonly scratchDir: string;
@@ -46,9 +53,12 @@ export class WorkspaceStore {
   openPersistent(id: string, allocateUid: () => number): WorkspaceMeta & { dir: string; created: boolean } {
     const existing = this.get(id);
     const dir = this.folderOf(id);
-    if (existing && existsSync(dir)) return { ...existing, dir, created: false };
+    if (existing && existsSync(dir)) {
+      chmodSafe(dir, WORKSPACE_MODE); // folders made before workspaces were private
+      return { ...existing, dir, created: false };
+    }
     const meta: WorkspaceMeta = { id, created_at: new Date().toISOString(), host_uid: allocateUid() };
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    mkdirSync(dir, { recursive: true, mode: WORKSPACE_MODE });
     chownIfRoot(dir, meta.host_uid);
     writeFileSync(this.metaFile(id), JSON.stringify(meta), { mode: 0o600 });
     return { ...meta, dir, created: true };
@@ -56,7 +66,7 @@ export class WorkspaceStore {
 
   createScratch(sessionId: string, uid: number): string {
     const dir = join(this.scratchDir, sessionId);
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    mkdirSync(dir, { recursive: true, mode: WORKSPACE_MODE });
     chownIfRoot(dir, uid);
     return dir;
   }
