@@ -28,7 +28,8 @@
  * the like.
  *
  * Frame: u32 payload length (LE), u32 id (LE), u8 type, payload.
- * Host -> runner: 'X' exec, 'K' kill exec, 'R' read file, 'W' write file,
+ * Host -> runner: 'X' exec, 'K' kill exec, 'R' read file, 'W' write file (or
+ *                 append to it: mode bit 31),
  *                 'Q' quota exceeded (payload: the notice; no reply).
  * Runner -> host: 'H' hello, 'O'/'E' output chunk, 'D' done, 'F' file data,
  *                 'A' ok, 'Z' error, 'N' notice.
@@ -475,9 +476,15 @@ static int make_parents(char *path, uint32_t id) {
   return 0;
 }
 
+/* The mode bit of a 'W' frame that appends its data to the file (an upload's
+ * later chunks) instead of replacing the file with it. */
+#define WRITE_APPEND 0x80000000u
+
 static void write_file(uint32_t id, const unsigned char *p, size_t n) {
   if (n < 8) { send_error(id, 4, "malformed write frame"); return; }
   uint32_t mode = get_u32(p);
+  int append = (mode & WRITE_APPEND) != 0;
+  mode &= 07777;
   uint32_t pl = get_u32(p + 4);
   if (pl == 0 || pl > PATH_MAX || 8 + (size_t)pl > n) { send_error(id, 1, "bad path"); return; }
   char path[PATH_MAX + 1], real[PATH_MAX];
@@ -491,7 +498,9 @@ static void write_file(uint32_t id, const unsigned char *p, size_t n) {
     if (resolve_existing(path, real, id) < 0) return;
     target = real;
   }
-  int fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode ? mode : 0644);
+  /* An append needs the file the first chunk made: if it went meanwhile, the write fails. */
+  int flags = append ? O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC : O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
+  int fd = open(target, flags, mode ? mode : 0644);
   if (fd < 0) { send_error(id, errno == EISDIR ? 3 : 4, strerror(errno)); return; }
   const unsigned char *data = p + 8 + pl;
   size_t left = n - 8 - pl;

@@ -3,7 +3,7 @@
 // a chunk at a time: the server's peak memory does not grow with the upload.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,6 +12,21 @@ import { ApiClient } from '../helpers/apiClient';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
 
 const MiB = 1024 * 1024;
+
+/** The peak memory of the session's af-runner on the host (found by the uid that owns the session's files). */
+function runnerPeakMiB(dataDir: string, sessionId: string, probe: string): number {
+  const uid = statSync(join(dataDir, 'scratch', sessionId, probe)).uid;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const status = readFileSync(`/proc/${name}/status`, 'utf8');
+      if (/^Name:\s+af-runner$/m.test(status) && Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === uid) return peakRssMiB(Number(name));
+    } catch {
+      /* exited */
+    }
+  }
+  throw new Error(`no af-runner of uid ${uid}`);
+}
 
 function peakRssMiB(pid: number): number {
   return Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
@@ -86,6 +101,10 @@ describe('multipart uploads', function () {
     assert.equal(sums.body.output, `${hashes[0]}  up/a.bin\n${hashes[1]}  up/b.bin\n`);
     // Spooled to disk, then copied to the runner 1 MiB at a time (buffered whole, this was ~494 MiB).
     assert.ok(grown < 50, `the server's peak memory grew by ${grown.toFixed(0)} MiB for a 200 MiB upload`);
+    // The runner writes chunk by chunk too: inside the sandbox's memory limit, whatever the file's size.
+    const runner = runnerPeakMiB(server.dataDir, id, 'up/a.bin');
+    process.stdout.write(`      af-runner peak RSS: ${runner.toFixed(1)} MiB\n`);
+    assert.ok(runner < 32, `af-runner's peak memory reached ${runner.toFixed(0)} MiB`);
     assert.deepEqual(spooled(), [], 'temp files are removed');
   });
 

@@ -295,29 +295,55 @@ describe('runner frames (decoder and client under fuzzing)', function () {
     await assert.rejects(x.result, /ended in the middle of a frame/);
   });
 
-  it('keepsOtherFramesOutOfAStreamedWrite', async () => {
+  it('writesAFileAsOneFramePerChunkEachAcknowledgedFirstThenAppended', async () => {
     const h = harness();
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
     async function* chunks() {
       yield Buffer.from('abc');
-      await gate;
       yield Buffer.from('defg');
     }
-    const w = h.client.writeFileStreamed('/workspace/f', 7, chunks());
-    await new Promise(setImmediate);
-    const x = h.client.exec('echo side', { timeoutMs: 0, separateStderr: false, maxOutputBytes: 10, onOutput: () => undefined });
-    x.result.catch(() => undefined);
-    release();
-    await new Promise(setImmediate);
-    await new Promise(setImmediate);
-    const wire = Buffer.concat(h.sent);
-    const prefix = 8 + '/workspace/f'.length;
-    assert.equal(wire.readUInt32LE(0), prefix + 7);
-    assert.equal(wire.subarray(9 + prefix, 9 + prefix + 7).toString(), 'abcdefg', 'the file bytes are contiguous');
-    assert.equal(String.fromCharCode(wire[9 + prefix + 7 + 8]), 'X', 'the exec follows the whole write frame');
+    const w = h.client.writeFileChunked('/workspace/f', chunks(), 0o600);
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await new Promise(setImmediate);
+    };
+    await settle();
+    const framesOnWire = () => {
+      const wire = Buffer.concat(h.sent);
+      const out: { id: number; type: string; mode: number; data: string }[] = [];
+      for (let off = 0; off < wire.length;) {
+        const len = wire.readUInt32LE(off);
+        const p = wire.subarray(off + 9, off + 9 + len);
+        const pathLen = p.readUInt32LE(4);
+        out.push({
+          id: wire.readUInt32LE(off + 4),
+          type: String.fromCharCode(wire[off + 8]),
+          mode: p.readUInt32LE(0),
+          data: p.subarray(8 + pathLen).toString(),
+        });
+        off += 9 + len;
+      }
+      return out;
+    };
+    assert.deepEqual(framesOnWire(), [{ id: 1, type: 'W', mode: 0o600, data: 'abc' }], "the next chunk waits for the first one's ack");
     h.feed(frame(1, 'A'));
+    await settle();
+    assert.deepEqual(framesOnWire()[1], { id: 2, type: 'W', mode: (0x8000_0000 | 0o600) >>> 0, data: 'defg' }, 'later chunks append');
+    h.feed(frame(2, 'A'));
     await w;
+  });
+
+  it('stopsAChunkedWriteAtTheFirstRefusedChunk', async () => {
+    const h = harness();
+    async function* chunks() {
+      yield Buffer.from('abc');
+      yield Buffer.from('defg');
+    }
+    const w = h.client.writeFileChunked('/workspace/f', chunks());
+    await new Promise(setImmediate);
+    h.feed(frame(1, 'Z', Buffer.concat([Buffer.from([6]), Buffer.from('File too large')])));
+    await assert.rejects(w);
+    await new Promise(setImmediate);
+    assert.equal(Buffer.concat(h.sent).readUInt32LE(4), 1);
+    assert.equal(Buffer.concat(h.sent).length, 9 + 8 + '/workspace/f'.length + 3, 'nothing more is sent');
   });
 
   it('decodesFramesSplitAtEveryByteWithoutQuadraticCopies', () => {

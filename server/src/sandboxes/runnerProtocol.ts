@@ -73,10 +73,6 @@ export class RunnerClient {
   private closedError: Error | undefined;
   private helloSeen = false;
   private resolveReady!: (pid: number) => void;
-  /** Streamed writes, one after another. */
-  private streams: Promise<void> = Promise.resolve();
-  /** Frames waiting while a streamed write holds the pipe. */
-  private held: Buffer[][] | undefined;
   private readonly protocolListeners: ((err: SandboxError) => void)[] = [];
   readonly ready: Promise<number>;
   readonly notices: string[] = [];
@@ -201,62 +197,18 @@ export class RunnerClient {
   }
 
   /**
-   * The same 'W' frame, its payload copied from `chunks` (exactly `size` bytes)
-   * as the pipe drains: the server holds a chunk at a time, not the file. Other
-   * frames wait meanwhile, since nothing may land inside this one.
+   * Writes a file from `chunks`, one 'W' frame per chunk, each acknowledged
+   * before the next is sent (the first truncates, the rest append): neither
+   * the server nor the runner ever holds more than one chunk, and other
+   * requests go on between them.
    */
-  writeFileStreamed(path: string, size: number, chunks: AsyncIterable<Buffer>, mode = 0): Promise<void> {
-    if (this.closedError) return Promise.reject(this.closedError);
-    let start!: (id: number) => void;
-    const idReady = new Promise<number>((res) => (start = res));
-    const { id, done } = this.requestWith<void>((i) => start(i), acceptOk);
-    const streamed = this.streams.then(async () => {
-      await idReady;
-      await this.streamFrame(id, 'W', writePrefix(path, mode), size, chunks);
-    });
-    this.streams = streamed.catch(() => undefined);
-    return Promise.all([done, streamed]).then(() => undefined);
-  }
-
-  private async streamFrame(id: number, type: string, prefix: Buffer, size: number, chunks: AsyncIterable<Buffer>): Promise<void> {
-    if (this.closedError) throw this.closedError;
-    this.held = [];
-    try {
-      this.writeHeader(prefix.length + size, id, type);
-      this.input.write(prefix);
-      let sent = 0;
-      for await (const c of chunks) {
-        if (this.closedError) throw this.closedError;
-        const part = c.subarray(0, size - sent);
-        sent += part.length;
-        if (part.length && !this.input.write(part)) await this.drained();
-      }
-      if (sent !== size) {
-        // The runner now waits for bytes that will not come: this pipe cannot be used again.
-        const err = new SandboxError('IO', `a streamed write ended after ${sent} of ${size} bytes`);
-        this.close(err);
-        this.notifyFatal(err);
-        throw err;
-      }
-    } finally {
-      const held = this.held;
-      this.held = undefined;
-      for (const frame of held) for (const b of frame) this.input.write(b);
+  async writeFileChunked(path: string, chunks: AsyncIterable<Buffer>, mode = 0): Promise<void> {
+    let first = true;
+    for await (const c of chunks) {
+      await this.request<void>('W', [writePrefix(path, first ? mode : mode | WRITE_APPEND), c], acceptOk).done;
+      first = false;
     }
-  }
-
-  private drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        this.input.off('drain', done);
-        this.input.off('close', done);
-        this.input.off('error', done);
-        resolve();
-      };
-      this.input.once('drain', done);
-      this.input.once('close', done);
-      this.input.once('error', done);
-    });
+    if (first) await this.writeFile(path, Buffer.alloc(0), mode);
   }
 
   close(err: Error): void {
@@ -292,13 +244,8 @@ export class RunnerClient {
     if (this.closedError) return;
     const len = parts.reduce((n, b) => n + b.length, 0);
     const frame = [frameHeader(len, id, type), ...parts.filter((p) => p.length)];
-    // Parts go out as they are (a file being written is not copied again), after any streamed frame.
-    if (this.held) this.held.push(frame);
-    else for (const b of frame) this.input.write(b);
-  }
-
-  private writeHeader(len: number, id: number, type: string): void {
-    this.input.write(frameHeader(len, id, type));
+    // Parts go out as they are (a file being written is not copied again).
+    for (const b of frame) this.input.write(b);
   }
 
   private onData(d: Buffer): void {
@@ -388,11 +335,14 @@ function frameHeader(len: number, id: number, type: string): Buffer {
   return head;
 }
 
-/** 'W' payload before the data: u32 mode, u32 path length, path. */
+/** The 'W' mode bit that makes the runner append to the file instead of replacing it. */
+const WRITE_APPEND = 0x8000_0000;
+
+/** 'W' payload before the data: u32 mode (permission bits, and WRITE_APPEND), u32 path length, path. */
 function writePrefix(path: string, mode: number): Buffer {
   const p = Buffer.from(path);
   const head = Buffer.alloc(8 + p.length);
-  head.writeUInt32LE(mode, 0);
+  head.writeUInt32LE(mode >>> 0, 0);
   head.writeUInt32LE(p.length, 4);
   p.copy(head, 8);
   return head;

@@ -2,13 +2,12 @@
 // files go through its af-runner. Providers add how the sandbox is measured
 // and torn down.
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import type { RunnerClient, RunnerExecOptions } from './runnerProtocol';
 import type { SandboxError } from './sandboxError';
 import type { RunningExec, Sandbox, SandboxUsage } from './sandboxProvider';
 
-/** What a streamed upload holds in memory at once. */
-const STREAM_CHUNK_BYTES = 1024 * 1024;
+/** What an upload holds in memory at once, in the server and in the runner. */
+const WRITE_CHUNK_BYTES = 1024 * 1024;
 
 export abstract class RunnerSandbox implements Sandbox {
   abstract readonly exited: Promise<void>;
@@ -47,8 +46,7 @@ export abstract class RunnerSandbox implements Sandbox {
   }
 
   async writeFileFromHost(absPath: string, hostFile: string): Promise<void> {
-    const { size } = await stat(hostFile);
-    await this.runner.writeFileStreamed(absPath, size, createReadStream(hostFile, { highWaterMark: STREAM_CHUNK_BYTES }));
+    await this.runner.writeFileChunked(absPath, createReadStream(hostFile, { highWaterMark: WRITE_CHUNK_BYTES }));
   }
 
   abstract usage(): Promise<SandboxUsage>;
