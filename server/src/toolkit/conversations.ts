@@ -1,19 +1,14 @@
-// DeepAgent conversations for the toolkit API: a sandbox session plus a
-// thread of the same DeepAgent engine that runs use. A message is one turn;
-// its updates come back as the toolkit's chunks {tokens, messages, tool_events}.
-import { randomUUID } from 'node:crypto';
+// DeepAgent conversations for the toolkit API: a toolkit sandbox session plus
+// a thread of the same DeepAgent engine that runs use. As upstream, the
+// conversation's id is its sandbox session's, and any session can be talked
+// to. A message is one turn; its updates come back as the toolkit's chunks
+// {tokens, messages, tool_events}.
 import type { DeepAgentEngine } from '../agents/deepagent/deepAgentEngine';
 import type { DeepAgentUpdate } from '../agents/deepagent/deepAgentStream';
-import type { ConversationChunk, ToolkitSessionRequest } from '../contract/toolkitApi';
+import type { ConversationChunk, ToolkitSessionRequest } from '@astraforge/contract/toolkitApi';
 import { AppError } from '../errors';
 import type { RunTokens } from '../gateway/runTokens';
 import type { ToolkitSessions } from './toolkitSessions';
-
-interface ConversationState {
-  id: string;
-  sessionId: string;
-  busy: boolean;
-}
 
 export interface ConversationsOptions {
   sessions: ToolkitSessions;
@@ -26,10 +21,10 @@ export interface ConversationsOptions {
 }
 
 export function chunkOf(u: DeepAgentUpdate): ConversationChunk {
-  const chunk: ConversationChunk = { tokens: '', messages: [], tool_events: [] };
+  const chunk: ConversationChunk = { tokens: [], messages: [], tool_events: [] };
   switch (u.kind) {
     case 'token':
-      chunk.tokens = u.text;
+      chunk.tokens.push(u.text);
       break;
     case 'message':
       chunk.messages.push({ role: 'assistant', content: u.content });
@@ -48,26 +43,26 @@ export function chunkOf(u: DeepAgentUpdate): ConversationChunk {
 }
 
 export class Conversations {
-  private readonly all = new Map<string, ConversationState>();
+  /** Conversations answering a message now: one turn at a time each. */
+  private readonly busy = new Set<string>();
 
   constructor(private readonly opts: ConversationsOptions) {}
 
   async create(req: ToolkitSessionRequest) {
     const reason = this.opts.modelProblem();
     if (reason) throw new AppError('INVALID_REQUEST', `the DeepAgent is not available: ${reason}`);
-    const session = await this.opts.sessions.create(req);
-    const conv: ConversationState = { id: randomUUID(), sessionId: session.id, busy: false };
-    this.all.set(conv.id, conv);
-    return { conversation_id: conv.id, sandbox_session_id: session.id, status: 'ready' };
+    const { session } = await this.opts.sessions.create(req);
+    return { conversation_id: session.id, sandbox_session_id: session.id, status: session.status };
   }
 
-  /** Throws unless the conversation exists, is idle and its sandbox is still there. */
-  assertCanSend(id: string): ConversationState {
-    const conv = this.all.get(id);
-    if (!conv) throw new AppError('RUN_NOT_FOUND', `no conversation "${id}"`);
-    if (conv.busy) throw new AppError('INVALID_REQUEST', `conversation "${id}" is still answering the previous message`);
-    this.opts.sessions.heartbeat(conv.sessionId);
-    return conv;
+  /** Throws unless the conversation's session exists and no turn is running. */
+  assertCanSend(id: string): void {
+    try {
+      this.opts.sessions.assertExists(id);
+    } catch {
+      throw new AppError('SESSION_NOT_FOUND', 'Sandbox session not found for this conversation');
+    }
+    if (this.busy.has(id)) throw new AppError('INVALID_REQUEST', `conversation "${id}" is still answering the previous message`);
   }
 
   /**
@@ -75,16 +70,18 @@ export class Conversations {
    * happens; the turn's chunks are also returned for non-streaming callers.
    */
   async send(id: string, content: string, signal: AbortSignal, onChunk: (c: ConversationChunk) => void): Promise<ConversationChunk[]> {
-    const conv = this.assertCanSend(id);
-    conv.busy = true;
+    this.assertCanSend(id);
+    this.busy.add(id);
     // Tokens are keyed by conversation here, as by run elsewhere; each dies with its turn.
     const tokenKey = `conversation:${id}`;
-    const token = this.opts.tokens.issue(tokenKey);
     const chunks: ConversationChunk[] = [];
     try {
+      // A stopped session starts again on its files, as for any call that needs its sandbox.
+      const sessionId = await this.opts.sessions.ensureReady(id);
+      const token = this.opts.tokens.issue(tokenKey);
       await this.opts.engine.turn({
-        threadId: conv.id,
-        sessionId: conv.sessionId,
+        threadId: id,
+        sessionId,
         message: content,
         token,
         model: this.opts.model,
@@ -99,7 +96,7 @@ export class Conversations {
       return chunks;
     } finally {
       this.opts.tokens.revoke(tokenKey);
-      conv.busy = false;
+      this.busy.delete(id);
     }
   }
 }

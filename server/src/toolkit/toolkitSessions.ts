@@ -1,139 +1,353 @@
-// The toolkit API's sandbox sessions, as a thin mapping onto the server's
-// own sessions: idle_timeout_sec is the session's ttl (every access extends
-// it), max_lifetime_sec a hard end, cpu and memory tighten its limits, and
-// metadata rides along as the session's labels.
-import type { SessionInfo } from '../contract/sandboxApi';
-import type { ToolkitSession, ToolkitSessionRequest } from '../contract/toolkitApi';
+// The toolkit API's sandbox sessions, with upstream's lifecycle over the
+// server's own sessions. A toolkit session outlives its sandboxes: its files
+// live in a persistent workspace of its own (toolkit-<id>), a server session
+// backs it while it is ready, stop ends that session and keeps the files, and
+// the next call that needs a sandbox (shell, upload, a message, a create with
+// its id) starts a new one on the same files, as upstream restarts a stopped
+// session from its auto-stop snapshot. DELETE stops it too; deleting a stopped
+// session forgets it with its files, snapshots and artifacts, and stopped
+// sessions nobody deletes are forgotten after the retention period.
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { ToolkitSession, ToolkitSessionRequest } from '@astraforge/contract/toolkitApi';
 import { AppError } from '../errors';
 import type { SessionManager } from '../sessions/sessionManager';
-import { shellQuote } from '../sessions/shellQuote';
+import type { WorkspaceStore } from '../sessions/workspaceStore';
+import { ArtifactStore } from './artifactStore';
+import { JsonRecords } from './jsonRecords';
+import { parseCpu, parseMemory } from './quantities';
+import { WorkspaceSnapshots } from './workspaceSnapshots';
 
 const WORKSPACE = '/workspace';
-const TIMED_OUT_EXIT = 124;
+/** Upstream's defaults (SandboxSessionCreateSerializer). */
+const DEFAULT_IDLE_TIMEOUT_SEC = 300;
+const DEFAULT_MAX_LIFETIME_SEC = 3600;
+const DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600;
+const SWEEP_INTERVAL_MS = 60_000;
 
-const UNITS: Record<string, number> = {
-  '': 1,
-  k: 1e3,
-  m: 1e6,
-  g: 1e9,
-  t: 1e12,
-  ki: 1024,
-  mi: 1024 ** 2,
-  gi: 1024 ** 3,
-  ti: 1024 ** 4,
-};
+const Quantity = z.union([z.number(), z.string()]);
+const ToolkitRecord = z.object({
+  id: z.string(),
+  mode: z.string(),
+  image: z.string().optional(),
+  cpu: Quantity.nullable(),
+  memory: Quantity.nullable(),
+  ephemeral_storage: z.string(),
+  restore_snapshot_id: z.string().nullable(),
+  idle_timeout_sec: z.number().int(),
+  max_lifetime_sec: z.number().int(),
+  metadata: z.record(z.string(), z.unknown()),
+  workspace_id: z.string(),
+  status: z.enum(['starting', 'ready', 'failed', 'terminated']),
+  /** The server session backing it while it is ready. */
+  backing_id: z.string().optional(),
+  error_message: z.string(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  last_heartbeat_at: z.string(),
+  ended_at: z.string().optional(),
+});
+type ToolkitRecord = z.infer<typeof ToolkitRecord>;
 
-/** "512Mi", "2G", "1073741824": bytes. */
-export function parseMemory(q: string | number): number {
-  if (typeof q === 'number') return q;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*$/i.exec(q);
-  if (!m) throw new AppError('INVALID_REQUEST', `memory "${q}" is not a quantity like 512Mi or 2G`);
-  return Math.round(Number(m[1]) * UNITS[(m[2] ?? '').toLowerCase()]);
-}
-
-/** "500m", "2", 1.5: cores. */
-export function parseCpu(q: string | number): number {
-  if (typeof q === 'number') return q;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(m?)\s*$/.exec(q);
-  if (!m) throw new AppError('INVALID_REQUEST', `cpu "${q}" is not a quantity like 500m or 2`);
-  return Number(m[1]) / (m[2] ? 1000 : 1);
+export interface ToolkitSessionsOptions {
+  workspaces: WorkspaceStore;
+  /** <data-dir>/toolkit: session records, snapshots, artifacts. */
+  dataDir: string;
+  /** Stopped sessions are forgotten (files, snapshots, artifacts) this long after they stopped. */
+  retentionSeconds?: number;
+  /** The largest snapshot archive. */
+  maxSnapshotBytes?: number;
 }
 
 export class ToolkitSessions {
-  constructor(
-    private readonly sessions: SessionManager,
-    private readonly mode: string,
-  ) {}
+  private readonly records: JsonRecords<typeof ToolkitRecord>;
+  private readonly all = new Map<string, ToolkitRecord>();
+  /** Starts in flight, so that two calls on a stopped session start one sandbox. */
+  private readonly starting = new Map<string, Promise<string>>();
+  readonly artifacts: ArtifactStore;
+  readonly snapshots: WorkspaceSnapshots;
+  private readonly workspaces: WorkspaceStore;
+  private readonly retentionMs: number;
 
-  async create(req: ToolkitSessionRequest): Promise<ToolkitSession> {
-    if (req.id) return this.get(req.id);
-    const info = await this.sessions.create(
-      { image: req.image, ttl_seconds: req.idle_timeout_sec },
-      {
-        maxLifetimeSeconds: req.max_lifetime_sec,
-        limits: {
-          memoryBytes: req.memory !== undefined ? parseMemory(req.memory) : undefined,
-          cpus: req.cpu !== undefined ? parseCpu(req.cpu) : undefined,
-        },
-        labels: { toolkit: { mode: req.mode, cpu: req.cpu, memory: req.memory, metadata: req.metadata ?? {} } },
-      },
-    );
-    return this.view(info);
+  constructor(
+    /** The server's sessions, one of which backs each ready toolkit session. */
+    readonly sessions: SessionManager,
+    private readonly mode: string,
+    opts: ToolkitSessionsOptions,
+  ) {
+    this.workspaces = opts.workspaces;
+    this.records = new JsonRecords(join(opts.dataDir, 'sessions'), ToolkitRecord);
+    for (const rec of this.records.loadAll()) this.all.set(rec.id, rec);
+    this.artifacts = new ArtifactStore(join(opts.dataDir, 'artifacts'));
+    this.snapshots = new WorkspaceSnapshots(join(opts.dataDir, 'snapshots'), opts.maxSnapshotBytes ?? 4 * 1024 ** 3);
+    this.retentionMs = (opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS) * 1000;
+    setInterval(() => this.forgetExpired(), SWEEP_INTERVAL_MS).unref();
+  }
+
+  /** A new session (201), or the existing one with that id, started again if it was stopped (200). */
+  async create(req: ToolkitSessionRequest): Promise<{ session: ToolkitSession; created: boolean }> {
+    const restore = req.restore_snapshot_id ?? undefined;
+    if (restore && !this.snapshots.get(restore)) throw new AppError('SESSION_NOT_FOUND', 'Snapshot not found');
+    const existing = req.id ? this.all.get(req.id) : undefined;
+    if (existing) {
+      this.refresh(existing);
+      if (restore) await this.stopBacking(existing, 'terminated');
+      if (existing.status !== 'ready') await this.ensureReady(existing.id, restore);
+      return { session: this.view(existing), created: false };
+    }
+    const idle = req.idle_timeout_sec ?? DEFAULT_IDLE_TIMEOUT_SEC;
+    const lifetime = req.max_lifetime_sec ?? DEFAULT_MAX_LIFETIME_SEC;
+    if (idle > lifetime) throw new AppError('INVALID_REQUEST', 'idle_timeout_sec cannot exceed max_lifetime_sec');
+    // Checked before anything is kept, so a bad quantity leaves nothing behind.
+    if (req.memory !== undefined) parseMemory(req.memory);
+    if (req.cpu !== undefined) parseCpu(req.cpu);
+    const now = new Date().toISOString();
+    const rec: ToolkitRecord = {
+      // Unless the client chose one, the session takes its first sandbox's id (set once it started),
+      // so that the sandbox API (/v1/sessions/{id}) reaches it too while it runs on that sandbox.
+      id: req.id ?? '',
+      mode: req.mode ?? this.mode,
+      image: req.image,
+      cpu: req.cpu ?? null,
+      memory: req.memory ?? null,
+      ephemeral_storage: req.ephemeral_storage ?? '',
+      restore_snapshot_id: restore ?? null,
+      idle_timeout_sec: idle,
+      max_lifetime_sec: lifetime,
+      metadata: req.metadata ?? {},
+      workspace_id: `toolkit-${randomUUID()}`,
+      status: 'starting',
+      error_message: '',
+      created_at: now,
+      updated_at: now,
+      last_heartbeat_at: now,
+    };
+    const start = this.startBacking(rec, restore, (backingId) => {
+      rec.id ||= this.all.has(backingId) ? randomUUID() : backingId;
+      this.all.set(rec.id, rec);
+    });
+    // A chosen id is taken at once: a second create with it waits for this start instead of making another.
+    if (req.id) {
+      this.all.set(req.id, rec);
+      this.starting.set(req.id, start);
+    }
+    try {
+      await start;
+    } catch (e) {
+      if (req.id) this.all.delete(req.id);
+      this.workspaces.delete(rec.workspace_id);
+      throw e;
+    } finally {
+      if (req.id) this.starting.delete(req.id);
+    }
+    return { session: this.view(rec), created: true };
   }
 
   list(): ToolkitSession[] {
-    return this.sessions.list().map((s) => this.view(s));
+    return [...this.all.values()]
+      .map((rec) => (this.refresh(rec), this.view(rec)))
+      .sort((a, b) => b.created_at.localeCompare(a.created_at));
   }
 
   get(id: string): ToolkitSession {
-    return this.view(this.sessions.get(id));
+    const rec = this.record(id);
+    this.refresh(rec);
+    return this.view(rec);
   }
 
-  async destroy(id: string): Promise<void> {
-    await this.sessions.destroy(id);
+  /** Ends the sandbox; the files stay for the next start. */
+  async stop(id: string): Promise<void> {
+    const rec = this.record(id);
+    await this.stopBacking(rec, 'terminated');
+    // Upstream's auto-stop snapshot becomes the one to restore; here the files stay in place instead.
+    delete rec.metadata.latest_snapshot_id;
+    this.save(rec);
+  }
+
+  /** Stops a ready session; forgets a stopped one with everything it kept. */
+  async delete(id: string): Promise<void> {
+    const rec = this.record(id);
+    await this.starting.get(id)?.catch(() => undefined);
+    this.refresh(rec);
+    if (rec.status === 'ready') return this.stop(id);
+    this.forget(rec);
   }
 
   heartbeat(id: string): { status: string; last_heartbeat_at: string } {
-    this.sessions.assertUsable(id);
-    const s = this.get(id);
-    return { status: s.status, last_heartbeat_at: s.last_heartbeat_at };
+    const rec = this.record(id);
+    this.refresh(rec);
+    if (rec.status === 'ready') this.sessions.assertUsable(rec.backing_id!);
+    rec.last_heartbeat_at = new Date().toISOString();
+    this.save(rec);
+    return { status: rec.status, last_heartbeat_at: rec.last_heartbeat_at };
   }
 
-  async shell(id: string, command: string | string[], cwd: string | undefined, timeoutSec: number | undefined) {
-    const line = Array.isArray(command) ? command.map(shellQuote).join(' ') : command;
-    // A cwd applies to this command only, so it runs in a subshell and the session's own directory stays.
-    const cmd = cwd ? `(cd ${shellQuote(cwd)} && ${line})` : line;
-    const out = await this.sessions.exec(id, cmd, { separateStderr: true, timeoutMs: timeoutSec ? timeoutSec * 1000 : undefined });
-    const stderr = out.timedOut
-      ? `${out.stderr}\n[timed out after ${timeoutSec ?? 'the default'} s; the command's processes were killed]`
-      : out.stderr;
+  /** Throws SESSION_NOT_FOUND unless the toolkit session exists. */
+  assertExists(id: string): void {
+    this.record(id);
+  }
+
+  /**
+   * The server session backing a toolkit session, started (on the session's
+   * files, or a snapshot's) if it was stopped, as upstream provisions a
+   * session that is not ready on any call that needs its sandbox.
+   */
+  async ensureReady(id: string, restoreSnapshot?: string): Promise<string> {
+    const rec = this.record(id);
+    this.refresh(rec);
+    if (rec.status === 'ready' && !restoreSnapshot) {
+      rec.last_heartbeat_at = new Date().toISOString();
+      return rec.backing_id!;
+    }
+    const pending = this.starting.get(id);
+    if (pending) return pending;
+    const start = this.startBacking(rec, restoreSnapshot).finally(() => this.starting.delete(id));
+    this.starting.set(id, start);
+    return start;
+  }
+
+  /** The host folder and uid of a session's files (for snapshots). */
+  workspaceOf(id: string): { dir: string; uid: number } {
+    return this.workspaceFor(this.record(id));
+  }
+
+  /** Notes the newest snapshot in the metadata, as upstream does. */
+  recordSnapshot(id: string, snapshotId: string): void {
+    const rec = this.record(id);
+    rec.metadata.latest_snapshot_id = snapshotId;
+    this.save(rec);
+  }
+
+  private async startBacking(
+    rec: ToolkitRecord,
+    restoreSnapshot: string | undefined,
+    started?: (backingId: string) => void,
+  ): Promise<string> {
+    const info = await this.sessions.create(
+      { image: rec.image, ttl_seconds: rec.idle_timeout_sec, workspace_id: rec.workspace_id },
+      {
+        maxLifetimeSeconds: rec.max_lifetime_sec,
+        limits: {
+          memoryBytes: rec.memory !== null ? parseMemory(rec.memory) : undefined,
+          cpus: rec.cpu !== null ? parseCpu(rec.cpu) : undefined,
+        },
+        labels: { toolkit_session: rec.id },
+        seed: restoreSnapshot
+          ? (dir) => this.snapshots.restoreInto(restoreSnapshot, { workspaceDir: dir, uid: this.workspaceFor(rec).uid })
+          : undefined,
+      },
+    );
+    started?.(info.id);
+    rec.image = info.image;
+    rec.backing_id = info.id;
+    rec.status = 'ready';
+    rec.error_message = '';
+    rec.last_heartbeat_at = new Date().toISOString();
+    delete rec.ended_at;
+    if (restoreSnapshot) rec.restore_snapshot_id = restoreSnapshot;
+    this.save(rec);
+    return info.id;
+  }
+
+  private async stopBacking(rec: ToolkitRecord, status: 'terminated' | 'failed'): Promise<void> {
+    const backing = rec.backing_id;
+    if (backing) {
+      await this.sessions.destroy(backing).catch((e: unknown) => {
+        if (!(e instanceof AppError && e.code === 'SESSION_NOT_FOUND')) throw e;
+      });
+    }
+    if (rec.status === 'ready') this.markEnded(rec, status, '');
+  }
+
+  /** Follows the backing session: one that ended on its own (idle timeout, lifetime, crash) leaves the toolkit session stopped. */
+  private refresh(rec: ToolkitRecord): void {
+    if (rec.status !== 'ready' || !rec.backing_id) return;
+    let status: string;
+    try {
+      status = this.sessions.get(rec.backing_id).status;
+    } catch {
+      status = 'destroyed';
+    }
+    if (status === 'running') return;
+    if (status === 'crashed') this.markEnded(rec, 'failed', 'the sandbox ended unexpectedly (it crashed, or the server restarted)');
+    else this.markEnded(rec, 'terminated', '');
+  }
+
+  private markEnded(rec: ToolkitRecord, status: 'terminated' | 'failed', error: string): void {
+    rec.status = status;
+    rec.error_message = error;
+    rec.backing_id = undefined;
+    rec.ended_at = new Date().toISOString();
+    this.save(rec);
+  }
+
+  private workspaceFor(rec: ToolkitRecord): { dir: string; uid: number } {
+    const ws = this.workspaces.get(rec.workspace_id);
+    if (!ws) throw new AppError('SESSION_EXPIRED', `the files of session "${rec.id}" are gone`);
+    return { dir: this.workspaces.folderOf(rec.workspace_id), uid: ws.host_uid };
+  }
+
+  private forget(rec: ToolkitRecord): void {
+    this.workspaces.delete(rec.workspace_id);
+    this.snapshots.removeFor(rec.id);
+    this.artifacts.removeFor(rec.id);
+    this.records.remove(rec.id);
+    this.all.delete(rec.id);
+  }
+
+  private forgetExpired(): void {
+    const now = Date.now();
+    for (const rec of this.all.values()) {
+      this.refresh(rec);
+      if (rec.status !== 'ready' && rec.ended_at && now - Date.parse(rec.ended_at) > this.retentionMs && !this.starting.has(rec.id)) {
+        this.forget(rec);
+      }
+    }
+  }
+
+  private record(id: string): ToolkitRecord {
+    const rec = this.all.get(id);
+    if (!rec) throw new AppError('SESSION_NOT_FOUND', `no sandbox session "${id}"`);
+    return rec;
+  }
+
+  private save(rec: ToolkitRecord): void {
+    rec.updated_at = new Date().toISOString();
+    this.records.save(rec);
+  }
+
+  private view(rec: ToolkitRecord): ToolkitSession {
+    const backing = rec.status === 'ready' && rec.backing_id ? this.sessions.get(rec.backing_id) : undefined;
+    const ref = backing ? `${this.mode}://${backing.id}` : '';
     return {
-      exit_code: out.timedOut ? TIMED_OUT_EXIT : out.exitCode,
-      stdout: out.stdout,
-      stderr,
-      duration_sec: out.durationMs / 1000,
-    };
-  }
-
-  async write(id: string, path: string, data: Buffer) {
-    const written = await this.sessions.writeFile(id, path, data);
-    return { exit_code: 0, stdout: '', stderr: '', path: written, size: data.length };
-  }
-
-  /** Writes a file the server spooled to `hostFile` (`size` bytes), copied to the sandbox a chunk at a time. */
-  async writeFromHost(id: string, path: string, hostFile: string, size: number) {
-    const written = await this.sessions.writeFileFromHost(id, path, hostFile);
-    return { exit_code: 0, stdout: '', stderr: '', path: written, size };
-  }
-
-  async read(id: string, path: string, maxBytes: number): Promise<Buffer> {
-    const { content, truncated } = await this.sessions.readFile(id, path, maxBytes);
-    if (truncated) throw new AppError('PAYLOAD_TOO_LARGE', `"${path}" is larger than ${maxBytes} bytes`);
-    return content;
-  }
-
-  private view(info: SessionInfo): ToolkitSession {
-    const toolkit = (this.sessions.labelsOf(info.id)?.toolkit ?? {}) as {
-      mode?: string;
-      cpu?: string | number;
-      memory?: string | number;
-      metadata?: Record<string, unknown>;
-    };
-    return {
-      id: info.id,
-      mode: toolkit.mode ?? this.mode,
-      image: info.image,
-      status: info.status === 'running' ? 'ready' : info.status === 'crashed' ? 'failed' : 'terminated',
+      id: rec.id,
+      mode: rec.mode,
+      image: rec.image ?? '',
+      cpu: rec.cpu,
+      memory: rec.memory,
+      ephemeral_storage: rec.ephemeral_storage,
+      restore_snapshot_id: rec.restore_snapshot_id,
+      status: rec.status,
+      ref,
+      control_endpoint: ref,
       workspace_path: WORKSPACE,
-      idle_timeout_sec: info.ttl_seconds,
-      max_lifetime_sec: info.max_lifetime_seconds ?? null,
-      cpu: toolkit.cpu ?? null,
-      memory: toolkit.memory ?? null,
-      metadata: toolkit.metadata ?? {},
-      created_at: info.created_at,
-      updated_at: info.last_activity,
-      expires_at: info.expires_at,
-      last_heartbeat_at: info.last_activity,
+      artifact_base_url: '',
+      workspace_uid: rec.workspace_id,
+      workspace_name: rec.workspace_id,
+      idle_timeout_sec: rec.idle_timeout_sec,
+      max_lifetime_sec: rec.max_lifetime_sec,
+      last_activity_at: backing?.last_activity ?? rec.ended_at ?? rec.updated_at,
+      last_heartbeat_at: rec.last_heartbeat_at,
+      expires_at: backing?.expires_at ?? rec.ended_at ?? rec.updated_at,
+      error_message: rec.error_message,
+      metadata: rec.metadata,
+      cpu_seconds: 0,
+      storage_bytes: 0,
+      snapshot_ids: this.snapshots.listFor(rec.id).map((s) => s.id),
+      artifacts_count: this.artifacts.listFor(rec.id).length,
+      created_at: rec.created_at,
+      updated_at: rec.updated_at,
     };
   }
 }
