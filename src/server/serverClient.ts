@@ -5,18 +5,21 @@
 import { createParser } from 'eventsource-parser';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
-import { ErrorEnvelope } from '../../server/src/contract/errors';
+import { ErrorEnvelope } from '@astraforge/contract/errors';
+import { ServerInfo, ShutdownResult } from '@astraforge/contract/serverApi';
 import {
   Run,
-  BaseFiles,
+  FileContents,
   RunDiff,
   RunEvent,
+  RunEventName,
+  RunEventType,
   RunList,
   SnapshotResult,
   TERMINAL_STATUSES,
   type CreateRunRequest,
   type FollowUpRequest,
-} from '../../server/src/contract/runApi';
+} from '@astraforge/contract/runApi';
 
 export class ServerError extends Error {
   constructor(
@@ -36,6 +39,21 @@ export interface FollowOptions {
   onEvent: (e: RunEvent) => void;
   /** Called when the stream broke and is being resumed. */
   onReconnect?: (attempt: number, error: Error) => void;
+  /** Called for the first event of each type that was skipped (see SkippedEvent), not for the ones after it. */
+  onSkipped?: (skipped: SkippedEvent) => void;
+}
+
+/**
+ * An event the client passed over: a type this extension does not know (a
+ * newer server) or fields that break the contract. The server relays what
+ * sandboxed agents do, so one bad event must not end the stream.
+ */
+export interface SkippedEvent {
+  /** Its SSE id, when it had one. */
+  seq?: number;
+  /** Its type as sent, or what stood in its place. */
+  type: string;
+  reason: string;
 }
 
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 5000];
@@ -79,8 +97,20 @@ export class ServerClient {
     return this.json('POST', '/api/runs', Run, { body: req });
   }
 
-  listRuns(limit = 50): Promise<z.infer<typeof RunList>> {
-    return this.json('GET', `/api/runs?limit=${limit}`, RunList);
+  /** The newest runs; only those of one workspace folder (its URI) when `workspace` is given. */
+  listRuns(limit = 50, workspace?: string): Promise<z.infer<typeof RunList>> {
+    const query = new URLSearchParams({ limit: String(limit), ...(workspace ? { workspace } : {}) });
+    return this.json('GET', `/api/runs?${query}`, RunList);
+  }
+
+  /** What the server is (version, build, pid) and how busy; a light request that also keeps an idle server alive. */
+  serverInfo(): Promise<ServerInfo> {
+    return this.json('GET', '/api/server', ServerInfo);
+  }
+
+  /** Stops the server now (its runs come back interrupted), or once no run is active. */
+  shutdown(when: 'now' | 'idle'): Promise<ShutdownResult> {
+    return this.json('POST', '/api/server/shutdown', ShutdownResult, { body: { when } });
   }
 
   getRun(id: string): Promise<Run> {
@@ -110,7 +140,7 @@ export class ServerClient {
     let pending = [...paths];
     while (pending.length) {
       const batch = pending.slice(0, 1000);
-      const res = await this.json('POST', `/api/runs/${encodeURIComponent(id)}/${route}`, BaseFiles, { body: { paths: batch } });
+      const res = await this.json('POST', `/api/runs/${encodeURIComponent(id)}/${route}`, FileContents, { body: { paths: batch } });
       for (const f of res.files) out.set(f.path, f.content_base64 === undefined ? undefined : Buffer.from(f.content_base64, 'base64'));
       if (res.remaining.length === batch.length) throw new Error(`the server would not send ${res.remaining[0]}: larger than one answer`);
       pending = [...res.remaining, ...pending.slice(batch.length)];
@@ -127,22 +157,33 @@ export class ServerClient {
   }
 
   /**
-   * Follows a run's events until `run.finished`, resuming with Last-Event-ID
+   * Follows a run's events until the run finishes, resuming with Last-Event-ID
    * whenever the stream breaks, so each event arrives exactly once and in
-   * order. Resolves with the last seq delivered.
+   * order; events it cannot read are skipped (see SkippedEvent). Resolves
+   * with the last seq read.
    */
   async followEvents(runId: string, opts: FollowOptions): Promise<number> {
     let last = opts.afterSeq;
     let attempt = 0;
+    const skippedTypes = new Set<string>();
     for (;;) {
       let finished = false;
       try {
-        await this.readStream(runId, last, opts.signal, (e) => {
-          if (e.seq <= last) return; // a repeat after a resume: already delivered
-          last = e.seq;
-          attempt = 0;
-          opts.onEvent(e);
-          if (e.type === 'run.finished') finished = true;
+        await this.readStream(runId, last, opts.signal, {
+          onEvent: (e) => {
+            if (e.seq <= last) return; // a repeat after a resume: already delivered
+            last = e.seq;
+            attempt = 0;
+            opts.onEvent(e);
+            if (e.type === RunEventName.runFinished) finished = true;
+          },
+          onSkipped: (skipped) => {
+            // Past it all the same, so a resume does not ask for it again.
+            if (skipped.seq !== undefined && skipped.seq > last) last = skipped.seq;
+            if (skippedTypes.has(skipped.type)) return;
+            skippedTypes.add(skipped.type);
+            opts.onSkipped?.(skipped);
+          },
         });
         // The server ends a finished run's stream after its last event.
         if (finished) return last;
@@ -163,25 +204,26 @@ export class ServerClient {
     await this.dispatcher.close();
   }
 
-  private async readStream(runId: string, afterSeq: number, signal: AbortSignal, onEvent: (e: RunEvent) => void): Promise<void> {
+  private async readStream(
+    runId: string,
+    afterSeq: number,
+    signal: AbortSignal,
+    to: { onEvent: (e: RunEvent) => void; onSkipped: (skipped: SkippedEvent) => void },
+  ): Promise<void> {
     const res = await request(`${this.baseUrl}/api/runs/${encodeURIComponent(runId)}/events`, {
       dispatcher: this.dispatcher,
       headers: { ...this.auth(), accept: 'text/event-stream', 'last-event-id': String(afterSeq) },
       signal,
     });
     if (res.statusCode !== 200) throw await this.errorOf(res.statusCode, await res.body.text());
-    let bad: Error | undefined;
     const parser = createParser({
       onEvent: (msg) => {
-        const parsed = RunEvent.safeParse(JSON.parse(msg.data));
-        if (!parsed.success) bad = new Error(`the server sent an event that does not match the contract: ${parsed.error.message}`);
-        else onEvent(parsed.data);
+        const read = readRunEvent(msg.data, msg.id);
+        if ('event' in read) to.onEvent(read.event);
+        else to.onSkipped(read.skipped);
       },
     });
-    for await (const chunk of res.body) {
-      parser.feed(Buffer.from(chunk).toString('utf8'));
-      if (bad) throw bad;
-    }
+    for await (const chunk of res.body) parser.feed(Buffer.from(chunk).toString('utf8'));
   }
 
   private auth(): Record<string, string> {
@@ -225,6 +267,28 @@ export class ServerClient {
       return new ServerError(status, 'HTTP_ERROR', `the server answered ${status}: ${text.slice(0, 200)}`);
     }
   }
+}
+
+/** One SSE message's data as a run event, or why it is skipped. */
+function readRunEvent(data: string, id: string | undefined): { event: RunEvent } | { skipped: SkippedEvent } {
+  const seq = id !== undefined && /^\d+$/.test(id) ? Number(id) : undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data);
+  } catch {
+    return { skipped: { seq, type: '(not JSON)', reason: 'its data is not JSON' } };
+  }
+  const parsed = RunEvent.safeParse(raw);
+  if (parsed.success) return { event: parsed.data };
+  const type = (raw as { type?: unknown } | null)?.type;
+  const known = RunEventType.safeParse(type).success;
+  return {
+    skipped: {
+      seq,
+      type: typeof type === 'string' ? type : '(no type)',
+      reason: known ? `its fields do not match the contract: ${parsed.error.message}` : 'a type this extension does not know',
+    },
+  };
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {
