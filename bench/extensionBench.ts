@@ -1,32 +1,18 @@
 // The extension in a real VS Code (code-server in headless Chromium): runs
 // the extension-host benchmark suite (test/extension/suite/bench.suite.ts)
 // and reads its numbers back.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openBrowser, openWorkbench, startCodeServer, workbenchUrl } from '../test/helpers/codeServer';
-import { REPO_ROOT } from '../test/helpers/serverProcess';
 import type { ExtensionBenchResults } from '../test/extension/suite/bench.suite';
-import type { SuiteResults } from '../test/extension/suite/index';
+import { runSuiteInCodeServer } from '../test/helpers/extensionSuite';
 import { summarize, type Row } from './stats';
 
 export async function extensionBench(): Promise<{ rows: Row[]; results: ExtensionBenchResults }> {
   const resultsFile = join(tmpdir(), `af-ext-bench-${process.pid}.json`);
-  const suiteFile = join(tmpdir(), `af-ext-suite-${process.pid}.json`);
   rmSync(resultsFile, { force: true });
-  rmSync(suiteFile, { force: true });
-  const cs = await startCodeServer({
-    env: { ASTRAFORGE_EXT_SUITE: 'bench', ASTRAFORGE_BENCH_RESULTS: resultsFile, ASTRAFORGE_TEST_RESULTS: suiteFile },
-  });
-  const browser = await openBrowser();
   try {
-    await openWorkbench(browser, workbenchUrl(cs, join(REPO_ROOT, 'out/test/suite')));
-    const end = Date.now() + 5 * 60_000;
-    while (!existsSync(suiteFile)) {
-      if (Date.now() > end) throw new Error(`the extension benchmark did not finish; code-server said:\n${cs.output().slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    const suite = JSON.parse(readFileSync(suiteFile, 'utf8')) as SuiteResults;
+    const suite = await runSuiteInCodeServer({ ASTRAFORGE_EXT_SUITE: 'bench', ASTRAFORGE_BENCH_RESULTS: resultsFile });
     if (suite.failures.length) throw new Error(`the extension benchmark failed: ${suite.failures.map((f) => f.error).join('\n')}`);
     const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as ExtensionBenchResults;
     const rows: Row[] = [
@@ -42,9 +28,6 @@ export async function extensionBench(): Promise<{ rows: Row[]; results: Extensio
     ];
     return { rows, results };
   } finally {
-    await browser.close();
-    await cs.stop();
     rmSync(resultsFile, { force: true });
-    rmSync(suiteFile, { force: true });
   }
 }

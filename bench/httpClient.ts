@@ -1,6 +1,6 @@
 // A keep-alive HTTP client for the benchmark, so it measures the server, not connection set-up.
-import { createParser } from 'eventsource-parser';
 import { Pool } from 'undici';
+import { readSse, STOP } from '../test/helpers/sseReader';
 
 export class BenchClient {
   readonly pool: Pool;
@@ -42,36 +42,16 @@ export class BenchClient {
     onEvent: (event: string | undefined, data: string) => boolean | void,
     headers: Record<string, string> = {},
   ): Promise<void> {
-    const ac = new AbortController();
-    const res = await this.pool.request({
-      method,
-      path,
-      headers: {
-        authorization: `Bearer ${this.key}`,
-        accept: 'text/event-stream',
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...headers,
+    await readSse(
+      {
+        url: `${this.url}${path}`,
+        method,
+        headers: { authorization: `Bearer ${this.key}`, ...headers },
+        json: body,
+        dispatcher: this.pool,
       },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-      signal: ac.signal,
-    });
-    let stop = false;
-    const parser = createParser({
-      onEvent: (e) => {
-        if (!stop && onEvent(e.event, e.data) === true) stop = true;
-      },
-    });
-    try {
-      for await (const chunk of res.body) {
-        parser.feed(chunk.toString());
-        if (stop) {
-          ac.abort();
-          break;
-        }
-      }
-    } catch (e) {
-      if (!stop) throw e;
-    }
+      (m) => (onEvent(m.event, m.data) === true ? STOP : undefined),
+    );
   }
 
   close(): Promise<void> {

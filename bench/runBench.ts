@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { RunEventName } from '@astraforge/contract/runEvents';
 import type { BenchClient } from './httpClient';
 import { summarize, type Row } from './stats';
 
@@ -72,7 +73,7 @@ async function runAndFollow(
   await c.sse('GET', `/api/runs/${r.body.id}/events`, undefined, (_ev, data) => {
     const e = JSON.parse(data);
     onEvent(e, performance.timeOrigin + performance.now());
-    return e.type === 'run.finished';
+    return e.type === RunEventName.runFinished;
   });
 }
 
@@ -97,7 +98,7 @@ export async function runBench(c: BenchClient): Promise<{ rows: Row[]; snapshotS
     for (let i = 0; i < 3; i++) {
       const t0 = performance.timeOrigin + performance.now();
       await runAndFollow(c, snapshotId, 'true', (e, at) => {
-        if (e.type === 'run.status' && e.status === 'running') provisioned.push(at - t0);
+        if (e.type === RunEventName.runStatus && e.status === 'running') provisioned.push(at - t0);
       });
     }
     rows.push(
@@ -113,7 +114,7 @@ export async function runBench(c: BenchClient): Promise<{ rows: Row[]; snapshotS
   const small = (await upload(c, makeSmall())).snapshot_id;
   const latencies: number[] = [];
   await runAndFollow(c, small, 'for i in $(seq 200); do echo "$(date +%s%N)"; sleep 0.01; done', (e, at) => {
-    if (e.type !== 'command.output') return;
+    if (e.type !== RunEventName.commandOutput) return;
     for (const line of String(e.text).trim().split('\n')) latencies.push(at - Number(line) / 1e6);
   });
   const lat = summarize('event latency: sandboxed echo → SSE client', latencies, 'ms', 'wall clock printed in the sandbox vs arrival');
@@ -126,7 +127,7 @@ export async function runBench(c: BenchClient): Promise<{ rows: Row[]; snapshotS
     Array.from({ length: 20 }, () =>
       runAndFollow(c, small, 'for i in $(seq 100); do echo "$(date +%s%N)"; sleep 0.01; done', (e, at) => {
         events++;
-        if (e.type !== 'command.output') return;
+        if (e.type !== RunEventName.commandOutput) return;
         for (const line of String(e.text).trim().split('\n')) concurrent.push(at - Number(line) / 1e6);
       }),
     ),

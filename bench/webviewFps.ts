@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { openBrowser } from '../test/helpers/codeServer';
 import { REPO_ROOT } from '../test/helpers/serverProcess';
 import type { Row } from './stats';
+import { RunEventName } from '@astraforge/contract/runEvents';
 
 const LINES_PER_SECOND = 10_000;
 const BATCH_MS = 40; // the extension's batching interval
@@ -49,7 +50,7 @@ window.__flood = async (linesPerSecond, batchMs, seconds) => {
     task: { kind: 'spec', prompt: 'flood', command: 'flood' } };
   window.postMessage({ type: 'init', agents: ['codex', 'deepagent', 'command'], defaultAgent: 'command', connection: { status: 'connected' } }, '*');
   window.postMessage({ type: 'runSelected', run }, '*');
-  window.postMessage({ type: 'runEvents', runId: 'bench', events: [{ seq: 1, type: 'command.started', ts: now, command: 'flood' }] }, '*');
+  window.postMessage({ type: 'runEvents', runId: 'bench', events: [{ seq: 1, type: ${JSON.stringify(RunEventName.commandStarted)}, ts: now, command: 'flood' }] }, '*');
   await new Promise((r) => setTimeout(r, 300));
   let seq = 1, line = 0, stop = false;
   const perBatch = (linesPerSecond * batchMs) / 1000;
@@ -62,7 +63,7 @@ window.__flood = async (linesPerSecond, batchMs, seconds) => {
       const text = [];
       for (let i = 0; i < perBatch; i++) text.push('line-' + ++line + ' ' + 'x'.repeat(40));
       window.postMessage({ type: 'runEvents', runId: 'bench',
-        events: [{ seq: ++seq, type: 'command.output', ts: now, stream: 'stdout', text: text.join('\\n') + '\\n' }] }, '*');
+        events: [{ seq: ++seq, type: ${JSON.stringify(RunEventName.commandOutput)}, ts: now, stream: 'stdout', text: text.join('\\n') + '\\n' }] }, '*');
       if (performance.now() - started >= seconds * 1000) { clearInterval(timer); resolve(); }
     }, batchMs);
   });

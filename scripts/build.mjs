@@ -1,7 +1,9 @@
-// Builds everything: the server bundle, the in-sandbox runner (C, static),
-// and the extension bundle. `--server-only` skips the extension.
+// Builds the product: the server bundle, the in-sandbox runner (C, static),
+// and the extension and webview bundles. `--server-only` skips the extension.
+// The extension-host test suite is not part of it: its runners bundle it
+// (test/helpers/extensionSuite.ts).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -10,19 +12,39 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const serverOnly = process.argv.includes('--server-only');
 
 // Static, libseccomp included, so the one binary runs in any Docker image.
+const RUNNER_FLAGS = ['-O2', '-Wall', '-Wextra', '-Werror', '-static'];
+const RUNNER_LIBS = ['-lseccomp'];
+
+// Rebuilt when a source is newer than the binary or the compiler command
+// changed: the command the binary was built with is stamped next to it.
 function buildRunner() {
   const dir = join(root, 'server/runner');
   const sources = ['af-runner.c', 'command-filter.c'].map((f) => join(dir, f));
   const out = join(root, 'server/dist/af-runner');
+  const stamp = `${out}.flags`;
+  const command = JSON.stringify({ cc: 'gcc', flags: RUNNER_FLAGS, libs: RUNNER_LIBS });
   const newest = Math.max(...[...sources, join(dir, 'command-filter.h')].map((f) => statSync(f).mtimeMs));
-  if (existsSync(out) && statSync(out).mtimeMs > newest) return;
+  const stamped = existsSync(stamp) ? readFileSync(stamp, 'utf8') : undefined;
+  if (existsSync(out) && statSync(out).mtimeMs > newest && stamped === command) return;
   mkdirSync(dirname(out), { recursive: true });
-  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', out, ...sources, '-lseccomp'], { stdio: 'inherit' });
+  rmSync(stamp, { force: true }); // a failed compile leaves no stamp, so the next build tries again
+  execFileSync('gcc', [...RUNNER_FLAGS, '-o', out, ...sources, ...RUNNER_LIBS], { stdio: 'inherit' });
+  writeFileSync(stamp, command);
+}
+
+// The bubblewrap warm pool's mount helper (root servers only): static too, no libraries.
+function buildMounter() {
+  const source = join(root, 'server/runner/af-mounter.c');
+  const out = join(root, 'server/dist/af-mounter');
+  if (existsSync(out) && statSync(out).mtimeMs > statSync(source).mtimeMs) return;
+  mkdirSync(dirname(out), { recursive: true });
+  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', out, source], { stdio: 'inherit' });
 }
 
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, logLevel: 'warning' };
 
 buildRunner();
+buildMounter();
 await esbuild.build({
   ...common,
   entryPoints: [join(root, 'server/src/main.ts')],
@@ -54,11 +76,4 @@ if (!serverOnly) {
   const codicons = join(root, 'webview-ui/dist/codicons');
   mkdirSync(codicons, { recursive: true });
   for (const f of ['codicon.css', 'codicon.ttf']) copyFileSync(join(root, 'node_modules/@vscode/codicons/dist', f), join(codicons, f));
-  // The extension-host test suite, loaded by VS Code from out/test/suite.
-  await esbuild.build({
-    ...common,
-    entryPoints: [join(root, 'test/extension/suite/index.ts')],
-    outfile: join(root, 'out/test/suite/index.js'),
-    external: ['vscode', 'mocha'],
-  });
 }

@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 ensure_apt setup-docker docker.io debootstrap busybox-static
 
 if ! docker info >/dev/null 2>&1; then
+  # Only the local engine on its default socket is ours to start; one that DOCKER_HOST names is not.
+  if [ -n "${DOCKER_HOST:-}" ] && [ "$DOCKER_HOST" != "unix:///var/run/docker.sock" ]; then
+    echo "setup-docker: no Docker engine answers at DOCKER_HOST=$DOCKER_HOST" >&2
+    exit 1
+  fi
   echo "setup-docker: starting dockerd"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO sh -c 'nohup dockerd >/var/log/astraforge-dockerd.log 2>&1 &'

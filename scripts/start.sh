@@ -40,10 +40,22 @@ node .tools/code-server/node_modules/code-server/out/node/entry.js \
   "$WORKSPACE" > "$DATA/code-server.log" 2>&1 &
 vscode=$!
 trap 'kill $vscode 2>/dev/null; wait $vscode 2>/dev/null' EXIT INT TERM
+# The URL is printed only once code-server answers; a minute of silence, or its exit, is a failure.
+answered=""
 for _ in $(seq 1 300); do
-  node -e "fetch('http://127.0.0.1:$PORT/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" && break
+  # Failure unless an answer says otherwise: node exits 0 when a fetch is left hanging by a closed socket.
+  if node -e "process.exitCode=1; fetch('http://127.0.0.1:$PORT/healthz',{signal:AbortSignal.timeout(2000)}).then(r=>{process.exitCode=r.ok?0:1},()=>{})"; then
+    answered=yes
+    break
+  fi
+  [ -n "$(jobs -r)" ] || break # code-server exited
   sleep 0.2
 done
+if [ -z "$answered" ]; then
+  echo "start: VS Code (code-server) did not answer on 127.0.0.1:$PORT; the end of its log ($DATA/code-server.log):" >&2
+  tail -n 20 "$DATA/code-server.log" >&2
+  exit 1
+fi
 
 cat <<MSG
 

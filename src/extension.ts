@@ -1,18 +1,19 @@
 // The extension's entry point: assembles the server connection, the runs,
 // the sidebar, the status bar, the commands and the code action. Everything
-// that holds a resource is disposed with the window.
+// that holds a resource is disposed with the window; the user's background
+// server is not such a thing: it outlives the window, with its runs.
 import * as vscode from 'vscode';
 import { fixError, FixInSandboxActions, type FixErrorArgs } from './commands/fixError';
-import { acceptAll, acceptFile } from './commands/reviewCommands';
-import { cancelRun, followUp, reviewChanges, showRuns } from './commands/runCommands';
+import { cancelRun, followUp, reviewChanges, showRuns, showTheseRuns, type ReviewDeps } from './commands/runCommands';
 import { sendSpec, type SendSpecArgs } from './commands/sendSpec';
-import { connectServer, setModelKey } from './commands/serverCommands';
+import { connectServer, setModelKey, stopServer } from './commands/serverCommands';
 import { startRun, type RunStarterDeps } from './commands/startRun';
-import type { FileProposal } from './review/fileProposal';
-import type { CarriedOut } from './review/carryOut';
-import { REVIEW_SCHEME, ReviewController, type AcceptResult } from './review/reviewController';
-import { printablePath } from './review/safeTarget';
+import { AgentVersions, REVIEW_SCHEME } from './review/agentVersion';
+import { ChangeLenses } from './review/changeLenses';
+import { registerReviewCommands } from './review/reviewCommands';
+import { ReviewController } from './review/reviewController';
 import { windowPrompts, type Prompts } from './prompts';
+import { AwayNotice } from './runs/awayNotice';
 import { RunsController } from './runs/runsController';
 import { ServerConnection } from './server/serverConnection';
 import { SIDEBAR_VIEW_ID, SidebarProvider } from './sidebar/sidebarProvider';
@@ -24,6 +25,8 @@ export interface AstraForgeApi {
   runs: RunsController;
   sidebar: SidebarProvider;
   review: ReviewController;
+  /** The notice of runs that finished while no window of this folder was open. */
+  awayNotice: AwayNotice;
   /** The modal questions the extension asks (tests answer them by replacing `modal`). */
   prompts: Prompts;
   /** How long activate() took, and how long until the server answered (ms; for the benchmark and the log). */
@@ -35,7 +38,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   const log = vscode.window.createOutputChannel('AstraForge', { log: true });
   const prompts = windowPrompts();
   const connection = new ServerConnection(context, log, prompts);
-  const runs = new RunsController(connection, log);
+  const runs = new RunsController(connection, log, listedFolders, context.workspaceState);
   context.subscriptions.push(log, connection, runs);
 
   // Opening the sidebar must not take the keyboard from the editor the user types in.
@@ -53,43 +56,19 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   };
   const deps: RunStarterDeps = { connection, runs, revealSidebar, log };
   const review = new ReviewController(context, connection);
+  const reviewDeps: ReviewDeps = { runs, review, connection, prompts };
+  const awayNotice = new AwayNotice(context, connection, runs, (list) => showTheseRuns(runs, list, revealSidebar));
+  context.subscriptions.push(awayNotice);
+  const lenses = new ChangeLenses(review);
   const reviewView = vscode.window.createTreeView('astraforge.review', { treeDataProvider: review });
   context.subscriptions.push(
     review,
+    lenses,
     reviewView,
     review.onDidChangeTreeData(() => (reviewView.description = review.summary())),
-    vscode.workspace.registerTextDocumentContentProvider(REVIEW_SCHEME, review),
-    vscode.languages.registerCodeLensProvider({ scheme: 'file' }, review),
+    vscode.workspace.registerTextDocumentContentProvider(REVIEW_SCHEME, new AgentVersions(() => review.current)),
+    vscode.languages.registerCodeLensProvider({ scheme: 'file' }, lenses),
   );
-  const files = (n: number) => `${n} file${n === 1 ? '' : 's'}`;
-  // A message names a few files, not the 500 of a large apply.
-  const listed = (paths: string[]) => paths.slice(0, 5).join(', ') + (paths.length > 5 ? ` and ${paths.length - 5} more` : '');
-  const undoApply = async (which?: CarriedOut) => {
-    const r = await review.undoApply(which);
-    if (!r) return void vscode.window.showInformationMessage(`AstraForge: ${which ? 'that apply was undone already' : 'nothing to undo'}.`);
-    const kept = r.kept.length ? `; kept ${listed(r.kept)}, changed since` : '';
-    void vscode.window.showInformationMessage(`AstraForge: undid "${r.label}" (${files(r.restored.length)})${kept}.`);
-    return r;
-  };
-  const reportAccept = (r: AcceptResult | undefined) => {
-    if (!r) return r;
-    if (r.refused.length)
-      void vscode.window.showWarningMessage(
-        `AstraForge: refused, not written: ${listed(r.refused.map(printablePath))} (outside this folder or otherwise unsafe; see the Review list).`,
-      );
-    // What went straight to disk is out of Ctrl+Z's reach: the message offers the way back, to this apply.
-    const { undoable } = r;
-    if (undoable)
-      void vscode.window
-        .showInformationMessage(`AstraForge: applied ${files(r.applied.length + r.conflicts.length)}.`, 'Undo')
-        .then((pick) => pick && undoApply(undoable));
-    if (r.conflicts.length)
-      void vscode.window.showWarningMessage(
-        `AstraForge: ${listed(r.conflicts)} had conflicts with your edits; resolve the marked sections.`,
-      );
-    if (r.skipped.length) void vscode.window.showInformationMessage(`AstraForge: left for you to decide: ${listed(r.skipped)}.`);
-    return r;
-  };
   const sidebar = new SidebarProvider(
     context.extensionUri,
     connection,
@@ -97,7 +76,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
     {
       startRun: (msg) =>
         startRun(deps, msg.agent, { kind: msg.kind, prompt: msg.prompt, ...(msg.command ? { command: msg.command } : {}) }),
-      reviewChanges: (runId) => reviewChanges(runs, review, runId),
+      reviewChanges: (runId) => reviewChanges(reviewDeps, runId),
     },
     log,
   );
@@ -128,40 +107,25 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   register('astraforge.showRuns', () => showRuns(runs, revealSidebar));
   register('astraforge.cancelRun', (runId?: string) => cancelRun(runs, runId));
   register('astraforge.followUp', (runId?: string, message?: string) => followUp(runs, runId, message));
-  register('astraforge.reviewChanges', (runId?: string) => reviewChanges(runs, review, runId));
-  // From the tree (a FileProposal), the diff editor's title (a URI) or a caller (a path).
-  const pathOf = (arg?: string | FileProposal | vscode.Uri) => {
-    const path = typeof arg === 'string' ? arg : arg instanceof vscode.Uri ? review.pathOf(arg) : arg?.path;
-    if (!path) throw new Error('no file of the open review was given');
-    return path;
-  };
-  register('astraforge.review.showFile', (arg?: string | FileProposal | vscode.Uri) => review.showDiff(pathOf(arg), false));
-  register('astraforge.review.showAll', () => review.showAll());
-  register('astraforge.review.acceptFile', async (arg?: string | FileProposal | vscode.Uri) =>
-    reportAccept(await acceptFile(review, pathOf(arg), prompts)),
-  );
-  register('astraforge.review.rejectFile', (arg?: string | FileProposal | vscode.Uri) => review.reject([pathOf(arg)]));
-  register('astraforge.review.acceptAll', async () => reportAccept(await acceptAll(review, prompts)));
-  register('astraforge.review.discardAll', () => review.reject());
-  register('astraforge.review.undoApply', () => undoApply());
-  register('astraforge.review.close', () => review.close());
-  register('astraforge.review.acceptHunk', (uri?: vscode.Uri, key?: string) => review.acceptHunk(uri, key));
-  register('astraforge.review.rejectHunk', (uri?: vscode.Uri, key?: string) => review.rejectHunk(uri, key));
-  register('astraforge.review.nextHunk', () => review.nextHunk());
+  register('astraforge.reviewChanges', (runId?: string) => reviewChanges(reviewDeps, runId));
+  registerReviewCommands(register, review, lenses, prompts);
   register('astraforge.connectServer', () => connectServer(context, connection));
   register('astraforge.setModelKey', () => setModelKey(context, connection));
+  register('astraforge.stopServer', () => stopServer(connection, prompts));
+  register('astraforge.showAllRuns', () => setListedRuns('all'));
+  register('astraforge.showWorkspaceRuns', () => setListedRuns('workspace'));
   register('astraforge.showServerLog', async () => log.show(true));
   register('astraforge.showSidebar', async () => vscode.commands.executeCommand(`${SIDEBAR_VIEW_ID}.focus`));
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (
-        e.affectsConfiguration('astraforge.server.url') ||
-        e.affectsConfiguration('astraforge.model') ||
-        e.affectsConfiguration('astraforge.codex')
-      )
-        void connection.connect();
+      // The server takes the model and Codex settings at start: a change restarts it (once its runs end, if some are under way).
+      if (e.affectsConfiguration('astraforge.model') || e.affectsConfiguration('astraforge.codex'))
+        void connection.connect({ settingsChanged: true });
+      else if (e.affectsConfiguration('astraforge.server.url')) void connection.connect();
+      if (e.affectsConfiguration('astraforge.runs.show')) void runs.refresh();
     }),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => void runs.refresh()),
   );
   const timings: AstraForgeApi['timings'] = { activateMs: 0 };
   void connection.connect().then(() => {
@@ -172,9 +136,24 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
     return runs.refresh();
   });
   timings.activateMs = performance.now() - activationStart;
-  return { connection, runs, sidebar, review, prompts, timings };
+  return { connection, runs, sidebar, review, awayNotice, prompts, timings };
+}
+
+/** Which runs the list holds: this window's folders' (the default), or every run of the user. */
+function listedFolders(): readonly string[] | undefined {
+  const folders = vscode.workspace.workspaceFolders ?? [];
+  const show = vscode.workspace.getConfiguration('astraforge').get<'workspace' | 'all'>('runs.show', 'workspace');
+  // A window without a folder has no runs of its own: it lists them all.
+  return show === 'all' || !folders.length ? undefined : folders.map((f) => f.uri.toString());
+}
+
+async function setListedRuns(show: 'workspace' | 'all'): Promise<void> {
+  // The settings change refreshes the list (see activate). Where the workspace sets it, the workspace's value changes.
+  const cfg = vscode.workspace.getConfiguration('astraforge');
+  const inWorkspace = cfg.inspect('runs.show')?.workspaceValue !== undefined;
+  await cfg.update('runs.show', show, inWorkspace ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global);
 }
 
 export function deactivate(): void {
-  // Everything, the embedded server included, is disposed through context.subscriptions.
+  // Everything is disposed through context.subscriptions; the background server keeps running for the other windows and the runs.
 }

@@ -1,7 +1,7 @@
 // The status bar item: the connection and the shown run; a click opens the sidebar.
 import * as vscode from 'vscode';
-import { TERMINAL_STATUSES, type Run } from '../server/src/contract/runApi';
-import { statusIconLabel } from './runs/statusIcon';
+import { TERMINAL_STATUSES, type Run } from '@astraforge/contract/runApi';
+import { statusIconLabel } from '@astraforge/contract/statusIcon';
 import type { RunsController } from './runs/runsController';
 import type { ServerConnection } from './server/serverConnection';
 

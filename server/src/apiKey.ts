@@ -10,9 +10,9 @@ export interface ApiKeySource {
   from: string;
 }
 
-export function loadApiKey(dataDir: string): ApiKeySource {
-  const env = process.env.ASTRAFORGE_API_KEY;
-  if (env && env.trim()) return { key: env.trim(), from: 'env' };
+/** `fromEnv`: ASTRAFORGE_API_KEY (config.apiKey), which wins over the file. */
+export function loadApiKey(dataDir: string, fromEnv: string | undefined): ApiKeySource {
+  if (fromEnv) return { key: fromEnv, from: 'env' };
   const file = join(dataDir, 'api-key');
   if (existsSync(file)) {
     chmodSync(file, 0o600);

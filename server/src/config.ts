@@ -1,14 +1,32 @@
 // Server settings: command-line flags over ASTRAFORGE_* variables over
-// <data-dir>/config.json over safe defaults.
+// <data-dir>/config.json over safe defaults. The one place the server reads
+// its environment; the rest is handed what it needs from here.
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { AlertsConfig } from './alerts/alertsConfig';
+import { LOG_FORMATS, parseCommandLine, SERVER_SETTINGS, settingValue } from './cli/serverSettings';
+import { UsageError } from './cli/startupErrors';
 
 const MiB = 1024 * 1024;
 
 export const ServerConfig = z.object({
+  /** The API's key, from ASTRAFORGE_API_KEY only; unset: the key file in the data folder (apiKey.ts). */
+  apiKey: z.string().optional(),
+  /** af-runner to use instead of the bundled one, from ASTRAFORGE_RUNNER_BINARY only (tests put a compromised runner there). */
+  runnerBinary: z.string().optional(),
+  logLevel: z.string().default('info'),
+  /** auto: pretty when stdout is a terminal, JSON otherwise. */
+  logFormat: z.enum(LOG_FORMATS).default('auto'),
+  /** On SIGTERM or SIGINT, how long requests under way may take before they are cut and the sandboxes stopped. */
+  drainSeconds: z.number().int().min(0).default(10),
+  /** A codex binary to use instead of the one @openai/codex installed (ASTRAFORGE_CODEX_BINARY, or config.json). */
+  codexBinary: z.string().optional(),
+  /** Exit after this many minutes with no active run and no open request (the extension's per-user server); 0 never. */
+  idleExitMinutes: z.number().min(0).default(0),
+  /** Identifies the server's bundle (ASTRAFORGE_BUILD, set by the extension that starts it); default: its version and the bundle's time. */
+  build: z.string().optional(),
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8787),
   dataDir: z.string(),
@@ -17,6 +35,7 @@ export const ServerConfig = z.object({
   /** The docker provider: its engine, default image, and hardening (every default is the safe one). */
   docker: z
     .object({
+      /** The engine's address (unix:// or tcp://); config.json's, else DOCKER_HOST; unset: the default socket. */
       host: z.string().optional(),
       defaultImage: z.string().default('astraforge-sandbox:bookworm'),
       readOnlyRootfs: z.boolean().optional(),
@@ -26,6 +45,8 @@ export const ServerConfig = z.object({
     })
     .prefault({}),
   images: z.record(z.string(), z.string()).default({}),
+  /** bubblewrap sandboxes kept started for new sessions (0 turns the warm pool off; it needs a root server). */
+  pool: z.object({ size: z.number().int().min(0).max(64).default(2) }).prefault({}),
   defaultTtlSeconds: z.number().int().positive().default(1800),
   defaultTimeoutMs: z.number().int().positive().default(120_000),
   maxOutputBytes: z
@@ -111,6 +132,8 @@ export const ServerConfig = z.object({
       codexStreamRetries: z.number().int().min(0).max(10).default(2),
     })
     .prefault({}),
+  /** Sentry and GlitchTip webhooks that start error runs, and where their fixes go (alerts/alertsConfig.ts). */
+  alerts: AlertsConfig,
   limits: z
     .object({
       memoryBytes: z
@@ -147,34 +170,46 @@ export const ServerConfig = z.object({
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 
-export function defaultDataDir(): string {
-  return process.env.ASTRAFORGE_DATA_DIR ?? join(homedir(), '.astraforge');
+/** Flags over ASTRAFORGE_* variables over config.json over defaults, each flag and variable read through SERVER_SETTINGS. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const { flags } = parseCommandLine(argv);
+  const dataDir = resolve(flags['data-dir'] ?? (env.ASTRAFORGE_DATA_DIR || join(homedir(), '.astraforge')));
+  const merged = structuredClone(readConfigFile(join(dataDir, 'config.json')));
+  for (const setting of SERVER_SETTINGS) {
+    const path = setting.path;
+    if (!path) continue;
+    // Never from config.json: a key there would sit beside the key file, and the runner is a test's hook.
+    if (setting.envOnly) setAt(merged, path, undefined);
+    const fromEnv = setting.env ? env[setting.env]?.trim() : undefined;
+    if (fromEnv && !(setting.fileWins && getAt(merged, path) !== undefined)) {
+      setAt(merged, path, settingValue(setting, fromEnv, setting.env!));
+    }
+    const fromFlag = setting.flag ? flags[setting.flag] : undefined;
+    if (fromFlag !== undefined) setAt(merged, path, settingValue(setting, fromFlag, `--${setting.flag}`));
+  }
+  return ServerConfig.parse({ ...merged, dataDir });
 }
 
-export function loadConfig(argv: string[]): ServerConfig {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'data-dir': { type: 'string' },
-      sandbox: { type: 'string' },
-    },
-    strict: true,
-  });
-  const dataDir = resolve(values['data-dir'] ?? defaultDataDir());
-  const file = join(dataDir, 'config.json');
-  const fromFile: Record<string, unknown> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
-  const fromEnv: Record<string, unknown> = {};
-  if (process.env.ASTRAFORGE_HOST) fromEnv.host = process.env.ASTRAFORGE_HOST;
-  if (process.env.ASTRAFORGE_PORT) fromEnv.port = Number(process.env.ASTRAFORGE_PORT);
-  const fromFlags: Record<string, unknown> = {};
-  if (values.host) fromFlags.host = values.host;
-  if (values.port) fromFlags.port = Number(values.port);
-  if (values.sandbox) fromFlags.sandbox = values.sandbox;
-  const model = { ...((fromFile.model as Record<string, unknown> | undefined) ?? {}) };
-  if (process.env.ASTRAFORGE_MODEL_BASE_URL) model.baseUrl = process.env.ASTRAFORGE_MODEL_BASE_URL;
-  if (process.env.ASTRAFORGE_MODEL_API_KEY) model.apiKey = process.env.ASTRAFORGE_MODEL_API_KEY;
-  if (process.env.ASTRAFORGE_MODEL) model.model = process.env.ASTRAFORGE_MODEL;
-  return ServerConfig.parse({ ...fromFile, ...fromEnv, ...fromFlags, model, dataDir });
+function readConfigFile(file: string): Record<string, unknown> {
+  if (!existsSync(file)) return {};
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new UsageError(`${file} is not valid JSON (${(e as Error).message})`, 'fix it or move it away');
+  }
+}
+
+function getAt(obj: Record<string, unknown>, path: readonly string[]): unknown {
+  let at: unknown = obj;
+  for (const key of path) at = (at as Record<string, unknown> | undefined)?.[key];
+  return at;
+}
+
+function setAt(obj: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let at = obj;
+  for (const key of path.slice(0, -1)) {
+    if (typeof at[key] !== 'object' || at[key] === null) at[key] = {};
+    at = at[key] as Record<string, unknown>;
+  }
+  at[path[path.length - 1]!] = value;
 }

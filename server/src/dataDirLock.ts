@@ -6,6 +6,7 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** The server exits with ServerExit.dataDirInUse for this, so a launcher knows without reading the sentence. */
 export class DataDirInUse extends Error {
   constructor(
     readonly dataDir: string,

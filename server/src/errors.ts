@@ -1,5 +1,5 @@
 // The one error type services throw; the API turns it into the envelope.
-import type { ErrorCode } from './contract/errors';
+import type { ErrorCode } from '@astraforge/contract/errors';
 
 export class AppError extends Error {
   constructor(

@@ -1,8 +1,9 @@
-// Starts the companion server: `node server/dist/main.js --host H --port P --data-dir D`.
-import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+#!/usr/bin/env node
+// Starts the companion server: `astraforge-server --host H --port P --data-dir D` (`--help` lists every setting).
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadApiKey } from './apiKey';
+import { formatReadyLine } from '@astraforge/contract/serverReady';
 import { buildApp } from './api/app';
 import { loadConfig } from './config';
 import { BwrapProvider } from './sandboxes/bwrap/bwrapProvider';
@@ -10,7 +11,8 @@ import { sandboxRootFor } from './sandboxes/host/sandboxRoot';
 import { decideEnforcement, probeHostFacts } from './sandboxes/host/limitEnforcement';
 import { CodexAgent, findCodexBinary } from './agents/codex/codexAgent';
 import { UploadSpool } from './api/uploadSpool';
-import { lockDataDir } from './dataDirLock';
+import { DataDirInUse, lockDataDir } from './dataDirLock';
+import { instanceIdOf } from './instanceId';
 import { DockerProvider } from './sandboxes/docker/dockerProvider';
 import { CommandAgent } from './agents/commandAgent';
 import { ModelGateway, upstreamProblem } from './gateway/modelGateway';
@@ -26,21 +28,33 @@ import { SnapshotJanitor } from './snapshots/snapshotJanitor';
 import { FileRunStore } from './store/fileRunStore';
 import { SessionRecords } from './sessions/sessionRecords';
 import { WorkspaceStore } from './sessions/workspaceStore';
+import { ServerLifecycle } from './lifecycle/serverLifecycle';
+import { writeServerRecord } from './lifecycle/serverRecord';
+import { createAlerts } from './alerts/alertsServer';
+import { parseCommandLine } from './cli/serverSettings';
+import { helpText } from './cli/helpText';
+import { listenFailure, startupFailure } from './cli/startupErrors';
+import { prettyStream, resolveLogFormat } from './cli/prettyLog';
+import { RequestDrain } from './lifecycle/drainRequests';
+import { UidAllocator } from './sessions/uidAllocator';
 
 /** Where a run sandbox's relay to the model gateway listens, on the sandbox's own loopback. */
 const GATEWAY_RELAY_PORT = 4141;
 
 async function main(): Promise<void> {
-  const config = loadConfig(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const commandLine = parseCommandLine(argv);
+  if (commandLine.help) return void process.stdout.write(helpText());
+  if (commandLine.version) return void process.stdout.write(`${packageVersion()}\n`);
+  const config = loadConfig(argv);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
   const unlockDataDir = lockDataDir(config.dataDir);
   process.on('exit', unlockDataDir);
-  const apiKey = loadApiKey(config.dataDir);
+  const apiKey = loadApiKey(config.dataDir, config.apiKey);
   const sandboxRoot = sandboxRootFor(config.dataDir);
-  const instanceId = createHash('sha256').update(config.dataDir).digest('hex').slice(0, 12);
+  const instanceId = instanceIdOf(config.dataDir);
   const workspaces = new WorkspaceStore(sandboxRoot);
-  // ASTRAFORGE_RUNNER_BINARY: tests put a compromised runner here (test/fixtures/evil-runner).
-  const runnerBinary = process.env.ASTRAFORGE_RUNNER_BINARY ?? resolve(__dirname, 'af-runner');
+  const runnerBinary = config.runnerBinary ?? resolve(__dirname, 'af-runner');
   const provider =
     config.sandbox === 'docker'
       ? await DockerProvider.connect({
@@ -62,8 +76,21 @@ async function main(): Promise<void> {
           runnerBinary,
           stateDir: join(sandboxRoot, 'sandbox'),
           images: config.images,
+          pool: {
+            size: config.pool.size,
+            limits: config.limits,
+            scratchDir: join(sandboxRoot, 'scratch'),
+            mounterBinary: resolve(__dirname, 'af-mounter'),
+            uids: new UidAllocator(instanceId),
+          },
+          log: (obj, msg) => log(obj, msg),
         });
-  const logger = { level: process.env.ASTRAFORGE_LOG_LEVEL ?? 'info', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] };
+  const logFormat = resolveLogFormat(config.logFormat, process.stdout.isTTY === true);
+  const logger = {
+    level: config.logLevel,
+    redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+    ...(logFormat === 'pretty' ? { stream: prettyStream(process.stdout) } : {}),
+  };
   let log: (obj: Record<string, unknown>, msg: string) => void = () => undefined;
   const sessions = new SessionManager({
     instanceId,
@@ -91,7 +118,7 @@ async function main(): Promise<void> {
     agents: [
       new CommandAgent(),
       new CodexAgent({
-        hostBinary: findCodexBinary(),
+        hostBinary: findCodexBinary(config.codexBinary),
         exposeDir: join(sandboxRoot, 'sandbox', 'agents'),
         modelProblem,
         streamRetries: config.agents.codexStreamRetries,
@@ -112,7 +139,7 @@ async function main(): Promise<void> {
     onCall: (call) => runs.recordModelCall(call),
     logger,
   });
-  const toolkitSessions = new ToolkitSessions(sessions, provider.name);
+  const toolkitSessions = new ToolkitSessions(sessions, provider.name, { workspaces, dataDir: join(config.dataDir, 'toolkit') });
   const conversations = new Conversations({
     sessions: toolkitSessions,
     engine: deepAgents,
@@ -121,7 +148,36 @@ async function main(): Promise<void> {
     modelProblem,
     commandTimeoutMs: config.defaultTimeoutMs,
   });
+  const stopServices = async () => {
+    snapshotJanitor.stop();
+    alerts.stop();
+    await runs.stop();
+    // Sandboxes before connections: an exec the drain time cut short answers with its session's end, not a dropped socket.
+    await sessions.stop();
+    await app.close();
+    await gateway.stop();
+    await deepAgents.close();
+  };
+  // Every way to end (a stop over the API, the idle timeout, a signal) goes through shutdown.
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    // Requests under way (a long exec) get their answer, within the drain time; then the rest is cut.
+    await drain.drain(config.drainSeconds * 1000, log);
+    await stopServices();
+    process.exit(0);
+  };
+  const lifecycle = new ServerLifecycle({
+    version: packageVersion(),
+    build: config.build,
+    idleExitSeconds: config.idleExitMinutes * 60,
+    activeRuns: () => runs.activeRunCount(),
+    shutdown,
+    log: (obj, msg) => log(obj, msg),
+  });
   const app = await buildApp({
+    lifecycle,
     toolkitSessions,
     conversations,
     runs,
@@ -136,6 +192,9 @@ async function main(): Promise<void> {
     sseHeartbeatMs: config.sseHeartbeatMs,
   });
   log = (obj, msg) => app.log.info(obj, msg);
+  const drain = new RequestDrain(app);
+  const alerts = createAlerts({ config: config.alerts, dataDir: config.dataDir, runs, snapshots, log: (obj, msg) => log(obj, msg) });
+  await alerts.register(app);
   // Once: which limits this host enforces and how (cgroup, Docker engine, or rlimits only).
   log(
     { limits_enforced: decideEnforcement(probeHostFacts(provider.name === 'docker' ? 'docker' : 'bwrap'), config.limits) },
@@ -144,6 +203,7 @@ async function main(): Promise<void> {
   await gateway.start();
   await sessions.start();
   runs.start();
+  alerts.start();
   const snapshotJanitor = new SnapshotJanitor({
     store: snapshots,
     runs: () => runStore.allRuns(),
@@ -151,29 +211,43 @@ async function main(): Promise<void> {
     log: (obj, msg) => log(obj, msg),
   });
   snapshotJanitor.start(config.snapshots.janitorIntervalSeconds * 1000);
-  const address = await app.listen({ host: config.host, port: config.port });
+  const address = await app.listen({ host: config.host, port: config.port }).catch(async (e: unknown) => {
+    const why = listenFailure(e, config.host, config.port);
+    await stopServices().catch(() => undefined); // the warm pool's sandboxes are already up
+    throw why ? new Error(why) : e;
+  });
   const url = address.replace('[::1]', 'localhost');
-  // The one line launchers (the extension, the tests) parse; the key itself is never printed.
-  process.stdout.write(
-    `${JSON.stringify({ msg: 'astraforge server listening', url, api_key_from: apiKey.from, data_dir: config.dataDir })}\n`,
-  );
-  let stopping = false;
-  const shutdown = async () => {
-    if (stopping) return;
-    stopping = true;
-    snapshotJanitor.stop();
-    await runs.stop();
-    await app.close();
-    await gateway.stop();
-    await deepAgents.close();
-    await sessions.stop();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown());
-  process.on('SIGINT', () => void shutdown());
+  // The one line launchers (the extension, the tests) wait for.
+  process.stdout.write(formatReadyLine({ url, api_key_from: apiKey.from, data_dir: config.dataDir }));
+  // How every window of this user finds this server (the extension's userServer.ts).
+  const removeRecord = writeServerRecord(config.dataDir, {
+    pid: process.pid,
+    url,
+    version: lifecycle.info().version,
+    build: lifecycle.build,
+    started_at: lifecycle.startedAt,
+    api_key_file: apiKey.from === 'env' ? '' : apiKey.from,
+  });
+  process.on('exit', removeRecord);
+  // A second signal (Ctrl-C again) stops waiting for the requests under way; the sandboxes are still stopped.
+  const onSignal = () => (stopping ? drain.cut() : void shutdown());
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+/** The version in the package.json beside the bundle (the extension's own, or the repository's under tsx). */
+function packageVersion(): string {
+  try {
+    return String(JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')).version);
+  } catch {
+    return '0.0.0';
+  }
 }
 
 main().catch((e) => {
-  process.stderr.write(`astraforge server failed to start: ${(e as Error).stack ?? e}\n`);
-  process.exit(1);
+  const failure = startupFailure(e, (err) => err instanceof DataDirInUse);
+  process.stderr.write(failure.line);
+  // The stack is for whoever debugs the server, not for the one line a launcher shows.
+  if (process.env.ASTRAFORGE_LOG_LEVEL === 'debug' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  process.exit(failure.exitCode);
 });

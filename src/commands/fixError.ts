@@ -2,7 +2,7 @@
 // editor selection, the terminal selection, or a diagnostic (the "Fix in
 // sandbox" code action), with its file and range as context.
 import * as vscode from 'vscode';
-import type { AgentName, RunTask } from '../../server/src/contract/runApi';
+import type { AgentName, RunTask } from '@astraforge/contract/runApi';
 import { pickAgent, startRun, type RunStarterDeps } from './startRun';
 
 export interface FixErrorArgs {

@@ -1,7 +1,7 @@
 // astraforge.sendSpec: the task from the selection, the active SPEC file,
 // or an input box; the agent from a quick pick (default from settings).
 import * as vscode from 'vscode';
-import type { AgentName } from '../../server/src/contract/runApi';
+import type { AgentName } from '@astraforge/contract/runApi';
 import { pickAgent, startRun, type RunStarterDeps } from './startRun';
 
 export interface SendSpecArgs {

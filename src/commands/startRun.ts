@@ -3,7 +3,7 @@
 // notification, create the run, and show it in the sidebar without taking
 // the keyboard from the editor.
 import * as vscode from 'vscode';
-import type { AgentName, RunTask } from '../../server/src/contract/runApi';
+import type { AgentName, RunTask } from '@astraforge/contract/runApi';
 import type { RunsController } from '../runs/runsController';
 import type { ServerConnection } from '../server/serverConnection';
 import { listWorkspaceFiles, packSnapshot, planSnapshot } from '../snapshot/snapshotBuilder';
@@ -81,7 +81,9 @@ export async function startRun(
       const snapshot = await client.uploadSnapshot(tar, abort.signal);
       if (token.isCancellationRequested) return undefined;
       progress.report({ message: 'starting the run…' });
-      const run = await deps.runs.start({ agent, task, snapshot_id: snapshot.snapshot_id });
+      // The run names its folder: every window of it lists the run, and Review opens against it.
+      const workspace = { uri: target.uri.toString(), name: target.name };
+      const run = await deps.runs.start({ agent, task, snapshot_id: snapshot.snapshot_id, workspace });
       deps.log.info(`run ${run.id}: snapshot ${snapshot.snapshot_id} (${snapshot.files} files, ${snapshot.bytes} bytes)`);
       return run.id;
     },

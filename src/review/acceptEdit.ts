@@ -5,12 +5,13 @@
 // Files the caller lets go to disk become DiskChanges instead (see
 // diskApply): always a binary file over an existing one, whose overwrite
 // VS Code could only undo by deleting it, and every file of a large apply.
-// Only the changes still pending and not rejected go in; conflicts are
-// written between markers. Builds the plan; the caller carries it out.
+// Only the changes still pending and not rejected go in (mergeFile);
+// conflicts are written between markers. Builds the plan; the caller carries
+// it out.
 import * as vscode from 'vscode';
 import type { DiskChange } from './diskApply';
 import type { FileProposal } from './fileProposal';
-import { allReplacements, applyReplacements, pendingHunks, type TextReplacement } from './hunks';
+import { mergeFile, type TextReplacement } from './hunks';
 
 export interface AcceptPlan {
   edit: vscode.WorkspaceEdit;
@@ -104,34 +105,19 @@ export function acceptEdit(
       plan.applied.push(f.path);
       continue;
     }
-    // An editor's text has no BOM; a file read from disk keeps it in front, out of the line arithmetic.
-    const bom = raw.startsWith('\uFEFF') ? '\uFEFF' : '';
-    const text = raw.slice(bom.length);
-    const rejected = rejectedOf(f.path);
-    // Untouched since the snapshot and nothing rejected: the agent's version as it is, no merge needed.
-    const whole = !rejected.size && text === f.baseText;
-    const hunks = whole ? [] : pendingHunks(f.baseText, text, f.proposedText, rejected);
-    (hunks.some((h) => h.conflict) ? plan.conflicts : plan.applied).push(f.path);
-    const replacements = whole ? [] : allReplacements(text, hunks);
-    const after = whole ? f.proposedText : applyReplacements(text, replacements);
+    const merge = mergeFile(f.baseText, raw, f.proposedText, rejectedOf(f.path));
+    (merge.conflicts ? plan.conflicts : plan.applied).push(f.path);
     // Bytes that are not UTF-8 would not survive the round trip through a string: those go through the editor.
     if (toDisk && Buffer.from(raw).equals(local!)) {
-      plan.disk.push({ path: f.path, oldPath: renamed, before: local, after: Buffer.from(bom + after) });
+      plan.disk.push({ path: f.path, oldPath: renamed, before: local, after: Buffer.from(merge.bom + merge.after) });
       continue;
     }
     if (renamed) edit.renameFile(source, uri, { overwrite: false }, meta);
-    if (whole) edit.replace(uri, wholeText(text), f.proposedText, meta);
-    else for (const r of replacements) edit.replace(uri, toRange(r), r.text, meta);
+    for (const r of merge.replacements) edit.replace(uri, toRange(r), r.text, meta);
     // (A rename in the edit is left to the editor's Undo.)
-    if (!renamed) plan.edited.push({ path: f.path, uri, before: text, after });
+    if (!renamed) plan.edited.push({ path: f.path, uri, before: merge.before, after: merge.after });
   }
   return plan;
-}
-
-/** The range of a whole text, in the editor's line terms (a CRLF ends a line like an LF). */
-export function wholeText(text: string): vscode.Range {
-  const lines = text.split('\n');
-  return new vscode.Range(0, 0, lines.length - 1, lines[lines.length - 1].length);
 }
 
 export function toRange(r: TextReplacement): vscode.Range {

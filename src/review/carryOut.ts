@@ -4,8 +4,8 @@
 // what takeBack needs to undo the whole action: the bytes each disk change
 // replaced, and the text before and after of each file the edit changed.
 import * as vscode from 'vscode';
-import type { AcceptPlan, EditedText } from './acceptEdit';
-import { wholeText } from './acceptEdit';
+import { toRange, type AcceptPlan, type EditedText } from './acceptEdit';
+import { replaceWholeText } from './hunks';
 import { applyToDisk, undoDiskApply, type DiskChange, type DiskUndo } from './diskApply';
 
 export interface CarriedOut {
@@ -41,7 +41,8 @@ export async function takeBack(done: CarriedOut): Promise<DiskUndo> {
       result.kept.push(e.path);
       continue;
     }
-    edit.replace(e.uri, wholeText(e.after), e.before, { label: `Undo ${done.label}`, needsConfirmation: false });
+    const r = replaceWholeText(e.after, e.before);
+    edit.replace(e.uri, toRange(r), r.text, { label: `Undo ${done.label}`, needsConfirmation: false });
     result.restored.push(e.path);
   }
   if (edit.size > 0 && !(await applyAndSave(edit))) throw new Error('VS Code refused the edit (a file may be read-only)');

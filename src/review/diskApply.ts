@@ -6,7 +6,7 @@
 // in place, so they keep their inode and mode (an executable stays one).
 // Every change carries the bytes it replaced: undoDiskApply puts them back,
 // but only over a file still as it was written; one edited since is left as
-// it is and named. Imports nothing of `vscode`.
+// it is and named.
 import { lstat, mkdir, readFile, realpath, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { unsafePathReason } from './safeTarget';

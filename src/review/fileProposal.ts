@@ -2,17 +2,18 @@
 // now. The agent worked on the snapshot; the user may have edited, deleted
 // or already applied the file since. Compared through the snapshot's hash:
 // untouched files take the agent's version, edited ones are merged three
-// ways, and nothing the user wrote is ever dropped. Pure: no vscode.
+// ways (through the same merge an accept writes with, hunks.ts), and nothing
+// the user wrote is ever dropped. Pure.
 import { createHash } from 'node:crypto';
 import { applyPatch } from 'diff';
-import type { DiffFile } from '../../server/src/contract/runApi';
+import type { DiffFile } from '@astraforge/contract/runApi';
+import { pendingHunks } from './hunks';
 import { isProbablyBinary, splitLines } from './lineText';
 import { sensitiveChangeReason } from './sensitivePaths';
-import { mergeThreeWay } from './threeWayMerge';
 
 export type ProposalKind =
-  | 'write' // write `content` (the agent's version, or a clean merge with local edits)
-  | 'conflict' // write `content` with conflict markers for the user to resolve
+  | 'write' // the agent's version, or its changes merged cleanly with the user's edits
+  | 'conflict' // its changes merged with the user's edits, conflicts between markers for the user to resolve
   | 'delete'
   | 'already' // the workspace already has what the agent proposes
   | 'choose' // the user must decide (`reason` says why); nothing is written for them
@@ -24,12 +25,13 @@ export interface FileProposal {
   status: DiffFile['status'];
   binary: boolean;
   kind: ProposalKind;
-  /** The file's new bytes for write and conflict. */
+  /** A binary file's new bytes, for write. */
   content?: Buffer;
-  /** The agent's version (text), for showing in the diff editor. */
+  /** The agent's version (text), for showing in the diff editor and merging. */
   proposedText?: string;
   /** The snapshot's version (text), the base the live hunks are computed from. */
   baseText?: string;
+  /** How many of the agent's changes overlap the user's, when the review opened. */
   conflicts: number;
   /** Lines added and removed by the agent's patch. */
   added: number;
@@ -123,11 +125,10 @@ export function proposeFile(file: DiffFile, sides: FileSides): FileProposal {
 
   if (file.status === 'added') {
     const proposed = proposedText(file, '');
-    if (local === undefined)
-      return { ...common, kind: 'write', content: Buffer.from(proposed), proposedText: proposed, baseText: '', localEdited: false };
+    if (local === undefined) return { ...common, kind: 'write', proposedText: proposed, baseText: '', localEdited: false };
     if (sameText(local.toString('utf8'), proposed))
       return { ...common, kind: 'already', proposedText: proposed, baseText: '', localEdited: false };
-    return merged(common, '', local.toString('utf8'), proposed, true);
+    return merged(common, '', local.toString('utf8'), proposed);
   }
 
   // modified or renamed
@@ -145,11 +146,10 @@ export function proposeFile(file: DiffFile, sides: FileSides): FileProposal {
   if (base === undefined) return choose("the snapshot's version of the file is not available");
   const baseText = base.toString('utf8');
   const proposed = proposedText(file, baseText);
-  if (!localEdited)
-    return { ...common, kind: 'write', content: Buffer.from(proposed), proposedText: proposed, baseText, localEdited: false };
+  if (!localEdited) return { ...common, kind: 'write', proposedText: proposed, baseText, localEdited: false };
   if (sameText(local.toString('utf8'), proposed))
     return { ...common, kind: 'already', proposedText: proposed, baseText, localEdited: true };
-  return merged(common, base.toString('utf8'), local.toString('utf8'), proposed, true);
+  return merged(common, baseText, local.toString('utf8'), proposed);
 
   function choose(reason: string, agentSide?: FileProposal['agentSide']): FileProposal {
     return { ...common, kind: 'choose', localEdited, reason, agentSide };
@@ -173,24 +173,12 @@ export function refusedFile(file: DiffFile, reason: string): FileProposal {
   };
 }
 
-function merged(
-  common: Omit<FileProposal, 'kind' | 'localEdited'>,
-  base: string,
-  local: string,
-  proposed: string,
-  localEdited: boolean,
-): FileProposal {
-  const m = mergeThreeWay(base, local, proposed);
-  if (m.clean && m.text === local) return { ...common, kind: 'already', proposedText: proposed, baseText: base, localEdited };
-  return {
-    ...common,
-    kind: m.clean ? 'write' : 'conflict',
-    content: Buffer.from(m.text),
-    proposedText: proposed,
-    baseText: base,
-    conflicts: m.conflicts,
-    localEdited,
-  };
+/** A text file the user edited too: what is left of the agent's changes over it, and how many conflict. */
+function merged(common: Omit<FileProposal, 'kind' | 'localEdited'>, base: string, local: string, proposed: string): FileProposal {
+  const hunks = pendingHunks(base, local, proposed);
+  const conflicts = hunks.filter((h) => h.conflict).length;
+  const kind = hunks.length === 0 ? 'already' : conflicts ? 'conflict' : 'write';
+  return { ...common, kind, proposedText: proposed, baseText: base, conflicts, localEdited: true };
 }
 
 /** Equal but for line endings, a BOM or a final newline's line ending style. */

@@ -1,12 +1,14 @@
 // The agent's changes to one file as hunks over the file as the user has it
-// right now. Recomputed from a three-way merge (snapshot, live text, agent's
-// version) on every look, so hunks follow the user's edits: lines the user
-// changed since the snapshot are never in a clean hunk, and where the user
-// and the agent both changed lines the hunk is a conflict that shows both.
-// Pure: no vscode.
+// right now, and what accepting them writes. Recomputed from the three-way
+// merge (snapshot, live text, agent's version) on every look, so hunks
+// follow the user's edits: lines the user changed since the snapshot are
+// never in a clean hunk, and where the user and the agent both changed lines
+// the hunk is a conflict that shows both. Accepting one hunk (a CodeLens)
+// and accepting the whole file (mergeFile) write through the same
+// replacements, so what the review shows is what it writes.
 import { createHash } from 'node:crypto';
 import { detectEol, splitLines, type Eol } from './lineText';
-import { CONFLICT_MARKERS, mergeThreeWay } from './threeWayMerge';
+import { mergeThreeWay } from './threeWayMerge';
 
 export interface Hunk {
   /** Stable while the hunk's own lines are unchanged: what a rejection remembers. */
@@ -36,7 +38,7 @@ export function pendingHunks(base: string, local: string, proposed: string, reje
   const hunks: Hunk[] = [];
   let line = 0; // in the live text
   let proposedLine = 0; // in the agent's version
-  for (const chunk of mergeThreeWay(base, local, proposed).chunks) {
+  for (const chunk of mergeThreeWay(base, local, proposed)) {
     switch (chunk.kind) {
       case 'stable':
       case 'both':
@@ -109,16 +111,53 @@ export function hunkReplacement(local: string, hunk: Hunk): TextReplacement {
   return { start: end, end, text: eol + body.slice(0, body.length - eol.length) };
 }
 
-/** What accepting a whole file writes for a hunk: the agent's lines, or for a conflict both sides between markers. */
-export function resolvedLines(hunk: Hunk): Hunk {
+const CONFLICT_MARKERS = {
+  local: '<<<<<<< local',
+  base: '||||||| base',
+  proposed: '=======',
+  end: '>>>>>>> proposed',
+} as const;
+
+/** What accepting a whole file writes for a hunk: the agent's lines, or for a conflict both sides between git-style markers. */
+function withConflictMarkers(hunk: Hunk): Hunk {
   if (!hunk.conflict) return hunk;
   const { local, base, proposed, end } = CONFLICT_MARKERS;
   return { ...hunk, newLines: [local, ...hunk.localLines, base, ...hunk.baseLines, proposed, ...hunk.newLines, end] };
 }
 
-/** The replacements that apply all these hunks to `local`; their ranges are all in `local`'s coordinates and do not overlap. */
-export function allReplacements(local: string, hunks: readonly Hunk[]): TextReplacement[] {
-  return hunks.map((h) => hunkReplacement(local, resolvedLines(h)));
+export interface FileMerge {
+  /** The local file's BOM, kept in front and out of the line arithmetic (an editor's text has none). */
+  bom: string;
+  /** The local text without its BOM, and what accepting makes of it. */
+  before: string;
+  after: string;
+  /** The edits that turn `before` into `after`, all in `before`'s coordinates, not overlapping. */
+  replacements: TextReplacement[];
+  /** How many of them are conflicts, written between markers. */
+  conflicts: number;
+}
+
+/**
+ * What accepting a whole text file does to the file as the user has it:
+ * every pending hunk that was not rejected, conflicts between markers, in the
+ * local file's line endings. A file untouched since the snapshot, with
+ * nothing rejected, takes the agent's version as it is, layout included.
+ */
+export function mergeFile(base: string, local: string, proposed: string, rejected: ReadonlySet<string> = new Set()): FileMerge {
+  const bom = local.startsWith('\uFEFF') ? '\uFEFF' : '';
+  const before = local.slice(bom.length);
+  if (!rejected.size && before === base)
+    return { bom, before, after: proposed, replacements: [replaceWholeText(before, proposed)], conflicts: 0 };
+  const hunks = pendingHunks(base, before, proposed, rejected);
+  const replacements = hunks.map((h) => hunkReplacement(before, withConflictMarkers(h)));
+  const conflicts = hunks.filter((h) => h.conflict).length;
+  return { bom, before, after: applyReplacements(before, replacements), replacements, conflicts };
+}
+
+/** The replacement of a whole text by another (its end where the editor puts it: a CRLF ends a line like an LF). */
+export function replaceWholeText(text: string, by: string): TextReplacement {
+  const lines = text.split('\n');
+  return { start: { line: 0, character: 0 }, end: { line: lines.length - 1, character: lines[lines.length - 1].length }, text: by };
 }
 
 /** Applies a replacement to a text (what the editor does; for tests and for files not open). */

@@ -1,15 +1,8 @@
 // Text as the review's merge sees it: lines without terminators, with the
 // file's layout (BOM, line-ending style, final newline) held apart so that a
 // layout difference between two versions never reads as an edit to a line.
-// Imports nothing of `vscode`.
 
 export type Eol = '\n' | '\r\n';
-
-export interface TextLayout {
-  eol: Eol;
-  bom: boolean;
-  finalNewline: boolean;
-}
 
 export interface LineText {
   /** The lines, without their terminators; an empty text has none. */
@@ -32,13 +25,6 @@ export function splitLines(text: string): LineText {
   const finalNewline = body.endsWith('\n');
   const lines = (finalNewline ? body.slice(0, -1) : body).split('\n');
   return { lines, bom, finalNewline };
-}
-
-/** The inverse of splitLines. No lines give an empty text (plus the BOM if any): a final newline needs a line to end. */
-export function joinLines(lines: readonly string[], layout: TextLayout): string {
-  const bom = layout.bom ? BOM : '';
-  if (lines.length === 0) return bom;
-  return bom + lines.join(layout.eol) + (layout.finalNewline ? layout.eol : '');
 }
 
 /** The line ending most lines use; undefined when the text has no line ending or CRLF and LF tie. */

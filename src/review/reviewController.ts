@@ -1,40 +1,29 @@
-// The review of a run's changes in the editor: the changed files (what
-// applying each would do to the workspace as it is now), the diff editor
-// between the local file and the agent's version (a read-only virtual
-// document), and accept or reject per change, per file or for all. An
-// accept is one WorkspaceEdit, so Ctrl+Z takes it back, except for what
-// goes straight to disk (a large apply, a binary overwrite), which
-// undoApply takes back; conflicts are written with markers for the user to
-// resolve, never over their text. Decisions live in ReviewState, the list's
-// look in reviewTree, what an accept does in acceptEdit and carryOut.
-// Every path of the server's diff is checked (safeTarget) when the review
-// opens and again before each write; a refused file is listed with the
-// reason and never read or written.
-import { readFile } from 'node:fs/promises';
+// The open review of a run's changes: the changed files (what applying each
+// would do to the workspace as it is now, loadReview), the user's decisions
+// (ReviewState), and accepting or rejecting whole files. An accept is one
+// WorkspaceEdit, so Ctrl+Z takes it back, except for what goes straight to
+// disk (a large apply, a binary overwrite), which undoApply takes back;
+// conflicts are written with markers for the user to resolve, never over
+// their text. One change at a time is changeLenses', the diff editors are
+// agentVersion's, the list's look is reviewTree's. Every path is checked
+// again (targetRefusal) before each write; a refused file is never written.
 import * as vscode from 'vscode';
-import type { RunDiff } from '../../server/src/contract/runApi';
-import type { ServerClient } from '../server/serverClient';
 import type { ServerConnection } from '../server/serverConnection';
-import { needsBase, proposeFile, refusedFile, type FileProposal } from './fileProposal';
-import { hunkReplacement, pendingHunks, type Hunk } from './hunks';
-import { acceptEdit, toRange } from './acceptEdit';
+import type { FileProposal } from './fileProposal';
+import { pendingHunks, type Hunk } from './hunks';
+import { acceptEdit } from './acceptEdit';
+import { agentVersionPath, REVIEW_SCHEME, showAllDiffs, showFileDiff } from './agentVersion';
 import { carryOut, takeBack, type CarriedOut } from './carryOut';
 import type { DiskUndo } from './diskApply';
+import { loadProposals, type DiffSource } from './loadReview';
+import { openDocuments, readLocal } from './localFiles';
 import { ReviewState, type Decision } from './reviewState';
 import { reviewSummary, reviewTreeItem } from './reviewTree';
-import { printablePath } from './safeTarget';
 import { refusal } from './targetRefusal';
 
-export const REVIEW_SCHEME = 'astraforge-review';
-const MAX_UNDOABLE_APPLIES = 10;
+export type { DiffSource } from './loadReview';
 
-/**
- * Where a review's diff and file contents come from: the server's client,
- * whose answers the contract checked; the review checks every path again
- * itself, so a stand-in with the same shape (a test's forged diff) gets the
- * same treatment.
- */
-export type DiffSource = Pick<ServerClient, 'diff' | 'baseFiles' | 'proposedFiles'>;
+const MAX_UNDOABLE_APPLIES = 10;
 
 interface OpenReview {
   runId: string;
@@ -42,16 +31,13 @@ interface OpenReview {
   files: FileProposal[];
 }
 
-export class ReviewController
-  implements vscode.TreeDataProvider<FileProposal>, vscode.TextDocumentContentProvider, vscode.CodeLensProvider, vscode.Disposable
-{
+export class ReviewController implements vscode.TreeDataProvider<FileProposal>, vscode.Disposable {
   private review?: OpenReview;
   /** Accepts that went partly to disk, the last one last, for undoApply. */
   private readonly applies: { runId: string; done: CarriedOut }[] = [];
   private readonly changed = new vscode.EventEmitter<FileProposal | undefined>();
+  /** Fires when the files, their decisions or the review itself change. */
   readonly onDidChangeTreeData = this.changed.event;
-  private readonly lensesChanged = new vscode.EventEmitter<void>();
-  readonly onDidChangeCodeLenses = this.lensesChanged.event;
 
   private readonly state: ReviewState;
 
@@ -68,32 +54,11 @@ export class ReviewController
 
   /** Loads the run's diff against the workspace as it is now and shows the changed files. */
   async open(runId: string, folder: vscode.Uri, source?: DiffSource): Promise<OpenReview> {
-    const client = source ?? (await this.connection.client());
-    const diff: RunDiff = await client.diff(runId);
-    // Before anything is read: a refused path is not even looked at.
-    const refusals = await Promise.all(diff.files.map((f) => refusal(folder, f.path, f.old_path)));
-    const safe = (_: unknown, i: number) => refusals[i] === undefined;
-    const open = openDocuments();
-    const locals = await Promise.all(
-      diff.files.map((f, i) => (safe(f, i) ? readLocal(vscode.Uri.joinPath(folder, f.old_path ?? f.path), open) : undefined)),
-    );
-    const wanted = diff.files.filter((f, i) => safe(f, i) && needsBase(f, locals[i])).map((f) => f.old_path ?? f.path);
-    const bases = wanted.length ? await client.baseFiles(runId, wanted) : new Map<string, Buffer | undefined>();
-    // Binary files have no patch to rebuild them from: their bytes come from the run's sandbox while it lives.
-    const binaries = diff.files.filter((f, i) => safe(f, i) && f.binary && f.status !== 'deleted').map((f) => f.path);
-    const proposed = binaries.length
-      ? await client.proposedFiles(runId, binaries).catch(() => new Map<string, Buffer | undefined>())
-      : new Map();
-    const files = diff.files.map((f, i) => {
-      const refused = refusals[i];
-      if (refused) return refusedFile(f, refused);
-      return proposeFile(f, { local: locals[i], base: bases.get(f.old_path ?? f.path), proposed: proposed.get(f.path) });
-    });
+    const files = await loadProposals(source ?? (await this.connection.client()), runId, folder);
     this.review = { runId, folder, files };
     await this.state.setOpenReview({ runId, folder: folder.toString() });
     await vscode.commands.executeCommand('setContext', 'astraforge.reviewOpen', true);
     this.changed.fire(undefined);
-    this.lensesChanged.fire();
     return this.review;
   }
 
@@ -115,7 +80,6 @@ export class ReviewController
     await this.state.setOpenReview(undefined);
     await vscode.commands.executeCommand('setContext', 'astraforge.reviewOpen', false);
     this.changed.fire(undefined);
-    this.lensesChanged.fire();
   }
 
   /** "3 files · +12 −4 · 2 to decide", for the view's title bar. */
@@ -180,7 +144,7 @@ export class ReviewController
   }
 
   /** The paths of these files that are no safe target now; each is marked refused in the review, with the reason. */
-  private async refuseUnsafe(files: readonly FileProposal[]): Promise<string[]> {
+  async refuseUnsafe(files: readonly FileProposal[]): Promise<string[]> {
     const review = this.need();
     const reasons = await Promise.all(files.map((f) => (f.kind === 'refused' ? f.reason : refusal(review.folder, f.path, f.oldPath))));
     const refused = new Map(files.flatMap((f, i) => (reasons[i] === undefined ? [] : [[f.path, reasons[i]!] as const])));
@@ -191,7 +155,6 @@ export class ReviewController
       return { ...f, kind: 'refused', reason: why, content: undefined, proposedText: undefined, baseText: undefined, agentSide: undefined };
     });
     this.changed.fire(undefined);
-    this.lensesChanged.fire();
     return [...refused.keys()];
   }
 
@@ -211,111 +174,19 @@ export class ReviewController
     return pendingHunks(f.baseText, document.getText(), f.proposedText, this.rejected(f.path));
   }
 
-  /** Accepts one hunk (by key, or the one at the cursor) as one undoable edit. */
-  async acceptHunk(uri?: vscode.Uri, key?: string): Promise<boolean> {
-    const target = await this.hunkAt(uri, key);
-    if (!target) return false;
-    const { document, hunk } = target;
-    // The same check as a whole file's accept, right before the write.
-    if ((await this.refuseUnsafe([this.fileOf(document.uri)!])).length) return false;
-    const r = hunkReplacement(document.getText(), hunk);
-    const edit = new vscode.WorkspaceEdit();
-    edit.replace(document.uri, toRange(r), r.text, {
-      label: `AstraForge: a change to ${this.fileOf(document.uri)!.path}`,
-      needsConfirmation: false,
-    });
-    if (!(await vscode.workspace.applyEdit(edit))) throw new Error('VS Code refused the edit');
-    await this.settleIfDone(document);
-    return true;
-  }
-
-  /** Rejects one hunk (by key, or the one at the cursor): it is not offered again for this run. */
-  async rejectHunk(uri?: vscode.Uri, key?: string): Promise<boolean> {
-    const target = await this.hunkAt(uri, key);
-    if (!target) return false;
-    await this.state.rejectHunk(this.review!.runId, this.fileOf(target.document.uri)!.path, target.hunk.key);
-    this.lensesChanged.fire();
-    await this.settleIfDone(target.document);
-    return true;
-  }
-
-  /** Moves the cursor to the next pending hunk in the active editor, the file's or the agent's side (wrapping around). */
-  async nextHunk(): Promise<boolean> {
-    const editor = vscode.window.activeTextEditor;
-    const live = editor && (await this.liveHunks(editor.document.uri));
-    if (!editor || !live?.hunks.length) return false;
-    const starts = live.hunks.map((h) => (live.onAgentSide ? h.proposedStartLine : h.startLine));
-    const line = editor.selection.active.line;
-    const next = starts.find((s) => s > line) ?? starts[0];
-    const pos = new vscode.Position(next, 0);
-    editor.selection = new vscode.Selection(pos, pos);
-    editor.revealRange(new vscode.Range(pos, pos), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
-    return true;
-  }
-
-  provideCodeLenses(document: vscode.TextDocument): vscode.CodeLens[] {
-    const hunks = this.hunks(document) ?? [];
-    return hunks.flatMap((h) => {
-      const range = new vscode.Range(h.startLine, 0, h.startLine, 0);
-      const args = [document.uri, h.key];
-      return [
-        new vscode.CodeLens(range, {
-          title: h.conflict ? "$(check) Take the agent's (AstraForge)" : '$(check) Accept change (AstraForge)',
-          command: 'astraforge.review.acceptHunk',
-          arguments: args,
-        }),
-        new vscode.CodeLens(range, {
-          title: h.conflict ? '$(close) Keep yours' : '$(close) Reject',
-          command: 'astraforge.review.rejectHunk',
-          arguments: args,
-        }),
-      ];
-    });
-  }
-
-  /**
-   * The hunk a command means: by key, or the one at the cursor, in the file's
-   * own editor or on the agent's side of the diff editor.
-   */
-  private async hunkAt(
-    uri: vscode.Uri | undefined,
-    key: string | undefined,
-  ): Promise<{ document: vscode.TextDocument; hunk: Hunk } | undefined> {
-    const editor = vscode.window.activeTextEditor;
-    const target = uri ?? editor?.document.uri;
-    const live = target && (await this.liveHunks(target));
-    if (!live) return undefined;
-    const line = editor?.selection.active.line ?? -1;
-    const hunk = live.hunks.find((h) => {
-      if (key) return h.key === key;
-      const [start, count] = live.onAgentSide ? [h.proposedStartLine, h.newLines.length] : [h.startLine, h.lineCount];
-      return line >= start && line < start + Math.max(1, count);
-    });
-    return hunk && { document: live.document, hunk };
-  }
-
-  /** The pending hunks of the file an editor shows, whether it is the file itself or the agent's side of its diff. */
-  private async liveHunks(uri: vscode.Uri): Promise<{ document: vscode.TextDocument; hunks: Hunk[]; onAgentSide: boolean } | undefined> {
-    const path = this.pathOf(uri);
-    if (!path || !this.review) return undefined;
-    const document = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(this.review.folder, path));
-    return { document, hunks: this.hunks(document) ?? [], onAgentSide: uri.scheme === REVIEW_SCHEME };
-  }
-
-  /** A file whose hunks are all accepted or rejected is decided. */
-  private async settleIfDone(document: vscode.TextDocument): Promise<void> {
-    const f = this.fileOf(document.uri);
-    if (f && this.hunks(document)?.length === 0) await this.decide([f.path], 'accepted');
-    this.lensesChanged.fire();
+  /** Remembers a rejected change of a file: it is not offered again for this run. */
+  async rejectHunk(path: string, key: string): Promise<void> {
+    await this.state.rejectHunk(this.need().runId, path, key);
   }
 
   /** The review path of a file URI or of the agent's version's URI. */
   pathOf(uri: vscode.Uri): string | undefined {
-    if (uri.scheme === REVIEW_SCHEME) return uri.path.slice(1);
+    if (uri.scheme === REVIEW_SCHEME) return agentVersionPath(uri);
     return this.fileOf(uri)?.path;
   }
 
-  private fileOf(uri: vscode.Uri): FileProposal | undefined {
+  /** The review's file at a URI of the folder; never a refused one. */
+  fileOf(uri: vscode.Uri): FileProposal | undefined {
     const review = this.review;
     if (!review) return undefined;
     // A refused path is no file of the folder, whatever URI joining it gives.
@@ -333,43 +204,13 @@ export class ReviewController
   }
 
   /** The diff editor for one file: the local file beside the agent's version. */
-  async showDiff(path: string, preserveFocus = true): Promise<void> {
-    const review = this.need();
-    const f = review.files.find((x) => x.path === path);
-    if (!f) throw new Error(`${path} is not in this run's changes`);
-    if (f.kind === 'refused') {
-      void vscode.window.showWarningMessage(`AstraForge: ${printablePath(f.path)} is refused and will not be written: ${f.reason}.`);
-      return;
-    }
-    const local = vscode.Uri.joinPath(review.folder, f.oldPath ?? f.path);
-    await vscode.commands.executeCommand('vscode.diff', local, this.proposedUri(review.runId, f.path), `${f.path} (yours ↔ agent's)`, {
-      preserveFocus,
-      preview: true,
-    });
+  showDiff(path: string, preserveFocus = true): Promise<void> {
+    return showFileDiff(this.need(), path, preserveFocus);
   }
 
   /** Every changed file at once in the multi-file diff view. */
-  async showAll(): Promise<void> {
-    const review = this.need();
-    const list = review.files
-      .filter((f) => f.kind !== 'refused' && f.proposedText !== undefined)
-      .map((f) => [
-        vscode.Uri.joinPath(review.folder, f.path),
-        vscode.Uri.joinPath(review.folder, f.oldPath ?? f.path),
-        this.proposedUri(review.runId, f.path),
-      ]);
-    await vscode.commands.executeCommand('vscode.changes', `AstraForge run ${review.runId}`, list);
-  }
-
-  proposedUri(runId: string, path: string): vscode.Uri {
-    return vscode.Uri.from({ scheme: REVIEW_SCHEME, path: `/${path}`, query: runId });
-  }
-
-  // --- TextDocumentContentProvider: the agent's version, read-only ---
-
-  provideTextDocumentContent(uri: vscode.Uri): string {
-    const f = this.review?.runId === uri.query ? this.review.files.find((x) => `/${x.path}` === uri.path) : undefined;
-    return f?.proposedText ?? '';
+  showAll(): Promise<void> {
+    return showAllDiffs(this.need());
   }
 
   // --- TreeDataProvider ---
@@ -387,15 +228,13 @@ export class ReviewController
     return this.review;
   }
 
-  private async decide(paths: readonly string[], decision: Decision): Promise<void> {
+  async decide(paths: readonly string[], decision: Decision): Promise<void> {
     await this.state.decide(this.need().runId, paths, decision);
     this.changed.fire(undefined);
-    this.lensesChanged.fire();
   }
 
   dispose(): void {
     this.changed.dispose();
-    this.lensesChanged.dispose();
   }
 }
 
@@ -407,21 +246,4 @@ export interface AcceptResult {
   /** Files whose path is no safe target: never written. */
   refused: string[];
   undoable?: CarriedOut;
-}
-
-/** The documents VS Code holds, by URI: asked once per action rather than once per file. */
-function openDocuments(): Map<string, vscode.TextDocument> {
-  return new Map(vscode.workspace.textDocuments.map((d) => [d.uri.toString(), d]));
-}
-
-async function readLocal(uri: vscode.Uri, open: Map<string, vscode.TextDocument>): Promise<Buffer | undefined> {
-  // An open document may hold edits not yet saved: those are the user's current text.
-  const document = open.get(uri.toString());
-  if (document) return Buffer.from(document.getText());
-  try {
-    // Straight from the disk when the folder is there, without a round trip through VS Code per file.
-    return uri.scheme === 'file' ? await readFile(uri.fsPath) : Buffer.from(await vscode.workspace.fs.readFile(uri));
-  } catch {
-    return undefined;
-  }
 }

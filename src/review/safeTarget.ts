@@ -1,8 +1,7 @@
 // Whether a path that came from the server (from the agent's diff, so from
 // an attacker) may be written in the workspace folder. Every apply route
 // (the WorkspaceEdit and the disk writes) asks here first; a refused file
-// is shown with the reason and never read, written or deleted. Imports
-// nothing of `vscode`.
+// is shown with the reason and never read, written or deleted.
 import { lstat, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 

@@ -3,8 +3,7 @@
 // files, CI workflows, dev containers, shell start-up files, package
 // manager and direnv config. A review marks them and asks before Accept All
 // writes them. The one list; matched at any depth and in any case (macOS
-// and Windows fold case), for renames on both names. Imports nothing of
-// `vscode`.
+// and Windows fold case), for renames on both names.
 
 /** Folders whose every file is sensitive, by name, at any depth. */
 const SENSITIVE_FOLDERS: Record<string, string> = {

@@ -1,35 +1,16 @@
-// Applying an agent's proposed file over a local file the user has edited
-// since the snapshot: a line-based three-way merge against the snapshot's
-// base, so the user's edits survive and only real overlaps become conflicts.
-// Line endings, a BOM and the final newline are layout, merged apart from the
-// lines (see lineText.ts). Pure; binary files never come here.
+// The review's one merge: the agent's version of a file against the file as
+// the user has it, line by line against the snapshot's base, so the user's
+// edits survive and only real overlaps become conflicts. Lines are compared
+// without their layout (line endings, a BOM, the final newline: see
+// lineText.ts). hunks.ts turns the chunks into the changes the user accepts,
+// and writes them. Pure; binary files never come here.
 import { diffArrays } from 'diff';
-import { detectEol, joinLines, splitLines, type Eol } from './lineText';
+import { splitLines } from './lineText';
 
 export type MergeChunk =
   | { kind: 'stable'; lines: string[] }
   | { kind: 'local' | 'proposed' | 'both'; lines: string[]; baseLines: string[] }
   | { kind: 'conflict'; base: string[]; local: string[]; proposed: string[] };
-
-export interface MergeResult {
-  /** In file order; lines carry no terminators. */
-  chunks: MergeChunk[];
-  conflicts: number;
-  /** The merged file, conflicts written with git-style markers, in the local file's layout. */
-  text: string;
-  eol: Eol;
-  /** With eol, the layout to rebuild text (joinLines) once the conflicts are resolved. */
-  bom: boolean;
-  finalNewline: boolean;
-  clean: boolean;
-}
-
-export const CONFLICT_MARKERS = {
-  local: '<<<<<<< local',
-  base: '||||||| base',
-  proposed: '=======',
-  end: '>>>>>>> proposed',
-} as const;
 
 // Myers' diff costs about (lines x edits); two 20,000-line files with nothing
 // in common take minutes. Past this many inserted plus removed lines a side
@@ -52,20 +33,9 @@ interface EditGroup {
   proposed: Edit[];
 }
 
-export function mergeThreeWay(base: string, local: string, proposed: string): MergeResult {
-  const baseText = splitLines(base);
-  const localText = splitLines(local);
-  const proposedText = splitLines(proposed);
-  const chunks = mergeLines(baseText.lines, localText.lines, proposedText.lines);
-  const conflicts = chunks.filter((c) => c.kind === 'conflict').length;
-  // Line endings and the BOM are the user's file's, whatever the agent's tools
-  // wrote; the local file decides, the others only when it has no line ending
-  // or CRLF and LF tie.
-  const eol = detectEol(local) ?? detectEol(proposed) ?? detectEol(base) ?? '\n';
-  const bom = localText.bom;
-  const finalNewline = mergeFlag(baseText.finalNewline, localText.finalNewline, proposedText.finalNewline);
-  const text = joinLines(renderChunks(chunks), { eol, bom, finalNewline });
-  return { chunks, conflicts, text, eol, bom, finalNewline, clean: conflicts === 0 };
+/** The three texts' lines as chunks in file order (lines carry no terminators). */
+export function mergeThreeWay(base: string, local: string, proposed: string): MergeChunk[] {
+  return mergeLines(splitLines(base).lines, splitLines(local).lines, splitLines(proposed).lines);
 }
 
 function mergeLines(base: string[], local: string[], proposed: string[]): MergeChunk[] {
@@ -163,26 +133,4 @@ function pushStable(chunks: MergeChunk[], lines: string[]): void {
 
 function sameLines(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((line, i) => line === b[i]);
-}
-
-/** A yes/no property of the file cannot conflict: the side that changed it wins, else both agree. */
-function mergeFlag(base: boolean, local: boolean, proposed: boolean): boolean {
-  return local !== base ? local : proposed;
-}
-
-function renderChunks(chunks: MergeChunk[]): string[] {
-  const out: string[] = [];
-  // One by one: spreading a long chunk into push() would overflow the stack.
-  const append = (lines: readonly string[]) => {
-    for (const line of lines) out.push(line);
-  };
-  for (const chunk of chunks) {
-    if (chunk.kind !== 'conflict') {
-      append(chunk.lines);
-      continue;
-    }
-    const { local, base, proposed, end } = CONFLICT_MARKERS;
-    for (const part of [[local], chunk.local, [base], chunk.base, [proposed], chunk.proposed, [end]]) append(part);
-  }
-  return out;
 }

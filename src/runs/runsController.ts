@@ -1,14 +1,18 @@
 // The runs the user sees: the list, and the one run shown in the sidebar,
 // whose events are followed from the server (resuming after a broken
-// stream) and handed on in small append-only batches.
+// stream) and handed on in small append-only batches. The runs are fetched
+// once when the server connects; after that their events keep them up to
+// date (the shown run's stream, and a stream for each other run under way).
 import * as vscode from 'vscode';
-import { TERMINAL_STATUSES, type CreateRunRequest, type Run, type RunEvent } from '../../server/src/contract/runApi';
+import { TERMINAL_STATUSES, type CreateRunRequest, type Run, type RunEvent } from '@astraforge/contract/runApi';
+import type { ConnectionState } from '@astraforge/contract/webviewMessages';
+import type { FollowOptions, ServerClient } from '../server/serverClient';
 import type { ServerConnection } from '../server/serverConnection';
+import { runAfterEvent } from './runAfterEvent';
 
 const BATCH_MS = 40;
-const LIST_REFRESH_MS = 5000;
-/** Events after which the run's status, usage or error may have changed. */
-const REFRESHING_EVENTS = new Set(['run.status', 'run.finished', 'model.call', 'diff.ready', 'run.followup']);
+const LISTED_RUNS = 100;
+const SHOWN_RUN_KEY = 'astraforge.runs.shown';
 
 export interface RunEventsBatch {
   runId: string;
@@ -30,15 +34,24 @@ export class RunsController implements vscode.Disposable {
   private follow?: AbortController;
   /** The last seq handed on for the followed run. */
   private followedSeq = 0;
-  private readonly timer: NodeJS.Timeout;
+  /** The streams of the listed runs under way other than the shown one, which keep their entries current. */
+  private readonly watches = new Map<string, AbortController>();
+  private readonly connectionChanges: vscode.Disposable;
 
+  /**
+   * `listedFolders` says which runs the list holds: those of these workspace
+   * folders (their URIs), or every run of the user when it gives undefined.
+   * `memory` (the workspace's state) keeps the shown run's id, so a reloaded
+   * window shows it again: the view's own saved state may not have been
+   * written before the page went.
+   */
   constructor(
     private readonly connection: ServerConnection,
     private readonly log: vscode.LogOutputChannel,
+    private readonly listedFolders: () => readonly string[] | undefined = () => undefined,
+    private readonly memory?: vscode.Memento,
   ) {
-    this.timer = setInterval(() => {
-      if (this.runsList.some((r) => !TERMINAL_STATUSES.includes(r.status))) void this.refresh();
-    }, LIST_REFRESH_MS);
+    this.connectionChanges = connection.onDidChange((state) => this.onConnection(state));
   }
 
   get runs(): readonly Run[] {
@@ -49,14 +62,31 @@ export class RunsController implements vscode.Disposable {
     return this.selected;
   }
 
+  /** The run shown now, else the one this folder's window showed last (before a reload). */
+  shownRunId(): string | undefined {
+    return this.selected?.id ?? this.memory?.get<string>(SHOWN_RUN_KEY);
+  }
+
   async refresh(): Promise<void> {
     try {
       const client = await this.connection.client();
-      this.runsList = (await client.listRuns(100)).runs;
+      this.runsList = await this.listRuns(client);
       this.runsChanged.fire(this.runsList);
+      this.watchRunsUnderWay();
     } catch (e) {
       this.log.warn(`cannot list runs: ${(e as Error).message}`);
     }
+  }
+
+  /** The newest runs of the listed folders (each folder's, merged), or of the user. */
+  private async listRuns(client: ServerClient): Promise<Run[]> {
+    const folders = this.listedFolders();
+    if (!folders) return (await client.listRuns(LISTED_RUNS)).runs;
+    const lists = await Promise.all(folders.map(async (uri) => (await client.listRuns(LISTED_RUNS, uri)).runs));
+    return lists
+      .flat()
+      .sort((a, b) => b.created_at.localeCompare(a.created_at))
+      .slice(0, LISTED_RUNS);
   }
 
   async start(req: CreateRunRequest): Promise<Run> {
@@ -74,18 +104,36 @@ export class RunsController implements vscode.Disposable {
     this.selected = run;
     this.selectedChanged.fire(run);
     this.followFrom(runId, 0);
+    this.watchRunsUnderWay();
+    await this.memory?.update(SHOWN_RUN_KEY, runId);
+  }
+
+  async cancel(runId: string): Promise<void> {
+    const client = await this.connection.client();
+    // The run's end arrives with its events (the shown run's stream, or its own).
+    await client.cancel(runId);
+  }
+
+  async followUp(runId: string, message: string, command?: string): Promise<void> {
+    const client = await this.connection.client();
+    await client.followUp(runId, command ? { message, command } : { message });
+    if (this.selected?.id !== runId) return this.select(runId);
+    // The new turn continues the same log: pick it up after the last event already shown.
+    this.followFrom(runId, this.followedSeq);
   }
 
   /**
-   * Follows the run's events after `afterSeq`, handing them on in batches. The
-   * client resumes a broken stream with Last-Event-ID; a new turn after a
-   * follow-up resumes here from the last seq handed on, so nothing repeats.
+   * Follows the shown run's events after `afterSeq`, handing them on in
+   * batches. The client resumes a broken stream with Last-Event-ID; a new
+   * turn after a follow-up resumes here from the last seq handed on, so
+   * nothing repeats.
    */
   private followFrom(runId: string, afterSeq: number): void {
     this.follow?.abort();
     const follow = new AbortController();
     this.follow = follow;
     this.followedSeq = afterSeq;
+    let received = afterSeq;
     // Throttled with a leading edge: an event after a quiet spell goes out at once,
     // a burst goes out at most every BATCH_MS.
     let batch: RunEvent[] = [];
@@ -93,78 +141,134 @@ export class RunsController implements vscode.Disposable {
     let lastFlush = 0;
     const flush = () => {
       flushTimer = undefined;
+      // A stopped follow hands on nothing more; whoever resumes it starts after followedSeq.
       if (!batch.length || follow.signal.aborted) return;
       lastFlush = Date.now();
+      this.followedSeq = batch[batch.length - 1].seq;
       this.eventsArrived.fire({ runId, events: batch });
       batch = [];
     };
-    void this.connection
-      .client()
-      .then((client) =>
-        client.followEvents(runId, {
-          afterSeq,
-          signal: follow.signal,
-          onEvent: (e) => {
-            if (e.seq <= this.followedSeq) return;
-            this.followedSeq = e.seq;
-            batch.push(e);
-            if (!flushTimer) {
-              const wait = BATCH_MS - (Date.now() - lastFlush);
-              // Events parsed from one chunk all land before the microtask runs.
-              if (wait <= 0) queueMicrotask(flush);
-              else flushTimer = setTimeout(flush, wait);
-            }
-            if (REFRESHING_EVENTS.has(e.type)) void this.updateRun(runId);
-          },
-          onReconnect: (attempt, err) => this.log.warn(`run ${runId}: event stream broke (${err.message}); resuming, attempt ${attempt}`),
-        }),
-      )
-      .then(() => {
-        if (flushTimer) clearTimeout(flushTimer);
-        flush();
-      })
-      .catch((e: Error) => {
-        if (!follow.signal.aborted) this.log.error(`run ${runId}: cannot follow its events: ${e.message}`);
+    void this.followRun(runId, afterSeq, follow.signal, (e) => {
+      if (e.seq <= received) return;
+      received = e.seq;
+      batch.push(e);
+      if (!flushTimer) {
+        const wait = BATCH_MS - (Date.now() - lastFlush);
+        // Events parsed from one chunk all land before the microtask runs.
+        if (wait <= 0) queueMicrotask(flush);
+        else flushTimer = setTimeout(flush, wait);
+      }
+      this.applyEvent(runId, e);
+    }).then(() => {
+      if (flushTimer) clearTimeout(flushTimer);
+      flush();
+    });
+  }
+
+  /**
+   * Follows the events of every listed run under way but the shown one, from
+   * the list's last seq, for the changes they make to the run; each stream
+   * ends with its run's turn.
+   */
+  private watchRunsUnderWay(): void {
+    for (const [runId, watch] of this.watches)
+      if (runId === this.selected?.id || !this.runsList.some((r) => r.id === runId)) {
+        watch.abort();
+        this.watches.delete(runId);
+      }
+    for (const run of this.runsList) {
+      if (TERMINAL_STATUSES.includes(run.status) || run.id === this.selected?.id || this.watches.has(run.id)) continue;
+      const watch = new AbortController();
+      this.watches.set(run.id, watch);
+      void this.followRun(run.id, run.last_seq, watch.signal, (e) => this.applyEvent(run.id, e)).then(() => {
+        if (this.watches.get(run.id) === watch) this.watches.delete(run.id);
       });
-  }
-
-  async cancel(runId: string): Promise<void> {
-    const client = await this.connection.client();
-    await client.cancel(runId);
-    await this.updateRun(runId);
-  }
-
-  async followUp(runId: string, message: string, command?: string): Promise<void> {
-    const client = await this.connection.client();
-    await client.followUp(runId, command ? { message, command } : { message });
-    await this.refresh();
-    if (this.selected?.id !== runId) return this.select(runId);
-    // The new turn continues the same log: pick it up after the last event already shown.
-    await this.updateRun(runId);
-    this.followFrom(runId, this.followedSeq);
-  }
-
-  private async updateRun(runId: string): Promise<void> {
-    try {
-      const client = await this.connection.client();
-      const run = await client.getRun(runId);
-      if (this.selected?.id === runId) {
-        this.selected = run;
-        this.runUpdated.fire(run);
-      }
-      const i = this.runsList.findIndex((r) => r.id === runId);
-      if (i >= 0) {
-        this.runsList[i] = run;
-        this.runsChanged.fire(this.runsList);
-      }
-    } catch (e) {
-      this.log.warn(`cannot refresh run ${runId}: ${(e as Error).message}`);
     }
   }
 
-  dispose(): void {
-    clearInterval(this.timer);
+  /** Follows one run's events until its turn ends or `signal` aborts; failures are logged. */
+  private async followRun(runId: string, afterSeq: number, signal: AbortSignal, onEvent: FollowOptions['onEvent']): Promise<void> {
+    try {
+      const client = await this.connection.client();
+      await client.followEvents(runId, {
+        afterSeq,
+        signal,
+        onEvent,
+        onReconnect: (attempt, err) => this.log.warn(`run ${runId}: event stream broke (${err.message}); resuming, attempt ${attempt}`),
+        onSkipped: (s) =>
+          this.log.warn(
+            `run ${runId}: skipped event ${s.seq ?? '?'} (${s.type}): ${s.reason}; later ones of its type are skipped silently`,
+          ),
+      });
+    } catch (e) {
+      if (!signal.aborted) this.log.error(`run ${runId}: cannot follow its events: ${(e as Error).message}`);
+    }
+  }
+
+  /** Brings the shown run and the run's list entry up to date with one of its events. */
+  private applyEvent(runId: string, e: RunEvent): void {
+    if (this.selected?.id === runId) {
+      const run = runAfterEvent(this.selected, e);
+      if (run) {
+        this.selected = run;
+        this.runUpdated.fire(run);
+      }
+    }
+    const i = this.runsList.findIndex((r) => r.id === runId);
+    const listed = i >= 0 ? runAfterEvent(this.runsList[i], e) : undefined;
+    if (listed) {
+      this.runsList[i] = listed;
+      this.runsChanged.fire(this.runsList);
+    }
+  }
+
+  /**
+   * Streams hold the client they started with: when the connection goes they
+   * stop, and when it comes back the runs are fetched again (the one fetch for
+   * the state the events then update) and the shown run's stream resumes.
+   */
+  private onConnection(state: ConnectionState): void {
+    this.stopStreams();
+    if (state.status !== 'connected') return;
+    void this.refresh();
+    if (this.selected) void this.resumeSelected(this.selected.id);
+    else void this.showRemembered();
+  }
+
+  /** Shows the run this folder's window showed last (before a reload), if the server still has it. */
+  private async showRemembered(): Promise<void> {
+    const runId = this.memory?.get<string>(SHOWN_RUN_KEY);
+    if (!runId) return;
+    try {
+      await this.select(runId);
+    } catch (e) {
+      this.log.info(`the run shown before, ${runId}, is not shown again: ${(e as Error).message}`);
+      await this.memory?.update(SHOWN_RUN_KEY, undefined);
+    }
+  }
+
+  private async resumeSelected(runId: string): Promise<void> {
+    try {
+      const client = await this.connection.client();
+      const run = await client.getRun(runId);
+      if (this.selected?.id !== runId) return;
+      this.selected = run;
+      this.runUpdated.fire(run);
+      this.followFrom(runId, this.followedSeq);
+    } catch (e) {
+      this.log.warn(`cannot resume run ${runId}: ${(e as Error).message}`);
+    }
+  }
+
+  private stopStreams(): void {
     this.follow?.abort();
+    for (const watch of this.watches.values()) watch.abort();
+    this.watches.clear();
+  }
+
+  dispose(): void {
+    this.connectionChanges.dispose();
+    this.stopStreams();
     this.runsChanged.dispose();
     this.selectedChanged.dispose();
     this.runUpdated.dispose();

@@ -4,10 +4,10 @@
 // zod schemas, and forwards runs as append-only event batches.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { AgentName } from '../../server/src/contract/runApi';
+import { AgentName } from '@astraforge/contract/runApi';
 import type { RunsController } from '../runs/runsController';
 import type { ServerConnection } from '../server/serverConnection';
-import { HostMessage, ViewMessage } from '../webview/protocol';
+import { HostMessage, ViewMessage } from '@astraforge/contract/webviewMessages';
 
 export const SIDEBAR_VIEW_ID = 'astraforge.sidebar';
 
@@ -90,7 +90,7 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
     this.received.fire(msg);
     try {
       switch (msg.type) {
-        case 'ready':
+        case 'ready': {
           this.post({
             type: 'init',
             agents: AgentName.options,
@@ -99,9 +99,11 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
           });
           if (this.runs.runs.length) this.post({ type: 'runs', runs: [...this.runs.runs] });
           else void this.runs.refresh();
-          if (msg.runId) await this.runs.select(msg.runId);
-          else if (this.runs.selectedRun) await this.runs.select(this.runs.selectedRun.id);
+          // The extension's own record of the shown run first: the view's saved state can be older than the view was.
+          const shown = this.runs.shownRunId() ?? msg.runId;
+          if (shown) await this.runs.select(shown);
           break;
+        }
         case 'startRun':
           if (await this.actions.startRun(msg)) this.post({ type: 'ack', of: 'startRun' });
           else this.post({ type: 'error', message: 'The run was not started.' });

@@ -2,7 +2,7 @@
 // files that .gitignore does not exclude (also in folders that are not a
 // git repository), capped in count and size, packed as a tar stream that is
 // produced while it uploads. Binary-safe; symlinks travel as symlinks (the
-// server refuses any that lead out). Imports nothing of `vscode`.
+// server refuses any that lead out).
 import { execFile } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { lstat, readlink, readdir } from 'node:fs/promises';

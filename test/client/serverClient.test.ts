@@ -3,12 +3,15 @@
 // (replayed, resumed after a seq), the diff, and errors as typed failures.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RunEvent } from '../../server/src/contract/runApi';
-import { ServerClient, ServerError } from '../../src/server/serverClient';
+import type { Run, RunEvent } from '@astraforge/contract/runApi';
+import { ServerClient, ServerError, type SkippedEvent } from '../../src/server/serverClient';
 import { listWorkspaceFiles, packSnapshot, planSnapshot } from '../../src/snapshot/snapshotBuilder';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
+import { until } from '../helpers/until';
 
 describe('extension server client', function () {
   this.timeout(60_000);
@@ -46,8 +49,9 @@ describe('extension server client', function () {
       events.map((_, i) => i + 1),
       'every seq once, in order',
     );
-    assert.equal(events.at(-1)?.type, 'run.finished');
-    assert.equal(events.at(-1)?.status, 'succeeded');
+    const finished = events.at(-1);
+    assert.equal(finished?.type, 'run.finished');
+    assert.equal(finished.status, 'succeeded');
     assert.equal(last, events.at(-1)?.seq);
     const output = events
       .filter((e) => e.type === 'command.output')
@@ -87,7 +91,7 @@ describe('extension server client', function () {
     const ac = new AbortController();
     const seen: RunEvent[] = [];
     const following = client.followEvents(run.id, { afterSeq: 0, signal: ac.signal, onEvent: (e) => seen.push(e) });
-    await new Promise((r) => setTimeout(r, 500));
+    await until('the first events', () => seen.length > 0);
     ac.abort();
     const t0 = Date.now();
     await following;
@@ -115,5 +119,115 @@ describe('extension server client', function () {
     assert.equal(proposed.get('a.txt')?.toString(), 'changed\n');
     assert.deepEqual([...proposed.get('b.bin')!], [0, 1, 2, 255]);
     assert.equal(proposed.get('nope.txt'), undefined);
+  });
+});
+
+// A server newer than the extension, or one relaying a sandboxed agent's
+// malformed output: events the client cannot read are skipped, reported once
+// per type, and never stop the stream. The real server only sends valid
+// events, so a scripted one plays this server.
+describe('extension server client, events it cannot read', () => {
+  let scripted: Server;
+  let url: string;
+  const streams = new Map<string, string[]>();
+  const runs = new Map<string, Run>();
+  const lastEventIds: (string | undefined)[] = [];
+
+  before(async () => {
+    scripted = createServer((req, res) => {
+      const events = /^\/api\/runs\/(\w+)\/events$/.exec(req.url ?? '');
+      const run = /^\/api\/runs\/(\w+)$/.exec(req.url ?? '');
+      if (events && streams.has(events[1])) {
+        lastEventIds.push(req.headers['last-event-id'] as string | undefined);
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(streams.get(events[1])!.join(''));
+      } else if (run && runs.has(run[1])) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(runs.get(run[1])));
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error_code: 'RUN_NOT_FOUND', message: 'no such run' }));
+      }
+    });
+    await new Promise<void>((resolve) => scripted.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(scripted.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((resolve) => scripted.close(() => resolve())));
+
+  const sse = (id: number, data: unknown) => `id: ${id}\ndata: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
+  const ts = new Date(0).toISOString();
+
+  async function follow(runId: string): Promise<{ seqs: number[]; skipped: SkippedEvent[]; last: number }> {
+    const client = new ServerClient(url, 'key');
+    const seqs: number[] = [];
+    const skipped: SkippedEvent[] = [];
+    try {
+      const ac = new AbortController();
+      // A client that kept resuming would never settle: give up after a few seconds.
+      const timer = setTimeout(() => ac.abort(), 5000);
+      const last = await client.followEvents(runId, {
+        afterSeq: 0,
+        signal: ac.signal,
+        onEvent: (e) => seqs.push(e.seq),
+        onSkipped: (s) => skipped.push(s),
+      });
+      clearTimeout(timer);
+      assert.ok(!ac.signal.aborted, 'the follow ended by itself');
+      return { seqs, skipped, last };
+    } finally {
+      await client.close();
+    }
+  }
+
+  it('skipsUnknownAndMalformedEventsAndKeepsGoing', async () => {
+    streams.set('mixed', [
+      sse(1, { seq: 1, type: 'run.status', ts, status: 'running' }),
+      sse(2, { seq: 2, type: 'agent.daydream', ts, about: 'a newer server' }),
+      sse(3, { seq: 3, type: 'command.output', ts, stream: 'stdout', text: 42 }),
+      sse(4, '{"seq": 4, "type": "command.output", "te'),
+      sse(5, { seq: 5, type: 'agent.daydream', ts, about: 'again' }),
+      sse(6, { seq: 6, type: 'command.output', ts, stream: 'stdout', text: 'still here\n' }),
+      sse(7, { seq: 7, type: 'run.finished', ts, status: 'succeeded' }),
+    ]);
+    const { seqs, skipped, last } = await follow('mixed');
+    assert.deepEqual(seqs, [1, 6, 7], 'the events that fit the contract, in order');
+    assert.equal(last, 7);
+    assert.deepEqual(
+      skipped.map((s) => [s.seq, s.type]),
+      [
+        [2, 'agent.daydream'],
+        [3, 'command.output'],
+        [4, '(not JSON)'],
+      ],
+      'each kind of skip reported once: the second agent.daydream is not',
+    );
+    assert.match(skipped[0].reason, /does not know/);
+    assert.match(skipped[1].reason, /do not match the contract/);
+  });
+
+  it('endsAtAFinishedRunsLastEventEvenWhenItCannotReadIt', async () => {
+    streams.set('badEnd', [
+      sse(1, { seq: 1, type: 'run.status', ts, status: 'running' }),
+      sse(2, { seq: 2, type: 'run.finished', ts, status: 'exploded' }),
+    ]);
+    runs.set('badEnd', {
+      id: 'badEnd',
+      agent: 'command',
+      task: { kind: 'spec', prompt: 'x', command: 'true' },
+      status: 'failed',
+      created_at: ts,
+      updated_at: ts,
+      snapshot_id: 's',
+      last_seq: 2,
+    });
+    lastEventIds.length = 0;
+    const { seqs, skipped, last } = await follow('badEnd');
+    assert.deepEqual(seqs, [1]);
+    assert.deepEqual(
+      skipped.map((s) => s.seq),
+      [2],
+    );
+    assert.equal(last, 2, 'the skipped event counts as read: the run is over, nothing to resume');
+    assert.deepEqual(lastEventIds, ['0'], 'one request: the client did not ask for the skipped event again');
   });
 });

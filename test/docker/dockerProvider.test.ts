@@ -81,13 +81,14 @@ describe('docker provider', function () {
   it('refusesAnImageTheEngineDoesNotHave', async () => {
     const r = await api.post('/v1/sessions', { image: 'astraforge-no-such-image:0' });
     assert.equal(r.status, 400);
+    assert.equal(r.body.error_code, 'INVALID_IMAGE');
     assert.match(r.body.message, /no image "astraforge-no-such-image:0" on the Docker engine/);
   });
 
   it('removesTheContainerWithItsSession', async () => {
     const id = await api.createSession();
     const container = containerOf(id).Id;
-    assert.equal((await api.call('DELETE', `/v1/sessions/${id}`)).status, 200);
+    assert.deepEqual((await api.call('DELETE', `/v1/sessions/${id}`)).body, { ok: true });
     assert.equal(docker('ps', '-aq', '--filter', `id=${container}`), '');
   });
 

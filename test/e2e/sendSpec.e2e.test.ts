@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
 import { openBrowser, openWorkbench, startCodeServer, workbenchUrl, type CodeServer } from '../helpers/codeServer';
 import { REPO_ROOT } from '../helpers/serverProcess';
+import { until } from '../helpers/until';
 
 const SHOTS = join(REPO_ROOT, 'test-results', 'e2e');
 
@@ -96,7 +97,7 @@ describe('end to end: Send Spec from the command palette', function () {
     await page.locator('.monaco-diff-editor').first().waitFor({ timeout: 30_000 });
     await page.locator('.pane-header', { hasText: 'Review' }).first().waitFor();
     await page.locator('.monaco-list-row', { hasText: 'README.md' }).first().waitFor();
-    await page.waitForTimeout(500);
+    await page.locator('.monaco-diff-editor .line-insert').first().waitFor(); // the diff is drawn
     await page.screenshot({ path: join(SHOTS, '3-review-diff.png') });
     // In the file itself, each change has its own Accept and Reject.
     await page.keyboard.press('F1');
@@ -107,7 +108,7 @@ describe('end to end: Send Spec from the command palette', function () {
     await page.screenshot({ path: join(SHOTS, '3b-review-codelens.png') });
     await palette('AstraForge: Review: Accept All');
     const readme = join(cs.workspace, 'README.md');
-    for (let i = 0; i < 100 && !readFileSync(readme, 'utf8').includes('numbered'); i++) await page.waitForTimeout(100);
+    await until('the accepted change on disk', () => readFileSync(readme, 'utf8').includes('numbered'), { timeoutMs: 10_000 });
     assert.match(readFileSync(readme, 'utf8'), /\nnumbered\n$/, 'the accepted change is on disk');
     await page.screenshot({ path: join(SHOTS, '4-review-accepted.png') });
   });
@@ -136,7 +137,7 @@ describe('end to end: Send Spec from the command palette', function () {
     // Ctrl+Z in the Review view takes it back.
     await palette('AstraForge: Focus on Review View');
     await page.keyboard.press('Control+z');
-    for (let i = 0; i < 100 && readFileSync(logo).length !== 4; i++) await page.waitForTimeout(100);
+    await until("the user's bytes back on disk", () => readFileSync(logo).length === 4, { timeoutMs: 10_000 });
     assert.deepEqual([...readFileSync(logo)], [0, 1, 2, 3], "the user's bytes are back");
     await page.locator('.notifications-toasts', { hasText: 'undid "accept logo.bin" (1 file)' }).waitFor({ timeout: 30_000 });
     await page.screenshot({ path: join(SHOTS, '6-apply-undone.png') });

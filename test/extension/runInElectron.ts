@@ -7,14 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTests } from '@vscode/test-electron';
 import { SAMPLE_WORKSPACE } from '../helpers/codeServer';
+import { buildExtensionSuite, SUITE_DIR } from '../helpers/extensionSuite';
 import { REPO_ROOT } from '../helpers/serverProcess';
 
 async function main(): Promise<void> {
+  await buildExtensionSuite();
   const workspace = join(mkdtempSync(join(tmpdir(), 'af-electron-')), 'sample-workspace');
   cpSync(SAMPLE_WORKSPACE, workspace, { recursive: true });
   await runTests({
     extensionDevelopmentPath: REPO_ROOT,
-    extensionTestsPath: join(REPO_ROOT, 'out/test/suite/index.js'),
+    extensionTestsPath: join(SUITE_DIR, 'index.js'),
     launchArgs: [workspace, '--disable-extensions', '--disable-workspace-trust'],
     extensionTestsEnv: { ASTRAFORGE_TEST_RESULTS: '' },
   });

@@ -1,6 +1,6 @@
 // A thin test client over undici for the server's JSON and SSE routes.
 import { request } from 'undici';
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { readSse, type SseMessage } from './sseReader';
 
 export interface JsonResponse<T = any> {
   status: number;
@@ -61,29 +61,12 @@ export class ApiClient {
   }
 
   /** Posts to an SSE route and collects its events (with arrival times) until the stream ends. */
-  async sse(
-    path: string,
-    body: unknown,
-    onEvent?: (e: EventSourceMessage & { at: number }) => void,
-  ): Promise<(EventSourceMessage & { at: number })[]> {
-    const res = await request(`${this.url}${path}`, {
-      method: 'POST',
-      headers: this.headers({ 'content-type': 'application/json', accept: 'text/event-stream' }),
-      body: JSON.stringify(body),
+  async sse(path: string, body: unknown, onEvent?: (e: SseMessage) => void): Promise<SseMessage[]> {
+    const events: SseMessage[] = [];
+    await readSse({ url: `${this.url}${path}`, method: 'POST', headers: this.headers(), json: body }, (e) => {
+      events.push(e);
+      onEvent?.(e);
     });
-    const events: (EventSourceMessage & { at: number })[] = [];
-    if (res.statusCode !== 200) {
-      const text = await res.body.text();
-      throw Object.assign(new Error(`SSE ${path}: ${res.statusCode} ${text}`), { status: res.statusCode, body: text });
-    }
-    const parser = createParser({
-      onEvent: (e) => {
-        const ev = { ...e, at: performance.now() };
-        events.push(ev);
-        onEvent?.(ev);
-      },
-    });
-    for await (const chunk of res.body) parser.feed(chunk.toString());
     return events;
   }
 }

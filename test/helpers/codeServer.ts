@@ -1,13 +1,19 @@
 // A real VS Code for tests: code-server (installed by
 // scripts/setup-code-server.sh) with this repository as the extension under
 // development, opened in Debian's headless Chromium through playwright-core.
+// Each one has its own user data, so the extension's background server (in
+// its global storage) is that test's own; stopping code-server stops that
+// server too, so nothing is left running.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { isProcessAlive } from '../../src/server/serverWatch';
+import { readRecord } from '../../src/server/userServer';
 import { REPO_ROOT } from './serverProcess';
+import { until } from './until';
 
 const ENTRY = join(REPO_ROOT, '.tools/code-server/node_modules/code-server/out/node/entry.js');
 export const SAMPLE_WORKSPACE = join(REPO_ROOT, 'test/fixtures/sample-workspace');
@@ -18,8 +24,21 @@ export interface CodeServer {
   workspace: string;
   root: string;
   child: ChildProcess;
+  /** The extension's background server's data folder (its record, log and runs) in this code-server's user data. */
+  serverDataDir: string;
   output(): string;
+  /** Ends code-server as closing VS Code does: the background server and the folder stay (see startCodeServer's `root`). */
+  close(): Promise<void>;
+  /** Ends code-server, then the background server it left, and removes the folder. */
   stop(): Promise<void>;
+}
+
+export interface CodeServerOptions {
+  env?: Record<string, string>;
+  /** The folder of a closed code-server to open again (its workspace and user data); a new one by default. */
+  root?: string;
+  /** Its port too: the workbench keeps its state in the browser, per origin. A free one by default. */
+  port?: number;
 }
 
 async function freePort(): Promise<number> {
@@ -33,25 +52,30 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startCodeServer(opts: { env?: Record<string, string> } = {}): Promise<CodeServer> {
-  const root = mkdtempSync(join(tmpdir(), 'af-vscode-'));
+export async function startCodeServer(opts: CodeServerOptions = {}): Promise<CodeServer> {
+  const root = opts.root ?? mkdtempSync(join(tmpdir(), 'af-vscode-'));
   const workspace = join(root, 'sample-workspace');
-  cpSync(SAMPLE_WORKSPACE, workspace, { recursive: true });
   const userData = join(root, 'user-data');
-  mkdirSync(join(userData, 'User'), { recursive: true });
-  writeFileSync(
-    join(userData, 'User', 'settings.json'),
-    JSON.stringify({
-      'security.workspace.trust.enabled': false,
-      'workbench.startupEditor': 'none',
-      'workbench.tips.enabled': false,
-      'telemetry.telemetryLevel': 'off',
-      'extensions.autoCheckUpdates': false,
-      'update.mode': 'none',
-      'astraforge.defaultAgent': 'command',
-    }),
-  );
-  const port = await freePort();
+  const serverDataDir = join(userData, 'User', 'globalStorage', 'astraforge.astraforge', 'server');
+  if (!existsSync(workspace)) {
+    cpSync(SAMPLE_WORKSPACE, workspace, { recursive: true });
+    mkdirSync(join(userData, 'User'), { recursive: true });
+    writeFileSync(
+      join(userData, 'User', 'settings.json'),
+      JSON.stringify({
+        'security.workspace.trust.enabled': false,
+        'workbench.startupEditor': 'none',
+        'workbench.tips.enabled': false,
+        'telemetry.telemetryLevel': 'off',
+        'extensions.autoCheckUpdates': false,
+        'update.mode': 'none',
+        'astraforge.defaultAgent': 'command',
+        // Should a test die before it stops the server, the server ends itself soon after.
+        'astraforge.server.idleExitMinutes': 10,
+      }),
+    );
+  }
+  const port = opts.port ?? (await freePort());
   const child = spawn(
     process.execPath,
     [
@@ -75,33 +99,66 @@ export async function startCodeServer(opts: { env?: Record<string, string> } = {
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`code-server exited:\n${out}`);
-    try {
-      const res = await fetch(`${url}/healthz`);
-      if (res.ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (Date.now() > deadline) throw new Error(`code-server did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 200));
+  try {
+    await until(
+      () => `code-server to answer:\n${out}`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`code-server exited:\n${out}`);
+        return (
+          (await fetch(`${url}/healthz`).then(
+            (r) => r.ok,
+            () => false,
+          )) || undefined
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+  } catch (e) {
+    child.kill('SIGKILL');
+    await stopBackgroundServer(serverDataDir);
+    rmSync(root, { recursive: true, force: true });
+    throw e;
   }
+  const close = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  };
   return {
     url,
     port,
     workspace,
     root,
     child,
+    serverDataDir,
     output: () => out,
+    close,
     async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await new Promise((r) => child.once('exit', r));
-      }
+      await close();
+      // After code-server: no window is left to start another.
+      await stopBackgroundServer(serverDataDir);
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Stops the background server whose record is in `dataDir`, if one runs: asked over its API, killed if it does not go. */
+export async function stopBackgroundServer(dataDir: string): Promise<void> {
+  const record = readRecord(dataDir);
+  if (!record || !isProcessAlive(record.pid)) return;
+  try {
+    const key = readFileSync(record.api_key_file, 'utf8').trim();
+    await fetch(`${record.url}/api/server/shutdown`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ when: 'now' }),
+      signal: AbortSignal.timeout(5000),
+    });
+    await until('the background server to exit', () => !isProcessAlive(record.pid) || undefined, { timeoutMs: 15_000 });
+  } catch {
+    if (isProcessAlive(record.pid)) process.kill(record.pid, 'SIGKILL');
+  }
 }
 
 /** The workbench URL with this repository loaded as the extension under development (and, optionally, a test module). */

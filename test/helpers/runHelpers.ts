@@ -5,9 +5,10 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createParser } from 'eventsource-parser';
 import { request } from 'undici';
 import type { ApiClient } from './apiClient';
+import { readSse, STOP } from './sseReader';
+import { until } from './until';
 
 export function makeTree(files: Record<string, string | Buffer>): string {
   const dir = mkdtempSync(join(tmpdir(), 'af-tree-'));
@@ -41,51 +42,41 @@ export async function uploadStream(api: ApiClient, body: NodeJS.ReadableStream |
 export interface SseEvent {
   id?: string;
   data: any;
+  /** performance.now() when it arrived. */
   at: number;
 }
 
-/** Reads a run's event stream until it ends (or `stopAfter` events), optionally resuming after an id. */
+/**
+ * Reads a run's event stream until it ends, or until `stopWhen` says so
+ * (it sees each event and all read so far); `lastEventId` resumes after that seq.
+ */
 export async function readRunEvents(
   api: ApiClient,
   runId: string,
-  opts: { lastEventId?: number; stopAfter?: number; onEvent?: (e: SseEvent) => void } = {},
+  opts: { lastEventId?: number; stopWhen?: (e: SseEvent, all: SseEvent[]) => boolean; onEvent?: (e: SseEvent) => void } = {},
 ): Promise<SseEvent[]> {
-  const ac = new AbortController();
-  const headers: Record<string, string> = { authorization: `Bearer ${api.apiKey}`, accept: 'text/event-stream' };
+  const headers: Record<string, string> = { authorization: `Bearer ${api.apiKey}` };
   if (opts.lastEventId !== undefined) headers['last-event-id'] = String(opts.lastEventId);
-  const res = await request(`${api.url}/api/runs/${runId}/events`, { headers, signal: ac.signal });
-  if (res.statusCode !== 200) throw new Error(`events: ${res.statusCode} ${await res.body.text()}`);
   const events: SseEvent[] = [];
-  let stop = false;
-  const parser = createParser({
-    onEvent: (e) => {
-      if (stop) return;
-      const ev = { id: e.id, data: JSON.parse(e.data), at: performance.now() };
-      events.push(ev);
-      opts.onEvent?.(ev);
-      if (opts.stopAfter !== undefined && events.length >= opts.stopAfter) stop = true;
-    },
+  await readSse({ url: `${api.url}/api/runs/${runId}/events`, headers }, (m) => {
+    const e = { id: m.id, data: JSON.parse(m.data), at: m.at };
+    events.push(e);
+    opts.onEvent?.(e);
+    if (opts.stopWhen?.(e, events)) return STOP;
   });
-  try {
-    for await (const chunk of res.body) {
-      parser.feed(chunk.toString());
-      if (stop) {
-        ac.abort();
-        break;
-      }
-    }
-  } catch (e) {
-    if (!stop) throw e;
-  }
   return events;
 }
 
+/** Polls the run until its status is one of `statuses`; returns the run. */
 export async function waitForRun(api: ApiClient, runId: string, statuses: string[], timeoutMs = 30_000): Promise<any> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await api.get(`/api/runs/${runId}`);
-    if (statuses.includes(r.body.status)) return r.body;
-    if (Date.now() > until) throw new Error(`run ${runId} is ${r.body.status}, not ${statuses.join('|')}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
+  let last = 'unknown';
+  return until(
+    () => `run ${runId} to be ${statuses.join('|')} (it is ${last})`,
+    async () => {
+      const run = (await api.get(`/api/runs/${runId}`)).body;
+      last = run.status;
+      return statuses.includes(run.status) ? run : undefined;
+    },
+    { timeoutMs, intervalMs: 50 },
+  );
 }

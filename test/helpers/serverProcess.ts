@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { findReadyLine } from '@astraforge/contract/serverReady';
+import { ServerExitedEarly } from '../../src/server/serverExitedEarly';
 
 export const REPO_ROOT = resolve(__dirname, '../..');
 const MAIN = join(REPO_ROOT, 'server/dist/main.js');
@@ -47,19 +49,24 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const url = await new Promise<string>((res, rej) => {
-    const t = setTimeout(() => rej(new Error(`server did not start in time:\n${out}`)), 20_000);
-    const check = () => {
-      const m = /"url":"(http:[^"]+)"/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        child.stdout!.off('data', check);
-        res(m[1]);
-      }
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      rej(new Error(`server did not start in time:\n${out}`));
+    }, 20_000);
+    let stdout = '';
+    const watch = (d: Buffer) => {
+      stdout += d.toString();
+      const ready = findReadyLine(stdout);
+      if (!ready) return;
+      clearTimeout(t);
+      child.stdout!.off('data', watch);
+      res(ready.url);
     };
-    child.stdout!.on('data', check);
+    child.stdout!.on('data', watch);
     child.once('exit', (code) => {
       clearTimeout(t);
-      rej(new Error(`server exited with ${code}:\n${out}`));
+      // The product's launcher's error, with all the output as the reason (a test wants the stack too).
+      rej(new ServerExitedEarly(code, out));
     });
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

@@ -140,12 +140,35 @@ describe('codex agent', function () {
     );
   });
 
+  it('reportsCodexsWarningAboutAModelItDoesNotKnowAsAWarningNotAnError', async () => {
+    // The fixture's model, "scripted-model", is one Codex has no metadata for (like any Ollama, vLLM or Azure name).
+    model.script.push({ say: 'Done.' });
+    const created = await api.post('/api/runs', { agent: 'codex', task: { kind: 'spec', prompt: 'Anything.' }, snapshot_id: snapshotId });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const events = (await readRunEvents(api, created.body.id)).map((e) => e.data);
+    assert.equal(events.at(-1).status, 'succeeded', JSON.stringify(events.slice(-6)));
+    const warnings = events.filter((e) => e.type === 'agent.warning');
+    assert.ok(
+      warnings.some((w) => /Model metadata for `scripted-model` not found/.test(w.message)),
+      JSON.stringify(events.map((e) => [e.type, e.message])),
+    );
+    for (const w of warnings) assert.deepEqual(Object.keys(w).sort(), ['item_id', 'message', 'seq', 'ts', 'type']);
+    const errors = events.filter((e) => e.type === 'agent.error');
+    assert.deepEqual(errors, [], 'a successful run reports no agent error');
+  });
+
   it('failsTheRunWhenTheProviderBreaksMidStream', async () => {
     model.script.push({ failMidStream: true });
     const created = await api.post('/api/runs', { agent: 'codex', task: { kind: 'spec', prompt: 'Anything.' }, snapshot_id: snapshotId });
     const run = await waitForRun(api, created.body.id, ['succeeded', 'failed'], 60_000);
     assert.equal(run.status, 'failed');
     assert.ok(run.error, 'a failed run says why');
+    // Codex's own failure stays an error, the turn's end a fatal one.
+    const errors = (await readRunEvents(api, created.body.id)).map((e) => e.data).filter((e) => e.type === 'agent.error');
+    assert.ok(
+      errors.some((e) => e.fatal === true),
+      JSON.stringify(errors),
+    );
   });
 
   it('cancelsMidTurnWhileTheProviderHangs', async () => {

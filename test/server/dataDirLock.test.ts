@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { whyItFailed } from '../../src/server/embeddedServer';
+import { ServerExitedEarly, whyItFailed } from '../../src/server/serverExitedEarly';
+import { ServerExit } from '@astraforge/contract/serverReady';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
 
 describe('data folder lock', () => {
@@ -25,12 +26,15 @@ describe('data folder lock', () => {
       (s) => (servers.push(s), undefined),
       (e: Error) => e,
     );
-    assert.ok(err, 'the second server must not start');
+    assert.ok(err instanceof ServerExitedEarly, `the second server must not start: ${err}`);
+    assert.equal(err.exitCode, ServerExit.dataDirInUse);
+    assert.ok(err.dataDirInUse, 'the launcher tells it from other failures');
     assert.match(err.message, new RegExp(`in use by another AstraForge server \\(pid ${first.child.pid}\\)`));
     // The extension shows the reason, not the stack under it.
     assert.match(whyItFailed(err.message), /^the data folder .* is in use by another AstraForge server \(pid \d+\); stop it/);
     const res = await fetch(`${first.url}/healthz`);
     assert.equal(res.status, 200, 'the first server is unharmed');
+    assert.deepEqual(await res.json(), { ok: true });
   });
 
   it('takesOverTheLockOfAKilledServer', async () => {
@@ -38,6 +42,8 @@ describe('data folder lock', () => {
     await first.kill();
     const second = await startServer({ dataDir });
     servers.push(second);
-    assert.equal((await fetch(`${second.url}/healthz`)).status, 200);
+    const res = await fetch(`${second.url}/healthz`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { ok: true });
   });
 });

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { diffPathProblem } from '../../server/src/contract/diffPath';
+import { diffPathProblem } from '@astraforge/contract/diffPath';
 import { ApiClient } from '../helpers/apiClient';
 import { makeTree, readRunEvents, uploadTree, waitForRun } from '../helpers/runHelpers';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { measureWorkspace } from '../../server/src/sandboxes/host/workspaceUsage';
 import { ApiClient } from '../helpers/apiClient';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
+import { until } from '../helpers/until';
 
 const MiB = 1024 * 1024;
 
@@ -17,10 +18,19 @@ describe('disk quota measured from the host', function () {
   let api: ApiClient;
 
   before(async () => {
-    server = await startServer({ config: { limits: { diskQuotaBytes: 50 * MiB, fileSizeBytes: 50 * MiB } } });
+    server = await startServer({
+      config: { limits: { diskQuotaBytes: 50 * MiB, fileSizeBytes: 50 * MiB } },
+      env: { ASTRAFORGE_LOG_LEVEL: 'info' },
+    });
     api = new ApiClient(server.url, server.apiKey);
   });
   after(async () => server?.dispose());
+  /** How many times the server's quota watcher has killed this session's processes, from its log. */
+  const quotaKills = (sessionId: string) =>
+    server
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"disk quota exceeded"') && l.includes(sessionId)).length;
 
   for (const mode of ['0300', '0000']) {
     it(`killsACommandThatHidesFilesInAFolderWithMode${mode}`, async () => {
@@ -37,14 +47,17 @@ describe('disk quota measured from the host', function () {
       assert.ok(Date.now() - started < 30_000, `killed after ${Date.now() - started} ms`);
       const notice = JSON.stringify(r.body);
       assert.match(notice, /workspace disk quota exceeded \(\d+ > 52428800 bytes, measured from the host\)/);
+      await until('the kill in the server log', () => quotaKills(id) > 0, { timeoutMs: 5000 });
 
       // Still usable: the files can be removed and commands run again.
       const clean = await api.exec(id, 'chmod 0700 /workspace/hidden; rm -rf /workspace/hidden; echo clean');
       assert.equal(clean.status, 200, JSON.stringify(clean.body));
       assert.equal(clean.body.output, 'clean\n');
-      await new Promise((res) => setTimeout(res, 2500)); // a check passes with the files gone
+      // Longer than the watcher's 2 s interval: a check runs with the files gone, and finds nothing to enforce.
+      const enforced = quotaKills(id);
       const after = await api.exec(id, 'sleep 3; echo still here');
       assert.equal(after.body.output, 'still here\n');
+      assert.equal(quotaKills(id), enforced, 'no check enforced the quota once the files were gone');
       await api.delete(`/v1/sessions/${id}`);
     });
   }

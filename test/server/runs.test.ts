@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { ApiClient } from '../helpers/apiClient';
-import { makeTree, readRunEvents, sha256, uploadStream, uploadTree, waitForRun } from '../helpers/runHelpers';
+import { makeTree, readRunEvents, sha256, uploadStream, uploadTree, waitForRun, type SseEvent } from '../helpers/runHelpers';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
 
 const ORIGINAL = {
@@ -17,6 +17,13 @@ const ORIGINAL = {
   'move-me.txt': 'a file that will be renamed\nwith enough lines\nto be recognised\nas the same file\n',
   'img.bin': Buffer.from([0, 1, 2, 3, 255]),
 };
+
+/** Follows the run's events until its command has printed `marker` (the command got that far). */
+async function outputOf(api: ApiClient, runId: string, marker: string): Promise<void> {
+  const seen = (e: SseEvent) => e.data.type === 'command.output' && e.data.text.includes(marker);
+  const events = await readRunEvents(api, runId, { stopWhen: seen });
+  assert.ok(events.some(seen), `the command printed ${marker}: ${JSON.stringify(events.map((e) => e.data))}`);
+}
 
 async function startCommandRun(api: ApiClient, snapshotId: string, command: string) {
   const r = await api.post('/api/runs', { agent: 'command', task: { kind: 'spec', prompt: 'test', command }, snapshot_id: snapshotId });
@@ -101,7 +108,7 @@ describe('runs', function () {
 
   it('resumesAfterLastEventIdWithNothingLostOrRepeated', async () => {
     const run = await startCommandRun(api, snapshotId, 'for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.15; done');
-    const first = await readRunEvents(api, run.id, { stopAfter: 4 });
+    const first = await readRunEvents(api, run.id, { stopWhen: (_, all) => all.length === 4 });
     assert.equal(first.length, 4);
     const last = Number(first[first.length - 1].id);
     const rest = await readRunEvents(api, run.id, { lastEventId: last });
@@ -145,9 +152,8 @@ describe('runs', function () {
   });
 
   it('cancelsARunKeepingTheDiffSoFar', async () => {
-    const run = await startCommandRun(api, snapshotId, 'echo early > early.txt; sleep 60');
-    await waitForRun(api, run.id, ['running']);
-    await new Promise((r) => setTimeout(r, 400));
+    const run = await startCommandRun(api, snapshotId, 'echo early > early.txt; echo early-written; sleep 60');
+    await outputOf(api, run.id, 'early-written');
     const c = await api.post(`/api/runs/${run.id}/cancel`);
     assert.equal(c.status, 202);
     const done = await waitForRun(api, run.id, ['cancelled', 'failed', 'succeeded'], 10_000);
@@ -162,11 +168,13 @@ describe('runs', function () {
   });
 
   it('letsTheSandboxApiInspectARunningRunsSession', async () => {
-    const run = await startCommandRun(api, snapshotId, 'echo marker > marker.txt; sleep 2');
-    const running = await waitForRun(api, run.id, ['running']);
-    await new Promise((r) => setTimeout(r, 300));
+    const run = await startCommandRun(api, snapshotId, 'echo marker > marker.txt; echo marker-written; sleep 2');
+    await outputOf(api, run.id, 'marker-written');
+    const running = (await api.get(`/api/runs/${run.id}`)).body;
+    assert.equal(running.status, 'running');
     const info = await api.get(`/v1/sessions/${running.session_id}`);
     assert.equal(info.status, 200);
+    assert.equal(info.body.status, 'running', 'the run holds its session open');
     const look = await api.exec(running.session_id, 'cat src/a.txt marker.txt');
     assert.equal(look.body.output, `${ORIGINAL['src/a.txt']}marker\n`);
     await waitForRun(api, run.id, ['succeeded']);
@@ -190,22 +198,39 @@ describe('runs', function () {
   });
 
   it('listsRunsNewestFirstWithPages', async () => {
+    const mine: string[] = [];
+    for (let i = 0; i < 3; i++) mine.push((await startCommandRun(api, snapshotId, 'true')).id);
+    for (const id of mine) await waitForRun(api, id, ['succeeded']);
     const page1 = await api.get('/api/runs?limit=2');
     assert.equal(page1.status, 200);
     assert.equal(page1.body.runs.length, 2);
     assert.ok(page1.body.next_cursor);
-    const page2 = await api.get(`/api/runs?limit=2&cursor=${encodeURIComponent(page1.body.next_cursor)}`);
-    const all = [...page1.body.runs, ...page2.body.runs];
+    const all = [...page1.body.runs];
+    for (let cursor = page1.body.next_cursor; cursor;) {
+      const page = await api.get(`/api/runs?limit=2&cursor=${encodeURIComponent(cursor)}`);
+      assert.ok(page.body.runs.length <= 2);
+      all.push(...page.body.runs);
+      cursor = page.body.next_cursor;
+    }
     for (let i = 1; i < all.length; i++) assert.ok(all[i - 1].created_at >= all[i].created_at);
-    assert.equal(new Set(all.map((r: any) => r.id)).size, all.length);
+    const ids = all.map((r: any) => r.id);
+    assert.equal(new Set(ids).size, ids.length, 'no run on two pages');
+    assert.deepEqual(
+      ids.filter((id: string) => mine.includes(id)),
+      [...mine].reverse(),
+      'the newest first, every one of them',
+    );
   });
 
   it('refusesBadRunRequestsClearly', async () => {
     const noAgent = await api.post('/api/runs', { agent: 'codex', task: { kind: 'spec', prompt: 'x' }, snapshot_id: snapshotId });
     assert.equal(noAgent.status, 400);
     assert.match(noAgent.body.message, /codex.*not available/);
+    const runsBefore = (await api.get('/api/runs?limit=100')).body.runs.length;
     const noCommand = await api.post('/api/runs', { agent: 'command', task: { kind: 'spec', prompt: 'x' }, snapshot_id: snapshotId });
     assert.equal(noCommand.status, 400);
+    assert.equal(noCommand.body.error_code, 'INVALID_REQUEST');
+    assert.match(noCommand.body.message, /command/);
     const noSnap = await api.post('/api/runs', {
       agent: 'command',
       task: { kind: 'spec', prompt: 'x', command: 'true' },
@@ -213,6 +238,7 @@ describe('runs', function () {
     });
     assert.equal(noSnap.status, 400);
     assert.match(noSnap.body.message, /snapshot/);
+    assert.equal((await api.get('/api/runs?limit=100')).body.runs.length, runsBefore, 'no refused request created a run');
     const missing = await api.get('/api/runs/doesnotexist');
     assert.equal(missing.status, 404);
     assert.equal(missing.body.error_code, 'RUN_NOT_FOUND');
@@ -241,6 +267,7 @@ describe('runs', function () {
     }
     const wrongType = await api.call('POST', '/api/snapshots', undefined, { raw: 'x', headers: { 'content-type': 'text/plain' } });
     assert.equal(wrongType.status, 400);
+    assert.equal(wrongType.body.error_code, 'INVALID_REQUEST');
   });
 });
 

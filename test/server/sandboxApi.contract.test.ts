@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { FormData, request } from 'undici';
 import { ApiClient } from '../helpers/apiClient';
+import { accepts, externalIPv4Addresses, listeningSocketsOf } from '../helpers/listeningSockets';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
+import { until } from '../helpers/until';
 
 describe('sandbox API contract', function () {
   let server: ServerProcess;
@@ -37,10 +39,24 @@ describe('sandbox API contract', function () {
     it('acceptsXApiKeyHeaderAsWellAsBearer', async () => {
       const res = await request(`${server.url}/v1/sessions`, { headers: { 'x-api-key': server.apiKey } });
       assert.equal(res.statusCode, 200);
+      const sessions = (await res.body.json()) as any[];
+      assert.ok(
+        sessions.some((s) => s.id === sid),
+        'the same session list as with Bearer',
+      );
     });
 
-    it('bindsToLoopbackByDefault', () => {
-      assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    it('bindsToLoopbackByDefault', async () => {
+      // What the kernel says the process listens on, not the address it printed.
+      const port = Number(new URL(server.url).port);
+      const sockets = listeningSocketsOf(server.child.pid!);
+      assert.ok(
+        sockets.some((s) => s.port === port),
+        `the API's port ${port} is among ${JSON.stringify(sockets)}`,
+      );
+      for (const s of sockets) assert.ok(s.loopback, `listens on ${s.address}:${s.port}`);
+      // And from this machine's other addresses, nothing answers.
+      for (const address of externalIPv4Addresses()) assert.equal(await accepts(address, port), false, `${address}:${port} accepted`);
     });
   });
 
@@ -95,9 +111,11 @@ describe('sandbox API contract', function () {
     });
 
     it('refusesUnknownImagesWithInvalidImage', async () => {
+      const before = (await api.get('/v1/sessions')).body.length;
       const r = await api.post('/v1/sessions', { image: 'no-such-image:1' });
       assert.equal(r.status, 400);
       assert.equal(r.body.error_code, 'INVALID_IMAGE');
+      assert.equal((await api.get('/v1/sessions')).body.length, before, 'no session was created');
     });
 
     it('destroysASessionAndEverythingInIt', async () => {
@@ -106,7 +124,9 @@ describe('sandbox API contract', function () {
       const del = await api.delete(`/v1/sessions/${id}`);
       assert.equal(del.status, 200);
       assert.deepEqual(del.body, { ok: true });
-      assert.equal((await api.get(`/v1/sessions/${id}`)).status, 404);
+      const gone = await api.get(`/v1/sessions/${id}`);
+      assert.equal(gone.status, 404);
+      assert.equal(gone.body.error_code, 'SESSION_NOT_FOUND');
     });
   });
 
@@ -142,8 +162,11 @@ describe('sandbox API contract', function () {
     it('keepsABackgroundServerThatWritesOutput', async () => {
       const id = await api.createSession();
       // The background writer outlives the command that started it; it must not die of SIGPIPE.
-      await api.exec(id, '(while true; do echo tick; sleep 0.05; done) & echo $! > /tmp/w.pid');
-      await new Promise((r) => setTimeout(r, 300));
+      // It counts its writes in a file, so the test sees it keep writing once its command has returned.
+      await api.exec(id, '(while true; do echo tick; echo tick >> /tmp/ticks; sleep 0.05; done) & echo $! > /tmp/w.pid');
+      const ticks = async () => Number((await api.exec(id, 'wc -l < /tmp/ticks')).body.output);
+      const returnedAt = await ticks();
+      await until('the writer to write on after its command returned', async () => (await ticks()) >= returnedAt + 3, { timeoutMs: 5000 });
       const r = await api.exec(id, 'kill -0 "$(cat /tmp/w.pid)" && echo alive');
       assert.equal(r.body.output, 'alive\n');
       await api.delete(`/v1/sessions/${id}`);
@@ -235,9 +258,11 @@ describe('sandbox API contract', function () {
       });
       for await (const chunk of res.body) if (chunk.toString().includes('started')) break;
       ac.abort();
-      await new Promise((r) => setTimeout(r, 300));
-      const ps = await api.exec(id, 'ps -eo args | grep "^sleep 305" || true');
-      assert.equal(ps.body.output, '');
+      await until(
+        'the command to be killed',
+        async () => (await api.exec(id, 'ps -eo args | grep "^sleep 305" || true')).body.output === '',
+        { timeoutMs: 5000 },
+      );
       await api.delete(`/v1/sessions/${id}`);
     });
 
@@ -250,9 +275,9 @@ describe('sandbox API contract', function () {
     it('writesTextAndBase64AndReadsBack', async () => {
       assert.deepEqual((await api.post(`/v1/sessions/${sid}/fs/write`, { path: 'dir/a.txt', text: 'héllo\n' })).body, { ok: true });
       const bin = Buffer.from([0, 1, 2, 255, 254]);
-      assert.equal(
-        (await api.post(`/v1/sessions/${sid}/fs/write`, { path: '/workspace/dir/b.bin', content_base64: bin.toString('base64') })).status,
-        200,
+      assert.deepEqual(
+        (await api.post(`/v1/sessions/${sid}/fs/write`, { path: '/workspace/dir/b.bin', content_base64: bin.toString('base64') })).body,
+        { ok: true },
       );
       const a = await api.get(`/v1/sessions/${sid}/fs/read?path=dir/a.txt`);
       assert.deepEqual(a.body, {
@@ -304,6 +329,8 @@ describe('sandbox API contract', function () {
         assert.equal(r.status, 400, `write ${p}: ${r.status}`);
         assert.equal(r.body.error_code, 'INVALID_REQUEST');
       }
+      const written = await api.exec(sid, 'ls -d /x /etc/x /tmp/x 2>/dev/null; echo listed');
+      assert.equal(written.body.output, 'listed\n', 'none of the refused writes landed');
     });
 
     it('readsThroughSymlinksThatStayInside', async () => {
@@ -319,10 +346,14 @@ describe('sandbox API contract', function () {
       assert.equal(missing.body.error_code, 'INVALID_REQUEST');
       const noPath = await api.get(`/v1/sessions/${sid}/fs/read`);
       assert.equal(noPath.status, 400);
-      const badB64 = await api.post(`/v1/sessions/${sid}/fs/write`, { path: 'x', content_base64: '%%%' });
+      assert.equal(noPath.body.error_code, 'INVALID_REQUEST');
+      const badB64 = await api.post(`/v1/sessions/${sid}/fs/write`, { path: 'bad-body', content_base64: '%%%' });
       assert.equal(badB64.status, 400);
-      const both = await api.post(`/v1/sessions/${sid}/fs/write`, { path: 'x' });
-      assert.equal(both.status, 400);
+      assert.equal(badB64.body.error_code, 'INVALID_REQUEST');
+      const neither = await api.post(`/v1/sessions/${sid}/fs/write`, { path: 'bad-body' });
+      assert.equal(neither.status, 400);
+      assert.equal(neither.body.error_code, 'INVALID_REQUEST');
+      assert.equal((await api.exec(sid, 'test -e bad-body || echo absent')).body.output, 'absent\n', 'a refused write writes nothing');
     });
   });
 

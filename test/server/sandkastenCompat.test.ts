@@ -90,4 +90,121 @@ describe('Sandkasten SDK compatibility', function () {
       await call(`/v1/sessions/${id}`, { method: 'DELETE' });
     }
   });
+
+  describe('workspace file routes (newer daemons)', () => {
+    const auth = () => ({ Authorization: `Bearer ${server.apiKey}` });
+    const json = async (res: Response) => ({ status: res.status, body: (await res.json()) as any });
+    const write = (ws: string, body: unknown) =>
+      call(`/v1/workspaces/${ws}/fs/write`, { method: 'POST', body: JSON.stringify(body) }).then(json);
+    const read = (ws: string, path: string, extra = '') =>
+      call(`/v1/workspaces/${ws}/fs/read?path=${encodeURIComponent(path)}${extra}`).then(json);
+    const list = (ws: string, path?: string) =>
+      call(`/v1/workspaces/${ws}/fs${path === undefined ? '' : `?path=${encodeURIComponent(path)}`}`).then(json);
+    const sessionCount = async () => ((await (await call('/v1/sessions')).json()) as any[]).filter((s) => s.status === 'running').length;
+
+    it('writesReadsAndListsAWorkspaceWithNoSessionOfItsOwn', async () => {
+      const before = await sessionCount();
+      assert.deepEqual(await write('files-ws', { path: 'notes/a.txt', text: 'héllo\n' }), { status: 200, body: { ok: true } });
+      const bin = Buffer.from([0, 1, 2, 255]);
+      assert.equal((await write('files-ws', { path: '/workspace/bin.dat', content_base64: bin.toString('base64') })).status, 200);
+      const ws = ((await (await call('/v1/workspaces')).json()) as any).workspaces.find((w: any) => w.id === 'files-ws');
+      assert.ok(ws, 'a write creates the workspace, as the daemon does');
+
+      const text = await read('files-ws', 'notes/a.txt');
+      assert.equal(text.status, 200);
+      assert.deepEqual(text.body, {
+        path: '/workspace/notes/a.txt',
+        content_base64: Buffer.from('héllo\n').toString('base64'),
+        truncated: false,
+      });
+      assert.deepEqual(Buffer.from((await read('files-ws', '/workspace/bin.dat')).body.content_base64, 'base64'), bin);
+      const cut = await read('files-ws', 'bin.dat', '&max_bytes=2');
+      assert.deepEqual([cut.body.truncated, Buffer.from(cut.body.content_base64, 'base64')], [true, bin.subarray(0, 2)]);
+
+      const root = await list('files-ws');
+      assert.equal(root.status, 200);
+      assert.deepEqual(root.body, {
+        entries: [
+          { name: 'bin.dat', is_dir: false },
+          { name: 'notes', is_dir: true },
+        ],
+      });
+      assert.deepEqual((await list('files-ws', 'notes')).body.entries, [{ name: 'a.txt', is_dir: false }]);
+      assert.equal(await sessionCount(), before, 'the sandbox that did the work is gone');
+    });
+
+    it('uploadsMultipartFilesIntoAWorkspaceFolder', async () => {
+      const form = new FormData();
+      form.append('path', 'in');
+      form.append('files', new Blob(['one']), 'one.txt');
+      form.append('files', new Blob([Buffer.from([9, 8, 7])]), 'two.bin');
+      const res = await fetch(`${server.url}/v1/workspaces/upload-ws/fs/upload`, { method: 'POST', headers: auth(), body: form });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { ok: true, paths: ['/workspace/in/one.txt', '/workspace/in/two.bin'] });
+      assert.equal(Buffer.from((await read('upload-ws', 'in/one.txt')).body.content_base64, 'base64').toString(), 'one');
+      const single = new FormData();
+      single.append('file', new Blob(['solo']), 'solo.txt');
+      const one = await fetch(`${server.url}/v1/workspaces/upload-ws/fs/upload`, { method: 'POST', headers: auth(), body: single });
+      assert.deepEqual(await one.json(), { ok: true, paths: ['/workspace/solo.txt'] });
+      const none = await fetch(`${server.url}/v1/workspaces/upload-ws/fs/upload`, {
+        method: 'POST',
+        headers: auth(),
+        body: new FormData(),
+      });
+      assert.equal(none.status, 400);
+    });
+
+    it('appliesTheSessionsPathRules', async () => {
+      await write('rules-ws', { path: 'keep.txt', text: 'x' });
+      // Links planted from inside a sandbox, as an agent could.
+      const s = await json(await call('/v1/sessions', { method: 'POST', body: JSON.stringify({ workspace_id: 'rules-ws' }) }));
+      await call(`/v1/sessions/${s.body.id}/exec`, {
+        method: 'POST',
+        body: JSON.stringify({ cmd: 'ln -s /etc/hostname out && ln -s /etc outdir' }),
+      });
+      await call(`/v1/sessions/${s.body.id}`, { method: 'DELETE' });
+      for (const res of [
+        await write('rules-ws', { path: '../escape.txt', text: 'x' }),
+        await write('rules-ws', { path: '/etc/passwd', text: 'x' }),
+        await write('rules-ws', { path: 'outdir/x', text: 'x' }),
+        await read('rules-ws', 'out'),
+        await read('rules-ws', '../../etc/passwd'),
+        await list('rules-ws', 'outdir'),
+        await list('rules-ws', '/etc'),
+        await list('rules-ws', 'keep.txt'),
+        await list('rules-ws', 'missing'),
+      ]) {
+        assert.equal(res.status, 400, JSON.stringify(res.body));
+        assert.equal(res.body.error_code, 'INVALID_REQUEST');
+      }
+      const links = (await list('rules-ws')).body.entries;
+      assert.deepEqual(
+        links.map((e: any) => [e.name, e.is_dir]),
+        [
+          ['keep.txt', false],
+          ['out', false],
+          ['outdir', false],
+        ],
+        'links are listed as links, never followed',
+      );
+      for (const res of [await read('no-such-ws', 'a.txt'), await list('no-such-ws')]) {
+        assert.equal(res.status, 404);
+        assert.equal(res.body.error_code, 'WORKSPACE_NOT_FOUND');
+      }
+    });
+
+    it('goesThroughTheSessionRunningOnTheWorkspace', async () => {
+      const s = await json(await call('/v1/sessions', { method: 'POST', body: JSON.stringify({ workspace_id: 'live-ws' }) }));
+      const exec = async (cmd: string) =>
+        ((await (await call(`/v1/sessions/${s.body.id}/exec`, { method: 'POST', body: JSON.stringify({ cmd }) })).json()) as any).output;
+      await exec('mkdir -p sub && cd sub');
+      const before = await sessionCount();
+      await write('live-ws', { path: 'sub/from-route.txt', text: 'seen' });
+      assert.equal(await exec('cat from-route.txt'), 'seen', 'the running session sees it at once');
+      assert.deepEqual((await list('live-ws', 'sub')).body.entries, [{ name: 'from-route.txt', is_dir: false }]);
+      assert.equal(await exec('pwd'), '/workspace/sub\n', "the session's shell kept its cwd");
+      assert.equal(await sessionCount(), before, 'no second sandbox');
+      await call(`/v1/sessions/${s.body.id}`, { method: 'DELETE' });
+    });
+  });
 });

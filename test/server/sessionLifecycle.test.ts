@@ -2,14 +2,16 @@
 // the errors that only a lifecycle can produce (410, 500).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { instanceIdOf } from '../../server/src/instanceId';
 import { ApiClient } from '../helpers/apiClient';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
+import { until } from '../helpers/until';
 
+/** Lets the clock move: the lease tests are about time passing. */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DOCKER = process.env.ASTRAFORGE_TEST_SANDBOX === 'docker';
 
@@ -62,7 +64,12 @@ describe('session lifecycle', function () {
       }
       const info = await api.get(`/v1/sessions/${id}`);
       assert.ok(Date.parse(info.body.expires_at) - Date.now() > 1000, 'expires_at moved forward');
-      await sleep(3500);
+      // Left alone, the reaper ends it once the lease runs out. Watched from the host: a request would extend the lease.
+      await until(
+        'the reaper to end the idle session',
+        () => pidsOfUid(uid).length === 0 && !existsSync(join(server.dataDir, 'scratch', id)),
+      );
+      assert.ok(Date.now() >= Date.parse(info.body.expires_at), 'not reaped before its lease ran out');
       const after = await api.get(`/v1/sessions/${id}`);
       assert.equal(after.body.status, 'expired');
       const exec = await api.exec(id, 'true');
@@ -107,13 +114,17 @@ describe('session lifecycle', function () {
       // in use: refused; after the session: deleted
       const busy = await api.delete('/v1/workspaces/proj-1');
       assert.equal(busy.status, 400);
+      assert.equal(busy.body.error_code, 'INVALID_REQUEST');
+      assert.equal((await api.exec(b.body.id, 'cat notes.txt')).body.output, 'kept\n', 'a workspace in use is not deleted');
       await api.delete(`/v1/sessions/${b.body.id}`);
       assert.deepEqual((await api.delete('/v1/workspaces/proj-1')).body, { ok: true });
       assert.equal(
         (await api.get('/v1/workspaces')).body.workspaces.some((w: any) => w.id === 'proj-1'),
         false,
       );
-      assert.equal((await api.delete('/v1/workspaces/proj-1')).status, 404);
+      const again = await api.delete('/v1/workspaces/proj-1');
+      assert.equal(again.status, 404);
+      assert.equal(again.body.error_code, 'WORKSPACE_NOT_FOUND');
       const c = await api.post('/v1/sessions', { workspace_id: 'proj-1' });
       assert.equal((await api.exec(c.body.id, 'ls -A')).body.output, '', 'a deleted workspace starts empty');
       await api.delete(`/v1/sessions/${c.body.id}`);
@@ -132,7 +143,9 @@ describe('session lifecycle', function () {
     it('reportsSessionsOfAKilledServerAsCrashedAndLeaksNothing', async () => {
       const dataDir = mkdtempSync(join(tmpdir(), 'af-restart-'));
       try {
-        const first = await startServer({ dataDir });
+        // Cold sessions (no warm pool), so the cgroup looked for below is this session's (s-<id>);
+        // the pool's own slots are checked after a kill -9 in warmPool.test.ts.
+        const first = await startServer({ dataDir, config: { pool: { size: 0 } } });
         const api1 = new ApiClient(first.url, first.apiKey);
         const id = await api1.createSession();
         const uid = await hostUidOf(api1, first, id);
@@ -143,15 +156,15 @@ describe('session lifecycle', function () {
         await first.kill(); // SIGKILL: no cleanup code runs
         // bubblewrap sandboxes die with the server; containers live on until the next start removes them.
         if (!DOCKER) {
-          for (let i = 0; i < 30 && pidsOfUid(uid).length > 0; i++) await sleep(100);
-          assert.deepEqual(pidsOfUid(uid), [], 'no sandbox process outlives the dead server');
+          await until('no sandbox process to outlive the dead server', () => pidsOfUid(uid).length === 0, { timeoutMs: 3000 });
         }
 
         const second = await startServer({ dataDir });
         try {
           if (DOCKER) {
-            const instance = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
-            const left = execFileSync('docker', ['ps', '-aq', '--filter', `label=astraforge.instance=${instance}`], { encoding: 'utf8' });
+            const left = execFileSync('docker', ['ps', '-aq', '--filter', `label=astraforge.instance=${instanceIdOf(dataDir)}`], {
+              encoding: 'utf8',
+            });
             const survivors = left.split('\n').filter(Boolean);
             // Only the session created after the restart may be there.
             assert.ok(survivors.length <= 1, `containers of the dead server left: ${left}`);
@@ -174,8 +187,7 @@ describe('session lifecycle', function () {
             const own = readFileSync('/proc/self/cgroup', 'utf8')
               .split('\n')
               .find((l) => l.split(':')[1]?.split(',').includes(c));
-            const instance = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
-            const dir = own ? join('/sys/fs/cgroup', c, own.split(':')[2], 'astraforge', instance, `s-${id}`) : '';
+            const dir = own ? join('/sys/fs/cgroup', c, own.split(':')[2], 'astraforge', instanceIdOf(dataDir), `s-${id}`) : '';
             return dir !== '' && existsSync(dir);
           });
           assert.equal(cgroupLeft, false);

@@ -9,17 +9,9 @@ import { join } from 'node:path';
 import { ApiClient } from '../helpers/apiClient';
 import { makeTree, uploadTree, waitForRun } from '../helpers/runHelpers';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
+import { until } from '../helpers/until';
 
 const MiB = 1024 * 1024;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, check: () => boolean, timeoutMs = 15_000) {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await sleep(100);
-  }
-}
 
 describe('snapshot retention', function () {
   this.timeout(120_000);
@@ -54,12 +46,13 @@ describe('snapshot retention', function () {
 
   it('removesUnreferencedSnapshotsAndKeepsReferencedOnes', async () => {
     await start({ unreferencedMinutes: 0.03, retentionDays: 1 });
-    const unused = await upload();
     const used = await upload();
     const runId = await run(used, 'true');
     assert.equal((await waitForRun(api, runId, ['succeeded', 'failed'])).status, 'succeeded');
-    await until('the unreferenced snapshot is removed', () => !kept(unused));
-    await sleep(1500);
+    // Uploaded last: the pass that removes it finds the referenced one past the unreferenced age too.
+    const unused = await upload();
+    const logged = (id: string) => removals().some((r) => r.snapshot_id === id);
+    await until('the unreferenced snapshot to be removed', () => !kept(unused) && logged(unused));
     assert.ok(kept(used), 'a snapshot a run references is kept for retentionDays');
     const line = removals().find((r) => r.snapshot_id === unused);
     assert.equal(line?.reason, 'unreferenced');
@@ -70,6 +63,7 @@ describe('snapshot retention', function () {
       snapshot_id: unused,
     });
     assert.equal(late.status, 400);
+    assert.equal(late.body.error_code, 'INVALID_REQUEST');
     assert.match(late.body.message, /no snapshot/);
   });
 
@@ -82,7 +76,7 @@ describe('snapshot retention', function () {
     const busy = await upload();
     const busyRun = await run(busy, 'sleep 6');
     await waitForRun(api, busyRun, ['running']);
-    await until('the finished run’s snapshot is removed', () => !kept(done));
+    await until('the finished run’s snapshot to be removed', () => !kept(done) && removals().some((r) => r.snapshot_id === done));
     assert.equal(removals().find((r) => r.snapshot_id === done)?.reason, 'retention');
     assert.deepEqual(removals().find((r) => r.snapshot_id === done)?.runs, [doneRun]);
     const gone = await api.post(`/api/runs/${doneRun}/base-files`, { paths: ['base.txt'] });
@@ -91,7 +85,7 @@ describe('snapshot retention', function () {
     assert.match(gone.body.message, /no longer kept/);
     assert.ok(kept(busy), 'the snapshot of a running run is kept past its retention');
     assert.equal((await waitForRun(api, busyRun, ['succeeded', 'failed'], 20_000)).status, 'succeeded');
-    await until('the finished run’s snapshot is removed in its turn', () => !kept(busy));
+    await until('the finished run’s snapshot to be removed in its turn', () => !kept(busy));
   });
 
   it('honoursTheTotalCapLeastRecentlyUsedFirstSparingActiveRuns', async () => {
@@ -104,11 +98,11 @@ describe('snapshot retention', function () {
     const third = await big();
     // The log line follows the removal, so wait for both before asserting on either.
     const logged = (id: string) => removals().some((r) => r.snapshot_id === id);
-    await until('the total is back under the cap', () => !kept(second) && logged(second));
+    await until('the total to be back under the cap', () => !kept(second) && logged(second));
     assert.ok(kept(active), 'the oldest snapshot is kept: a running run needs it');
     assert.ok(kept(third));
     const fourth = await big();
-    await until('the next least recently used goes', () => !kept(third) && logged(third));
+    await until('the next least recently used to go', () => !kept(third) && logged(third));
     assert.ok(kept(active) && kept(fourth));
     const total = readdirSync(join(server!.dataDir, 'snapshots')).reduce(
       (n, id) => n + statSync(join(server!.dataDir, 'snapshots', id, 'snapshot.tar')).size,

@@ -1,8 +1,8 @@
 // The paths a run's diff may name, checked where the diff enters the server
 // and by the contract every client parses with.
 import assert from 'node:assert/strict';
-import { diffPathProblem } from '../../server/src/contract/diffPath';
-import { RunDiff } from '../../server/src/contract/runApi';
+import { diffPathProblem } from '@astraforge/contract/diffPath';
+import { RunDiff } from '@astraforge/contract/runApi';
 import { assertSafeDiffPaths, UnsafeDiffError } from '../../server/src/runs/runDiffs';
 
 const FORGED: Record<string, RegExp> = {

@@ -5,12 +5,12 @@ import { findCodexBinary } from '../../server/src/agents/codex/codexAgent';
 
 describe('finding the Codex binary', () => {
   it('usesTheInstalledPackageByDefault', () => {
-    assert.match(findCodexBinary({}) ?? '', /@openai\/codex-linux-(x64|arm64)\/vendor\/.*\/bin\/codex$/);
+    assert.match(findCodexBinary() ?? '', /@openai\/codex-linux-(x64|arm64)\/vendor\/.*\/bin\/codex$/);
   });
 
   it('prefersAConfiguredBinaryAndRefusesOneThatIsNotThere', () => {
-    const real = findCodexBinary({})!;
-    assert.equal(findCodexBinary({ ASTRAFORGE_CODEX_BINARY: real }), real);
-    assert.equal(findCodexBinary({ ASTRAFORGE_CODEX_BINARY: '/nonexistent/codex' }), undefined);
+    const real = findCodexBinary()!;
+    assert.equal(findCodexBinary(real), real);
+    assert.equal(findCodexBinary('/nonexistent/codex'), undefined);
   });
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RunEvent } from '../../server/src/contract/runApi';
+import type { RunEvent } from '@astraforge/contract/runApi';
 import { RunEventLog } from '../../server/src/runs/runEventLog';
 import { FileRunStore } from '../../server/src/store/fileRunStore';
 
@@ -28,26 +28,26 @@ describe('run event log', () => {
         'on disk before delivery',
       );
     });
-    log.emit('a');
-    log.emit('b', { x: 1 });
+    log.emit('agent.log', { text: 'a' });
+    log.emit('agent.token', { text: 'b' });
     assert.deepEqual(seen, [1, 2]);
     const persisted = store.readEvents(runId, 0);
     assert.deepEqual(
       persisted.map((e) => [e.seq, e.type]),
       [
-        [1, 'a'],
-        [2, 'b'],
+        [1, 'agent.log'],
+        [2, 'agent.token'],
       ],
     );
-    assert.equal(persisted[1].x, 1);
+    assert.deepEqual(persisted[1], { seq: 2, type: 'agent.token', ts: persisted[1].ts, text: 'b' });
   });
 
   it('replaysThenFollowsWithNothingLostOrRepeated', () => {
     const log = new RunEventLog(store, runId, 0, 1_000_000);
-    for (let i = 0; i < 5; i++) log.emit('tick');
+    for (let i = 0; i < 5; i++) log.emit('agent.log', { text: 'tick' });
     const live: RunEvent[] = [];
     const { past } = log.replayAndSubscribe(2, (e) => live.push(e));
-    log.emit('tick');
+    log.emit('agent.log', { text: 'tick' });
     assert.deepEqual(
       [...past, ...live].map((e) => e.seq),
       [3, 4, 5, 6],
@@ -55,17 +55,17 @@ describe('run event log', () => {
   });
 
   it('continuesNumberingAfterARestart', () => {
-    new RunEventLog(store, runId, 0, 1_000_000).emit('a');
+    new RunEventLog(store, runId, 0, 1_000_000).emit('agent.log', { text: 'a' });
     store.closeRun(runId);
     const again = new RunEventLog(new FileRunStore(dir), runId, 1, 1_000_000);
-    assert.equal(again.emit('b').seq, 2);
+    assert.equal(again.emit('agent.log', { text: 'b' }).seq, 2);
   });
 
   it('collapsesTheOldestOutputButKeepsStateAndTheLastEvent', () => {
     const log = new RunEventLog(store, runId, 0, 20_000);
-    log.emit('run.status', { status: 'running' }, true);
+    log.emit('run.status', { status: 'running' });
     for (let i = 0; i < 400; i++) log.emit('command.output', { stream: 'stdout', text: `line ${i} ${'x'.repeat(80)}\n` });
-    log.emit('run.finished', { status: 'succeeded' }, true);
+    log.emit('run.finished', { status: 'succeeded' });
     const events = store.readEvents(runId, 0);
     const bytes = events.filter((e) => e.type === 'command.output').reduce((n, e) => n + JSON.stringify(e).length, 0);
     assert.ok(bytes <= 20_000, `output kept: ${bytes} bytes`);

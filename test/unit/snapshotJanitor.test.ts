@@ -1,13 +1,14 @@
 // The janitor's rules on a real store in a temp folder, with a clock and a
 // list of runs the test controls.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { SnapshotJanitor, type RunReference } from '../../server/src/snapshots/snapshotJanitor';
 import { SnapshotStore } from '../../server/src/snapshots/snapshotStore';
+import { until } from '../helpers/until';
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
@@ -108,7 +109,10 @@ describe('snapshot janitor', () => {
     const body = new Readable({ read() {} });
     const inProgress = store.ingest(body, { gzip: false });
     body.push(await tarOf(10).then((b) => b.subarray(0, 512)));
-    await new Promise((r) => setTimeout(r, 50));
+    // On disk it looks like the leftover: a folder with a partial archive and no manifest.
+    await until('the upload to start writing its archive', () =>
+      readdirSync(dir).some((id) => id !== leftover && existsSync(join(dir, id, 'snapshot.tar'))),
+    );
     const removed = janitor().sweep();
     assert.deepEqual(
       removed.map((r) => [r.snapshot_id, r.reason]),

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 // The input at the bottom of the sidebar. With no run shown it starts a
 // run (task or error, agent, and a command for the command agent); with a
 // run shown it sends a follow-up to it. Ctrl/Cmd+Enter sends.
@@ -168,6 +167,14 @@ export class Composer {
       if (!text && v.agent !== 'command') return this.showError('Describe the task first.');
       this.handlers.onStart({ ...v, draft: text || v.command.trim() });
     }
+  }
+
+  /** Empties the input and the command: a task already sent, back from an old saved state. */
+  forgetSent(): void {
+    this.input.value = '';
+    this.command.value = '';
+    this.layout();
+    this.handlers.onChange(this.values());
   }
 
   /** Clears the input after the extension took the message. */

@@ -1,13 +1,12 @@
-/// <reference lib="dom" />
 // The sidebar app: wires the run list, the run header, the transcript and
 // the composer to the extension's messages. Messages from the extension are
 // validated with the protocol's zod schema before anything reads them.
-import { AgentName } from '../../server/src/contract/runApi';
-import { HostMessage, ViewMessage } from '../../src/webview/protocol';
+import { AgentName, type Run } from '@astraforge/contract/runApi';
+import { HostMessage, ViewMessage } from '@astraforge/contract/webviewMessages';
 import { Composer, type ComposerValues } from './composer';
-import type { RunSummary } from './runFormat';
 import { RunHeader } from './runHeader';
 import { RunList } from './runList';
+import { wasSent } from './sentDraft';
 import { Transcript } from './transcript';
 import { TranscriptView } from './transcriptView';
 import { loadState, post, saveState } from './vscodeApi';
@@ -16,8 +15,10 @@ const AGE_REFRESH_MS = 30_000;
 
 const state = loadState();
 let transcript = new Transcript();
-let shownRun: RunSummary | undefined;
+let shownRun: Run | undefined;
 let pending: 'startRun' | 'followUp' | undefined;
+/** The draft as the saved state brought it back, until the user edits it or the run list has been compared with it. */
+let restoredDraft: string | undefined = state.draft || undefined;
 
 function send(message: ViewMessage): void {
   post(ViewMessage.parse(message));
@@ -84,6 +85,7 @@ const composer = new Composer(
       send({ type: 'followUp', runId: shownRun.id, message });
     },
     onChange: (v) => {
+      restoredDraft = undefined;
       Object.assign(state, { draft: v.draft, command: v.command, agent: v.agent, kind: v.kind });
       saveState(state);
     },
@@ -93,7 +95,7 @@ const composer = new Composer(
 const root = document.getElementById('root')!;
 root.append(banner, runList.element, header.element, welcome, view.element, composer.element);
 
-function showRun(run: RunSummary | undefined): void {
+function showRun(run: Run | undefined): void {
   const changed = run?.id !== shownRun?.id;
   shownRun = run;
   header.setRun(run);
@@ -129,6 +131,8 @@ window.addEventListener('message', (ev: MessageEvent) => {
       break;
     case 'runs':
       runList.setRuns(msg.runs);
+      if (restoredDraft !== undefined && wasSent(restoredDraft, msg.runs)) composer.forgetSent();
+      restoredDraft = undefined;
       break;
     case 'runSelected':
       // A fresh transcript: the extension replays the run's log from its start.

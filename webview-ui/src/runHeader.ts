@@ -1,7 +1,7 @@
-/// <reference lib="dom" />
 // The shown run's header: back to a new run, status, agent, token usage,
 // and the Cancel and Review changes buttons.
-import { isActive, runTitle, statusIcon, usageText, type RunSummary } from './runFormat';
+import type { Run } from '@astraforge/contract/runApi';
+import { isActive, runTitle, statusIcon, usageText } from './runFormat';
 
 export interface RunHeaderHandlers {
   onNewRun(): void;
@@ -11,7 +11,7 @@ export interface RunHeaderHandlers {
 
 export class RunHeader {
   readonly element: HTMLElement;
-  private run?: RunSummary;
+  private run?: Run;
 
   constructor(private readonly handlers: RunHeaderHandlers) {
     this.element = document.createElement('header');
@@ -26,7 +26,7 @@ export class RunHeader {
     });
   }
 
-  setRun(run: RunSummary | undefined): void {
+  setRun(run: Run | undefined): void {
     this.run = run;
     this.element.hidden = !run;
     if (!run) return;

@@ -1,13 +1,13 @@
-/// <reference lib="dom" />
 // The list of runs: status, title, agent and age, newest first. A listbox
 // for screen readers and the keyboard (arrows move, Enter opens).
-import { age, runTitle, statusIcon, type RunSummary } from './runFormat';
+import type { Run } from '@astraforge/contract/runApi';
+import { age, runTitle, sourceBadge, statusIcon } from './runFormat';
 
 export class RunList {
   readonly element: HTMLElement;
   private readonly list: HTMLElement;
   private readonly toggle: HTMLButtonElement;
-  private runs: RunSummary[] = [];
+  private runs: Run[] = [];
   private selectedId?: string;
   private focusIndex = 0;
 
@@ -40,7 +40,7 @@ export class RunList {
     this.render();
   }
 
-  setRuns(runs: RunSummary[]): void {
+  setRuns(runs: Run[]): void {
     this.runs = runs;
     this.render();
   }
@@ -83,9 +83,17 @@ export class RunList {
       const meta = document.createElement('span');
       meta.className = 'run-meta';
       meta.textContent = `${run.agent} · ${age(run.created_at, now)}`;
-      item.setAttribute('aria-label', `${runTitle(run)}, ${run.status}, ${run.agent}, ${age(run.created_at, now)}`);
-      item.title = `${run.status}: ${run.task.prompt}`;
-      item.append(statusEl, title, meta);
+      const badge = sourceBadge(run);
+      const from = badge ? `from ${badge} issue ${run.source!.issue_id}` : undefined;
+      item.setAttribute('aria-label', [runTitle(run), from, run.status, run.agent, age(run.created_at, now)].filter(Boolean).join(', '));
+      item.title = badge ? `${run.status}: ${from}${run.source!.url ? ` (${run.source!.url})` : ''}` : `${run.status}: ${run.task.prompt}`;
+      if (badge) {
+        const tag = document.createElement('span');
+        tag.className = `run-source source-${run.source!.kind}`;
+        tag.textContent = badge;
+        item.classList.add('from-alert');
+        item.append(statusEl, tag, title, meta);
+      } else item.append(statusEl, title, meta);
       return item;
     });
     if (!items.length) {

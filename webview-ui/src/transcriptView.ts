@@ -1,14 +1,15 @@
-/// <reference lib="dom" />
 // The transcript on screen: a virtual list with one fixed row height that
 // renders only the rows in view (plus a little overscan), reusing its row
 // elements, and redraws at most once per animation frame however many
 // events arrive. It follows the end only while the reader is there.
 import { ScrollFollow } from './scrollFollow';
-import type { Block, Row, Transcript } from './transcript';
+import type { Block, BlockKind } from './blocks';
+import type { Row } from './rowLayout';
+import type { Transcript } from './transcript';
 
 const OVERSCAN_ROWS = 20;
 
-const KIND_ICON: Record<string, string> = {
+const KIND_ICON: Record<BlockKind, string> = {
   user: 'codicon-account',
   prompt: 'codicon-note',
   message: 'codicon-hubot',

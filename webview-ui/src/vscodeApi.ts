@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 // The webview's side of VS Code: posting messages and the state that
 // survives hiding and reloading the view (drafts, the shown run, choices).
 

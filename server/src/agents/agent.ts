@@ -1,6 +1,6 @@
 // The agent interface: what a run needs from the thing doing the work.
 // Agents run inside the run's sandbox session and report through events.
-import type { AgentName, FollowUpRequest, RunTask } from '../contract/runApi';
+import type { AgentName, FollowUpRequest, RunEventData, RunEventType, RunTask } from '@astraforge/contract/runApi';
 import type { SandboxAttachments } from '../sandboxes/sandboxProvider';
 import type { ExecOutcome } from '../sessions/sessionManager';
 import type { WorkspaceReader } from './prompts/taskPrompt';
@@ -23,7 +23,7 @@ export interface AgentContext {
   signal: AbortSignal;
   /** Milliseconds the run may still use. */
   remainingMs(): number;
-  emit(type: string, data?: Record<string, unknown>): void;
+  emit<T extends RunEventType>(type: T, data: RunEventData<T>): void;
   /** Runs a shell command in the run's sandbox, streaming its output as command.* events. */
   runCommand(command: string): Promise<ExecOutcome>;
   /** Runs a command in the sandbox whose output the agent reads itself (no command.* events). */
@@ -33,6 +33,9 @@ export interface AgentContext {
   /** Present for model-driven agents. */
   model?: ModelAccess;
 }
+
+/** An event an agent's output translates into, before the run's log numbers it. */
+export type AgentEvent = { [T in RunEventType]: { type: T; data: RunEventData<T> } }[RunEventType];
 
 export interface AgentOutcome {
   status: 'succeeded' | 'failed';

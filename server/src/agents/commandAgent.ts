@@ -1,6 +1,6 @@
 // The `command` agent: no model, just a shell command (a formatter, a
 // codemod, `npm audit fix`) run in the sandboxed copy of the workspace.
-import type { FollowUpRequest } from '../contract/runApi';
+import type { FollowUpRequest } from '@astraforge/contract/runApi';
 import type { SandboxAttachments } from '../sandboxes/sandboxProvider';
 import type { Agent, AgentContext, AgentOutcome } from './agent';
 

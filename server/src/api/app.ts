@@ -17,13 +17,16 @@ import { registerErrorHandling } from './errorHandler';
 import { execRoutes } from './routes/exec';
 import { fileRoutes } from './routes/files';
 import { healthRoutes } from './routes/health';
-import { openapiRoutes } from './routes/openapi';
+import { openapiRoutes, openapiTransformObject } from './routes/openapi';
 import { runRoutes } from './routes/runs';
+import { serverControlRoutes, type ServerControl } from './routes/serverControl';
 import { sessionRoutes } from './routes/sessions';
 import { workspaceRoutes } from './routes/workspaces';
 import type { UploadSpool } from './uploadSpool';
 
 export interface AppDeps {
+  /** The server's own lifecycle: its info and stop routes, and the request count of its idle timeout. */
+  lifecycle: ServerControl & { attach(app: FastifyInstance): void };
   apiKey: string;
   sessions: SessionManager;
   workspaces: WorkspaceStore;
@@ -75,12 +78,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       security: [{ bearer: [] }, { apiKey: [] }],
     },
     transform: jsonSchemaTransform,
+    transformObject: openapiTransformObject,
   });
+  deps.lifecycle.attach(app);
   await app.register(healthRoutes);
+  await app.register(serverControlRoutes(deps.lifecycle));
   await app.register(sessionRoutes(deps.sessions));
   await app.register(execRoutes(deps.sessions, deps.sseHeartbeatMs));
   await app.register(fileRoutes(deps.sessions, { maxFileBytes: deps.maxFileBytes, defaultReadBytes: deps.defaultReadBytes }, deps.uploads));
-  await app.register(workspaceRoutes(deps.sessions, deps.workspaces));
+  await app.register(
+    workspaceRoutes(
+      deps.sessions,
+      deps.workspaces,
+      { maxFileBytes: deps.maxFileBytes, defaultReadBytes: deps.defaultReadBytes },
+      deps.uploads,
+    ),
+  );
   await app.register(runRoutes(deps.runs, deps.snapshots, deps.sseHeartbeatMs));
   await app.register(toolkitSessionRoutes(deps.toolkitSessions, { maxFileBytes: deps.maxFileBytes }, deps.uploads));
   await app.register(conversationRoutes(deps.conversations, deps.sseHeartbeatMs));

@@ -3,7 +3,7 @@
 // PAYLOAD_TOO_LARGE, anything else as INTERNAL_ERROR (logged, never leaked).
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { errorStatus, type ErrorEnvelope } from '../contract/errors';
+import { errorStatus, type ErrorEnvelope } from '@astraforge/contract/errors';
 import { AppError } from '../errors';
 
 export function toEnvelope(err: unknown): { status: number; body: ErrorEnvelope } {

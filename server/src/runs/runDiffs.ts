@@ -2,8 +2,8 @@
 // seeded, the diff computed after each turn, checked where it crosses into
 // the server (every path, the file count, the size), saved with each file's
 // snapshot hash, and the baseline dropped once the run's sandbox has ended.
-import { diffPathProblem } from '../contract/diffPath';
-import { RunDiff, type Run } from '../contract/runApi';
+import { diffPathProblem } from '@astraforge/contract/diffPath';
+import { RunDiff, RunEventName, type Run } from '@astraforge/contract/runApi';
 import type { SnapshotStore } from '../snapshots/snapshotStore';
 import type { RunStore } from '../store/runStore';
 import type { DiffFile } from './gitDiff';
@@ -48,7 +48,7 @@ export class RunDiffs {
     };
   }
 
-  /** Computes and saves the diff, or says why not in a diff.failed event (and saves nothing). */
+  /** Computes and saves the diff, or says why not in a diff-failed event (and saves nothing). */
   async record(run: Run, events: RunEventLog): Promise<void> {
     try {
       const { files: changed, nestedRepos } = await this.differ.diff(run.id, this.limits);
@@ -62,13 +62,13 @@ export class RunDiffs {
       const diff = RunDiff.parse({ run_id: run.id, files, computed_at: new Date().toISOString() });
       this.store.saveDiff(run.id, diff);
       const safeNested = nestedRepos.filter((p) => !diffPathProblem(p)).slice(0, 50);
-      events.emit(
-        'diff.ready',
-        { files: files.length, paths: files.slice(0, 50).map((f) => f.path), ...(safeNested.length ? { nested_repos: safeNested } : {}) },
-        true,
-      );
+      events.emit(RunEventName.diffReady, {
+        files: files.length,
+        paths: files.slice(0, 50).map((f) => f.path),
+        ...(safeNested.length ? { nested_repos: safeNested } : {}),
+      });
     } catch (e) {
-      events.emit('diff.failed', { error: (e as Error).message }, true);
+      events.emit(RunEventName.diffFailed, { error: (e as Error).message });
     }
   }
 

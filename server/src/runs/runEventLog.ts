@@ -1,11 +1,11 @@
 // One run's event stream: numbers each event, persists it before anyone sees
 // it, fans it out to live subscribers, and keeps the log within its size by
 // collapsing the oldest output (never state changes or the terminal event).
-import type { RunEvent } from '../contract/runApi';
+import { RunEventName, type RunEvent, type RunEventData, type RunEventOf, type RunEventType } from '@astraforge/contract/runApi';
 import type { RunStore } from '../store/runStore';
 
 /** Event types that carry bulk output and may be collapsed when a log grows too large. */
-const OUTPUT_TYPES = new Set(['command.output', 'agent.token']);
+const OUTPUT_TYPES: ReadonlySet<RunEventType> = new Set([RunEventName.commandOutput, RunEventName.agentToken]);
 
 export type RunEventListener = (e: RunEvent) => void;
 
@@ -27,9 +27,11 @@ export class RunEventLog {
     return this.seq;
   }
 
-  emit(type: string, data: Record<string, unknown> = {}, durable = false): RunEvent {
-    const event: RunEvent = { ...data, seq: ++this.seq, type, ts: new Date().toISOString() };
-    this.store.appendEvents(this.runId, [event], durable);
+  /** Numbers and stores the event (on disk first when the contract says it is durable), then hands it to the listeners. */
+  emit<T extends RunEventType>(type: T, data: RunEventData<T>): RunEventOf<T> {
+    // The spread of a generic type's fields loses the tie between type and data; the signature keeps it.
+    const event = { ...data, seq: ++this.seq, type, ts: new Date().toISOString() } as RunEvent as RunEventOf<T>;
+    this.store.appendEvents(this.runId, [event]);
     if (OUTPUT_TYPES.has(type)) {
       this.outputBytes += byteSize(event);
       if (this.outputBytes > this.maxOutputBytes) this.collapseOldestOutput();
@@ -52,7 +54,7 @@ export class RunEventLog {
   private collapseOldestOutput(): void {
     const target = this.maxOutputBytes / 2;
     let bytes = this.outputBytes;
-    let marker: RunEvent | undefined;
+    let marker: RunEventOf<typeof RunEventName.outputCollapsed> | undefined;
     const kept: RunEvent[] = [];
     for (const e of this.store.readEvents(this.runId, 0)) {
       if (bytes <= target || !OUTPUT_TYPES.has(e.type)) {
@@ -63,12 +65,12 @@ export class RunEventLog {
       bytes -= size;
       if (!marker) {
         // The marker takes the first dropped event's seq, so ids stay increasing and unique.
-        marker = { seq: e.seq, type: 'output.collapsed', ts: e.ts, from_seq: e.seq, to_seq: e.seq, events: 0, bytes: 0 };
+        marker = { seq: e.seq, type: RunEventName.outputCollapsed, ts: e.ts, from_seq: e.seq, to_seq: e.seq, events: 0, bytes: 0 };
         kept.push(marker);
       }
       marker.to_seq = e.seq;
-      marker.events = Number(marker.events) + 1;
-      marker.bytes = Number(marker.bytes) + size;
+      marker.events += 1;
+      marker.bytes += size;
     }
     this.store.rewriteEvents(this.runId, kept);
     this.outputBytes = bytes;

@@ -1,31 +1,32 @@
-// The run lifecycle: queued -> provisioning -> running -> succeeded | failed |
-// cancelled (or interrupted by a server crash). A run gets a sandbox session
-// seeded from its snapshot, a git baseline, its agent, and after each turn a
-// diff against that baseline (runDiffs).
+// The run API's service: checks each request, then hands the work to the
+// module that does it (the queue, the lifecycle, the review files, the
+// usage count). See runLifecycle for what a run goes through.
 import { randomBytes } from 'node:crypto';
-import type { Agent, AgentContext, AgentOutcome } from '../agents/agent';
-import type { WorkspaceReader } from '../agents/prompts/taskPrompt';
+import type { Agent } from '../agents/agent';
 import type { ModelCall } from '../gateway/modelGateway';
-import type { RunTokens } from '../gateway/runTokens';
-import type { SandboxAttachments } from '../sandboxes/sandboxProvider';
 import {
   TERMINAL_STATUSES,
   type AgentName,
+  type FileContents,
   type CreateRunRequest,
   type FollowUpRequest,
   type Run,
-  type BaseFiles,
+  type RunSource,
   type RunDiff,
   type RunEvent,
-  type RunStatus,
-} from '../contract/runApi';
+} from '@astraforge/contract/runApi';
 import { AppError } from '../errors';
 import type { SessionManager } from '../sessions/sessionManager';
 import type { SnapshotStore } from '../snapshots/snapshotStore';
-import type { RunStore } from '../store/runStore';
+import type { RunPage, RunPageQuery, RunStore } from '../store/runStore';
+import { AgentContexts, type ModelGatewayAccess } from './agentContexts';
 import { HostWorkspaceDiffer } from './hostWorkspaceDiffer';
 import { RunDiffs } from './runDiffs';
-import { RunEventLog, type RunEventListener } from './runEventLog';
+import type { RunEventListener } from './runEventLog';
+import { RunFiles } from './runFiles';
+import { RunLifecycle } from './runLifecycle';
+import { RunQueue } from './runQueue';
+import { recordModelCall } from './runUsage';
 import type { WorkspaceDiffer } from './workspaceDiffer';
 
 export interface RunServiceOptions {
@@ -47,70 +48,42 @@ export interface RunServiceOptions {
   differ?: WorkspaceDiffer;
 }
 
-export interface ModelGatewayAccess {
-  tokens: RunTokens;
-  socketPath: string;
-  /** The port the sandbox's loopback relay listens on. */
-  relayPort: number;
-  model: string;
-}
-
 /** How often the baselines of runs whose sandbox has ended are removed. */
 const BASELINE_SWEEP_MS = 30_000;
-/** One answer of base files stays well under what a JSON body should carry. */
-const BASE_FILES_MAX_BYTES = 32 * 1024 * 1024;
-
-interface Active {
-  run: Run;
-  events: RunEventLog;
-  /** Aborted by cancel or the time limit; a new one for each turn. */
-  abort: AbortController;
-}
 
 export class RunService {
-  private readonly active = new Map<string, Active>();
-  private readonly queue: string[] = [];
-  private running = 0;
   private readonly diffs: RunDiffs;
+  private readonly lifecycle: RunLifecycle;
+  private readonly queue: RunQueue;
+  private readonly files: RunFiles;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: RunServiceOptions) {
     this.diffs = new RunDiffs(opts.differ ?? new HostWorkspaceDiffer(), opts.snapshots, opts.store);
+    this.lifecycle = new RunLifecycle({
+      store: opts.store,
+      sessions: opts.sessions,
+      diffs: this.diffs,
+      contexts: new AgentContexts(opts.sessions, opts.snapshots, opts.gateway),
+      agent: (name) => this.agent(name),
+      maxRunSeconds: opts.maxRunSeconds,
+      sessionTtlSeconds: opts.sessionTtlSeconds,
+      maxLogOutputBytes: opts.maxLogOutputBytes,
+      log: opts.log,
+    });
+    this.queue = new RunQueue(opts.maxConcurrentRuns, (id) => this.lifecycle.start(id));
+    this.files = new RunFiles(opts.snapshots, opts.sessions);
   }
 
-  /** Runs that were in flight when the server died are interrupted, with a final event. */
+  /** Interrupts the runs a previous server left in flight, and starts sweeping baselines. */
   start(): void {
-    for (const run of this.opts.store.allRuns()) {
-      if (TERMINAL_STATUSES.includes(run.status)) continue;
-      const events = new RunEventLog(this.opts.store, run.id, this.lastSeqOf(run), this.opts.maxLogOutputBytes);
-      run.status = 'interrupted';
-      run.error = 'the server stopped while this run was in flight';
-      run.finished_at = new Date().toISOString();
-      events.emit('run.finished', { status: run.status, error: run.error }, true);
-      run.last_seq = events.lastSeq;
-      this.save(run);
-      this.opts.store.closeRun(run.id);
-      this.opts.log({ run_id: run.id }, 'run interrupted by a restart');
-    }
+    this.lifecycle.interruptStale();
     this.sweeper = setInterval(() => void this.sweepBaselines(), BASELINE_SWEEP_MS);
     this.sweeper.unref();
   }
 
-  /** A baseline lives as long as its run's sandbox (follow-ups diff against it too). */
-  private async sweepBaselines(): Promise<void> {
-    const running = new Set(
-      this.opts.sessions
-        .list()
-        .filter((s) => s.status === 'running')
-        .map((s) => s.id),
-    );
-    await this.diffs.sweep((runId) => {
-      const sessionId = this.opts.store.getRun(runId)?.session_id;
-      return this.active.has(runId) || (sessionId !== undefined && running.has(sessionId));
-    });
-  }
-
-  create(req: CreateRunRequest): Run {
+  /** A run as asked; `source` is set only by the server itself (an alert's run), never from a request. */
+  create(req: CreateRunRequest, source?: RunSource): Run {
     const agent = this.agent(req.agent);
     const reason = agent.unavailableReason();
     if (reason) throw new AppError('INVALID_REQUEST', `agent "${req.agent}" is not available: ${reason}`);
@@ -126,16 +99,12 @@ export class RunService {
       created_at: now,
       updated_at: now,
       snapshot_id: req.snapshot_id,
+      ...(req.workspace ? { workspace: req.workspace } : {}),
+      ...(source ? { source } : {}),
       last_seq: 0,
     };
-    const events = new RunEventLog(this.opts.store, run.id, 0, this.opts.maxLogOutputBytes);
-    this.save(run);
-    this.active.set(run.id, { run, events, abort: new AbortController() });
-    events.emit('run.created', { agent: run.agent, task: run.task }, true);
-    run.last_seq = events.lastSeq;
-    this.save(run);
-    this.queue.push(run.id);
-    this.pump();
+    this.lifecycle.admit(run);
+    this.queue.enqueue(run.id);
     return run;
   }
 
@@ -145,8 +114,13 @@ export class RunService {
     return run;
   }
 
-  list(limit: number, cursor?: string) {
-    return this.opts.store.listRuns(limit, cursor);
+  list(query: RunPageQuery): RunPage {
+    return this.opts.store.listRuns(query);
+  }
+
+  /** Runs queued, provisioning or in a turn (a follow-up's included): while there are any, the server is not idle. */
+  activeRunCount(): number {
+    return this.lifecycle.activeCount();
   }
 
   diff(id: string): RunDiff {
@@ -154,65 +128,18 @@ export class RunService {
     return this.opts.store.getDiff(id) ?? { run_id: id, files: [] };
   }
 
-  /** Files as the run's snapshot had them, up to BASE_FILES_MAX_BYTES per answer. */
-  async baseFiles(id: string, paths: readonly string[]): Promise<BaseFiles> {
-    const run = this.get(id);
-    const contents = await this.opts.snapshots.readFiles(run.snapshot_id, paths, BASE_FILES_MAX_BYTES);
-    const manifest = this.opts.snapshots.manifest(run.snapshot_id);
-    const files: BaseFiles['files'] = [];
-    const remaining: string[] = [];
-    for (const [path, content] of contents) {
-      if (content) files.push({ path, content_base64: content.toString('base64') });
-      else if (manifest.get(path)?.type === 'file')
-        remaining.push(path); // left out by the size cap
-      else files.push({ path });
-    }
-    return { files, remaining };
+  baseFiles(id: string, paths: readonly string[]): Promise<FileContents> {
+    return this.files.base(this.get(id), paths);
   }
 
-  /**
-   * Files as the run left them in its sandbox (binary files have no patch to
-   * rebuild them from), while the sandbox lives: 410 once it has ended.
-   */
-  async proposedFiles(id: string, paths: readonly string[]): Promise<BaseFiles> {
-    const run = this.get(id);
-    try {
-      if (!run.session_id) throw new Error('no sandbox');
-      this.opts.sessions.assertUsable(run.session_id);
-    } catch {
-      throw new AppError(
-        'SESSION_EXPIRED',
-        `run "${id}"'s sandbox has ended, and with it the agent's files; start the run again to get them`,
-      );
-    }
-    const files: BaseFiles['files'] = [];
-    const remaining: string[] = [];
-    let bytes = 0;
-    for (const path of paths) {
-      if (bytes >= BASE_FILES_MAX_BYTES) {
-        remaining.push(path);
-        continue;
-      }
-      try {
-        const r = await this.opts.sessions.readFile(run.session_id, path, BASE_FILES_MAX_BYTES);
-        if (r.truncated) throw new AppError('RESOURCE_EXHAUSTED', `${path} is larger than ${BASE_FILES_MAX_BYTES} bytes`);
-        bytes += r.content.length;
-        files.push({ path, content_base64: r.content.toString('base64') });
-      } catch (e) {
-        if (e instanceof AppError && (e.details as { reason?: string } | undefined)?.reason === 'not_found') files.push({ path });
-        else throw e;
-      }
-    }
-    return { files, remaining };
+  proposedFiles(id: string, paths: readonly string[]): Promise<FileContents> {
+    return this.files.proposed(this.get(id), paths);
   }
 
-  /**
-   * Replays the events after `afterSeq` and follows live ones. `onEnd` is
-   * called once the run has finished and everything was delivered.
-   */
+  /** Replays the events after `afterSeq` and, while the run is active, follows live ones. */
   follow(id: string, afterSeq: number, onEvent: RunEventListener): { past: RunEvent[]; live: boolean; unsubscribe: () => void } {
     this.get(id);
-    const active = this.active.get(id);
+    const active = this.lifecycle.activeRun(id);
     if (!active) return { past: this.opts.store.readEvents(id, afterSeq), live: false, unsubscribe: () => undefined };
     const { past, unsubscribe } = active.events.replayAndSubscribe(afterSeq, onEvent);
     return { past, live: true, unsubscribe };
@@ -220,14 +147,10 @@ export class RunService {
 
   cancel(id: string): Run {
     const run = this.get(id);
-    const active = this.active.get(id);
+    const active = this.lifecycle.activeRun(id);
     if (!active || TERMINAL_STATUSES.includes(run.status)) return run;
-    if (run.status === 'queued') {
-      this.queue.splice(this.queue.indexOf(id), 1);
-      this.finish(active, 'cancelled', 'cancelled before it started');
-      return active.run;
-    }
-    active.abort.abort(new Error('cancelled'));
+    if (this.queue.remove(id)) this.lifecycle.cancelWaiting(active);
+    else this.lifecycle.cancel(active);
     return active.run;
   }
 
@@ -242,44 +165,21 @@ export class RunService {
     } catch {
       throw new AppError('INVALID_REQUEST', `run "${id}"'s sandbox has ended; start a new run`);
     }
-    const events = new RunEventLog(this.opts.store, run.id, run.last_seq, this.opts.maxLogOutputBytes);
-    const active: Active = { run, events, abort: new AbortController() };
-    this.active.set(id, active);
-    run.error = undefined;
-    run.finished_at = undefined;
-    events.emit('run.followup', { message: req.message, command: req.command }, true);
-    this.setStatus(active, 'running');
-    void this.turn(active, (agent, ctx) => agent.followUp(ctx, req));
+    this.lifecycle.continue(run, req);
     return run;
   }
 
   /** The gateway reports each model call; its tokens count toward the run's usage. */
   recordModelCall(call: ModelCall): void {
-    const active = this.active.get(call.runId);
+    const active = this.lifecycle.activeRun(call.runId);
     if (!active) return;
-    const { run, events } = active;
-    if (call.usage) {
-      const u = run.usage ?? { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
-      run.usage = {
-        input_tokens: u.input_tokens + call.usage.input_tokens,
-        output_tokens: u.output_tokens + call.usage.output_tokens,
-        total_tokens: u.total_tokens + call.usage.total_tokens,
-      };
-    }
-    events.emit('model.call', {
-      path: call.path,
-      status: call.status,
-      duration_ms: call.durationMs,
-      usage: call.usage,
-      error: call.error,
-      total_usage: run.usage,
-    });
-    this.save(run, events);
+    recordModelCall(active.run, active.events, call);
+    this.lifecycle.save(active.run, active.events);
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
-    for (const a of this.active.values()) a.abort.abort(new Error('the server is stopping'));
+    this.lifecycle.stopAll();
   }
 
   private agent(name: AgentName): Agent {
@@ -288,165 +188,17 @@ export class RunService {
     return agent;
   }
 
-  private attachmentsFor(agent: Agent): SandboxAttachments {
-    const own = agent.sandboxAttachments();
-    if (!agent.usesModel) return own;
-    return { ...own, loopbackRelay: { hostSocket: this.opts.gateway.socketPath, port: this.opts.gateway.relayPort } };
-  }
-
-  /** Files as the snapshot lists them; contents as they are in the sandbox now. */
-  private workspaceReader(snapshotId: string, sessionId: string): WorkspaceReader {
-    let files: string[] | undefined;
-    return {
-      files: () => (files ??= [...this.opts.snapshots.manifest(snapshotId).values()].filter((e) => e.type === 'file').map((e) => e.path)),
-      read: async (path) => {
-        try {
-          const { content } = await this.opts.sessions.readFile(sessionId, path, 2 * 1024 * 1024);
-          return content.includes(0) ? undefined : content.toString('utf8');
-        } catch {
-          return undefined;
-        }
-      },
-    };
-  }
-
-  private pump(): void {
-    while (this.running < this.opts.maxConcurrentRuns && this.queue.length > 0) {
-      const id = this.queue.shift()!;
-      const active = this.active.get(id);
-      if (!active) continue;
-      this.running++;
-      void this.provisionAndStart(active).finally(() => {
-        this.running--;
-        this.pump();
-      });
-    }
-  }
-
-  private async provisionAndStart(active: Active): Promise<void> {
-    const { run } = active;
-    this.setStatus(active, 'provisioning');
-    try {
-      const session = await this.opts.sessions.create(
-        { ttl_seconds: this.opts.sessionTtlSeconds },
-        { seed: this.diffs.seeder(run), attachments: this.attachmentsFor(this.agent(run.agent)) },
-      );
-      run.session_id = session.id;
-      active.events.emit('sandbox.ready', { session_id: session.id }, true);
-    } catch (e) {
-      await this.diffs.remove(run.id);
-      this.finish(active, 'failed', `provisioning failed: ${(e as Error).message}`);
-      return;
-    }
-    if (active.abort.signal.aborted) {
-      this.finish(active, 'cancelled', undefined);
-      return;
-    }
-    this.setStatus(active, 'running');
-    await this.turn(active, (agent, ctx) => agent.start(ctx));
-  }
-
-  /** One agent turn (the start or a follow-up), then the diff and the final status. */
-  private async turn(active: Active, work: (agent: Agent, ctx: AgentContext) => Promise<AgentOutcome>): Promise<void> {
-    const { run, events } = active;
-    const abort = active.abort;
-    const deadline = Date.now() + this.opts.maxRunSeconds * 1000;
-    const timer = setTimeout(
-      () => abort.abort(new Error(`the run exceeded its ${this.opts.maxRunSeconds} s limit`)),
-      this.opts.maxRunSeconds * 1000,
+  /** A baseline lives as long as its run's sandbox (follow-ups diff against it too). */
+  private async sweepBaselines(): Promise<void> {
+    const running = new Set(
+      this.opts.sessions
+        .list()
+        .filter((s) => s.status === 'running')
+        .map((s) => s.id),
     );
-    const sessionId = run.session_id!;
-    const agent = this.agent(run.agent);
-    const { gateway } = this.opts;
-    const model = agent.usesModel
-      ? {
-          token: gateway.tokens.issue(run.id),
-          sandboxBaseUrl: `http://127.0.0.1:${gateway.relayPort}/v1`,
-          hostSocketPath: gateway.socketPath,
-          model: gateway.model,
-        }
-      : undefined;
-    const ctx: AgentContext = {
-      runId: run.id,
-      sessionId,
-      task: run.task,
-      signal: abort.signal,
-      remainingMs: () => Math.max(1, deadline - Date.now()),
-      emit: (type, data) => events.emit(type, data ?? {}),
-      runCommand: async (command) => {
-        events.emit('command.started', { command });
-        const out = await this.opts.sessions.exec(sessionId, command, {
-          timeoutMs: ctx.remainingMs(),
-          signal: abort.signal,
-          onOutput: (stream, text) => events.emit('command.output', { stream, text }),
-        });
-        events.emit('command.finished', {
-          command,
-          exit_code: out.exitCode,
-          duration_ms: out.durationMs,
-          truncated: out.truncated,
-          timed_out: out.timedOut,
-          cancelled: out.cancelled,
-        });
-        return out;
-      },
-      exec: (command, onOutput) =>
-        this.opts.sessions.exec(sessionId, command, { timeoutMs: ctx.remainingMs(), signal: abort.signal, separateStderr: true, onOutput }),
-      workspace: this.workspaceReader(run.snapshot_id, sessionId),
-      model,
-    };
-    let outcome: AgentOutcome;
-    try {
-      outcome = await work(agent, ctx);
-    } catch (e) {
-      outcome = { status: 'failed', error: (e as Error).message };
-    } finally {
-      clearTimeout(timer);
-      // The token dies with the turn, and any model call still open with it.
-      if (model) gateway.tokens.revoke(run.id);
-    }
-    // The diff is computed whatever happened: a cancelled run keeps what it did so far.
-    await this.computeDiff(active);
-    if (abort.signal.aborted) {
-      const reason = (abort.signal.reason as Error | undefined)?.message ?? 'cancelled';
-      this.finish(active, reason === 'cancelled' ? 'cancelled' : 'failed', reason === 'cancelled' ? undefined : reason);
-    } else {
-      this.finish(active, outcome.status, outcome.error);
-    }
-  }
-
-  private async computeDiff(active: Active): Promise<void> {
-    await this.diffs.record(active.run, active.events);
-  }
-
-  private setStatus(active: Active, status: RunStatus): void {
-    const { run } = active;
-    run.status = status;
-    if (status === 'running' && !run.started_at) run.started_at = new Date().toISOString();
-    active.events.emit('run.status', { status }, true);
-    this.save(run, active.events);
-  }
-
-  private finish(active: Active, status: RunStatus, error?: string): void {
-    const { run } = active;
-    run.status = status;
-    run.error = error;
-    run.finished_at = new Date().toISOString();
-    active.events.emit('run.finished', { status, ...(error ? { error } : {}) }, true);
-    this.save(run, active.events);
-    this.opts.store.closeRun(run.id);
-    this.active.delete(run.id);
-    this.opts.log({ run_id: run.id, status, error }, 'run finished');
-  }
-
-  private save(run: Run, events?: RunEventLog): void {
-    run.updated_at = new Date().toISOString();
-    if (events) run.last_seq = events.lastSeq;
-    this.opts.store.saveRun(run);
-  }
-
-  private lastSeqOf(run: Run): number {
-    const events = this.opts.store.readEvents(run.id, run.last_seq);
-    return events.length ? events[events.length - 1].seq : run.last_seq;
+    await this.diffs.sweep((runId) => {
+      const sessionId = this.opts.store.getRun(runId)?.session_id;
+      return this.lifecycle.isActive(runId) || (sessionId !== undefined && running.has(sessionId));
+    });
   }
 }

@@ -3,11 +3,12 @@
 // is destroyed with every process in it and answers SESSION_EXPIRED after.
 import { randomBytes } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
-import type { CreateSessionRequest, SessionInfo, SessionStats } from '../contract/sandboxApi';
+import type { CreateSessionRequest, SessionInfo, SessionStats } from '@astraforge/contract/sandboxApi';
 import { AppError } from '../errors';
 import { SandboxError } from '../sandboxes/sandboxError';
 import type { Sandbox, SandboxAttachments, SandboxLimits, SandboxProvider } from '../sandboxes/sandboxProvider';
 import { QuotaWatcher } from './quotaWatcher';
+import { SessionFileNotFound } from './sessionErrors';
 import { SessionRecords, type SessionRecord } from './sessionRecords';
 import { UidAllocator } from './uidAllocator';
 import { PathRejected, resolveWorkspacePath, WORKSPACE_ROOT } from './workspacePaths';
@@ -395,7 +396,7 @@ export class SessionManager {
       case 'PATH_OUTSIDE':
         return new AppError('INVALID_REQUEST', `refused: ${e.message}`);
       case 'NOT_FOUND':
-        return new AppError('INVALID_REQUEST', `file not found: ${e.message}`, { reason: 'not_found' });
+        return new SessionFileNotFound(`file not found: ${e.message}`);
       case 'NOT_A_FILE':
         return new AppError('INVALID_REQUEST', e.message);
       case 'LIMIT':

@@ -3,7 +3,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { SessionStatus } from '../contract/sandboxApi';
+import { SessionStatus } from '@astraforge/contract/sandboxApi';
 
 export const SessionRecord = z.object({
   id: z.string(),

@@ -1,7 +1,7 @@
 // Why a snapshot was refused, with the envelope code the API answers with:
 // a malformed or hostile archive is INVALID_REQUEST (400), one over a limit
 // PAYLOAD_TOO_LARGE (413).
-import type { ErrorCode } from '../contract/errors';
+import type { ErrorCode } from '@astraforge/contract/errors';
 
 export class SnapshotError extends Error {
   readonly code: ErrorCode = 'INVALID_REQUEST';

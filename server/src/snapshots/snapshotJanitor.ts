@@ -4,7 +4,7 @@
 // Over `maxTotalBytes`, the least recently used go first, whatever their
 // age. A snapshot that a queued, provisioning or running run needs is never
 // removed. Which runs reference which snapshot comes from the run store.
-import type { RunStatus } from '../contract/runApi';
+import type { RunStatus } from '@astraforge/contract/runApi';
 import type { SnapshotStore, StoredSnapshot } from './snapshotStore';
 
 export interface SnapshotRetention {

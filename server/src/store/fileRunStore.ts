@@ -3,8 +3,8 @@
 // middle of a write) is ignored on read.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { Run, RunDiff, type RunEvent } from '../contract/runApi';
-import type { RunPage, RunStore } from './runStore';
+import { isDurableRunEvent, Run, RunDiff, type RunEvent } from '@astraforge/contract/runApi';
+import type { RunPage, RunPageQuery, RunStore } from './runStore';
 
 const ID_PATTERN = /^[a-z0-9]{6,64}$/;
 
@@ -43,16 +43,20 @@ export class FileRunStore implements RunStore {
     return [...this.runs.values()];
   }
 
-  listRuns(limit: number, cursor?: string): RunPage {
-    const sorted = this.allRuns().sort((a, b) => keyOf(b).localeCompare(keyOf(a)));
+  listRuns({ limit, cursor, workspaceUri }: RunPageQuery): RunPage {
+    const runs =
+      workspaceUri === undefined
+        ? this.allRuns()
+        : this.allRuns().filter((r) => r.workspace?.uri === workspaceUri || r.source !== undefined);
+    const sorted = runs.sort((a, b) => keyOf(b).localeCompare(keyOf(a)));
     const start = cursor ? sorted.findIndex((r) => keyOf(r) < cursor) : 0;
     if (start < 0) return { runs: [] };
-    const runs = sorted.slice(start, start + limit);
+    const page = sorted.slice(start, start + limit);
     const more = start + limit < sorted.length;
-    return { runs, nextCursor: more ? keyOf(runs[runs.length - 1]) : undefined };
+    return { runs: page, nextCursor: more ? keyOf(page[page.length - 1]) : undefined };
   }
 
-  appendEvents(runId: string, events: RunEvent[], durable: boolean): void {
+  appendEvents(runId: string, events: RunEvent[]): void {
     let fd = this.logFds.get(runId);
     if (fd === undefined) {
       mkdirSync(this.runDir(runId), { recursive: true, mode: 0o700 });
@@ -60,7 +64,7 @@ export class FileRunStore implements RunStore {
       this.logFds.set(runId, fd);
     }
     if (events.length) writeSync(fd, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-    if (durable) fsyncSync(fd);
+    if (events.some((e) => isDurableRunEvent(e.type))) fsyncSync(fd);
   }
 
   readEvents(runId: string, afterSeq: number): RunEvent[] {

@@ -1,12 +1,20 @@
-// The extension in a real VS Code: activation, its commands, the embedded
-// server starting and stopping, the code action, and a run streaming
-// through to the sidebar.
+// The extension in a real VS Code: activation, its commands, the user's
+// background server (found or started, shared, kept across reconnects,
+// stopped only when asked), the code action, a run streaming through to the
+// sidebar, runs that name their folder, and the review.
 import assert from 'node:assert/strict';
-import { chmodSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { RunEvent } from '../../../server/src/contract/runApi';
+import type { Run, RunEvent } from '@astraforge/contract/runApi';
 import type { AstraForgeApi } from '../../../src/extension';
+import type { Prompts } from '../../../src/prompts';
 import { ServerClient } from '../../../src/server/serverClient';
+import { isProcessAlive } from '../../../src/server/serverWatch';
+import { readRecord } from '../../../src/server/userServer';
+import { listWorkspaceFiles, packSnapshot, planSnapshot } from '../../../src/snapshot/snapshotBuilder';
+import { until } from '../../helpers/until';
 
 const COMMANDS = [
   'astraforge.sendSpec',
@@ -18,16 +26,23 @@ const COMMANDS = [
   'astraforge.setModelKey',
   'astraforge.showServerLog',
   'astraforge.reviewChanges',
+  'astraforge.stopServer',
+  'astraforge.showAllRuns',
+  'astraforge.showWorkspaceRuns',
 ];
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** A run created straight through the API (as another window would), from a small folder of its own. */
+async function createRunElsewhere(client: ServerClient, workspace: Run['workspace'], command: string): Promise<Run> {
+  const root = mkdtempSync(join(tmpdir(), 'af-elsewhere-'));
+  writeFileSync(join(root, 'a.txt'), 'a\n');
+  const plan = await planSnapshot(root, await listWorkspaceFiles(root), { maxFiles: 100, maxBytes: 1 << 20 });
+  const snapshot = await client.uploadSnapshot(packSnapshot(root, plan));
+  return client.createRun({
+    agent: 'command',
+    task: { kind: 'spec', prompt: command, command },
+    snapshot_id: snapshot.snapshot_id,
+    workspace,
+  });
 }
 
 describe('AstraForge extension', () => {
@@ -40,7 +55,7 @@ describe('AstraForge extension', () => {
     try {
       const runId = await vscode.commands.executeCommand<string>('astraforge.sendSpec', { prompt: command, agent: 'command', command });
       assert.ok(runId, 'sendSpec returned the run id');
-      const finished = await until('the run', () => events.find((e) => e.type === 'run.finished'), 60_000);
+      const finished = await until('the run', () => events.find((e) => e.type === 'run.finished'), { timeoutMs: 60_000 });
       assert.equal(finished.status, 'succeeded', `the run failed: ${String(finished.error)}`);
       return runId;
     } finally {
@@ -59,11 +74,31 @@ describe('AstraForge extension', () => {
     for (const id of COMMANDS) assert.ok(all.includes(id), `${id} is registered`);
   });
 
-  it('startsTheEmbeddedServer', async () => {
-    await until('the embedded server', () => api.connection.state.status === 'connected' || undefined, 60_000);
+  it('startsTheUsersBackgroundServerDetachedFromTheWindow', async () => {
+    await until('the server', () => api.connection.state.status === 'connected' || undefined, { timeoutMs: 60_000 });
     const client = await api.connection.client();
     assert.ok(await client.health());
     assert.match(api.connection.state.serverUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
+    // Found through its record in the user's data folder (this test's own: code-server's user data).
+    const record = readRecord(api.connection.serverDataDir);
+    assert.ok(record, 'the server keeps a record in its data folder');
+    assert.equal(record.pid, api.connection.serverPid);
+    assert.equal(record.url, api.connection.state.serverUrl);
+    // Its own session and process group, so the window's end (and its signals) do not reach it.
+    const sessionOf = (pid: number | 'self') => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const [pgrp, sid] = stat
+        .slice(stat.lastIndexOf(')') + 2)
+        .split(' ')
+        .slice(2, 4)
+        .map(Number);
+      return { pgrp, sid };
+    };
+    assert.deepEqual(sessionOf(record.pid), { pgrp: record.pid, sid: record.pid }, 'the leader of its own session and group');
+    assert.notEqual(sessionOf('self').sid, record.pid);
+    const info = await client.serverInfo();
+    assert.equal(info.pid, record.pid);
+    assert.match(info.build, /^\d+\.\d+\.\d+\+\d+#[0-9a-f]{16}$/, 'the build names the code and the settings');
   });
 
   it('offersFixInSandboxOnADiagnostic', async () => {
@@ -111,7 +146,7 @@ describe('AstraForge extension', () => {
         command: 'for i in 1 2 3; do echo hello-$i; done; echo extra >> README.md',
       });
       assert.ok(runId, 'sendSpec returned the run id');
-      const finished = await until('run.finished', () => events.find((e) => e.type === 'run.finished'), 60_000);
+      const finished = await until('run.finished', () => events.find((e) => e.type === 'run.finished'), { timeoutMs: 60_000 });
       assert.equal(finished.status, 'succeeded', `the run failed: ${String(finished.error)}`);
       assert.deepEqual(
         events.map((e) => e.seq),
@@ -124,6 +159,8 @@ describe('AstraForge extension', () => {
         .join('');
       assert.equal(out, 'hello-1\nhello-2\nhello-3\n');
       assert.equal(api.runs.selectedRun?.id, runId);
+      const folder = vscode.workspace.workspaceFolders![0];
+      assert.deepEqual(api.runs.selectedRun?.workspace, { uri: folder.uri.toString(), name: folder.name }, 'the run names its folder');
       const client = await api.connection.client();
       const diff = await client.diff(runId);
       assert.deepEqual(
@@ -131,7 +168,7 @@ describe('AstraForge extension', () => {
         ['README.md'],
       );
       // The webview itself drew the run through its last event.
-      await until('the view to draw the last event', () => renderedSeq >= finished.seq || undefined, 10_000);
+      await until('the view to draw the last event', () => renderedSeq >= finished.seq || undefined, { timeoutMs: 10_000 });
     } finally {
       sub.dispose();
       drawn.dispose();
@@ -159,7 +196,7 @@ describe('AstraForge extension', () => {
       await vscode.commands.executeCommand('astraforge.showSidebar');
       assert.equal(await ready, shown.id, 'the reloaded view asks for the run it showed');
       // Replayed from the server's log, through the last event.
-      await until('the replayed run', () => renderedSeq >= shown.last_seq || undefined, 15_000);
+      await until('the replayed run', () => renderedSeq >= shown.last_seq || undefined, { timeoutMs: 15_000 });
     } finally {
       drawn.dispose();
     }
@@ -379,14 +416,167 @@ describe('AstraForge extension', () => {
     }
   });
 
-  it('stopsAndRestartsTheEmbeddedServer', async () => {
-    const before = new URL(api.connection.state.serverUrl!);
-    await api.connection.connect();
-    await until('the restarted server', () => api.connection.state.status === 'connected' || undefined, 60_000);
-    const after = new URL(api.connection.state.serverUrl!);
-    assert.notEqual(after.port, before.port, 'a new server on a new port');
-    // The old one is gone: nothing answers on its port.
-    assert.equal(await new ServerClient(before.origin, 'x').health(), false);
+  it('showsAnAddedFileBesideAnEmptyDocument', async () => {
+    const folder = vscode.workspace.workspaceFolders![0].uri;
+    const runId = await runCommand('mkdir -p fresh && printf "one\\ntwo\\n" > fresh/brand-new.txt');
+    // As a click in the Review list does.
+    await vscode.commands.executeCommand('astraforge.reviewChanges', runId);
+    await vscode.commands.executeCommand('astraforge.review.showFile', 'fresh/brand-new.txt');
+    const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+    assert.ok(input instanceof vscode.TabInputTextDiff, 'a diff editor is open');
+    // The left side is an empty document (the user has no such file), not a file that is not there.
+    const yours = await vscode.workspace.openTextDocument(input.original);
+    assert.equal(yours.getText(), '');
+    assert.notEqual(input.original.toString(), vscode.Uri.joinPath(folder, 'fresh/brand-new.txt').toString());
+    const agents = await vscode.workspace.openTextDocument(input.modified);
+    assert.equal(agents.getText(), 'one\ntwo\n');
+    // The editor's own Accept on that side writes the file.
+    await vscode.commands.executeCommand('astraforge.review.acceptFile', api.review.pathOf(input.original));
+    assert.equal(
+      Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder, 'fresh/brand-new.txt'))).toString(),
+      'one\ntwo\n',
+    );
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await api.review.close();
+  });
+
+  it('reviewsARunAgainstItsOwnFolderWithoutAsking', async () => {
+    const asked: string[] = [];
+    const realModal = api.prompts.modal;
+    api.prompts.modal = async (message: string) => {
+      asked.push(message);
+      return undefined;
+    };
+    try {
+      const folder = vscode.workspace.workspaceFolders![0];
+      const runId = await runCommand('echo reviewed >> README.md');
+      await vscode.commands.executeCommand('astraforge.reviewChanges', runId);
+      assert.equal(api.review.current?.runId, runId);
+      assert.equal(api.review.current?.folder.toString(), folder.uri.toString());
+      assert.deepEqual(asked, [], 'its own folder, without a question');
+      await api.review.close();
+
+      // A run from a folder this window does not have: the user is told before it is compared with this one.
+      const client = await api.connection.client();
+      const other = await createRunElsewhere(
+        client,
+        { uri: 'file:///home/someone/other-project', name: 'other-project' },
+        'echo x > x.txt',
+      );
+      await until('the other run to end', async () => (await client.getRun(other.id)).status === 'succeeded' || undefined, {
+        timeoutMs: 60_000,
+      });
+      await vscode.commands.executeCommand('astraforge.reviewChanges', other.id);
+      assert.equal(asked.length, 1);
+      assert.match(asked[0], /made from other-project, which is not open in this window/);
+      assert.equal(api.review.current, undefined, 'declined: no review opened');
+    } finally {
+      api.prompts.modal = realModal;
+    }
+  });
+
+  it('listsThisWorkspacesRunsUnlessAskedForAll', async () => {
+    const client = await api.connection.client();
+    const other = await createRunElsewhere(client, { uri: 'file:///home/someone/listed-elsewhere', name: 'listed-elsewhere' }, 'true');
+    await api.runs.refresh();
+    assert.ok(api.runs.runs.length > 0, "this workspace's runs are listed");
+    const folder = vscode.workspace.workspaceFolders![0].uri.toString();
+    assert.ok(
+      api.runs.runs.every((r) => r.workspace?.uri === folder),
+      'only runs of this folder',
+    );
+    try {
+      await vscode.commands.executeCommand('astraforge.showAllRuns');
+      await until('every run of the user', () => api.runs.runs.some((r) => r.id === other.id) || undefined, { timeoutMs: 10_000 });
+    } finally {
+      await vscode.commands.executeCommand('astraforge.showWorkspaceRuns');
+    }
+    await until("this workspace's runs again", () => !api.runs.runs.some((r) => r.id === other.id) || undefined, { timeoutMs: 10_000 });
+  });
+
+  it('startsAServerAgainWhenItsServerDies', async () => {
+    const pid = api.connection.serverPid!;
+    process.kill(pid, 'SIGKILL');
+    const again = await until(
+      'a new server',
+      () => (api.connection.state.status === 'connected' && api.connection.serverPid !== pid && api.connection.serverPid) || undefined,
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(readRecord(api.connection.serverDataDir)?.pid, again);
     assert.ok(await (await api.connection.client()).health());
+  });
+
+  it('appliesNewServerSettingsOnceTheRunsUnderWayEnd', async () => {
+    const pid = api.connection.serverPid!;
+    const folder = vscode.workspace.workspaceFolders![0];
+    const long = await createRunElsewhere(await api.connection.client(), { uri: folder.uri.toString(), name: folder.name }, 'sleep 60');
+    await until('the run to start', async () => (await (await api.connection.client()).getRun(long.id)).status === 'running', {
+      timeoutMs: 60_000,
+    });
+    const envOf = (p: number) => readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
+    const modelBefore = process.env.ASTRAFORGE_MODEL;
+    process.env.ASTRAFORGE_MODEL = 'model-after-the-runs';
+    try {
+      // As Set Model Key does: the server takes settings at start, and a run is under way on it.
+      await api.connection.connect({ settingsChanged: true });
+      assert.equal(api.connection.state.status, 'connected', api.connection.state.message);
+      assert.equal(api.connection.serverPid, pid, 'the server keeps its run');
+      assert.equal((await (await api.connection.client()).serverInfo()).stopping, 'idle', 'and stops once it ends');
+      await (await api.connection.client()).cancel(long.id);
+      const replaced = await until(
+        'the server with the new settings',
+        () => (api.connection.state.status === 'connected' && api.connection.serverPid !== pid && api.connection.serverPid) || undefined,
+        { timeoutMs: 30_000 },
+      );
+      assert.ok(envOf(replaced).includes('ASTRAFORGE_MODEL=model-after-the-runs'));
+      assert.equal((await (await api.connection.client()).getRun(long.id)).status, 'cancelled', 'the run ended as it did');
+    } finally {
+      if (modelBefore === undefined) delete process.env.ASTRAFORGE_MODEL;
+      else process.env.ASTRAFORGE_MODEL = modelBefore;
+      await api.connection.connect({ settingsChanged: true });
+    }
+  });
+
+  it('keepsTheServerAcrossReconnectsAndStopsItOnlyWhenAsked', async () => {
+    const pid = api.connection.serverPid!;
+    const url = api.connection.state.serverUrl;
+    // A window connecting again (a reload, a settings change that does not concern the server) uses the same server.
+    await api.connection.connect();
+    assert.equal(api.connection.state.status, 'connected', api.connection.state.message);
+    assert.equal(api.connection.serverPid, pid);
+    assert.equal(api.connection.state.serverUrl, url);
+
+    // A run under way: Stop Server asks first, and the run comes back interrupted.
+    const client = await api.connection.client();
+    const folder = vscode.workspace.workspaceFolders![0];
+    const long = await createRunElsewhere(client, { uri: folder.uri.toString(), name: folder.name }, 'sleep 60');
+    await until('the run to start', async () => (await client.getRun(long.id)).status === 'running' || undefined, { timeoutMs: 60_000 });
+    const asked: { message: string; choices: string[] }[] = [];
+    const realModal = api.prompts.modal;
+    let answer: string | undefined;
+    api.prompts.modal = async (message: string, _detail: string | undefined, ...choices: string[]) => {
+      asked.push({ message, choices });
+      return answer;
+    };
+    try {
+      answer = undefined;
+      assert.equal(await vscode.commands.executeCommand('astraforge.stopServer'), false, 'the user kept it running');
+      assert.ok(isProcessAlive(pid));
+      assert.match(asked[0].message, /1 run is still under way/);
+      answer = 'Stop Server';
+      assert.equal(await vscode.commands.executeCommand('astraforge.stopServer'), true);
+    } finally {
+      api.prompts.modal = realModal as Prompts['modal'];
+    }
+    assert.equal(isProcessAlive(pid), false, 'the server is gone');
+    assert.equal(readRecord(api.connection.serverDataDir), undefined, 'and its record with it');
+    assert.equal(await new ServerClient(url!, 'x').health(), false, 'nothing answers on its port');
+    assert.equal(api.connection.state.status, 'error');
+    assert.match(api.connection.state.message ?? '', /stopped/);
+
+    // The next use starts a new one, which has the run, interrupted.
+    const again = await api.connection.client();
+    assert.notEqual(api.connection.serverPid, pid);
+    assert.equal((await again.getRun(long.id)).status, 'interrupted');
   });
 });

@@ -3,6 +3,8 @@
 // run(); mocha runs the suites and the results go to the file named by
 // ASTRAFORGE_TEST_RESULTS, since a browser-hosted window has no exit code.
 import { writeFileSync } from 'node:fs';
+import * as vscode from 'vscode';
+import type { AstraForgeApi } from '../../../src/extension';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 import Mocha = require('mocha');
 
@@ -27,7 +29,8 @@ export function run(): Promise<void> {
   }
   const results: SuiteResults = { passes: [], failures: [] };
   return new Promise((resolve, reject) => {
-    const runner = mocha.run((failures) => {
+    const runner = mocha.run(async (failures) => {
+      await stopBackgroundServer(results);
       const out = process.env.ASTRAFORGE_TEST_RESULTS;
       if (out) writeFileSync(out, JSON.stringify(results));
       if (failures > 0) reject(new Error(`${failures} extension-host tests failed`));
@@ -36,4 +39,18 @@ export function run(): Promise<void> {
     runner.on('pass', (t) => results.passes.push({ title: t.fullTitle(), duration: t.duration ?? 0 }));
     runner.on('fail', (t, err: Error) => results.failures.push({ title: t.fullTitle(), error: err.stack ?? String(err) }));
   });
+}
+
+/**
+ * The extension's server outlives the window by design: the suite stops it
+ * (as AstraForge: Stop Server does) before it reports, so a run of the
+ * suite leaves no server behind. A failure to stop is a failure of the suite.
+ */
+async function stopBackgroundServer(results: SuiteResults): Promise<void> {
+  try {
+    const api = vscode.extensions.getExtension<AstraForgeApi>('astraforge.astraforge')?.exports;
+    if (api?.connection.serverPid !== undefined) await api.connection.stopServer();
+  } catch (e) {
+    results.failures.push({ title: 'the background server stops at the end of the suite', error: (e as Error).stack ?? String(e) });
+  }
 }

@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import * as vscode from 'vscode';
-import type { DiffFile } from '../../../server/src/contract/runApi';
+import type { DiffFile } from '@astraforge/contract/runApi';
 import type { AstraForgeApi } from '../../../src/extension';
 import type { Prompts } from '../../../src/prompts';
 import type { DiffSource } from '../../../src/review/reviewController';
 import { userSetting } from '../../../src/server/userSettings';
+import { until } from '../../helpers/until';
 
 /** An added text file, as the server's diff has it. */
 function added(path: string, text: string): DiffFile {
@@ -28,16 +29,6 @@ function forged(runId: string, files: DiffFile[]): DiffSource {
     baseFiles: async (_id, paths) => new Map(paths.map((p) => [p, undefined])),
     proposedFiles: async (_id, paths) => new Map(paths.map((p) => [p, undefined])),
   };
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('AstraForge trusts nothing from the diff or the repository', () => {
@@ -212,12 +203,12 @@ describe('AstraForge trusts nothing from the diff or the repository', () => {
       assert.equal(cfg().get('server.url'), '');
       for (const key of ['model.baseUrl', 'server.url', 'codex.path'] as const) assert.equal(userSetting(cfg(), key), '', key);
 
-      // Reconnecting with those settings: the embedded server on loopback, no key offered to anyone.
+      // Reconnecting with those settings: the user's own server on loopback, no key offered to anyone.
       await api.connection.connect();
       assert.equal(api.connection.state.status, 'connected', api.connection.state.message);
       assert.equal(new URL(api.connection.state.serverUrl!).hostname, '127.0.0.1');
       assert.equal(asked.length, 0, 'nothing asked: nothing was going anywhere new');
-      const env = readFileSync(`/proc/${api.connection.embeddedPid}/environ`, 'utf8').split('\0');
+      const env = readFileSync(`/proc/${api.connection.serverPid}/environ`, 'utf8').split('\0');
       assert.equal(
         env.find((e) => e.startsWith('ASTRAFORGE_MODEL_BASE_URL=')),
         process.env.ASTRAFORGE_MODEL_BASE_URL ? `ASTRAFORGE_MODEL_BASE_URL=${process.env.ASTRAFORGE_MODEL_BASE_URL}` : undefined,
@@ -235,15 +226,15 @@ describe('AstraForge trusts nothing from the diff or the repository', () => {
 
   it('asksBeforeTheModelKeyGoesToANewHost', async () => {
     const cfg = () => vscode.workspace.getConfiguration('astraforge');
-    const envOf = () => readFileSync(`/proc/${api.connection.embeddedPid}/environ`, 'utf8').split('\0');
+    const envOf = () => readFileSync(`/proc/${api.connection.serverPid}/environ`, 'utf8').split('\0');
     const connectedAfter = (pid: number | undefined) =>
       until(
         'the reconnected server',
         () => {
-          const now = api.connection.embeddedPid;
+          const now = api.connection.serverPid;
           return (api.connection.state.status === 'connected' && now !== undefined && now !== pid) || undefined;
         },
-        60_000,
+        { timeoutMs: 60_000 },
       );
     await connectedAfter(undefined); // whatever start is under way ends first
     const keyBefore = process.env.ASTRAFORGE_MODEL_API_KEY;
@@ -252,9 +243,9 @@ describe('AstraForge trusts nothing from the diff or the repository', () => {
     try {
       // The user's own setting changes to a host the key never went to: the user declines.
       answers = [undefined];
-      let pid = api.connection.embeddedPid;
+      let pid = api.connection.serverPid;
       await cfg().update('model.baseUrl', 'http://127.0.0.1:9/v1', vscode.ConfigurationTarget.Global);
-      await until('the question', () => asked.length === 1 || undefined, 30_000);
+      await until('the question', () => asked.length === 1 || undefined, { timeoutMs: 30_000 });
       await connectedAfter(pid);
       assert.equal(asked[0].message, 'Send your model key to http://127.0.0.1:9?');
       assert.deepEqual(asked[0].choices, ['Send Key']);
@@ -265,21 +256,23 @@ describe('AstraForge trusts nothing from the diff or the repository', () => {
         'declined: the key stays unsent',
       );
 
-      // Asked again, the user agrees: the server gets the key, and the next start does not ask.
+      // Asked again (its notification's Ask Again), the user agrees: the server is replaced by one that has the key.
       answers = ['Send Key'];
-      pid = api.connection.embeddedPid;
-      await api.connection.connect();
+      pid = api.connection.serverPid;
+      await api.connection.connect({ settingsChanged: true });
       await connectedAfter(pid);
       assert.equal(asked.length, 2);
       assert.ok(envOf().includes('ASTRAFORGE_MODEL_API_KEY=sk-trust-test'));
-      pid = api.connection.embeddedPid;
-      await api.connection.connect();
-      await connectedAfter(pid);
+      // The same settings again: no question, and the server that has them is kept.
+      pid = api.connection.serverPid;
+      await api.connection.connect({ settingsChanged: true });
+      assert.equal(api.connection.state.status, 'connected', api.connection.state.message);
       assert.equal(asked.length, 2, 'the same host again: no question');
+      assert.equal(api.connection.serverPid, pid, 'the server with these settings goes on');
     } finally {
       if (keyBefore === undefined) delete process.env.ASTRAFORGE_MODEL_API_KEY;
       else process.env.ASTRAFORGE_MODEL_API_KEY = keyBefore;
-      const pid = api.connection.embeddedPid;
+      const pid = api.connection.serverPid;
       await cfg().update('model.baseUrl', undefined, vscode.ConfigurationTarget.Global);
       await connectedAfter(pid);
     }

@@ -1,8 +1,9 @@
 // One file of a run's diff against the workspace as it is now.
 import assert from 'node:assert/strict';
 import { createTwoFilesPatch } from 'diff';
-import type { DiffFile } from '../../../server/src/contract/runApi';
-import { needsBase, proposeFile, sha256 } from '../../../src/review/fileProposal';
+import type { DiffFile } from '@astraforge/contract/runApi';
+import { needsBase, proposeFile, sha256, type FileProposal } from '../../../src/review/fileProposal';
+import { mergeFile } from '../../../src/review/hunks';
 
 function modified(path: string, base: string, proposed: string): DiffFile {
   return {
@@ -14,6 +15,12 @@ function modified(path: string, base: string, proposed: string): DiffFile {
   };
 }
 
+/** What accepting a text file's proposal writes over the local text (as acceptEdit does). */
+function written(p: FileProposal, local: string): string {
+  const m = mergeFile(p.baseText!, local, p.proposedText!);
+  return m.bom + m.after;
+}
+
 const BASE = 'one\ntwo\nthree\nfour\nfive\n';
 const PROPOSED = 'one\nTWO\nthree\nfour\nfive\n';
 
@@ -23,7 +30,7 @@ describe('review: one file against the workspace', () => {
     assert.equal(needsBase(file, Buffer.from(BASE)), false, 'the local file is the base');
     const p = proposeFile(file, { local: Buffer.from(BASE) });
     assert.equal(p.kind, 'write');
-    assert.equal(p.content?.toString(), PROPOSED);
+    assert.equal(written(p, BASE), PROPOSED);
     assert.deepEqual([p.added, p.removed], [1, 1]);
   });
 
@@ -34,17 +41,15 @@ describe('review: one file against the workspace', () => {
     const p = proposeFile(file, { local, base: Buffer.from(BASE) });
     assert.equal(p.kind, 'write');
     assert.equal(p.localEdited, true);
-    assert.equal(p.content?.toString(), 'one\nTWO\nthree\nfour\nFIVE (mine)\n');
+    assert.equal(written(p, local.toString()), 'one\nTWO\nthree\nfour\nFIVE (mine)\n');
   });
 
   it('marksConflictsInsteadOfOverwritingTheUsersLine', () => {
-    const p = proposeFile(modified('a.txt', BASE, PROPOSED), {
-      local: Buffer.from('one\ntwo (mine)\nthree\nfour\nfive\n'),
-      base: Buffer.from(BASE),
-    });
+    const local = 'one\ntwo (mine)\nthree\nfour\nfive\n';
+    const p = proposeFile(modified('a.txt', BASE, PROPOSED), { local: Buffer.from(local), base: Buffer.from(BASE) });
     assert.equal(p.kind, 'conflict');
     assert.equal(p.conflicts, 1);
-    const text = p.content!.toString();
+    const text = written(p, local);
     assert.match(text, /<<<<<<< local\ntwo \(mine\)\n/);
     assert.match(text, /=======\nTWO\n>>>>>>> proposed/);
   });
@@ -81,7 +86,7 @@ describe('review: one file against the workspace', () => {
     };
     const p = proposeFile(added, { local: undefined });
     assert.equal(p.kind, 'write');
-    assert.equal(p.content?.toString(), 'hello\n');
+    assert.equal(p.proposedText, 'hello\n', 'what creating it writes');
     const gone = proposeFile(modified('a.txt', BASE, PROPOSED), { local: undefined, base: Buffer.from(BASE) });
     assert.equal(gone.kind, 'choose');
     assert.match(gone.reason!, /you deleted this file/);

@@ -1,6 +1,6 @@
 // The agent's changes as hunks over the live text, and applying one of them.
 import assert from 'node:assert/strict';
-import { applyReplacement, hunkReplacement, pendingHunks } from '../../../src/review/hunks';
+import { applyReplacement, hunkReplacement, mergeFile, pendingHunks } from '../../../src/review/hunks';
 
 const BASE = 'a\nb\nc\nd\ne\nf\ng\n';
 const PROPOSED = 'a\nB\nc\nd\ne\nF\ng\n';
@@ -74,5 +74,16 @@ describe('review: hunks', () => {
     assert.equal(accept('p\nq\nr\n', 0, 'p\nq\nr\n', 'p\nq\n'), 'p\nq\n', 'deleting the last line');
     assert.equal(accept('p\nq', 0, 'p\nq', 'p'), 'p', 'deleting the last line without a newline');
     assert.equal(accept('', 0, '', 'one\n'), 'one\n', 'into an empty file');
+  });
+
+  it('acceptsTheWholeFileWithoutARejectedHunk', () => {
+    const [first] = pendingHunks(BASE, BASE, PROPOSED);
+    const m = mergeFile(BASE, BASE, PROPOSED, new Set([first.key]));
+    assert.equal(m.after, 'a\nb\nc\nd\ne\nF\ng\n', 'the other change only');
+    assert.deepEqual(
+      m.replacements.map((r) => r.start.line),
+      [5],
+      'one edit, where the change is',
+    );
   });
 });

@@ -1,7 +1,10 @@
-// The three-way merge that applies an agent's file over local edits, and the
-// line/layout handling it rests on (lineText.ts).
+// The three-way merge that applies an agent's file over local edits: its
+// chunks (mergeThreeWay), what accepting the whole file writes from them
+// (mergeFile, the one writer of a text file's merge), and the line/layout
+// handling it rests on (lineText.ts).
 import assert from 'node:assert/strict';
-import { isProbablyBinary, detectEol, joinLines, splitLines } from '../../../src/review/lineText';
+import { mergeFile } from '../../../src/review/hunks';
+import { isProbablyBinary, detectEol, splitLines } from '../../../src/review/lineText';
 import { mergeThreeWay, type MergeChunk } from '../../../src/review/threeWayMerge';
 
 /** Lines ending in LF, the way most fixtures here are written. */
@@ -23,12 +26,23 @@ function onlyConflict(chunks: MergeChunk[]): Extract<MergeChunk, { kind: 'confli
   return conflicts[0] as Extract<MergeChunk, { kind: 'conflict' }>;
 }
 
+/** The merge's chunks, and the file accepting all of it writes (BOM in front, as on disk). */
+function mergeThreeWayAndWrite(base: string, local: string, proposed: string) {
+  const written = mergeFile(base, local, proposed);
+  return {
+    chunks: mergeThreeWay(base, local, proposed),
+    text: written.bom + written.after,
+    conflicts: written.conflicts,
+    clean: written.conflicts === 0,
+  };
+}
+
 const base = text('one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight');
 
-describe('mergeThreeWay', () => {
+describe('mergeThreeWay, and mergeFile that writes it', () => {
   it('takesProposedExactlyWhenLocalIsUnchanged', () => {
     const proposed = text('one', 'TWO', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine');
-    const r = mergeThreeWay(base, base, proposed);
+    const r = mergeThreeWayAndWrite(base, base, proposed);
     assert.equal(r.text, proposed);
     assert.equal(r.clean, true);
     assert.equal(r.conflicts, 0);
@@ -37,7 +51,7 @@ describe('mergeThreeWay', () => {
 
   it('keepsLocalExactlyWhenProposedIsUnchanged', () => {
     const local = text('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'EIGHT');
-    const r = mergeThreeWay(base, local, base);
+    const r = mergeThreeWayAndWrite(base, local, base);
     assert.equal(r.text, local);
     assert.equal(r.clean, true);
     assert.deepEqual(kinds(r.chunks), ['local', 'stable', 'local']);
@@ -46,7 +60,7 @@ describe('mergeThreeWay', () => {
   it('mergesEditsToDistantLinesCleanly', () => {
     const local = text('one', 'TWO', 'three', 'four', 'five', 'six', 'seven', 'eight');
     const proposed = text('one', 'two', 'three', 'four', 'five', 'six', 'SEVEN', 'eight');
-    const r = mergeThreeWay(base, local, proposed);
+    const r = mergeThreeWayAndWrite(base, local, proposed);
     assert.equal(r.text, text('one', 'TWO', 'three', 'four', 'five', 'six', 'SEVEN', 'eight'));
     assert.equal(r.clean, true);
     assert.deepEqual(r.chunks[1], { kind: 'local', lines: ['TWO'], baseLines: ['two'] });
@@ -56,7 +70,7 @@ describe('mergeThreeWay', () => {
   it('reportsAConflictWhenBothSidesEditTheSameLineDifferently', () => {
     const local = text('one', 'two', 'three', 'mine', 'five', 'six', 'seven', 'eight');
     const proposed = text('one', 'two', 'three', 'theirs', 'five', 'six', 'seven', 'eight');
-    const r = mergeThreeWay(base, local, proposed);
+    const r = mergeThreeWayAndWrite(base, local, proposed);
     assert.equal(r.clean, false);
     assert.equal(r.conflicts, 1);
     assert.deepEqual(onlyConflict(r.chunks), { kind: 'conflict', base: ['four'], local: ['mine'], proposed: ['theirs'] });
@@ -83,7 +97,7 @@ describe('mergeThreeWay', () => {
 
   it('takesAnIdenticalEditFromBothSidesOnce', () => {
     const both = text('one', 'two', 'THREE', 'three and a half', 'four', 'five', 'six', 'seven', 'eight');
-    const r = mergeThreeWay(base, both, both);
+    const r = mergeThreeWayAndWrite(base, both, both);
     assert.equal(r.text, both);
     assert.equal(r.clean, true);
     assert.deepEqual(r.chunks[1], { kind: 'both', lines: ['THREE', 'three and a half'], baseLines: ['three'] });
@@ -94,7 +108,7 @@ describe('mergeThreeWay', () => {
     // likely one change, so the user decides (see groupEdits).
     const local = text('one', 'two', 'THREE', 'four', 'five', 'six', 'seven', 'eight');
     const proposed = text('one', 'two', 'three', 'FOUR', 'five', 'six', 'seven', 'eight');
-    const r = mergeThreeWay(base, local, proposed);
+    const r = mergeThreeWayAndWrite(base, local, proposed);
     assert.equal(r.clean, false);
     assert.deepEqual(onlyConflict(r.chunks), {
       kind: 'conflict',
@@ -107,13 +121,13 @@ describe('mergeThreeWay', () => {
   it('mergesEditsSeparatedByOneUnchangedLineCleanly', () => {
     const local = text('one', 'two', 'THREE', 'four', 'five', 'six', 'seven', 'eight');
     const proposed = text('one', 'two', 'three', 'four', 'FIVE', 'six', 'seven', 'eight');
-    const r = mergeThreeWay(base, local, proposed);
+    const r = mergeThreeWayAndWrite(base, local, proposed);
     assert.equal(r.clean, true);
     assert.equal(r.text, text('one', 'two', 'THREE', 'four', 'FIVE', 'six', 'seven', 'eight'));
   });
 
   it('takesProposedDeletionOfAllContentWhenLocalIsUnchanged', () => {
-    const r = mergeThreeWay(base, base, '');
+    const r = mergeThreeWayAndWrite(base, base, '');
     assert.equal(r.text, '');
     assert.equal(r.clean, true);
     assert.deepEqual(r.chunks, [{ kind: 'proposed', lines: [], baseLines: base.trimEnd().split('\n') }]);
@@ -121,7 +135,7 @@ describe('mergeThreeWay', () => {
 
   it('reportsAConflictWhenProposedEmptiesAFileTheUserEdited', () => {
     const local = text('one', 'two', 'three', 'FOUR', 'five', 'six', 'seven', 'eight');
-    const r = mergeThreeWay(base, local, '');
+    const r = mergeThreeWayAndWrite(base, local, '');
     assert.equal(r.clean, false);
     const conflict = onlyConflict(r.chunks);
     assert.deepEqual(conflict.proposed, []);
@@ -129,32 +143,32 @@ describe('mergeThreeWay', () => {
   });
 
   it('returnsAnEmptyTextWhenAllThreeAreEmpty', () => {
-    const r = mergeThreeWay('', '', '');
+    const r = mergeThreeWayAndWrite('', '', '');
     assert.deepEqual(r.chunks, []);
     assert.equal(r.text, '');
     assert.equal(r.clean, true);
   });
 
   it('takesProposedContentForAnEmptyBaseAndLocal', () => {
-    const r = mergeThreeWay('', '', text('new', 'file'));
+    const r = mergeThreeWayAndWrite('', '', text('new', 'file'));
     assert.equal(r.text, text('new', 'file'));
     assert.equal(r.clean, true);
   });
 
   it('keepsLocalContentWhenBaseAndProposedAreEmpty', () => {
-    const r = mergeThreeWay('', text('mine'), '');
+    const r = mergeThreeWayAndWrite('', text('mine'), '');
     assert.equal(r.text, text('mine'));
     assert.equal(r.clean, true);
   });
 
   it('keepsLocalDeletionOfAllContentWhenProposedIsUnchanged', () => {
-    const r = mergeThreeWay(base, '', base);
+    const r = mergeThreeWayAndWrite(base, '', base);
     assert.equal(r.text, '');
     assert.equal(r.clean, true);
   });
 
   it('reportsAConflictWhenBothSidesFillAnEmptyBaseDifferently', () => {
-    const r = mergeThreeWay('', text('mine'), text('theirs'));
+    const r = mergeThreeWayAndWrite('', text('mine'), text('theirs'));
     assert.deepEqual(onlyConflict(r.chunks), { kind: 'conflict', base: [], local: ['mine'], proposed: ['theirs'] });
     assert.equal(r.text, text('<<<<<<< local', 'mine', '||||||| base', '=======', 'theirs', '>>>>>>> proposed'));
   });
@@ -162,20 +176,20 @@ describe('mergeThreeWay', () => {
   it('mergesAnInsertionAtTheStartWithAnInsertionAtTheEnd', () => {
     const local = text('header', ...base.trimEnd().split('\n'));
     const proposed = text(...base.trimEnd().split('\n'), 'footer');
-    const r = mergeThreeWay(base, local, proposed);
+    const r = mergeThreeWayAndWrite(base, local, proposed);
     assert.equal(r.clean, true);
     assert.equal(r.text, text('header', ...base.trimEnd().split('\n'), 'footer'));
   });
 
   it('reportsAConflictWhenBothSidesInsertDifferentLinesAtTheStart', () => {
-    const r = mergeThreeWay(base, `local header\n${base}`, `proposed header\n${base}`);
+    const r = mergeThreeWayAndWrite(base, `local header\n${base}`, `proposed header\n${base}`);
     assert.equal(r.conflicts, 1);
     assert.deepEqual(r.chunks[0], { kind: 'conflict', base: [], local: ['local header'], proposed: ['proposed header'] });
     assert.ok(r.text.startsWith(text('<<<<<<< local', 'local header', '||||||| base', '=======', 'proposed header', '>>>>>>> proposed')));
   });
 
   it('reportsAConflictWhenBothSidesAppendDifferentLinesAtTheEnd', () => {
-    const r = mergeThreeWay(base, `${base}local footer\n`, `${base}proposed footer\n`);
+    const r = mergeThreeWayAndWrite(base, `${base}local footer\n`, `${base}proposed footer\n`);
     assert.equal(r.conflicts, 1);
     assert.deepEqual(r.chunks.at(-1), { kind: 'conflict', base: [], local: ['local footer'], proposed: ['proposed footer'] });
     assert.ok(r.text.endsWith(text('<<<<<<< local', 'local footer', '||||||| base', '=======', 'proposed footer', '>>>>>>> proposed')));
@@ -183,7 +197,7 @@ describe('mergeThreeWay', () => {
 
   it('takesIdenticalInsertionsAtBothEndsOnce', () => {
     const both = `top\n${base}bottom\n`;
-    const r = mergeThreeWay(base, both, both);
+    const r = mergeThreeWayAndWrite(base, both, both);
     assert.equal(r.text, both);
     assert.deepEqual(kinds(r.chunks), ['both', 'stable', 'both']);
   });
@@ -192,75 +206,73 @@ describe('mergeThreeWay', () => {
     const crlfBase = crlf('one', 'two', 'three', 'four', 'five');
     const local = crlf('ONE', 'two', 'three', 'four', 'five');
     const proposed = text('one', 'two', 'three', 'four', 'FIVE');
-    const r = mergeThreeWay(crlfBase, local, proposed);
+    const r = mergeThreeWayAndWrite(crlfBase, local, proposed);
     assert.equal(r.clean, true);
-    assert.equal(r.eol, '\r\n');
     assert.equal(r.text, crlf('ONE', 'two', 'three', 'four', 'FIVE'));
   });
 
   it('ignoresALocalConversionFromLfToCrlf', () => {
     const local = base.replace(/\n/g, '\r\n');
     const proposed = text('one', 'two', 'three', 'FOUR', 'five', 'six', 'seven', 'eight');
-    const r = mergeThreeWay(base, local, proposed);
+    const r = mergeThreeWayAndWrite(base, local, proposed);
     assert.equal(r.clean, true);
     assert.deepEqual(kinds(r.chunks), ['stable', 'proposed', 'stable']);
     assert.equal(r.text, crlf('one', 'two', 'three', 'FOUR', 'five', 'six', 'seven', 'eight'));
   });
 
   it('writesConflictMarkersWithTheLocalLineEnding', () => {
-    const r = mergeThreeWay(crlf('a', 'b'), crlf('a', 'mine'), text('a', 'theirs'));
+    const r = mergeThreeWayAndWrite(crlf('a', 'b'), crlf('a', 'mine'), text('a', 'theirs'));
     assert.equal(r.text, crlf('a', '<<<<<<< local', 'mine', '||||||| base', 'b', '=======', 'theirs', '>>>>>>> proposed'));
   });
 
   it('takesTheLineEndingFromProposedWhenLocalHasNone', () => {
-    const r = mergeThreeWay('', '', crlf('new', 'file'));
-    assert.equal(r.eol, '\r\n');
+    const r = mergeThreeWayAndWrite('', '', crlf('new', 'file'));
     assert.equal(r.text, crlf('new', 'file'));
   });
 
   it('keepsTheLocalBomWhenProposedDropsIt', () => {
     const bomBase = `\uFEFF${base}`;
     const proposed = text('one', 'TWO', 'three', 'four', 'five', 'six', 'seven', 'eight');
-    const r = mergeThreeWay(bomBase, bomBase, proposed);
+    const r = mergeThreeWayAndWrite(bomBase, bomBase, proposed);
     assert.equal(r.clean, true);
-    assert.equal(r.bom, true);
     assert.equal(r.text, `\uFEFF${proposed}`);
   });
 
   it('keepsLocalWithoutBomWhenOnlyBaseAndProposedHaveIt', () => {
     const proposed = `\uFEFF${text('one', 'TWO', 'three', 'four', 'five', 'six', 'seven', 'eight')}`;
-    const r = mergeThreeWay(`\uFEFF${base}`, base, proposed);
+    const r = mergeThreeWayAndWrite(`\uFEFF${base}`, base, proposed);
     assert.equal(r.clean, true);
     assert.equal(r.text, proposed.slice(1));
   });
 
   it('addsAFinalNewlineFromProposedWhenLocalIsUntouched', () => {
-    const r = mergeThreeWay('a\nb', 'a\nb', 'a\nb\n');
+    const r = mergeThreeWayAndWrite('a\nb', 'a\nb', 'a\nb\n');
     assert.equal(r.text, 'a\nb\n');
     assert.equal(r.clean, true);
   });
 
-  it('addsAFinalNewlineFromProposedAlongsideALocalEditOfTheLastLine', () => {
-    const r = mergeThreeWay('a\nb\nc', 'a\nb\nC', 'a\nb\nc\n');
-    assert.equal(r.text, 'a\nb\nC\n');
+  it('keepsTheLocalFinalNewlineAlongsideALocalEditOfTheLastLine', () => {
+    // Once the user edited the file, the final newline is theirs: only the lines merge (an untouched
+    // file takes the agent's whole, final newline included, as in the test above).
+    const r = mergeThreeWayAndWrite('a\nb\nc', 'a\nb\nC', 'a\nb\nc\n');
+    assert.equal(r.text, 'a\nb\nC');
     assert.equal(r.clean, true);
   });
 
   it('keepsAFinalNewlineRemovedLocally', () => {
-    const r = mergeThreeWay('a\nb\nc\n', 'a\nb\nc', 'A\nb\nc\n');
+    const r = mergeThreeWayAndWrite('a\nb\nc\n', 'a\nb\nc', 'A\nb\nc\n');
     assert.equal(r.text, 'A\nb\nc');
-    assert.equal(r.finalNewline, false);
   });
 
   it('agreesWhenBothSidesAddTheFinalNewline', () => {
-    const r = mergeThreeWay('a\nb\nc', 'a\nb\nc\n', 'A\nb\nc\n');
+    const r = mergeThreeWayAndWrite('a\nb\nc', 'a\nb\nc\n', 'A\nb\nc\n');
     assert.equal(r.text, 'A\nb\nc\n');
     assert.equal(r.clean, true);
   });
 
   it('reappliesTheProposedFileAsANoOp', () => {
     const proposed = text('zero', 'one', 'TWO', 'three', 'five', 'six', 'seven', 'eight', 'nine');
-    const r = mergeThreeWay(base, proposed, proposed);
+    const r = mergeThreeWayAndWrite(base, proposed, proposed);
     assert.equal(r.clean, true);
     assert.equal(r.text, proposed);
     assert.ok(r.chunks.every((c) => c.kind === 'stable' || c.kind === 'both'));
@@ -283,7 +295,7 @@ describe('mergeThreeWay', () => {
       if (!localDelete) expected.push(localEdit ? `${line} (local)` : proposedEdit ? `${line} (proposed)` : line);
       if (proposedInsert) expected.push(`inserted after ${i}`);
     }
-    const r = mergeThreeWay(text(...baseLines), text(...localLines), text(...proposedLines));
+    const r = mergeThreeWayAndWrite(text(...baseLines), text(...localLines), text(...proposedLines));
     assert.equal(r.clean, true);
     assert.equal(r.text, text(...expected));
     assert.equal(r.chunks.filter((c) => c.kind === 'local').length, 40 + 21);
@@ -293,9 +305,9 @@ describe('mergeThreeWay', () => {
   it('treatsSidesTooDifferentToDiffAsWholeFileEdits', () => {
     const bigBase = text(...Array.from({ length: 3000 }, (_, i) => `old ${i}`));
     const rewritten = text(...Array.from({ length: 3000 }, (_, i) => `new ${i}`));
-    assert.equal(mergeThreeWay(bigBase, bigBase, rewritten).text, rewritten);
+    assert.equal(mergeThreeWayAndWrite(bigBase, bigBase, rewritten).text, rewritten);
     const localEdit = bigBase.replace('old 10\n', 'mine 10\n');
-    const r = mergeThreeWay(bigBase, localEdit, rewritten);
+    const r = mergeThreeWayAndWrite(bigBase, localEdit, rewritten);
     assert.equal(r.conflicts, 1);
     assert.deepEqual(kinds(r.chunks), ['conflict']);
   });
@@ -330,7 +342,8 @@ describe('lineText', () => {
     for (const original of ['', 'a', 'a\n', '\n', 'a\n\n', '\uFEFFa\r\nb', 'a\rb\n']) {
       const split = splitLines(original);
       const eol = detectEol(original) ?? '\n';
-      assert.equal(joinLines(split.lines, { eol, bom: split.bom, finalNewline: split.finalNewline }), original);
+      const joined = (split.bom ? '\uFEFF' : '') + split.lines.join(eol) + (split.finalNewline ? eol : '');
+      assert.equal(joined, original, 'the lines and the layout hold all of the text');
     }
   });
 });

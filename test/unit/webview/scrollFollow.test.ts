@@ -1,8 +1,9 @@
 // Auto-scroll follows the output only while the reader is at the bottom.
 import assert from 'node:assert/strict';
 import { isAtBottom, ScrollFollow } from '../../../webview-ui/src/scrollFollow';
-import { age, runTitle, statusIcon, usageText } from '../../../webview-ui/src/runFormat';
-import { statusIconLabel } from '../../../src/runs/statusIcon';
+import { age, runTitle, sourceBadge, statusIcon, usageText } from '../../../webview-ui/src/runFormat';
+import type { Run } from '@astraforge/contract/runApi';
+import { statusIconLabel } from '@astraforge/contract/statusIcon';
 
 describe('webview scroll following', () => {
   it('followsUntilTheReaderScrollsUpAndResumesAtTheBottom', () => {
@@ -28,11 +29,14 @@ describe('webview scroll following', () => {
 });
 
 describe('webview run formatting', () => {
-  const run = {
+  const run: Run = {
     id: 'r1',
     agent: 'codex',
     status: 'running',
     created_at: '2026-11-23T10:00:00.000Z',
+    updated_at: '2026-11-23T10:00:00.000Z',
+    snapshot_id: 's1',
+    last_seq: 0,
     task: { kind: 'spec', prompt: '\n  Fix the flaky test\nin detail' },
     usage: { input_tokens: 12_345, output_tokens: 678, total_tokens: 13_023 },
   };
@@ -40,6 +44,24 @@ describe('webview run formatting', () => {
   it('titlesARunByTheFirstLineOfItsTask', () => {
     assert.equal(runTitle(run), 'Fix the flaky test');
     assert.equal(runTitle({ ...run, task: { kind: 'spec', prompt: 'y'.repeat(100) } }).length, 78);
+  });
+
+  it('namesAnAlertsRunByItsIssueWithTheTrackersBadge', () => {
+    const fromAlert: Run = {
+      ...run,
+      task: { kind: 'error', prompt: 'TypeError: cart.items is undefined\n  at cartTotal (src/cart.js:3:14)' },
+      source: {
+        kind: 'glitchtip',
+        issue_id: '42',
+        title: 'TypeError in cartTotal',
+        url: 'https://glitchtip.example/issues/42',
+        alert_id: 'a1',
+      },
+    };
+    assert.equal(runTitle(fromAlert), 'TypeError in cartTotal');
+    assert.equal(sourceBadge(fromAlert), 'GlitchTip');
+    assert.equal(sourceBadge({ ...fromAlert, source: { ...fromAlert.source!, kind: 'sentry' } }), 'Sentry');
+    assert.equal(sourceBadge(run), undefined, "the user's own runs have no badge");
   });
 
   it('saysHowOldARunIs', () => {

@@ -1,10 +1,13 @@
 // The sidebar's transcript reducer: events in, rows out, as the virtual list asks for them.
 import assert from 'node:assert/strict';
-import { Transcript, wrapLine, type TranscriptEvent } from '../../../webview-ui/src/transcript';
+import { RunEvent, type RunEventData, type RunEventOf, type RunEventType } from '@astraforge/contract/runApi';
+import { wrapLine } from '../../../webview-ui/src/rowLayout';
+import { Transcript } from '../../../webview-ui/src/transcript';
 
 let seq = 0;
-function ev(type: string, fields: Record<string, unknown> = {}): TranscriptEvent {
-  return { seq: ++seq, type, ts: new Date(0).toISOString(), ...fields };
+/** An event of the contract, checked against it. */
+function ev<K extends RunEventType>(type: K, fields: RunEventData<K>): RunEventOf<K> {
+  return RunEvent.parse({ seq: ++seq, type, ts: new Date(0).toISOString(), ...fields }) as RunEventOf<K>;
 }
 const texts = (t: Transcript) => t.rowsInRange(0, t.rowCount).map((r) => r.text);
 
@@ -21,7 +24,14 @@ describe('webview transcript', () => {
       ev('command.output', { stream: 'stdout', text: 'a.ts 12' }),
       ev('command.output', { stream: 'stdout', text: 'ms\nb.ts' }),
       ev('command.output', { stream: 'stderr', text: ' 3ms\nwarn: x\n' }),
-      ev('command.finished', { command: 'prettier -w .', exit_code: 0, duration_ms: 1500 }),
+      ev('command.finished', {
+        command: 'prettier -w .',
+        exit_code: 0,
+        duration_ms: 1500,
+        truncated: false,
+        timed_out: false,
+        cancelled: false,
+      }),
       ev('run.finished', { status: 'succeeded' }),
     ]);
     assert.deepEqual(texts(t), [
@@ -154,8 +164,8 @@ describe('webview transcript', () => {
     const t = new Transcript();
     t.apply([
       ev('output.collapsed', { from_seq: 3, to_seq: 90, events: 88, bytes: 3 * 1024 * 1024 }),
-      ev('model.call', { path: '/v1/responses', status: 200 }),
-      ev('model.call', { path: '/v1/responses', status: 502, error: 'upstream closed' }),
+      ev('model.call', { path: '/v1/responses', status: 200, duration_ms: 5 }),
+      ev('model.call', { path: '/v1/responses', status: 502, duration_ms: 5, error: 'upstream closed' }),
       ev('agent.error', { message: 'boom', fatal: true }),
       ev('run.finished', { status: 'failed', error: 'the command exited with 2' }),
     ]);
@@ -168,6 +178,13 @@ describe('webview transcript', () => {
       'Run failed',
       'the command exited with 2',
     ]);
+  });
+
+  it('showsAnAgentWarningAsANoteNotAnError', () => {
+    const t = new Transcript();
+    t.apply([ev('agent.warning', { message: 'Model metadata for `scripted` not found' })]);
+    assert.deepEqual(texts(t), ['Agent warning', 'Model metadata for `scripted` not found']);
+    assert.equal(t.blocks[0].kind, 'info');
   });
 
   it('wrapsAtSpacesAndSplitsWordsLongerThanALine', () => {

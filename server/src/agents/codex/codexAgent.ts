@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { FollowUpRequest } from '../../contract/runApi';
+import { RunEventName, type FollowUpRequest } from '@astraforge/contract/runApi';
 import type { SandboxAttachments } from '../../sandboxes/sandboxProvider';
 import { shellQuote } from '../../sessions/shellQuote';
 import type { Agent, AgentContext, AgentOutcome } from '../agent';
@@ -33,9 +33,8 @@ export interface CodexAgentOptions {
   streamRetries: number;
 }
 
-/** The Codex binary: ASTRAFORGE_CODEX_BINARY, else the platform binary that the @openai/codex package installed, if any. */
-export function findCodexBinary(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const chosen = env.ASTRAFORGE_CODEX_BINARY;
+/** The Codex binary: the one configured (codexBinary, ASTRAFORGE_CODEX_BINARY), else the platform binary that the @openai/codex package installed, if any. */
+export function findCodexBinary(chosen?: string): string | undefined {
   if (chosen) return existsSync(chosen) ? chosen : undefined;
   const triple = process.arch === 'arm64' ? 'aarch64-unknown-linux-musl' : 'x86_64-unknown-linux-musl';
   const pkg = process.arch === 'arm64' ? '@openai/codex-linux-arm64' : '@openai/codex-linux-x64';
@@ -69,7 +68,7 @@ export class CodexAgent implements Agent {
 
   async start(ctx: AgentContext): Promise<AgentOutcome> {
     const prompt = await buildTaskPrompt(ctx.task, ctx.workspace);
-    ctx.emit('agent.prompt', { text: prompt });
+    ctx.emit(RunEventName.agentPrompt, { text: prompt });
     return this.turn(ctx, prompt, undefined);
   }
 

@@ -1,12 +1,11 @@
 // Codex's `exec --json` lines, translated into run events. The run's event
-// vocabulary is shared by every agent (agent.message, tool.started,
-// tool.finished, file.changed, todo.updated, agent.error, ...), so the
-// sidebar renders Codex and DeepAgent runs alike.
-
-export interface TranslatedEvent {
-  type: string;
-  data: Record<string, unknown>;
-}
+// vocabulary (server/contract/runEvents.ts) is shared by every agent (its
+// messages, tools, file changes, plans, errors and warnings), so the sidebar
+// renders Codex and DeepAgent runs alike. Codex runs inside the
+// sandbox, so its lines are checked here, where they cross into the server:
+// each field becomes what the event's schema says, or is left out.
+import { RunEventName } from '@astraforge/contract/runApi';
+import type { AgentEvent } from '../agent';
 
 export interface CodexTurnState {
   threadId?: string;
@@ -14,103 +13,141 @@ export interface CodexTurnState {
   failure?: string;
 }
 
-type Item = Record<string, unknown> & { id?: string; type?: string };
+type Item = Record<string, unknown>;
 
 const MAX_TOOL_OUTPUT = 64 * 1024;
 
 function clip(text: unknown): string {
-  const s = typeof text === 'string' ? text : '';
+  const s = textOf(text);
   return s.length <= MAX_TOOL_OUTPUT ? s : `${s.slice(0, MAX_TOOL_OUTPUT)}\n[... ${s.length - MAX_TOOL_OUTPUT} more characters]`;
 }
 
-function itemEvents(phase: 'started' | 'updated' | 'completed', item: Item): TranslatedEvent[] {
-  const id = item.id;
+function textOf(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+function optionalText(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function optionalInt(v: unknown): number | undefined {
+  return Number.isInteger(v) ? (v as number) : undefined;
+}
+
+function objectOf(v: unknown): Item {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Item) : {};
+}
+
+/** Codex's token counts, the numbers only. */
+function usageOf(v: unknown): Record<string, number> | undefined {
+  if (!v || typeof v !== 'object') return undefined;
+  return Object.fromEntries(Object.entries(v).filter((e): e is [string, number] => typeof e[1] === 'number'));
+}
+
+function itemEvents(phase: 'started' | 'updated' | 'completed', item: Item): AgentEvent[] {
+  const id = optionalText(item.id);
   switch (item.type) {
     case 'agent_message':
-      return phase === 'completed' ? [{ type: 'agent.message', data: { item_id: id, text: item.text ?? '' } }] : [];
+      return phase === 'completed' ? [{ type: RunEventName.agentMessage, data: { item_id: id, text: textOf(item.text) } }] : [];
     case 'reasoning':
-      return phase === 'completed' ? [{ type: 'agent.reasoning', data: { item_id: id, text: item.text ?? '' } }] : [];
-    case 'command_execution':
-      if (phase === 'started') return [{ type: 'tool.started', data: { call_id: id, tool: 'shell', command: item.command } }];
+      return phase === 'completed' ? [{ type: RunEventName.agentReasoning, data: { item_id: id, text: textOf(item.text) } }] : [];
+    case 'command_execution': {
+      const command = optionalText(item.command);
+      if (phase === 'started') return [{ type: RunEventName.toolStarted, data: { call_id: id ?? '', tool: 'shell', command } }];
       if (phase === 'completed')
         return [
           {
-            type: 'tool.finished',
+            type: RunEventName.toolFinished,
             data: {
-              call_id: id,
+              call_id: id ?? '',
               tool: 'shell',
-              command: item.command,
+              command,
               output: clip(item.aggregated_output),
-              exit_code: item.exit_code,
-              status: item.status,
+              exit_code: optionalInt(item.exit_code),
+              status: optionalText(item.status),
             },
           },
         ];
       return [];
-    case 'file_change':
-      return phase === 'completed'
-        ? [{ type: 'file.changed', data: { item_id: id, changes: item.changes ?? [], status: item.status } }]
-        : [];
-    case 'mcp_tool_call':
-      if (phase === 'started')
-        return [{ type: 'tool.started', data: { call_id: id, tool: `${item.server}.${item.tool}`, args: item.arguments } }];
+    }
+    case 'file_change': {
+      if (phase !== 'completed') return [];
+      const changes = (Array.isArray(item.changes) ? item.changes : [])
+        .map(objectOf)
+        .map((c) => ({ path: textOf(c.path), kind: textOf(c.kind) }));
+      return [{ type: RunEventName.fileChanged, data: { item_id: id, changes, status: optionalText(item.status) } }];
+    }
+    case 'mcp_tool_call': {
+      const tool = `${textOf(item.server)}.${textOf(item.tool)}`;
+      if (phase === 'started') return [{ type: RunEventName.toolStarted, data: { call_id: id ?? '', tool, args: item.arguments } }];
       if (phase === 'completed')
         return [
           {
-            type: 'tool.finished',
+            type: RunEventName.toolFinished,
             data: {
-              call_id: id,
-              tool: `${item.server}.${item.tool}`,
+              call_id: id ?? '',
+              tool,
               output: clip(JSON.stringify(item.result ?? item.error ?? null)),
-              status: item.status,
+              status: optionalText(item.status),
             },
           },
         ];
       return [];
-    case 'web_search':
-      return phase === 'started' ? [{ type: 'tool.started', data: { call_id: id, tool: 'web_search', args: { query: item.query } } }] : [];
-    case 'todo_list': {
-      const items = Array.isArray(item.items) ? (item.items as { text?: string; completed?: boolean }[]) : [];
-      return [{ type: 'todo.updated', data: { items: items.map((t) => ({ text: t.text ?? '', done: t.completed === true })) } }];
     }
+    case 'web_search':
+      return phase === 'started'
+        ? [{ type: RunEventName.toolStarted, data: { call_id: id ?? '', tool: 'web_search', args: { query: item.query } } }]
+        : [];
+    case 'todo_list': {
+      const items = (Array.isArray(item.items) ? item.items : []).map(objectOf);
+      return [
+        { type: RunEventName.todoUpdated, data: { items: items.map((t) => ({ text: textOf(t.text), done: t.completed === true })) } },
+      ];
+    }
+    // Codex's warnings come as items of type "error" (its own errors are the
+    // top-level "error" event and turn.failed): an unknown model's missing
+    // metadata, a configuration it ignored, a model rerouted. The turn goes on.
     case 'error':
-      return phase === 'completed' ? [{ type: 'agent.error', data: { message: item.message ?? 'error', fatal: false } }] : [];
+      return phase === 'completed'
+        ? [{ type: RunEventName.agentWarning, data: { item_id: id, message: optionalText(item.message) ?? 'warning' } }]
+        : [];
     default:
-      return phase === 'completed' ? [{ type: 'agent.item', data: { item } }] : [];
+      return phase === 'completed' ? [{ type: RunEventName.agentItem, data: { item } }] : [];
   }
 }
 
-/** Translates one line of Codex output; lines that are not JSON events come back as agent.log. */
-export function translateCodexLine(line: string, state: CodexTurnState): TranslatedEvent[] {
+/** Translates one line of Codex output; lines that are not JSON events come back as log events. */
+export function translateCodexLine(line: string, state: CodexTurnState): AgentEvent[] {
   const trimmed = line.trim();
   if (!trimmed) return [];
-  let ev: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    ev = JSON.parse(trimmed) as Record<string, unknown>;
+    parsed = JSON.parse(trimmed);
   } catch {
-    return [{ type: 'agent.log', data: { text: trimmed } }];
+    return [{ type: RunEventName.agentLog, data: { text: trimmed } }];
   }
+  const ev = objectOf(parsed);
   switch (ev.type) {
     case 'thread.started':
       state.threadId = String(ev.thread_id ?? '');
-      return [{ type: 'agent.thread', data: { thread_id: state.threadId } }];
+      return [{ type: RunEventName.agentThread, data: { thread_id: state.threadId } }];
     case 'turn.started':
-      return [{ type: 'agent.turn', data: { phase: 'started' } }];
+      return [{ type: RunEventName.agentTurn, data: { phase: 'started' } }];
     case 'turn.completed':
-      return [{ type: 'agent.turn', data: { phase: 'completed', usage: ev.usage } }];
+      return [{ type: RunEventName.agentTurn, data: { phase: 'completed', usage: usageOf(ev.usage) } }];
     case 'turn.failed': {
-      const message = String((ev.error as { message?: string } | undefined)?.message ?? 'the turn failed');
+      const message = String(objectOf(ev.error).message ?? 'the turn failed');
       state.failure = message;
-      return [{ type: 'agent.error', data: { message, fatal: true } }];
+      return [{ type: RunEventName.agentError, data: { message, fatal: true } }];
     }
     case 'error':
-      return [{ type: 'agent.error', data: { message: String(ev.message ?? 'error'), fatal: false } }];
+      return [{ type: RunEventName.agentError, data: { message: String(ev.message ?? 'error'), fatal: false } }];
     case 'item.started':
     case 'item.updated':
     case 'item.completed':
-      return itemEvents(String(ev.type).slice('item.'.length) as 'started' | 'updated' | 'completed', (ev.item ?? {}) as Item);
+      return itemEvents(String(ev.type).slice('item.'.length) as 'started' | 'updated' | 'completed', objectOf(ev.item));
     default:
-      return [{ type: 'agent.item', data: { event: ev } }];
+      return [{ type: RunEventName.agentItem, data: { event: ev } }];
   }
 }
 

@@ -1,9 +1,9 @@
 // The `deepagent` agent: a LangChain DeepAgent running in the server, every
 // tool of it executing inside the run's sandbox, its model reached through
 // the gateway. Its stream becomes the shared run-event vocabulary.
-import type { FollowUpRequest } from '../../contract/runApi';
+import { RunEventName, type FollowUpRequest } from '@astraforge/contract/runApi';
 import type { SandboxAttachments } from '../../sandboxes/sandboxProvider';
-import type { Agent, AgentContext, AgentOutcome } from '../agent';
+import type { Agent, AgentContext, AgentEvent, AgentOutcome } from '../agent';
 import { buildTaskPrompt } from '../prompts/taskPrompt';
 import type { DeepAgentEngine } from './deepAgentEngine';
 import type { DeepAgentUpdate } from './deepAgentStream';
@@ -13,22 +13,22 @@ export interface DeepAgentOptions {
   modelProblem: () => string | undefined;
 }
 
-export function runEventOf(u: DeepAgentUpdate): { type: string; data: Record<string, unknown> } {
+export function runEventOf(u: DeepAgentUpdate): AgentEvent {
   switch (u.kind) {
     case 'token':
-      return { type: 'agent.token', data: { text: u.text } };
+      return { type: RunEventName.agentToken, data: { text: u.text } };
     case 'message':
-      return { type: 'agent.message', data: { text: u.content } };
+      return { type: RunEventName.agentMessage, data: { text: u.content } };
     case 'tool_start':
-      return { type: 'tool.started', data: { call_id: u.callId, tool: u.name, args: u.args } };
+      return { type: RunEventName.toolStarted, data: { call_id: u.callId, tool: u.name, args: u.args } };
     case 'tool_result':
       return {
-        type: 'tool.finished',
+        type: RunEventName.toolFinished,
         data: { call_id: u.callId, tool: u.name, output: u.output, status: u.isError ? 'failed' : 'completed' },
       };
     case 'todos':
       return {
-        type: 'todo.updated',
+        type: RunEventName.todoUpdated,
         data: { items: u.items.map((i) => ({ text: i.text, done: i.status === 'completed', status: i.status })) },
       };
   }
@@ -51,7 +51,7 @@ export class DeepAgent implements Agent {
 
   async start(ctx: AgentContext): Promise<AgentOutcome> {
     const prompt = await buildTaskPrompt(ctx.task, ctx.workspace);
-    ctx.emit('agent.prompt', { text: prompt });
+    ctx.emit(RunEventName.agentPrompt, { text: prompt });
     return this.turn(ctx, prompt);
   }
 
@@ -75,7 +75,7 @@ export class DeepAgent implements Agent {
           const ev = runEventOf(u);
           ctx.emit(ev.type, ev.data);
         },
-        onCommandOutput: (text) => ctx.emit('tool.output', { text }),
+        onCommandOutput: (text) => ctx.emit(RunEventName.toolOutput, { text }),
       });
       return { status: 'succeeded' };
     } catch (e) {

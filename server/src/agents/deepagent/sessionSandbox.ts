@@ -3,6 +3,7 @@
 // grep, glob, all built on execute/upload/download) run inside the sandbox.
 import { BaseSandbox, type ExecuteResponse, type FileDownloadResponse, type FileUploadResponse } from 'deepagents';
 import { AppError } from '../../errors';
+import { SessionFileNotFound } from '../../sessions/sessionErrors';
 import type { SessionManager } from '../../sessions/sessionManager';
 
 const MAX_DOWNLOAD_BYTES = 16 * 1024 * 1024;
@@ -18,6 +19,9 @@ export interface SessionSandboxOptions {
 }
 
 function fileError(e: unknown): FileUploadResponse['error'] {
+  // By type first: a missing file is a 400 like a bad path, and its sentence
+  // ("no such file", "No such file or directory") reads as anything below.
+  if (e instanceof SessionFileNotFound) return 'file_not_found';
   const message = (e as Error).message ?? '';
   if (e instanceof AppError && e.code === 'INVALID_REQUEST') return /directory/i.test(message) ? 'is_directory' : 'invalid_path';
   if (/no such file|not found|ENOENT/i.test(message)) return 'file_not_found';

@@ -2,7 +2,7 @@
 // written; an error becomes a brief: the error itself, the source around
 // each frame that points into the workspace, the user's context, and how to
 // go about the fix.
-import type { RunTask } from '../../contract/runApi';
+import type { RunTask } from '@astraforge/contract/runApi';
 import { findSourceLocations, resolveInWorkspace, type WorkspaceLocation } from './stackFrames';
 
 export interface WorkspaceReader {

@@ -9,7 +9,7 @@ import {
   ConversationReply,
   ToolkitError,
   ToolkitSessionRequest,
-} from '../../contract/toolkitApi';
+} from '@astraforge/contract/toolkitApi';
 import { AppError } from '../../errors';
 import type { Conversations } from '../../toolkit/conversations';
 import { openSse } from '../sse';
@@ -67,9 +67,9 @@ export function conversationRoutes(conversations: Conversations, sseHeartbeatMs:
         sse.closed.addEventListener('abort', () => ac.abort(new Error('the client went away')));
         try {
           await conversations.send(id, last.content, ac.signal, (c) => sse.send(undefined, c));
-          sse.send(undefined, { tokens: '', messages: [], tool_events: [], done: true });
+          sse.send(undefined, { tokens: [], messages: [], tool_events: [], done: true });
         } catch (e) {
-          sse.send(undefined, { tokens: '', messages: [], tool_events: [], error: (e as Error).message });
+          sse.send(undefined, { tokens: [], messages: [], tool_events: [], error: (e as Error).message });
         }
         sse.end();
         return reply;

@@ -2,8 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { commonErrorResponses, ErrorEnvelope } from '../../contract/errors';
-import { ExecChunkEvent, ExecDoneEvent, ExecErrorEvent, ExecRequest, ExecResult, SessionIdParams } from '../../contract/sandboxApi';
+import { commonErrorResponses, ErrorEnvelope } from '@astraforge/contract/errors';
+import { ExecChunkEvent, ExecDoneEvent, ExecErrorEvent, ExecRequest, ExecResult, SessionIdParams } from '@astraforge/contract/sandboxApi';
 import { AppError } from '../../errors';
 import type { SessionManager } from '../../sessions/sessionManager';
 import { toEnvelope } from '../errorHandler';

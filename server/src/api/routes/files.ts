@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
-import { commonErrorResponses, ErrorEnvelope } from '../../contract/errors';
-import { FsReadQuery, FsReadResult, FsWriteRequest, OkResult, SessionIdParams, UploadResult } from '../../contract/sandboxApi';
+import { commonErrorResponses, ErrorEnvelope } from '@astraforge/contract/errors';
+import { FsReadQuery, FsReadResult, FsWriteRequest, OkResult, SessionIdParams, UploadResult } from '@astraforge/contract/sandboxApi';
 import { AppError } from '../../errors';
 import type { SessionManager } from '../../sessions/sessionManager';
 import { spoolToFile, type UploadSpool } from '../uploadSpool';

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { HealthResult } from '../../contract/sandboxApi';
+import { HealthResult } from '@astraforge/contract/sandboxApi';
 
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
   app

@@ -1,21 +1,22 @@
 // /api/snapshots and /api/runs: the run API the extension drives.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { z } from 'zod';
-import { commonErrorResponses, ErrorEnvelope } from '../../contract/errors';
+import { commonErrorResponses, ErrorEnvelope } from '@astraforge/contract/errors';
 import {
-  BaseFiles,
-  BaseFilesRequest,
+  FileContents,
+  FileContentsRequest,
   CreateRunRequest,
   FollowUpRequest,
   Run,
   RunDiff,
+  RunEventName,
   RunEventsQuery,
   RunIdParams,
   RunList,
   RunListQuery,
+  RunEvent,
   SnapshotResult,
-} from '../../contract/runApi';
+} from '@astraforge/contract/runApi';
 import { AppError } from '../../errors';
 import type { RunService } from '../../runs/runService';
 import { SnapshotError, type SnapshotStore } from '../../snapshots/snapshotStore';
@@ -68,9 +69,16 @@ export function runRoutes(runs: RunService, snapshots: SnapshotStore, heartbeatM
 
     r.get(
       '/api/runs',
-      { schema: { summary: 'Runs, newest first, paged', tags, querystring: RunListQuery, response: { 200: RunList } } },
+      {
+        schema: {
+          summary: "This user's runs (or one workspace folder's, with ?workspace=<its URI>), newest first, paged",
+          tags,
+          querystring: RunListQuery,
+          response: { 200: RunList },
+        },
+      },
       async (req) => {
-        const page = runs.list(req.query.limit, req.query.cursor);
+        const page = runs.list({ limit: req.query.limit, cursor: req.query.cursor, workspaceUri: req.query.workspace });
         return { runs: page.runs, next_cursor: page.nextCursor };
       },
     );
@@ -91,7 +99,10 @@ export function runRoutes(runs: RunService, snapshots: SnapshotStore, heartbeatM
           tags,
           params: RunIdParams,
           querystring: RunEventsQuery,
-          response: { 200: z.string().describe('text/event-stream'), ...notFound },
+          response: {
+            200: { description: 'Server-sent events, each one RunEvent', content: { 'text/event-stream': { schema: RunEvent } } },
+            ...notFound,
+          },
         },
       },
       async (req, reply) => {
@@ -101,10 +112,10 @@ export function runRoutes(runs: RunService, snapshots: SnapshotStore, heartbeatM
         const after = fromHeader ?? req.query.after ?? 0;
         const sse = openSse(reply, heartbeatMs);
         let finished = false;
-        const send = (e: { seq: number; type: string }) => {
+        const send = (e: RunEvent) => {
           sse.send(undefined, e, e.seq);
-          // A follow-up continues after a run.finished, so only the latest event says whether the run is over.
-          finished = e.type === 'run.finished';
+          // A follow-up continues after the run-finished event, so only the latest event says whether the run is over.
+          finished = e.type === RunEventName.runFinished;
         };
         // follow() reads the log and subscribes in one synchronous step, and the
         // replay below is sent before anything else can run: no gap, no repeat.
@@ -135,8 +146,8 @@ export function runRoutes(runs: RunService, snapshots: SnapshotStore, heartbeatM
           summary: "Files as they were in the run's snapshot (the base for merging local edits)",
           tags,
           params: RunIdParams,
-          body: BaseFilesRequest,
-          response: { 200: BaseFiles, ...notFound },
+          body: FileContentsRequest,
+          response: { 200: FileContents, ...notFound },
         },
       },
       async (req) => runs.baseFiles(req.params.id, req.body.paths),
@@ -149,8 +160,8 @@ export function runRoutes(runs: RunService, snapshots: SnapshotStore, heartbeatM
           summary: "Files as the agent left them in the run's sandbox (for binary files), while it lives",
           tags,
           params: RunIdParams,
-          body: BaseFilesRequest,
-          response: { 200: BaseFiles, ...notFound, 410: ErrorEnvelope },
+          body: FileContentsRequest,
+          response: { 200: FileContents, ...notFound, 410: ErrorEnvelope },
         },
       },
       async (req) => runs.proposedFiles(req.params.id, req.body.paths),

@@ -1,8 +1,8 @@
 // /v1/sessions: create, list, inspect, stats, destroy.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { commonErrorResponses, ErrorEnvelope } from '../../contract/errors';
-import { CreateSessionRequest, OkResult, SessionIdParams, SessionInfo, SessionList, SessionStats } from '../../contract/sandboxApi';
+import { commonErrorResponses, ErrorEnvelope } from '@astraforge/contract/errors';
+import { CreateSessionRequest, OkResult, SessionIdParams, SessionInfo, SessionList, SessionStats } from '@astraforge/contract/sandboxApi';
 import type { SessionManager } from '../../sessions/sessionManager';
 
 export function sessionRoutes(sessions: SessionManager) {

@@ -1,10 +1,11 @@
 // /api/sandbox/sessions/...: the toolkit API's sandbox sessions (the
-// astraforge-toolkit Python client's DeepAgentClient and SandboxBackend),
-// thin routes over the server's own sessions. Errors are {detail}.
+// astraforge-toolkit Python client's DeepAgentClient and SandboxBackend), as
+// upstream's SandboxSessionViewSet answers. Errors are {detail}.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
+  ToolkitContentQuery,
   ToolkitError,
   ToolkitFileWritten,
   ToolkitHeartbeat,
@@ -15,23 +16,30 @@ import {
   ToolkitShellRequest,
   ToolkitShellResult,
   ToolkitUploadRequest,
-} from '../../contract/toolkitApi';
+} from '@astraforge/contract/toolkitApi';
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { AppError } from '../../errors';
+import { ToolkitSandbox } from '../../toolkit/toolkitSandbox';
 import type { ToolkitSessions } from '../../toolkit/toolkitSessions';
 import { spoolToFile, type UploadSpool } from '../uploadSpool';
+import { contentDisposition } from '../contentDisposition';
+import { toolkitArtifactRoutes } from './toolkitArtifacts';
 
 export interface ToolkitFileLimits {
   maxFileBytes: number;
 }
 
+const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
+
 export function toolkitSessionRoutes(sessions: ToolkitSessions, limits: ToolkitFileLimits, spool: UploadSpool) {
+  const sandbox = new ToolkitSandbox(sessions, limits.maxFileBytes);
   return async (app: FastifyInstance): Promise<void> => {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['toolkit'];
     const errors = { 400: ToolkitError, 401: ToolkitError, 404: ToolkitError, 410: ToolkitError, 413: ToolkitError };
     const base = '/api/sandbox/sessions';
+    const params = ToolkitSessionParams;
     // files/upload/ takes the file itself as the body: left a stream here, spooled to disk by the route.
     app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
 
@@ -39,50 +47,53 @@ export function toolkitSessionRoutes(sessions: ToolkitSessions, limits: ToolkitF
       `${base}/`,
       {
         schema: {
-          summary: 'Create (or reuse) a sandbox session',
+          summary: 'Create a sandbox session (201), or start again the one named by `id` (200)',
           tags,
           body: ToolkitSessionRequest.optional().default({}),
-          response: { 201: ToolkitSession, ...errors },
+          response: { 200: ToolkitSession, 201: ToolkitSession, ...errors },
         },
       },
-      async (req, reply) => reply.code(201).send(await sessions.create(req.body ?? {})),
+      async (req, reply) => {
+        const { session, created } = await sessions.create(req.body ?? {});
+        if (created) void reply.header('location', session.id);
+        return reply.code(created ? 201 : 200).send(session);
+      },
     );
     r.get(`${base}/`, { schema: { summary: 'List sandbox sessions', tags, response: { 200: ToolkitSession.array() } } }, async () =>
       sessions.list(),
     );
     r.get(
       `${base}/:id/`,
-      { schema: { summary: 'One sandbox session', tags, params: ToolkitSessionParams, response: { 200: ToolkitSession, ...errors } } },
+      { schema: { summary: 'One sandbox session (stopped ones too)', tags, params, response: { 200: ToolkitSession, ...errors } } },
       async (req) => sessions.get(req.params.id),
     );
-    for (const path of [`${base}/:id/`, `${base}/:id/stop/`]) {
-      const method = path.endsWith('stop/') ? r.post.bind(r) : r.delete.bind(r);
-      method(
-        path,
-        {
-          schema: {
-            summary: 'End a sandbox session and every process in it',
-            tags,
-            params: ToolkitSessionParams,
-            response: { 204: z.null(), ...errors },
-          },
-        },
-        async (req, reply) => {
-          await sessions.destroy((req.params as { id: string }).id);
-          return reply.code(204).send(null);
-        },
-      );
-    }
+    const noContent = { 204: z.null(), ...errors };
     r.post(
-      `${base}/:id/heartbeat/`,
+      `${base}/:id/stop/`,
+      { schema: { summary: 'Stop the sandbox; the files stay for the next start', tags, params, response: noContent } },
+      async (req, reply) => {
+        await sessions.stop(req.params.id);
+        return reply.code(204).send(null);
+      },
+    );
+    r.delete(
+      `${base}/:id/`,
       {
         schema: {
-          summary: "Extend a session's idle timeout",
+          summary: 'Stop a running session; forget a stopped one with its files, snapshots and artifacts',
           tags,
-          params: ToolkitSessionParams,
-          response: { 200: ToolkitHeartbeat, ...errors },
+          params,
+          response: noContent,
         },
       },
+      async (req, reply) => {
+        await sessions.delete(req.params.id);
+        return reply.code(204).send(null);
+      },
+    );
+    r.post(
+      `${base}/:id/heartbeat/`,
+      { schema: { summary: "Extend a session's idle timeout", tags, params, response: { 200: ToolkitHeartbeat, ...errors } } },
       async (req) => sessions.heartbeat(req.params.id),
     );
     for (const verb of ['shell', 'exec']) {
@@ -90,14 +101,14 @@ export function toolkitSessionRoutes(sessions: ToolkitSessions, limits: ToolkitF
         `${base}/:id/${verb}/`,
         {
           schema: {
-            summary: `Run a command (${verb === 'exec' ? 'alias of shell' : 'stdout and stderr apart'})`,
+            summary: `Run a command from /workspace or cwd (${verb === 'exec' ? 'alias of shell' : 'stdout and stderr apart'})`,
             tags,
-            params: ToolkitSessionParams,
+            params,
             body: ToolkitShellRequest,
             response: { 200: ToolkitShellResult, ...errors },
           },
         },
-        async (req) => sessions.shell(req.params.id, req.body.command, req.body.cwd, req.body.timeout_sec),
+        async (req) => sandbox.shell(req.params.id, req.body),
       );
     }
     r.post(
@@ -107,15 +118,17 @@ export function toolkitSessionRoutes(sessions: ToolkitSessions, limits: ToolkitF
         schema: {
           summary: 'Write a file (utf-8 or base64 text)',
           tags,
-          params: ToolkitSessionParams,
+          params,
           body: ToolkitUploadRequest,
           response: { 200: ToolkitFileWritten, ...errors },
         },
       },
       async (req) => {
-        const data = Buffer.from(req.body.content, req.body.encoding === 'base64' ? 'base64' : 'utf8');
+        const base64 = req.body.encoding === 'base64';
+        if (base64 && !BASE64.test(req.body.content)) throw new AppError('INVALID_REQUEST', 'Invalid base64 content');
+        const data = Buffer.from(req.body.content, base64 ? 'base64' : 'utf8');
         if (data.length > limits.maxFileBytes) throw new AppError('PAYLOAD_TOO_LARGE', `files are limited to ${limits.maxFileBytes} bytes`);
-        return sessions.write(req.params.id, req.body.path, data);
+        return sandbox.write(req.params.id, req.body.path, data);
       },
     );
     r.post(
@@ -124,27 +137,31 @@ export function toolkitSessionRoutes(sessions: ToolkitSessions, limits: ToolkitF
         schema: {
           summary: 'Write a file from the raw request body',
           tags,
-          params: ToolkitSessionParams,
+          params,
           querystring: ToolkitPathQuery,
           response: { 200: ToolkitFileWritten, ...errors },
         },
       },
       async (req) => {
         const body = req.body as Readable | string | undefined;
-        if (body === undefined || typeof body === 'string') return sessions.write(req.params.id, req.query.path, Buffer.from(body ?? ''));
+        if (body === undefined || typeof body === 'string') return sandbox.write(req.params.id, req.query.path, Buffer.from(body ?? ''));
         return spool.withFolder(async (folder) => {
           const file = join(folder, 'body');
           const size = await spoolToFile(body, file, limits.maxFileBytes, req.query.path);
-          return sessions.writeFromHost(req.params.id, req.query.path, file, size);
+          return sandbox.writeFromHost(req.params.id, req.query.path, file, size);
         });
       },
     );
     r.get(
       `${base}/:id/files/content/`,
       // No response schema: the 200 body is the file's bytes (application/octet-stream).
-      { schema: { summary: "A file's bytes", tags, params: ToolkitSessionParams, querystring: ToolkitPathQuery } },
-      async (req, reply) =>
-        reply.type('application/octet-stream').send(await sessions.read(req.params.id, req.query.path, limits.maxFileBytes)),
+      { schema: { summary: "A file's bytes, as an attachment", tags, params, querystring: ToolkitContentQuery } },
+      async (req, reply) => {
+        const file = await sandbox.read(req.params.id, req.query.path);
+        const name = req.query.filename || file.path.split('/').pop() || 'download';
+        return reply.type('application/octet-stream').header('content-disposition', contentDisposition(name)).send(file.content);
+      },
     );
+    await app.register(toolkitArtifactRoutes(sessions, sandbox));
   };
 }

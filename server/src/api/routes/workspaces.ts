@@ -1,16 +1,34 @@
-// /v1/workspaces: persistent workspaces that outlive sessions.
+// /v1/workspaces: persistent workspaces that outlive sessions, and their
+// files (Sandkasten's newer daemons), with the same path rules as sessions'
+// files: inside /workspace, no "..", links that lead out refused.
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { ErrorEnvelope } from '../../contract/errors';
-import { OkResult, WorkspaceIdParams, WorkspaceList } from '../../contract/sandboxApi';
+import { commonErrorResponses, ErrorEnvelope } from '@astraforge/contract/errors';
+import {
+  FsReadQuery,
+  FsReadResult,
+  FsWriteRequest,
+  OkResult,
+  UploadResult,
+  WorkspaceIdParams,
+  WorkspaceList,
+} from '@astraforge/contract/sandboxApi';
+import { WorkspaceEntries, WorkspaceListQuery } from '@astraforge/contract/workspaceFiles';
 import { AppError } from '../../errors';
 import type { SessionManager } from '../../sessions/sessionManager';
+import { WorkspaceFiles } from '../../sessions/workspaceFiles';
 import type { WorkspaceStore } from '../../sessions/workspaceStore';
+import { spoolToFile, type UploadSpool } from '../uploadSpool';
+import type { FileLimits } from './files';
 
-export function workspaceRoutes(sessions: SessionManager, workspaces: WorkspaceStore) {
+export function workspaceRoutes(sessions: SessionManager, workspaces: WorkspaceStore, limits: FileLimits, spool: UploadSpool) {
+  const files = new WorkspaceFiles(sessions, workspaces);
   return async (app: FastifyInstance): Promise<void> => {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['sandbox'];
+    const errors = { 404: ErrorEnvelope, 410: ErrorEnvelope, 413: ErrorEnvelope, ...commonErrorResponses };
+    const params = WorkspaceIdParams;
     r.get('/v1/workspaces', { schema: { summary: 'List persistent workspaces', tags, response: { 200: WorkspaceList } } }, async () => ({
       workspaces: workspaces.list().map((w) => {
         const counts = sessions.workspaceSessionCounts(w.id);
@@ -30,7 +48,7 @@ export function workspaceRoutes(sessions: SessionManager, workspaces: WorkspaceS
         schema: {
           summary: 'Delete a persistent workspace',
           tags,
-          params: WorkspaceIdParams,
+          params,
           response: { 200: OkResult, 400: ErrorEnvelope, 404: ErrorEnvelope },
         },
       },
@@ -40,6 +58,101 @@ export function workspaceRoutes(sessions: SessionManager, workspaces: WorkspaceS
         }
         if (!workspaces.delete(req.params.id)) throw new AppError('WORKSPACE_NOT_FOUND', `no workspace "${req.params.id}"`);
         return { ok: true as const };
+      },
+    );
+
+    r.post(
+      '/v1/workspaces/:id/fs/write',
+      {
+        bodyLimit: Math.ceil(limits.maxFileBytes * 1.4) + 64 * 1024,
+        schema: {
+          summary: 'Write a file into a workspace (text or base64); creates the workspace if needed',
+          tags,
+          params,
+          body: FsWriteRequest,
+          response: { 200: OkResult, ...errors },
+        },
+      },
+      async (req) => {
+        const data = 'text' in req.body ? Buffer.from(req.body.text, 'utf8') : Buffer.from(req.body.content_base64, 'base64');
+        if (data.length > limits.maxFileBytes) throw new AppError('PAYLOAD_TOO_LARGE', `files are limited to ${limits.maxFileBytes} bytes`);
+        await files.write(req.params.id, req.body.path, data);
+        return { ok: true as const };
+      },
+    );
+    r.get(
+      '/v1/workspaces/:id/fs/read',
+      {
+        schema: {
+          summary: 'Read a file of a workspace',
+          tags,
+          params,
+          querystring: FsReadQuery,
+          response: { 200: FsReadResult, ...errors },
+        },
+      },
+      async (req) => {
+        const max = Math.min(req.query.max_bytes ?? limits.defaultReadBytes, limits.maxFileBytes);
+        const f = await files.read(req.params.id, req.query.path, max);
+        return { path: f.path, content_base64: f.content.toString('base64'), truncated: f.truncated };
+      },
+    );
+    r.get(
+      '/v1/workspaces/:id/fs',
+      {
+        schema: {
+          summary: "A workspace folder's entries (`path`, the root by default)",
+          tags,
+          params,
+          querystring: WorkspaceListQuery,
+          response: { 200: WorkspaceEntries, ...errors },
+        },
+      },
+      async (req) => {
+        const { entries, truncated } = await files.list(req.params.id, req.query.path);
+        return truncated ? { entries, truncated } : { entries };
+      },
+    );
+    r.post(
+      '/v1/workspaces/:id/fs/upload',
+      {
+        schema: {
+          summary: 'Upload files into a workspace (multipart: `file` or `files`, optional `path` folder)',
+          tags,
+          params,
+          consumes: ['multipart/form-data'],
+          response: { 200: UploadResult, ...errors },
+        },
+      },
+      async (req) => {
+        if (!req.isMultipart()) throw new AppError('INVALID_REQUEST', 'send multipart/form-data with a `file` or `files` part');
+        // Parts stream to the request's spool folder (bounded per file), then go into the sandbox a chunk at a time.
+        return spool.withFolder(async (folder) => {
+          let target = '';
+          const parts: { name: string; hostFile: string }[] = [];
+          for await (const part of req.parts({ limits: { fileSize: limits.maxFileBytes, files: 1000 } })) {
+            if (part.type === 'field') {
+              if (part.fieldname === 'path') target = String(part.value);
+              continue;
+            }
+            if (part.fieldname !== 'file' && part.fieldname !== 'files') {
+              part.file.resume();
+              continue;
+            }
+            const hostFile = join(folder, String(parts.length));
+            await spoolToFile(part.file, hostFile, limits.maxFileBytes, part.filename);
+            if (part.file.truncated) throw new AppError('PAYLOAD_TOO_LARGE', `"${part.filename}" is over ${limits.maxFileBytes} bytes`);
+            parts.push({ name: part.filename, hostFile });
+          }
+          if (parts.length === 0) throw new AppError('INVALID_REQUEST', 'no `file` or `files` part in the upload');
+          if (parts.some((p) => !p.name)) throw new AppError('INVALID_REQUEST', 'every uploaded file needs a filename');
+          const at = (name: string) => (target ? `${target.replace(/\/+$/, '')}/${name}` : name);
+          const paths = await files.writeFromHost(
+            req.params.id,
+            parts.map((p) => ({ path: at(p.name), hostFile: p.hostFile })),
+          );
+          return { ok: true as const, paths };
+        });
       },
     );
   };

@@ -1,19 +1,28 @@
 // The bubblewrap provider: one bwrap process per session, started as the
-// session's own unprivileged host uid, with af-runner as its first process.
-import { spawn, type ChildProcess } from 'node:child_process';
-import type { Writable } from 'node:stream';
+// session's own unprivileged host uid, with af-runner as its first process;
+// from the warm pool when one waits (warmPool.ts), cold otherwise.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RunnerClient } from '../runnerProtocol';
-import { RunnerSandbox } from '../runnerSandbox';
 import { SandboxError } from '../sandboxError';
-import { withTimeout } from '../withTimeout';
-import type { Sandbox, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
-import { createSessionCgroup, removeLeftoverCgroups, type SessionCgroup } from '../host/sessionCgroup';
-import { runsAsRoot } from '../host/sandboxRoot';
-import { addressSpaceWithoutCgroup } from '../host/limitEnforcement';
-import { descendantsOf, killProcessesOfUids, usageOfTree } from '../host/processTree';
-import { bwrapArgs, SANDBOX_HOME, SANDBOX_UID } from './bwrapArgs';
+import type { Sandbox, SandboxLimits, SandboxProvider, SandboxSpec } from '../sandboxProvider';
+import { removeLeftoverCgroups } from '../host/sessionCgroup';
+import { killProcessesOfUids } from '../host/processTree';
+import { SANDBOX_HOME, SANDBOX_UID, type BwrapLayout } from './bwrapArgs';
+import { startBwrap } from './bwrapSandbox';
+import { WarmPool, type PoolUids } from './warmPool';
+
+export interface BwrapPoolOptions {
+  /** Sandboxes kept started; 0 turns the pool off. */
+  size: number;
+  /** The limits of a plain session: only sessions with exactly these are served from the pool. */
+  limits: SandboxLimits;
+  /** Where scratch workspaces live (a session's own, empty when it starts): the only ones the pool takes. */
+  scratchDir: string;
+  /** The compiled af-mounter binary. */
+  mounterBinary: string;
+  /** The server's uid leases: a pooled sandbox holds a uid of its own from the start. */
+  uids: PoolUids;
+}
 
 export interface BwrapProviderOptions {
   /** Names this server among others on the host; its cgroups live under it. */
@@ -25,41 +34,8 @@ export interface BwrapProviderOptions {
   stateDir: string;
   /** Extra images: name -> root filesystem folder. 'default' is the host's own system folders. */
   images?: Record<string, string>;
-}
-
-const START_TIMEOUT_MS = 10_000;
-
-class BwrapSandbox extends RunnerSandbox {
-  readonly exited: Promise<void>;
-  constructor(
-    private readonly child: ChildProcess,
-    runner: RunnerClient,
-    private readonly cgroup: SessionCgroup | undefined,
-    private readonly hostUid: number,
-  ) {
-    super(runner);
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-  }
-
-  async usage(): Promise<SandboxUsage> {
-    if (this.cgroup) {
-      return {
-        memoryBytes: this.cgroup.memoryBytes(),
-        memoryLimit: this.cgroup.memoryLimit(),
-        cpuUsageUsec: this.cgroup.cpuUsageUsec(),
-      };
-    }
-    return this.child.pid ? usageOfTree(this.child.pid) : { memoryBytes: 0, cpuUsageUsec: 0 };
-  }
-
-  async destroy(): Promise<void> {
-    this.runner.close(new SandboxError('SANDBOX_GONE', 'the session was destroyed'));
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await this.exited;
-    // bwrap's death takes its pid namespace down with it; this catches anything that slipped out.
-    this.cgroup?.remove();
-    killProcessesOfUids([this.hostUid]);
-  }
+  pool?: BwrapPoolOptions;
+  log?: (obj: Record<string, unknown>, msg: string) => void;
 }
 
 export class BwrapProvider implements SandboxProvider {
@@ -67,6 +43,7 @@ export class BwrapProvider implements SandboxProvider {
   private readonly runnerCopy: string;
   private readonly etcDir: string;
   private readonly shell: string;
+  private readonly pool: WarmPool | undefined;
 
   constructor(private readonly opts: BwrapProviderOptions) {
     // The sandbox's uid must be able to read what bwrap mounts, so the provider
@@ -90,6 +67,17 @@ export class BwrapProvider implements SandboxProvider {
     writeFileSync(join(this.etcDir, 'group'), `root:x:0:\nsandbox:x:${SANDBOX_UID}:\nnogroup:x:65534:\n`);
     writeFileSync(join(this.etcDir, 'hosts'), '127.0.0.1 localhost sandbox\n::1 localhost\n');
     for (const f of ['passwd', 'group', 'hosts']) chmodSync(join(this.etcDir, f), 0o644);
+    const pool = opts.pool;
+    if (pool && pool.size > 0) {
+      this.pool = new WarmPool({
+        ...pool,
+        slotRoot: join(opts.stateDir, 'pool'),
+        instanceId: opts.instanceId,
+        start: (workspaceDir, hostUid, cgroupName) =>
+          startBwrap({ bwrapPath: opts.bwrapPath, layout: this.layout('/', workspaceDir), limits: pool.limits, hostUid, cgroupName }),
+        log: opts.log ?? (() => undefined),
+      });
+    }
   }
 
   images(): string[] {
@@ -97,58 +85,40 @@ export class BwrapProvider implements SandboxProvider {
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
-    const rootfs = spec.image === 'default' || hostImageAliases().includes(spec.image) ? '/' : this.opts.images?.[spec.image];
+    const rootfs = this.rootfsOf(spec.image);
     if (!rootfs) throw new SandboxError('INVALID_IMAGE', `unknown image "${spec.image}"; available: ${this.images().join(', ')}`);
-    const cgroup = createSessionCgroup(`${this.opts.instanceId}/s-${spec.sessionId}`, {
-      memoryBytes: spec.limits.memoryBytes,
-      pids: spec.limits.pids,
-      cpus: spec.limits.cpus,
+    const warm = rootfs === '/' && !spec.attachments ? await this.pool?.claim(spec) : undefined;
+    if (warm) return warm;
+    return startBwrap({
+      bwrapPath: this.opts.bwrapPath,
+      layout: this.layout(rootfs, spec.workspaceDir),
+      limits: spec.limits,
+      attachments: spec.attachments,
+      hostUid: spec.hostUid,
+      cgroupName: `${this.opts.instanceId}/s-${spec.sessionId}`,
     });
-    // Without a cgroup bounding memory, no process may map more than the session's whole budget.
-    const limits = cgroup?.boundsMemory ? spec.limits : { ...spec.limits, addressSpaceBytes: addressSpaceWithoutCgroup(spec.limits) };
-    const { options, command } = bwrapArgs(
-      { rootfs, workspaceDir: spec.workspaceDir, runnerBinary: this.runnerCopy, etcDir: this.etcDir, shell: this.shell },
-      limits,
-      spec.attachments,
-    );
-    // The arguments go through a pipe (--args 3), not argv: bwrap's command line names host
-    // folders, and no process's cmdline, in the sandbox or on the host, should show them.
-    const child = spawn(this.opts.bwrapPath, ['--args', '3', '--', ...command], {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-      ...(runsAsRoot() ? { uid: spec.hostUid, gid: spec.hostUid } : {}),
-      env: {},
-      cwd: '/',
-    });
-    const argsPipe = child.stdio[3] as Writable;
-    argsPipe.on('error', () => undefined); // bwrap that failed to start: its exit reports it
-    argsPipe.end(Buffer.from(options.map((a) => `${a}\0`).join('')));
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      if (stderr.length < 4096) stderr += d.toString();
-    });
-    const runner = new RunnerClient(child.stdin!, child.stdout!);
-    child.once('exit', () => runner.close(new SandboxError('SANDBOX_GONE', 'the sandbox has exited')));
-    child.once('error', (e) => runner.close(new SandboxError('START_FAILED', `cannot start bwrap: ${e.message}`)));
-    try {
-      await withTimeout(runner.ready, START_TIMEOUT_MS);
-    } catch (e) {
-      child.kill('SIGKILL');
-      cgroup?.remove();
-      throw new SandboxError('START_FAILED', `the sandbox did not start: ${stderr.trim() || (e as Error).message}`);
-    }
-    // No user command has run yet, so every process of the sandbox is in this tree.
-    if (child.pid) {
-      for (const pid of descendantsOf(child.pid)) {
-        cgroup?.addProcess(pid);
-        shieldFromOomKiller(pid);
-      }
-    }
-    return new BwrapSandbox(child, runner, cgroup, spec.hostUid);
+  }
+
+  /** Starts filling the warm pool (after the restart clean-up, which removes what a previous process's pool left). */
+  startPool(): void {
+    this.pool?.start();
   }
 
   async cleanupLeftovers(hostUids: number[]): Promise<void> {
     killProcessesOfUids(hostUids);
+    await this.pool?.cleanupLeftovers();
     removeLeftoverCgroups(this.opts.instanceId);
+    // After this the session layer releases the previous process's uid leases (the pool's among them),
+    // synchronously; the pool fills once that is done.
+    setImmediate(() => this.startPool());
+  }
+
+  private rootfsOf(image: string): string | undefined {
+    return image === 'default' || hostImageAliases().includes(image) ? '/' : this.opts.images?.[image];
+  }
+
+  private layout(rootfs: string, workspaceDir: string): BwrapLayout {
+    return { rootfs, workspaceDir, runnerBinary: this.runnerCopy, etcDir: this.etcDir, shell: this.shell };
   }
 }
 
@@ -162,14 +132,4 @@ function hostImageAliases(): string[] {
   if (existsSync('/usr/bin/python3')) out.push('python', 'sandbox-runtime:python');
   if (existsSync('/usr/bin/node')) out.push('node', 'sandbox-runtime:node');
   return out;
-}
-
-/** A memory hog must not take the runner down with it; the runner hands its commands a high score instead. */
-function shieldFromOomKiller(pid: number): void {
-  if (!runsAsRoot()) return;
-  try {
-    writeFileSync(`/proc/${pid}/oom_score_adj`, '-900');
-  } catch {
-    /* exited, or not permitted: the session still works, only less protected */
-  }
 }

@@ -52,16 +52,15 @@ export interface DockerProviderOptions {
   /** More names clients may ask for, mapped to image references. */
   images?: Record<string, string>;
   hardening?: Partial<DockerHardening>;
-  /** Engine address; unset: DOCKER_HOST or the default socket. */
+  /** Engine address (config.docker.host, which DOCKER_HOST fills); unset: dockerode's default socket. */
   dockerHost?: string;
 }
 
-function engine(host?: string): Docker {
+function engine(target: string | undefined): Docker {
   // Loaded only when the docker provider is chosen: it stays out of the bundle (native
   // optional parts), and a server without it (the packaged extension) still starts.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Docker = require('dockerode') as typeof import('dockerode');
-  const target = host ?? process.env.DOCKER_HOST;
   if (!target) return new Docker();
   if (target.startsWith('unix://')) return new Docker({ socketPath: target.slice('unix://'.length) });
   const url = new URL(target.replace(/^tcp:/, 'http:'));
@@ -89,7 +88,7 @@ export class DockerProvider implements SandboxProvider {
     try {
       await provider.docker.ping();
     } catch (e) {
-      const where = opts.dockerHost ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+      const where = opts.dockerHost ?? 'unix:///var/run/docker.sock';
       throw new SandboxError(
         'START_FAILED',
         `no Docker engine answers at ${where} (${(e as Error).message}): start dockerd (scripts/setup-docker.sh does) or set DOCKER_HOST`,

@@ -1,49 +1,49 @@
 // The run API (/api): snapshots in, runs with a persisted event stream, diffs out.
 import { z } from 'zod';
 import { DiffPath } from './diffPath';
+import { AgentName, RunStatus, RunTask, TokenUsage } from './runTask';
+
+export * from './runTask';
+// The events keep their import path: everything about runs comes from here.
+export * from './runEvents';
 
 const isoTime = z.string().describe('RFC 3339 timestamp');
 
 export const SnapshotResult = z.object({ snapshot_id: z.string(), files: z.number().int(), bytes: z.number().int() });
 export type SnapshotResult = z.infer<typeof SnapshotResult>;
 
-export const AgentName = z.enum(['command', 'codex', 'deepagent']);
-export type AgentName = z.infer<typeof AgentName>;
+/** A workspace folder's URI as VS Code gives it (Uri.toString()); runs are listed by it. */
+const WorkspaceUri = z.string().min(1).max(4096);
 
-export const RunStatus = z.enum(['queued', 'provisioning', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted']);
-export type RunStatus = z.infer<typeof RunStatus>;
-export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled', 'interrupted'];
+/** The workspace folder a run came from, so every window of it finds the run and Review opens against it. */
+export const RunWorkspace = z.object({
+  uri: WorkspaceUri,
+  /** The folder's display name. */
+  name: z.string().min(1).max(256),
+});
+export type RunWorkspace = z.infer<typeof RunWorkspace>;
 
-export const ErrorContext = z
-  .object({
-    file: z.string().max(4096).optional(),
-    range: z.object({ start_line: z.number().int().min(0), end_line: z.number().int().min(0) }).optional(),
-    diagnostics: z.array(z.string().max(20_000)).max(100).optional(),
-    terminal_output: z.string().max(200_000).optional(),
-  })
-  .strict();
-
-export const RunTask = z
-  .object({
-    kind: z.enum(['spec', 'error']),
-    prompt: z.string().max(200_000),
-    /** For the command agent: the shell command to run in the workspace copy. */
-    command: z.string().min(1).max(100_000).optional(),
-    context: ErrorContext.optional(),
-  })
-  .strict();
-export type RunTask = z.infer<typeof RunTask>;
+/** Where a run the server started by itself came from: an error tracker's alert (see alertsApi). */
+export const RunSource = z.object({
+  kind: z.enum(['sentry', 'glitchtip']),
+  /** The tracker's issue: its id, title and link. */
+  issue_id: z.string().max(200),
+  title: z.string().max(500),
+  url: z.string().max(2000).optional(),
+  /** The alert behind the run (GET /api/alerts). */
+  alert_id: z.string().max(200),
+});
+export type RunSource = z.infer<typeof RunSource>;
 
 export const CreateRunRequest = z
   .object({
     agent: AgentName,
     task: RunTask,
     snapshot_id: z.string().min(1).max(64),
+    workspace: RunWorkspace.strict().optional(),
   })
   .strict();
 export type CreateRunRequest = z.infer<typeof CreateRunRequest>;
-
-export const TokenUsage = z.object({ input_tokens: z.number().int(), output_tokens: z.number().int(), total_tokens: z.number().int() });
 
 export const Run = z.object({
   id: z.string(),
@@ -56,6 +56,10 @@ export const Run = z.object({
   finished_at: isoTime.optional(),
   session_id: z.string().optional(),
   snapshot_id: z.string(),
+  /** Absent on runs created without one (and on runs from before it was recorded). */
+  workspace: RunWorkspace.optional(),
+  /** Set on runs an alert started; such runs are listed with every folder's runs. */
+  source: RunSource.optional(),
   error: z.string().optional(),
   usage: TokenUsage.optional(),
   last_seq: z.number().int(),
@@ -68,18 +72,11 @@ export const RunListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   /** Opaque cursor from a previous page's next_cursor. */
   cursor: z.string().max(200).optional(),
+  /** Only the runs of this workspace folder (its URI, as given at creation), and the runs alerts started; all of them without it. */
+  workspace: WorkspaceUri.optional(),
 });
+export type RunListQuery = z.infer<typeof RunListQuery>;
 export const RunList = z.object({ runs: z.array(Run), next_cursor: z.string().optional() });
-
-/** Every event carries seq (equal to the SSE id), type and ts; the rest depends on type. */
-export const RunEvent = z
-  .object({
-    seq: z.number().int().min(1),
-    type: z.string(),
-    ts: isoTime,
-  })
-  .catchall(z.unknown());
-export type RunEvent = z.infer<typeof RunEvent>;
 
 export const RunEventsQuery = z.object({
   /** Same as the Last-Event-ID header, for clients that cannot set headers. */
@@ -109,19 +106,21 @@ const WorkspacePath = z
     (p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0'),
     'a path inside the workspace, relative, without ".."',
   );
-export const BaseFilesRequest = z.object({ paths: z.array(WorkspacePath).min(1).max(1000) }).strict();
-export const BaseFiles = z.object({
+/** Which files a review wants whole: the snapshot's (base-files) or the agent's (proposed-files). */
+export const FileContentsRequest = z.object({ paths: z.array(WorkspacePath).min(1).max(1000) }).strict();
+/** Files whole, as the snapshot had them (the merge base) or as the agent left them. */
+export const FileContents = z.object({
   files: z.array(
     z.object({
       path: z.string(),
-      /** Absent when the snapshot had no regular file there. */
+      /** Absent when there is no regular file there. */
       content_base64: z.string().optional(),
     }),
   ),
   /** Paths left out to keep the answer small: ask again for them. */
   remaining: z.array(z.string()),
 });
-export type BaseFiles = z.infer<typeof BaseFiles>;
+export type FileContents = z.infer<typeof FileContents>;
 
 export const FollowUpRequest = z
   .object({

@@ -8,14 +8,20 @@ const isoTime = z.string().describe('RFC 3339 timestamp');
 /** Kubernetes-style quantities ("512Mi", "2G", "500m") or plain numbers. */
 const Quantity = z.union([z.number().positive(), z.string().min(1).max(32)]);
 
+/** Upstream ids are UUIDs; any id of these characters is taken. */
+export const ToolkitId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'ids are 1 to 64 letters, digits, "-" or "_"');
+
 export const ToolkitSessionRequest = z
   .object({
-    /** An existing session to reuse instead of creating one. */
-    id: z.string().min(1).max(128).optional(),
+    /** A session to reuse (revived if it was stopped), or the id a new one takes. */
+    id: ToolkitId.optional(),
     mode: z.string().max(64).optional(),
     image: z.string().min(1).max(200).optional(),
     cpu: Quantity.optional(),
     memory: Quantity.optional(),
+    ephemeral_storage: z.string().max(32).optional(),
+    /** A snapshot (of this session or another) whose files the session starts with. */
+    restore_snapshot_id: z.string().min(1).max(128).nullable().optional(),
     idle_timeout_sec: z
       .number()
       .int()
@@ -33,21 +39,39 @@ export const ToolkitSessionRequest = z
   .passthrough();
 export type ToolkitSessionRequest = z.infer<typeof ToolkitSessionRequest>;
 
+export const ToolkitSessionStatus = z.enum(['starting', 'ready', 'failed', 'terminated']);
+
+/** Upstream's SandboxSessionSerializer, field for field; what has no meaning here is null, "" or 0. */
 export const ToolkitSession = z.object({
   id: z.string(),
   mode: z.string(),
   image: z.string(),
-  status: z.enum(['ready', 'terminated', 'failed']),
-  workspace_path: z.string(),
-  idle_timeout_sec: z.number().int(),
-  max_lifetime_sec: z.number().int().nullable(),
   cpu: Quantity.nullable(),
   memory: Quantity.nullable(),
+  ephemeral_storage: z.string(),
+  restore_snapshot_id: z.string().nullable(),
+  status: ToolkitSessionStatus,
+  /** The server session behind it now (`/v1/sessions/{id}`), as `<provider>://<session id>`; "" while stopped. */
+  ref: z.string(),
+  control_endpoint: z.string(),
+  workspace_path: z.string(),
+  artifact_base_url: z.string(),
+  /** The persistent workspace holding the session's files (`/v1/workspaces`). */
+  workspace_uid: z.string(),
+  workspace_name: z.string(),
+  idle_timeout_sec: z.number().int(),
+  max_lifetime_sec: z.number().int().nullable(),
+  last_activity_at: isoTime,
+  last_heartbeat_at: isoTime,
+  expires_at: isoTime,
+  error_message: z.string(),
   metadata: z.record(z.string(), z.unknown()),
+  cpu_seconds: z.number(),
+  storage_bytes: z.number().int(),
+  snapshot_ids: z.array(z.string()),
+  artifacts_count: z.number().int(),
   created_at: isoTime,
   updated_at: isoTime,
-  expires_at: isoTime,
-  last_heartbeat_at: isoTime,
 });
 export type ToolkitSession = z.infer<typeof ToolkitSession>;
 
@@ -66,6 +90,8 @@ export const ToolkitShellRequest = z
     ]),
     cwd: z.string().max(4096).optional(),
     timeout_sec: z.number().positive().max(86_400).optional(),
+    capture_stdout: z.boolean().default(true),
+    capture_stderr: z.boolean().default(true),
   })
   .passthrough();
 
@@ -83,6 +109,9 @@ export const ToolkitUploadRequest = z.object({
 });
 
 export const ToolkitPathQuery = z.object({ path: z.string().min(1).max(4096) });
+
+/** files/content/: `filename` names the download (Content-Disposition). */
+export const ToolkitContentQuery = ToolkitPathQuery.extend({ filename: z.string().min(1).max(255).optional() });
 
 export const ToolkitFileWritten = z.object({
   exit_code: z.number().int(),
@@ -102,7 +131,8 @@ export const ChatMessage = z.object({ role: z.string().min(1).max(32), content: 
 
 export const ConversationMessageRequest = z.object({
   messages: z.array(ChatMessage).min(1).max(1000),
-  stream: z.boolean().default(false),
+  /** Upstream streams unless told not to. */
+  stream: z.boolean().default(true),
 });
 
 export const ToolEvent = z.object({
@@ -115,7 +145,8 @@ export const ToolEvent = z.object({
 
 /** One SSE `data:` chunk of a streamed reply. */
 export const ConversationChunk = z.object({
-  tokens: z.string(),
+  /** New assistant text, in the pieces the model sent it. */
+  tokens: z.array(z.string()),
   messages: z.array(z.object({ role: z.string(), content: z.string() })),
   tool_events: z.array(ToolEvent),
 });

@@ -1,6 +1,6 @@
 // One codicon per run status, for every place a run shows: the sidebar's
-// list and header, the run quick pick and the status bar. Pure, imported by
-// the webview bundle too.
+// list and header (the webview), the run quick pick and the status bar (the
+// extension). Pure, so both bundles share it through the contract.
 
 export interface StatusIcon {
   /** The codicon's name. */

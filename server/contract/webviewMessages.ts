@@ -1,9 +1,9 @@
 // The messages between the extension and the sidebar webview, as zod
-// schemas both sides validate with. Run data comes from the server's
-// contract; runs stream to the webview as append-only event batches, never
-// as the whole history on each update.
+// schemas both sides validate with (the webview bundle imports this file,
+// so it lives in the contract with the run data it carries). Runs stream to
+// the webview as append-only event batches, never as the whole history.
 import { z } from 'zod';
-import { AgentName, Run, RunEvent } from '../../server/src/contract/runApi';
+import { AgentName, Run, RunEvent } from './runApi';
 
 export const ConnectionState = z.object({
   status: z.enum(['starting', 'connected', 'error']),
