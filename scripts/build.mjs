@@ -3,7 +3,7 @@
 // The extension-host test suite is not part of it: its runners bundle it
 // (test/helpers/extensionSuite.ts).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -53,6 +53,8 @@ await esbuild.build({
   // resolved from node_modules at run time.
   external: ['@openai/codex', '@openai/codex-*', 'dockerode'],
 });
+// The package's bin entry (npx astraforge-server) runs the bundle itself, by its shebang.
+chmodSync(join(root, 'server/dist/main.js'), 0o755);
 if (!serverOnly) {
   await esbuild.build({
     ...common,

@@ -16,6 +16,8 @@ export class DataDirInUse extends Error {
   }
 }
 
+const SERVER_SCRIPT = /(^|[/\0])(main\.js|astraforge-server)(\0|$)/;
+
 function isLiveServer(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
   try {
@@ -25,7 +27,9 @@ function isLiveServer(pid: number): boolean {
   }
   try {
     // A recycled pid belongs to some other program: its command line says so.
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('main.js');
+    // The server runs as its bundle (node …/main.js) or through the package's
+    // bin link (npx astraforge-server), whose name stays in the command line.
+    return SERVER_SCRIPT.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
   } catch {
     return true;
   }

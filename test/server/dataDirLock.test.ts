@@ -1,12 +1,15 @@
 // One server per data folder: a second one refuses to start and says which
 // process holds it; the lock of a killed server does not block the next.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServerExitedEarly, whyItFailed } from '../../src/server/serverExitedEarly';
 import { ServerExit } from '@astraforge/contract/serverReady';
-import { startServer, type ServerProcess } from '../helpers/serverProcess';
+import { findReadyLine } from '@astraforge/contract/serverReady';
+import { REPO_ROOT, startServer, type ServerProcess } from '../helpers/serverProcess';
+import { until } from '../helpers/until';
 
 describe('data folder lock', () => {
   let dataDir: string;
@@ -45,5 +48,32 @@ describe('data folder lock', () => {
     const res = await fetch(`${second.url}/healthz`);
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { ok: true });
+  });
+
+  it('knowsAServerStartedThroughItsBinLinkIsAlive', async () => {
+    // npx astraforge-server runs node on the package's bin link, so the
+    // command line names the link, not main.js: it holds the lock all the same.
+    const binDir = mkdtempSync(join(tmpdir(), 'af-bin-'));
+    const link = join(binDir, 'astraforge-server');
+    symlinkSync(join(REPO_ROOT, 'server/dist/main.js'), link);
+    const viaBin = spawn(process.execPath, [link, '--port', '0', '--data-dir', dataDir], {
+      env: { PATH: process.env.PATH ?? '', HOME: dataDir },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    viaBin.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await until('the bin-started server is ready', () => findReadyLine(out) !== undefined, { timeoutMs: 20_000 });
+      const err = await startServer({ dataDir }).then(
+        (s) => (servers.push(s), undefined),
+        (e: Error) => e,
+      );
+      assert.ok(err instanceof ServerExitedEarly, `the second server must not take the lock: ${err}`);
+      assert.equal(err.exitCode, ServerExit.dataDirInUse);
+      assert.match(err.message, new RegExp(`\\(pid ${viaBin.pid}\\)`));
+    } finally {
+      viaBin.kill('SIGKILL');
+      rmSync(binDir, { recursive: true, force: true });
+    }
   });
 });

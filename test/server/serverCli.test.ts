@@ -173,6 +173,31 @@ describe('the server as a program', function () {
     assert.equal(stdout, `${version}\n`);
   });
 
+  it('runsAsThePackagesBinThroughNpx', () => {
+    // A project that depends on the package gets the astraforge-server command.
+    const project = mkdtempSync(join(tmpdir(), 'af-npx-'));
+    try {
+      writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'uses-astraforge', version: '1.0.0' }));
+      const npm = (args: string[]) =>
+        spawnSync('npm', args, {
+          cwd: project,
+          encoding: 'utf8',
+          timeout: 60_000,
+          env: { ...process.env, npm_config_update_notifier: 'false' },
+        });
+      const install = npm(['install', '--offline', '--no-audit', '--no-fund', REPO_ROOT]);
+      assert.equal(install.status, 0, install.stderr);
+      const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+      const ran = npm(['exec', '--no', '--', 'astraforge-server', '--version']);
+      assert.equal(ran.status, 0, ran.stderr);
+      assert.equal(ran.stdout, `${version}\n`);
+      const help = npm(['exec', '--no', '--', 'astraforge-server', '--help']);
+      assert.match(help.stdout, /^Usage: astraforge-server /);
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
+  });
+
   it('refusesAnUnknownFlagWithOneLineAndExitCode2', () => {
     const { code, stdout, stderr } = runServer(['--data-dir', dataDir, '--bogus']);
     assert.equal(code, 2);
