@@ -13,7 +13,21 @@ STAMP=$DIR/.installed-$VERSION
 . scripts/lib/ensure-apt.sh
 ensure_apt setup-code-server libkrb5-dev ripgrep chromium
 
-[ -f "$STAMP" ] && exit 0
+# VS Code's built-in TypeScript support needs the TypeScript its extensions
+# folder pins (npm-shrinkwrap.json); the npm package leaves it out, and every
+# .js or .ts file opened then shows "tsserver was deleted by another
+# application". Checked on its own so installs made before this step get it.
+install_extension_typescript() {
+  local extensions=$DIR/node_modules/code-server/lib/vscode/extensions
+  [ -f "$extensions/node_modules/typescript/lib/tsserver.js" ] && return 0
+  echo "setup-code-server: installing the TypeScript of VS Code's built-in extensions"
+  (cd "$extensions" && npm_config_fund=false npm_config_audit=false npm install --omit=dev --ignore-scripts --loglevel=error >/dev/null)
+}
+
+if [ -f "$STAMP" ]; then
+  install_extension_typescript
+  exit 0
+fi
 echo "setup-code-server: installing code-server $VERSION (a minute or two, once)"
 rm -rf "$DIR" && mkdir -p "$DIR"
 cd "$DIR"
@@ -37,5 +51,7 @@ npm install --ignore-scripts "code-server@$VERSION" >/dev/null
   ln -sf browser-linux.sh lib/vscode/bin/helpers/browser.sh
 )
 npm rebuild argon2 >/dev/null
-touch ".installed-$VERSION"
+cd ../..
+install_extension_typescript
+touch "$STAMP"
 echo "setup-code-server: done"

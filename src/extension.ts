@@ -66,6 +66,12 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
     lenses,
     reviewView,
     review.onDidChangeTreeData(() => (reviewView.description = review.summary())),
+    // The Review view is the shown run's: showing or starting another run closes it
+    // (its decisions are kept and come back with Review changes), so an old
+    // review does not sit in the sidebar squeezing the run being watched.
+    runs.onDidSelectRun((run) => {
+      if (review.current && review.current.runId !== run.id) void review.close();
+    }),
     vscode.workspace.registerTextDocumentContentProvider(REVIEW_SCHEME, new AgentVersions(() => review.current)),
     vscode.languages.registerCodeLensProvider({ scheme: 'file' }, lenses),
   );

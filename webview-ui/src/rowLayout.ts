@@ -130,17 +130,35 @@ export class RowLayout implements BlockListener {
   }
 }
 
-/** Breaks a line into pieces of at most `columns` characters, at spaces where it can. */
+/**
+ * Where a word longer than half a row may break, best first: after a path
+ * separator, then after call and list punctuation, then after a dot, colon
+ * or dash; so a stack frame breaks between folders and keeps ")" with its file.
+ */
+const BREAK_AFTER: readonly string[] = ['/\\', '(,;&?=', '.:-'];
+
+/**
+ * Breaks a line into pieces of at most `columns` characters: at the last
+ * space that leaves at least half a row, else after the best punctuation
+ * that does (BREAK_AFTER), else (one word longer than a row) at the column.
+ */
 export function wrapLine(line: string, columns: number): string[] {
   if (line.length <= columns) return [line];
   const out: string[] = [];
   let rest = line;
   while (rest.length > columns) {
     let cut = rest.lastIndexOf(' ', columns);
-    if (cut < columns / 2) cut = columns;
+    if (cut < columns / 2) cut = lastBreakAfterPunctuation(rest, columns);
     out.push(rest.slice(0, cut));
     rest = rest.slice(cut).replace(/^ /, '');
   }
   out.push(rest);
   return out;
+}
+
+function lastBreakAfterPunctuation(text: string, columns: number): number {
+  for (const chars of BREAK_AFTER) {
+    for (let i = columns; i >= columns / 2; i--) if (chars.includes(text[i - 1])) return i;
+  }
+  return columns;
 }

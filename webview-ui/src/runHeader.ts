@@ -40,7 +40,7 @@ export class RunHeader {
     const meta = document.createElement('span');
     meta.className = 'run-meta';
     meta.textContent = [run.agent, usageText(run)].filter(Boolean).join(' · ');
-    status.append(label, meta);
+    status.append(label);
 
     const title = document.createElement('div');
     title.className = 'run-header-title';
@@ -50,14 +50,15 @@ export class RunHeader {
     const buttons = document.createElement('div');
     buttons.className = 'run-actions';
     buttons.append(
-      button('new', 'codicon-add', 'New run', false),
+      textButton('new', 'codicon-add', 'New run'),
       button('cancel', 'codicon-debug-stop', 'Cancel run', !isActive(run.status)),
       button('review', 'codicon-diff', 'Review changes', isActive(run.status) && run.status !== 'running'),
     );
     const top = document.createElement('div');
     top.className = 'run-header-top';
     top.append(status, buttons);
-    this.element.replaceChildren(top, title);
+    // The agent and usage on a line of their own: beside the status they ran under the buttons.
+    this.element.replaceChildren(top, title, meta);
     if (run.error) {
       const err = document.createElement('div');
       err.className = 'run-error';
@@ -65,6 +66,17 @@ export class RunHeader {
       this.element.append(err);
     }
   }
+}
+
+/** A button that says what it does in words: starting another run must not be a bare "+". */
+function textButton(action: string, iconName: string, label: string): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'text-button';
+  b.dataset.action = action;
+  b.innerHTML = `<span class="codicon ${iconName}" aria-hidden="true"></span>`;
+  b.append(label);
+  return b;
 }
 
 function button(action: string, iconName: string, label: string, disabled: boolean): HTMLButtonElement {

@@ -192,4 +192,20 @@ describe('webview transcript', () => {
     assert.deepEqual(wrapLine('x'.repeat(25), 10), ['x'.repeat(10), 'x'.repeat(10), 'x'.repeat(5)]);
     assert.deepEqual(wrapLine('', 10), ['']);
   });
+
+  it('breaksAStackFrameAfterItsPathPunctuationNeverLeavingALoneParenthesis', () => {
+    const frame = '    at Object.<anonymous> (/home/user/project/src/services/orders/total.js:12:15)';
+    for (let columns = 20; columns <= frame.length; columns++) {
+      const pieces = wrapLine(frame, columns);
+      assert.equal(pieces.join('').replace(/ /g, ''), frame.replace(/ /g, ''), `nothing lost at ${columns}`);
+      for (const p of pieces) {
+        assert.ok(p.length <= columns, `${JSON.stringify(p)} fits ${columns}`);
+        assert.notEqual(p.trim(), ')', `no lone ")" at ${columns} columns: ${JSON.stringify(pieces)}`);
+      }
+    }
+    assert.deepEqual(wrapLine('at run (/srv/app/node_modules/lib/index.js:1:2)', 40), [
+      'at run (/srv/app/node_modules/lib/',
+      'index.js:1:2)',
+    ]);
+  });
 });

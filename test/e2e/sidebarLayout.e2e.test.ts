@@ -1,0 +1,181 @@
+// End to end, as a new user first sees it: the sidebar at VS Code's default
+// width and squeezed to 200 px (nothing runs under anything else, every
+// control is whole and named), and opening a JavaScript file in `npm start`'s
+// VS Code shows no TypeScript error. A real VS Code (code-server) in
+// headless Chromium; screenshots go to test-results/e2e/layout-*.png.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, FrameLocator, Locator, Page } from 'playwright-core';
+import { openBrowser, openWorkbench, startCodeServer, workbenchUrl, type CodeServer } from '../helpers/codeServer';
+import { REPO_ROOT } from '../helpers/serverProcess';
+import { until } from '../helpers/until';
+
+const SHOTS = join(REPO_ROOT, 'test-results', 'e2e');
+
+interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** The element's box in its own document (the webview's, for the sidebar's elements). */
+async function boxOf(l: Locator): Promise<Box> {
+  await l.waitFor();
+  return l.evaluate((e) => {
+    const r = e.getBoundingClientRect();
+    return { x: r.x, y: r.y, width: r.width, height: r.height };
+  });
+}
+
+function overlap(a: Box, b: Box): boolean {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+/** Elements whose text is cut off (wider content than their box) without an ellipsis to say so. */
+async function clippedWithoutEllipsis(view: FrameLocator, selector: string): Promise<string[]> {
+  return view.locator('body').evaluate(
+    (body, sel) =>
+      Array.from(body.querySelectorAll<HTMLElement>(sel))
+        .filter((e) => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).textOverflow !== 'ellipsis')
+        .map((e) => `${e.className}: ${e.textContent}`),
+    selector,
+  );
+}
+
+describe('end to end: the sidebar as a new user sees it', function () {
+  this.timeout(300_000);
+  let cs: CodeServer;
+  let browser: Browser;
+  let page: Page;
+
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    cs = await startCodeServer();
+    browser = await openBrowser();
+    page = await openWorkbench(browser, workbenchUrl(cs));
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && page && !page.isClosed())
+      await page.screenshot({ path: join(SHOTS, `layout-failed-${this.currentTest.title}.png`) }).catch(() => undefined);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await cs?.stop();
+  });
+
+  async function palette(command: string): Promise<void> {
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(`>${command}`);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor();
+    await page.keyboard.press('Enter');
+  }
+
+  function sidebar(): FrameLocator {
+    return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+  }
+
+  /** Drags the sash between the side bar and the editor until the side bar is `width` px wide. */
+  async function setSidebarWidth(width: number): Promise<void> {
+    const part = await boxOf(page.locator('.part.sidebar')); // the workbench's own document: page coordinates
+    const y = part.y + part.height / 2;
+    await page.mouse.move(part.x + part.width + 1, y);
+    await page.mouse.down();
+    await page.mouse.move(part.x + width + 1, y, { steps: 8 });
+    await page.mouse.up();
+    const now = await boxOf(page.locator('.part.sidebar'));
+    assert.ok(Math.abs(now.width - width) <= 4, `the side bar is ${now.width} px wide, asked for ${width}`);
+  }
+
+  async function viewWidth(view: FrameLocator): Promise<number> {
+    return view.locator('body').evaluate((b) => b.clientWidth);
+  }
+
+  /** The new run's composer: the dropdowns and Start run side by side or stacked, never one under the other, each whole. */
+  async function assertComposerLaidOut(view: FrameLocator, label: string): Promise<void> {
+    const width = await viewWidth(view);
+    const boxes = {
+      kind: await boxOf(view.locator('#composer-kind')),
+      agent: await boxOf(view.locator('#composer-agent')),
+      start: await boxOf(view.locator('.composer button[type=submit]')),
+    };
+    assert.ok(!overlap(boxes.agent, boxes.start), `${label}: the agent dropdown and Start run do not overlap ${JSON.stringify(boxes)}`);
+    assert.ok(!overlap(boxes.kind, boxes.agent), `${label}: the two dropdowns do not overlap`);
+    for (const [name, b] of Object.entries(boxes))
+      assert.ok(b.x >= 0 && b.x + b.width <= width + 0.5, `${label}: ${name} is whole inside the ${width} px view: ${JSON.stringify(b)}`);
+    assert.deepEqual(await clippedWithoutEllipsis(view, '.composer button'), [], `${label}: no button text cut off`);
+  }
+
+  /** The shown run's header: status, agent and usage never under the buttons; starting another run is a named button. */
+  async function assertHeaderLaidOut(view: FrameLocator, label: string): Promise<void> {
+    const width = await viewWidth(view);
+    const actions = await boxOf(view.locator('.run-actions'));
+    for (const part of ['.run-status', '.run-header .run-meta', '.run-header-title']) {
+      assert.ok(!overlap(await boxOf(view.locator(part)), actions), `${label}: ${part} does not run under the buttons`);
+    }
+    assert.ok(actions.x >= 0 && actions.x + actions.width <= width + 0.5, `${label}: the run's buttons are whole`);
+    assert.equal((await view.locator('.run-actions [data-action=new]').innerText()).trim(), 'New run', `${label}: New run says so`);
+    assert.deepEqual(await clippedWithoutEllipsis(view, '.run-header *'), [], `${label}: no text cut off without an ellipsis`);
+  }
+
+  it('fitsTheComposerAndTheRunHeaderAtTheDefaultWidthAndAt200Px', async () => {
+    await page.locator('.statusbar-item[aria-label*="connected to"]').first().waitFor({ timeout: 60_000 });
+    await palette('AstraForge: Show Sidebar');
+    const view = sidebar();
+    await view.locator('.composer').waitFor({ timeout: 30_000 });
+    await view.locator('#composer-agent').selectOption('command');
+    await view.locator('#composer-input').fill('Print a greeting');
+    await view.locator('#composer-command').fill('echo hello from the layout test');
+    await page.screenshot({ path: join(SHOTS, 'layout-1-composer-default-width.png') });
+    await assertComposerLaidOut(view, 'default width');
+    await view.locator('.composer button[type=submit]').click();
+    await view.getByText('Run succeeded').first().waitFor({ timeout: 60_000 });
+    // The progress notification of the start goes once the run is on screen.
+    await page.locator('.notification-toast', { hasText: 'starting the run' }).waitFor({ state: 'detached', timeout: 15_000 });
+    await page.screenshot({ path: join(SHOTS, 'layout-2-run-default-width.png') });
+    await assertHeaderLaidOut(view, 'default width');
+
+    await setSidebarWidth(200);
+    await page.waitForTimeout(300); // the webview lays out again after the resize
+    await page.screenshot({ path: join(SHOTS, 'layout-3-run-200px.png') });
+    await assertHeaderLaidOut(view, '200 px');
+    await view.locator('.run-actions [data-action=new]').click();
+    await view.locator('#composer-agent').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'layout-4-composer-200px.png') });
+    await assertComposerLaidOut(view, '200 px');
+  });
+
+  it('opensAJavaScriptFileWithoutATypeScriptError', async () => {
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill('total.js');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'total.js' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.monaco-editor .view-lines').first().waitFor();
+    // The built-in TypeScript extension starts its server for the file: it answers hovers once it runs.
+    const word = page.locator('.monaco-editor .view-line span', { hasText: /^orderTotal$/ }).first();
+    await word.waitFor({ timeout: 30_000 });
+    let lastHover = '';
+    const answered = await until(
+      () => `TypeScript to answer a hover, or an error toast (the last hover said ${JSON.stringify(lastHover)})`,
+      async () => {
+        const toasts = await page.locator('.notification-toast').allInnerTexts();
+        const error = toasts.find((t) => /tsserver|TypeScript/i.test(t));
+        if (error) return `toast: ${error}`;
+        await word.hover();
+        const hover = (await page.locator('.monaco-hover').allInnerTexts()).join('\n');
+        lastHover = hover;
+        return /orderTotal\(/.test(hover) ? 'hover' : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
+    await page.screenshot({ path: join(SHOTS, 'layout-5-javascript-file.png') });
+    assert.equal(answered, 'hover', 'the TypeScript server runs and no error toast appears');
+  });
+});
