@@ -11,6 +11,7 @@ import { runBench } from './runBench';
 import { sandboxBench } from './sandboxBench';
 import { table, type Row } from './stats';
 import { webviewFps } from './webviewFps';
+import { windowBench } from './windowBench';
 
 async function main(): Promise<void> {
   const server = await startServer({ config: { maxOutputBytes: 512 * 1024 * 1024, maxSessions: 300, runs: { maxConcurrent: 4 } } });
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
     rows.push(...ext.rows);
     const fps = await webviewFps();
     rows.push(...fps.rows);
+    const windows = await windowBench();
+    rows.push(...windows.rows);
 
     console.log(
       `\nAstraForge bench — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`,
@@ -75,6 +78,13 @@ async function main(): Promise<void> {
     const reviewApply = ext.rows.find((r) => r.name.startsWith('apply all'))!.p50!;
     console.log(`- review of 500 files / 50,000 lines opens < 1 s: ${reviewOpen.toFixed(0)} ms — ${goal(reviewOpen < 1000)}`);
     console.log(`- and applies < 1 s: ${reviewApply.toFixed(0)} ms — ${goal(reviewApply < 1000)}`);
+    // VS Code's own part (the workbench, the extension host) is not the extension's to shorten: the goal is on what follows activation.
+    console.log(
+      `- reload to the transcript drawn again < 1 s after activation: ${windows.reloadAfterActivationP50.toFixed(0)} ms (VS Code's part before it: ${windows.vscodeP50.toFixed(0)} ms) — ${goal(windows.reloadAfterActivationP50 < 1000)}`,
+    );
+    console.log(
+      `- second window connected < 1 s after activation: ${windows.secondAfterActivationP50.toFixed(0)} ms — ${goal(windows.secondAfterActivationP50 < 1000)}`,
+    );
   } finally {
     await client.close();
     await server.dispose();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: installs what is needed, builds, and starts a real VS Code
 # (code-server) on loopback with the AstraForge extension loaded and a
-# sample workspace open. The extension starts its embedded companion server
+# sample workspace open. The extension starts (or finds) the user's background server
 # itself. Prints the URL to open; Ctrl+C stops everything.
 #
 # The model provider comes from the environment (or later from the

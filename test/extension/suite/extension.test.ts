@@ -113,7 +113,7 @@ describe('AstraForge extension', () => {
       const actions = await until(
         'the code actions',
         () =>
-          vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', uri, range).then(
+          Promise.resolve(vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', uri, range)).then(
             (a) => a,
             (e: Error) => {
               if (e.name !== 'Canceled' && e.message !== 'Canceled') throw e;
