@@ -1,8 +1,24 @@
 // The background server writes its log to a file in its data folder (no
 // window owns its output any more). A window follows that file from where
 // it was when the window connected, line by line, into its output channel.
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
+
+/** A server's log is kept up to this size; the launcher starts a new one past it. */
+export const SERVER_LOG_MAX_BYTES = 10 * 1024 * 1024;
+
+/**
+ * Before a server starts: a log past `maxBytes` becomes `<file>.1` (the one
+ * before it goes), so a server that lives for months beside every window
+ * does not fill the disk, and the last log is still there to read. A server
+ * still writing the old file (one being replaced) goes on writing to `.1`.
+ * Returns whether it rotated.
+ */
+export function rotateLog(file: string, maxBytes = SERVER_LOG_MAX_BYTES): boolean {
+  if (logSize(file) <= maxBytes) return false;
+  renameSync(file, `${file}.1`);
+  return true;
+}
 
 /** The file's size now (0 when it is not there yet): where a follower starts. */
 export function logSize(file: string): number {

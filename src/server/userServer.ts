@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { SERVER_RECORD_FILE, ServerInfo, ServerRecord, ShutdownResult } from '@astraforge/contract/serverApi';
 import { ServerExit } from '@astraforge/contract/serverReady';
+import { rotateLog } from './serverLog';
 
 export interface UserServerOptions {
   /** server/dist/main.js inside the extension. */
@@ -115,7 +116,7 @@ async function waitFor<T>(what: () => Promise<T | undefined> | T | undefined, ti
 export async function findOrStartUserServer(opts: UserServerOptions): Promise<UserServer> {
   if (process.platform !== 'linux')
     throw new Error(
-      'the embedded server sandboxes with bubblewrap, which needs Linux: set astraforge.server.url to a server on a Linux machine (or in WSL)',
+      'the background server sandboxes with bubblewrap, which needs Linux: set astraforge.server.url to a server on a Linux machine (or in WSL)',
     );
   if (!existsSync(opts.mainJs)) throw new Error(`the bundled server is missing (${opts.mainJs}); reinstall the extension`);
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
@@ -158,6 +159,7 @@ async function start(opts: UserServerOptions, timeoutMs: number): Promise<UserSe
   if (opts.model.name) env.ASTRAFORGE_MODEL = opts.model.name;
   if (opts.codexBinary) env.ASTRAFORGE_CODEX_BINARY = opts.codexBinary;
   const logFile = join(opts.dataDir, SERVER_LOG_FILE);
+  rotateLog(logFile);
   const out = openSync(logFile, 'a', 0o600);
   const args = [
     opts.mainJs,

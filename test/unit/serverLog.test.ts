@@ -1,10 +1,10 @@
 // A window follows the background server's log file from where it was when
 // the window connected: each line once, whole, in order.
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { followLog, logSize } from '../../src/server/serverLog';
+import { followLog, logSize, rotateLog } from '../../src/server/serverLog';
 import { until } from '../helpers/until';
 
 describe("following the server's log", () => {
@@ -41,5 +41,17 @@ describe("following the server's log", () => {
     } finally {
       follow.dispose();
     }
+  });
+
+  it('startsANewLogPastItsLimitKeepingTheLastOne', () => {
+    const file = join(dir, 'server.log');
+    assert.equal(rotateLog(file, 100), false, 'no log yet: nothing to do');
+    writeFileSync(file, 'a'.repeat(100));
+    assert.equal(rotateLog(file, 100), false, 'at the limit it stays');
+    appendFileSync(file, 'b');
+    writeFileSync(`${file}.1`, 'the one before');
+    assert.equal(rotateLog(file, 100), true);
+    assert.equal(existsSync(file), false, 'the server starts a new one');
+    assert.equal(readFileSync(`${file}.1`, 'utf8'), `${'a'.repeat(100)}b`, 'the last one is kept, the one before it goes');
   });
 });
