@@ -1,13 +1,15 @@
 // End to end, as a new user first sees it: the sidebar at VS Code's default
 // width and squeezed to 200 px (nothing runs under anything else, every
-// control is whole and named), and opening a JavaScript file in `npm start`'s
-// VS Code shows no TypeScript error. A real VS Code (code-server) in
+// control is whole and named), a successful Codex run on a model Codex has
+// no metadata for shows that warning as a note, not an error, and opening a
+// JavaScript file in `npm start`'s VS Code shows no TypeScript error. A real VS Code (code-server) in
 // headless Chromium; screenshots go to test-results/e2e/layout-*.png.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, FrameLocator, Locator, Page } from 'playwright-core';
 import { openBrowser, openWorkbench, startCodeServer, workbenchUrl, type CodeServer } from '../helpers/codeServer';
+import { startScriptedModel, type ScriptedModel } from '../helpers/scriptedModel';
 import { REPO_ROOT } from '../helpers/serverProcess';
 import { until } from '../helpers/until';
 
@@ -49,10 +51,15 @@ describe('end to end: the sidebar as a new user sees it', function () {
   let cs: CodeServer;
   let browser: Browser;
   let page: Page;
+  let model: ScriptedModel;
 
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
-    cs = await startCodeServer();
+    // The real Codex against the scripted provider, under a model name Codex does not know (as Ollama's or vLLM's).
+    model = await startScriptedModel([]);
+    cs = await startCodeServer({
+      env: { ASTRAFORGE_MODEL_BASE_URL: model.baseUrl, ASTRAFORGE_MODEL_API_KEY: 'sk-layout-test', ASTRAFORGE_MODEL: 'scripted-model' },
+    });
     browser = await openBrowser();
     page = await openWorkbench(browser, workbenchUrl(cs));
   });
@@ -65,6 +72,7 @@ describe('end to end: the sidebar as a new user sees it', function () {
   after(async () => {
     await browser?.close();
     await cs?.stop();
+    await model?.close();
   });
 
   async function palette(command: string): Promise<void> {
@@ -150,6 +158,27 @@ describe('end to end: the sidebar as a new user sees it', function () {
     await assertComposerLaidOut(view, '200 px');
   });
 
+  it('showsCodexsWarningAboutAnUnknownModelAsANoteOnASuccessfulRun', async () => {
+    model.script.push({ say: 'Nothing to change here.' });
+    const view = sidebar();
+    if (await view.locator('.run-actions [data-action=new]').isVisible()) await view.locator('.run-actions [data-action=new]').click();
+    await view.locator('#composer-agent').selectOption('codex');
+    await view.locator('#composer-input').fill('Look at the project and say hello');
+    await view.locator('.composer button[type=submit]').click();
+    await view.getByText('Run succeeded').first().waitFor({ timeout: 120_000 });
+    await view.getByText('Agent warning').first().waitFor({ timeout: 5000 });
+    await page.screenshot({ path: join(SHOTS, 'layout-5-codex-warning.png') });
+    assert.equal(await view.getByText('Agent error').count(), 0, 'no red error on a run that succeeded');
+    // The header follows the run's record, a moment after the transcript's last event.
+    await until(
+      'the header to say succeeded',
+      async () => (await view.locator('.run-status-label').innerText()).toLowerCase() === 'succeeded' || undefined,
+      {
+        timeoutMs: 10_000,
+      },
+    );
+  });
+
   it('opensAJavaScriptFileWithoutATypeScriptError', async () => {
     await page.keyboard.press('Control+P');
     const input = page.locator('.quick-input-widget input');
@@ -175,7 +204,7 @@ describe('end to end: the sidebar as a new user sees it', function () {
       },
       { timeoutMs: 60_000, intervalMs: 1000 },
     );
-    await page.screenshot({ path: join(SHOTS, 'layout-5-javascript-file.png') });
+    await page.screenshot({ path: join(SHOTS, 'layout-6-javascript-file.png') });
     assert.equal(answered, 'hover', 'the TypeScript server runs and no error toast appears');
   });
 });
