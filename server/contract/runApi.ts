@@ -60,6 +60,8 @@ export const Run = z.object({
   workspace: RunWorkspace.optional(),
   /** Set on runs an alert started; such runs are listed with every folder's runs. */
   source: RunSource.optional(),
+  /** The model its agent asks for, where not the server's default (an alert project's \`model\`); set only by the server. */
+  model: z.string().optional(),
   error: z.string().optional(),
   usage: TokenUsage.optional(),
   last_seq: z.number().int(),

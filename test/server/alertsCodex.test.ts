@@ -53,6 +53,8 @@ describe('alerts to fixes with codex', function () {
             'web-shop': {
               repository: `${gitServer.url}/shop.git`,
               agent: 'codex',
+              // The project's own model, not the server's default (scripted-model).
+              model: 'shop-fixer-7b',
               gitCredentials: { token: GIT_TOKEN },
               pullRequest: { provider: 'github', apiUrl: `${apis.url}/github`, repo: 'acme/shop', token: TOKENS.github },
             },
@@ -109,6 +111,10 @@ describe('alerts to fixes with codex', function () {
     assert.match(create.body.body, /> cartTotal now treats a cart without items as empty/);
     assert.match(create.body.body, /node test\/cart\.test\.js"?` → exit 0/);
     assert.deepEqual(apis.violations, []);
+    // Codex asked for the project's model, through the server's gateway and key.
+    assert.ok(model.requests.length > 0);
+    for (const r of model.requests) assert.equal(r.body.model, 'shop-fixer-7b', r.path);
+    assert.equal((await api.get(`/api/runs/${alert.run_id}`)).body.model, 'shop-fixer-7b');
     // The model provider saw its own key and none of the server's other credentials.
     const sent = model.requests.map((r) => r.raw + JSON.stringify(r.headers)).join('\n');
     for (const secret of [GIT_TOKEN, TOKENS.github, TOKENS.sentry, CLIENT_SECRET]) assert.ok(!sent.includes(secret), secret);

@@ -41,7 +41,7 @@ export const ProjectPolicy = z
     agent: AgentName.default('codex'),
     /** For the command agent: the command it runs. */
     command: z.string().min(1).optional(),
-    /** Not applied yet: runs use the server's model (the run API has no per-run model). */
+    /** The model the project's runs ask for (through the server's gateway and key); the server's default when absent. */
     model: z.string().min(1).optional(),
     /** Not applied yet: run sandboxes have no network but the model gateway. */
     network: z.array(z.string()).optional(),

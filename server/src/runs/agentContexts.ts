@@ -53,7 +53,7 @@ export class AgentContexts {
   }
 
   forTurn({ run, sessionId, agent, events, signal, deadline }: TurnSpec): TurnContext {
-    const model = agent.usesModel ? this.modelAccess(run.id) : undefined;
+    const model = agent.usesModel ? this.modelAccess(run) : undefined;
     const remainingMs = () => Math.max(1, deadline - Date.now());
     const ctx: AgentContext = {
       runId: run.id,
@@ -90,12 +90,13 @@ export class AgentContexts {
     return { ctx, release };
   }
 
-  private modelAccess(runId: string): ModelAccess {
+  private modelAccess(run: Run): ModelAccess {
     return {
-      token: this.gateway.tokens.issue(runId),
+      token: this.gateway.tokens.issue(run.id),
       sandboxBaseUrl: `http://127.0.0.1:${this.gateway.relayPort}/v1`,
       hostSocketPath: this.gateway.socketPath,
-      model: this.gateway.model,
+      // The agent names its model in every request; the gateway only fills in one left out.
+      model: run.model ?? this.gateway.model,
     };
   }
 

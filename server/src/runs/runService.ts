@@ -82,8 +82,9 @@ export class RunService {
     this.sweeper.unref();
   }
 
-  /** A run as asked; `source` is set only by the server itself (an alert's run), never from a request. */
-  create(req: CreateRunRequest, source?: RunSource): Run {
+  /** A run as asked; `source` and `model` are set only by the server itself (an alert's run), never from a request. */
+  create(req: CreateRunRequest, serverSet: { source?: RunSource; model?: string } = {}): Run {
+    const { source, model } = serverSet;
     const agent = this.agent(req.agent);
     const reason = agent.unavailableReason();
     if (reason) throw new AppError('INVALID_REQUEST', `agent "${req.agent}" is not available: ${reason}`);
@@ -101,6 +102,7 @@ export class RunService {
       snapshot_id: req.snapshot_id,
       ...(req.workspace ? { workspace: req.workspace } : {}),
       ...(source ? { source } : {}),
+      ...(model ? { model } : {}),
       last_seq: 0,
     };
     this.lifecycle.admit(run);

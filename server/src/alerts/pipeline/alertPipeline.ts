@@ -74,11 +74,19 @@ export class AlertPipeline {
     if (release && !releaseCommit) this.note(alert, `release "${release}" maps to no commit: the fix starts from ${route.policy.branch}`);
     await git.checkoutNewBranch(dir, 'astraforge-base', base);
     const snapshot_id = await this.snapshotOf(dir);
-    if (route.policy.model || route.policy.network)
-      this.note(alert, "the project's model and network settings are not applied yet: the run uses the server's defaults");
+    if (route.policy.network) this.note(alert, "the project's network setting is not applied yet: the run's sandbox has no network");
     const run = this.deps.runs.create(
       { agent: route.policy.agent, task: errorTaskFor(alert, route.policy.command), snapshot_id },
-      { kind: alert.source, issue_id: alert.issue_id, title: alert.title, ...(alert.link ? { url: alert.link } : {}), alert_id: alert.id },
+      {
+        source: {
+          kind: alert.source,
+          issue_id: alert.issue_id,
+          title: alert.title,
+          ...(alert.link ? { url: alert.link } : {}),
+          alert_id: alert.id,
+        },
+        ...(route.policy.model ? { model: route.policy.model } : {}),
+      },
     );
     this.update(alert, { status: 'running', run_id: run.id, base_commit: base });
     this.deps.log({ alert_id: alert.id, run_id: run.id, project: alert.project, issue_id: alert.issue_id }, 'alert run started');

@@ -4,7 +4,7 @@
 import type { FileContents, CreateRunRequest, RunSource, Run, RunDiff, RunEvent } from '@astraforge/contract/runApi';
 
 export interface RunsPort {
-  create(req: CreateRunRequest, source?: RunSource): Run;
+  create(req: CreateRunRequest, serverSet?: { source?: RunSource; model?: string }): Run;
   get(id: string): Run;
   diff(id: string): RunDiff;
   cancel(id: string): Run;
