@@ -55,6 +55,8 @@ export const ViewMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('followUp'), runId: z.string(), message: z.string().min(1).max(200_000) }),
   z.object({ type: z.literal('cancelRun'), runId: z.string() }),
   z.object({ type: z.literal('reviewChanges'), runId: z.string() }),
+  /** Open the Sentry or GlitchTip issue an alert's run came from (the extension takes the link from the run's record). */
+  z.object({ type: z.literal('openRunSource'), runId: z.string() }),
   /** The view drew the run's events up to `lastSeq` (at most once per frame): what the user can see. */
   z.object({ type: z.literal('rendered'), runId: z.string(), lastSeq: z.number().int().min(0), rows: z.number().int().min(0) }),
 ]);

@@ -97,6 +97,11 @@ export class RunsController implements vscode.Disposable {
     return run;
   }
 
+  /** A run as the server has it now. */
+  async run(runId: string): Promise<Run> {
+    return (await this.connection.client()).getRun(runId);
+  }
+
   /** Shows a run: its whole log is replayed from the server, then live events follow. */
   async select(runId: string): Promise<void> {
     const client = await this.connection.client();

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { AgentName } from '@astraforge/contract/runApi';
+import { issueLink } from '../runs/issueLink';
 import type { RunsController } from '../runs/runsController';
 import type { ServerConnection } from '../server/serverConnection';
 import { HostMessage, ViewMessage } from '@astraforge/contract/webviewMessages';
@@ -121,6 +122,11 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
         case 'reviewChanges':
           await this.actions.reviewChanges(msg.runId);
           break;
+        case 'openRunSource': {
+          const link = issueLink(await this.runs.run(msg.runId));
+          if (link) await vscode.env.openExternal(vscode.Uri.parse(link, true));
+          break;
+        }
         case 'rendered':
           break; // seen through onDidReceiveMessage (tests, benchmarks)
       }

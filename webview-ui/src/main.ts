@@ -42,6 +42,7 @@ const header = new RunHeader({
   onNewRun: () => showRun(undefined),
   onCancel: (runId) => send({ type: 'cancelRun', runId }),
   onReview: (runId) => send({ type: 'reviewChanges', runId }),
+  onOpenSource: (runId) => send({ type: 'openRunSource', runId }),
 });
 
 let reportedSeq = 0;

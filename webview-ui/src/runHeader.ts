@@ -1,12 +1,14 @@
 // The shown run's header: back to a new run, status, agent, token usage,
 // and the Cancel and Review changes buttons.
 import type { Run } from '@astraforge/contract/runApi';
-import { isActive, runTitle, statusIcon, usageText } from './runFormat';
+import { isActive, runTitle, sourceBadge, statusIcon, usageText } from './runFormat';
 
 export interface RunHeaderHandlers {
   onNewRun(): void;
   onCancel(runId: string): void;
   onReview(runId: string): void;
+  /** Open the issue an alert's run came from. */
+  onOpenSource(runId: string): void;
 }
 
 export class RunHeader {
@@ -23,6 +25,7 @@ export class RunHeader {
       if (action === 'new') this.handlers.onNewRun();
       else if (this.run && action === 'cancel') this.handlers.onCancel(this.run.id);
       else if (this.run && action === 'review') this.handlers.onReview(this.run.id);
+      else if (this.run && action === 'source') this.handlers.onOpenSource(this.run.id);
     });
   }
 
@@ -59,6 +62,8 @@ export class RunHeader {
     top.append(status, buttons);
     // The agent and usage on a line of their own: beside the status they ran under the buttons.
     this.element.replaceChildren(top, title, meta);
+    const source = sourceLine(run);
+    if (source) this.element.append(source);
     if (run.error) {
       const err = document.createElement('div');
       err.className = 'run-error';
@@ -66,6 +71,26 @@ export class RunHeader {
       this.element.append(err);
     }
   }
+}
+
+/** "Sentry issue 42: TypeError in cartTotal", opening the issue when the run's source has a link. */
+function sourceLine(run: Run): HTMLElement | undefined {
+  const badge = sourceBadge(run);
+  if (!badge || !run.source) return undefined;
+  const line = document.createElement(run.source.url ? 'button' : 'div');
+  line.className = 'run-source-line';
+  const text = `${badge} issue ${run.source.issue_id}: ${run.source.title}`;
+  if (line instanceof HTMLButtonElement) {
+    line.type = 'button';
+    line.dataset.action = 'source';
+    line.title = `Open ${run.source.url}`;
+    line.innerHTML = '<span class="codicon codicon-link-external" aria-hidden="true"></span>';
+  }
+  const label = document.createElement('span');
+  label.className = 'run-source-text';
+  label.textContent = text;
+  line.append(label);
+  return line;
 }
 
 /** A button that says what it does in words: starting another run must not be a bare "+". */
