@@ -72,7 +72,10 @@ describe('data folder lock', () => {
       assert.equal(err.exitCode, ServerExit.dataDirInUse);
       assert.match(err.message, new RegExp(`\\(pid ${viaBin.pid}\\)`));
     } finally {
-      viaBin.kill('SIGKILL');
+      // Stopped as an operator would: a killed server leaves its warm pool's mounts for the next start to clear.
+      const exited = new Promise((r) => viaBin.once('exit', r));
+      viaBin.kill('SIGTERM');
+      await exited;
       rmSync(binDir, { recursive: true, force: true });
     }
   });
