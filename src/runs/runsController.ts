@@ -34,6 +34,8 @@ export class RunsController implements vscode.Disposable {
   private follow?: AbortController;
   /** The last seq handed on for the followed run. */
   private followedSeq = 0;
+  /** The stream of runs created and changed on the server (by any window, or an alert). */
+  private changes?: AbortController;
   /** The streams of the listed runs under way other than the shown one, which keep their entries current. */
   private readonly watches = new Map<string, AbortController>();
   private readonly connectionChanges: vscode.Disposable;
@@ -235,7 +237,7 @@ export class RunsController implements vscode.Disposable {
   private onConnection(state: ConnectionState): void {
     this.stopStreams();
     if (state.status !== 'connected') return;
-    void this.refresh();
+    void this.followRunChanges();
     if (this.selected) void this.resumeSelected(this.selected.id);
     else void this.showRemembered();
   }
@@ -265,7 +267,51 @@ export class RunsController implements vscode.Disposable {
     }
   }
 
+  /**
+   * Keeps the list current with the runs other windows and alerts start: the
+   * list is fetched each time the stream of changes follows (so nothing
+   * created meanwhile is missed), then each change is applied.
+   */
+  private async followRunChanges(): Promise<void> {
+    const changes = new AbortController();
+    this.changes = changes;
+    try {
+      const client = await this.connection.client();
+      await client.followRunChanges({
+        signal: changes.signal,
+        onReady: () => void this.refresh(),
+        onRun: (run) => this.applyRunChange(run),
+        onReconnect: (attempt, err) =>
+          this.log.warn(`the stream of run changes broke (${err.message}); opening it again, attempt ${attempt}`),
+        onSkipped: (reason) => this.log.warn(`skipped ${reason}`),
+      });
+    } catch (e) {
+      // A server without the stream (older, or remote): the list as it is now, and the runs' own streams.
+      if (!changes.signal.aborted) {
+        this.log.warn(`runs created elsewhere will show after a reconnect: ${(e as Error).message}`);
+        void this.refresh();
+      }
+    }
+  }
+
+  /** A run created or changed on the server: into the list if the list holds its folder's runs. */
+  private applyRunChange(run: Run): void {
+    const folders = this.listedFolders();
+    // As the server lists them: an alert's run is in every folder's list.
+    if (folders && !run.source && !(run.workspace && folders.includes(run.workspace.uri))) return;
+    const i = this.runsList.findIndex((r) => r.id === run.id);
+    if (i >= 0) {
+      if (run.updated_at < this.runsList[i].updated_at) return; // its own stream was ahead
+      this.runsList[i] = run;
+    } else {
+      this.runsList = [run, ...this.runsList].sort((a, b) => b.created_at.localeCompare(a.created_at)).slice(0, LISTED_RUNS);
+    }
+    this.runsChanged.fire(this.runsList);
+    this.watchRunsUnderWay();
+  }
+
   private stopStreams(): void {
+    this.changes?.abort();
     this.follow?.abort();
     for (const watch of this.watches.values()) watch.abort();
     this.watches.clear();

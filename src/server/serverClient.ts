@@ -43,6 +43,18 @@ export interface FollowOptions {
   onSkipped?: (skipped: SkippedEvent) => void;
 }
 
+export interface RunChangesOptions {
+  signal: AbortSignal;
+  /** The stream follows (again, after a break): list the runs now to miss none. */
+  onReady: () => void;
+  /** A run was created or its status changed. */
+  onRun: (run: Run) => void;
+  /** Called when the stream broke and is being opened again. */
+  onReconnect?: (attempt: number, error: Error) => void;
+  /** A record that breaks the contract, passed over. */
+  onSkipped?: (reason: string) => void;
+}
+
 /**
  * An event the client passed over: a type this extension does not know (a
  * newer server) or fields that break the contract. The server relays what
@@ -195,6 +207,51 @@ export class ServerClient {
         opts.onReconnect?.(attempt + 1, e as Error);
       }
       if (opts.signal.aborted) return last;
+      await delay(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)], opts.signal);
+      attempt++;
+    }
+  }
+
+  /**
+   * Follows GET /api/runs/changes until `signal` aborts, opening it again
+   * when it breaks; each opening says `onReady` first (the caller lists the
+   * runs then, so none created meanwhile is missed).
+   */
+  async followRunChanges(opts: RunChangesOptions): Promise<void> {
+    let attempt = 0;
+    while (!opts.signal.aborted) {
+      try {
+        const res = await request(`${this.baseUrl}/api/runs/changes`, {
+          dispatcher: this.dispatcher,
+          headers: { ...this.auth(), accept: 'text/event-stream' },
+          signal: opts.signal,
+        });
+        if (res.statusCode !== 200) throw await this.errorOf(res.statusCode, await res.body.text());
+        const parser = createParser({
+          onEvent: (msg) => {
+            if (msg.event === 'ready') {
+              attempt = 0;
+              return opts.onReady();
+            }
+            if (msg.event !== 'run') return; // a kind a newer server sends
+            let data: unknown;
+            try {
+              data = JSON.parse(msg.data);
+            } catch {
+              return opts.onSkipped?.('a run change that is not JSON');
+            }
+            const run = Run.safeParse(data);
+            if (run.success) opts.onRun(run.data);
+            else opts.onSkipped?.(`a run change that breaks the contract: ${run.error.message}`);
+          },
+        });
+        for await (const chunk of res.body) parser.feed(Buffer.from(chunk).toString('utf8'));
+        throw new Error('the server ended the stream of run changes');
+      } catch (e) {
+        if (opts.signal.aborted) return;
+        if (e instanceof ServerError && e.status >= 400 && e.status < 500) throw e;
+        opts.onReconnect?.(attempt + 1, e as Error);
+      }
       await delay(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)], opts.signal);
       attempt++;
     }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { ApiClient } from '../helpers/apiClient';
+import { readSse, STOP } from '../helpers/sseReader';
 import { makeTree, readRunEvents, sha256, uploadStream, uploadTree, waitForRun, type SseEvent } from '../helpers/runHelpers';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
 
@@ -104,6 +105,26 @@ describe('runs', function () {
       assert.equal(e.id, String(e.data.seq), 'the SSE id is the seq');
       assert.equal(typeof e.data.ts, 'string');
     }
+  });
+
+  it('announcesEachRunAsItIsCreatedAndAsItsStatusChanges', async () => {
+    // Another window (or an alert) starts a run: a client following the changes learns of it and of its end.
+    const seen: { id: string; status: string }[] = [];
+    let runId: string | undefined;
+    let ready: () => void;
+    const following = new Promise<void>((r) => (ready = r));
+    const reading = readSse({ url: `${server.url}/api/runs/changes`, headers: { authorization: `Bearer ${server.apiKey}` } }, (m) => {
+      if (m.event === 'ready') return void ready();
+      assert.equal(m.event, 'run');
+      const run = JSON.parse(m.data);
+      seen.push({ id: run.id, status: run.status });
+      if (run.id === runId && run.status === 'succeeded') return STOP;
+    });
+    await following;
+    runId = (await startCommandRun(api, snapshotId, 'echo elsewhere')).id;
+    await reading;
+    const statuses = seen.filter((s) => s.id === runId).map((s) => s.status);
+    assert.deepEqual(statuses, ['queued', 'provisioning', 'running', 'succeeded'], JSON.stringify(seen));
   });
 
   it('resumesAfterLastEventIdWithNothingLostOrRepeated', async () => {

@@ -1,13 +1,14 @@
 // The first step of a clean stop: no new connection is taken, and the
 // requests under way (a long exec, an upload, a streamed answer) may finish,
 // for at most the drain time; then the shutdown goes on and cuts what is
-// left. A run's event stream is a subscription, not work under way: it never
-// ends by itself, so it is not waited for (its client reconnects later).
+// left. A run's event stream and the stream of run changes are
+// subscriptions, not work under way: they never end by themselves, so they
+// are not waited for (their clients reconnect later).
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 
 const POLL_MS = 50;
-const SUBSCRIPTION = /\/events$/;
+const SUBSCRIPTION = /\/events$|^\/api\/runs\/changes$/;
 
 export class RequestDrain {
   private readonly underWay = new Set<ServerResponse>();

@@ -46,10 +46,14 @@ export interface RunLifecycleOptions {
   /** Output kept per run log before the oldest is collapsed, bytes. */
   maxLogOutputBytes: number;
   log: (obj: Record<string, unknown>, msg: string) => void;
+  /** Told of a run when it is created and each time its status changes (GET /api/runs/changes). */
+  onRunChanged?: (run: Run) => void;
 }
 
 export class RunLifecycle {
   private readonly active = new Map<string, ActiveRun>();
+  /** The status each run was last announced with (onRunChanged). */
+  private readonly announced = new Map<string, Run['status']>();
 
   constructor(private readonly opts: RunLifecycleOptions) {}
 
@@ -146,6 +150,11 @@ export class RunLifecycle {
     run.updated_at = new Date().toISOString();
     if (events) run.last_seq = events.lastSeq;
     this.opts.store.saveRun(run);
+    // The store holds the same object the lifecycle changes: the status last told is kept apart.
+    if (this.announced.get(run.id) !== run.status) {
+      this.announced.set(run.id, run.status);
+      this.opts.onRunChanged?.({ ...run });
+    }
   }
 
   /** One agent turn (the start or a follow-up), then the diff and the final status. */

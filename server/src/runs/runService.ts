@@ -57,6 +57,7 @@ export class RunService {
   private readonly queue: RunQueue;
   private readonly files: RunFiles;
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly runListeners = new Set<(run: Run) => void>();
 
   constructor(private readonly opts: RunServiceOptions) {
     this.diffs = new RunDiffs(opts.differ ?? new HostWorkspaceDiffer(), opts.snapshots, opts.store);
@@ -70,6 +71,9 @@ export class RunService {
       sessionTtlSeconds: opts.sessionTtlSeconds,
       maxLogOutputBytes: opts.maxLogOutputBytes,
       log: opts.log,
+      onRunChanged: (run) => {
+        for (const listener of this.runListeners) listener(run);
+      },
     });
     this.queue = new RunQueue(opts.maxConcurrentRuns, (id) => this.lifecycle.start(id));
     this.files = new RunFiles(opts.snapshots, opts.sessions);
@@ -139,6 +143,12 @@ export class RunService {
   }
 
   /** Replays the events after `afterSeq` and, while the run is active, follows live ones. */
+  /** Calls `listener` with each run created and each run whose status changed, until unsubscribed. */
+  watchRuns(listener: (run: Run) => void): () => void {
+    this.runListeners.add(listener);
+    return () => this.runListeners.delete(listener);
+  }
+
   follow(id: string, afterSeq: number, onEvent: RunEventListener): { past: RunEvent[]; live: boolean; unsubscribe: () => void } {
     this.get(id);
     const active = this.lifecycle.activeRun(id);

@@ -526,6 +526,36 @@ describe('AstraForge extension', () => {
     await until("this workspace's runs again", () => !api.runs.runs.some((r) => r.id === other.id) || undefined, { timeoutMs: 10_000 });
   });
 
+  it('listsARunAnotherWindowStartsAsItStartsAndFollowsItToItsEnd', async () => {
+    // Another window on this folder, and one on another folder, start runs through the same server.
+    const client = await api.connection.client();
+    const folder = vscode.workspace.workspaceFolders![0];
+    const seen: string[] = [];
+    const sub = api.runs.onDidChangeRuns((runs) => seen.push(...runs.map((r) => r.id)));
+    try {
+      const elsewhere = await createRunElsewhere(client, { uri: 'file:///home/someone/not-this-one', name: 'not-this-one' }, 'true');
+      const mine = await createRunElsewhere(
+        client,
+        { uri: folder.uri.toString(), name: folder.name },
+        'sleep 1; echo from the other window',
+      );
+      // No refresh asked: the server's stream of run changes brings it, then its end.
+      const listed = await until('the other window’s run in the list', () => api.runs.runs.find((r) => r.id === mine.id), {
+        timeoutMs: 10_000,
+      });
+      assert.notEqual(listed.status, 'succeeded', 'listed while it runs, not only once it ended');
+      await until('its end in the list', () => api.runs.runs.find((r) => r.id === mine.id && r.status === 'succeeded'), {
+        timeoutMs: 30_000,
+      });
+      await until('the other folder’s run to end', async () => (await client.getRun(elsewhere.id)).status === 'succeeded' || undefined, {
+        timeoutMs: 30_000,
+      });
+      assert.ok(!seen.includes(elsewhere.id), 'a run of another folder is not listed here');
+    } finally {
+      sub.dispose();
+    }
+  });
+
   it('startsAServerAgainWhenItsServerDies', async () => {
     const pid = api.connection.serverPid!;
     process.kill(pid, 'SIGKILL');

@@ -84,6 +84,25 @@ export function runRoutes(runs: RunService, snapshots: SnapshotStore, heartbeatM
     );
 
     r.get(
+      '/api/runs/changes',
+      {
+        schema: {
+          summary: 'Runs as they are created and as their status changes (SSE)',
+          description:
+            "First `event: ready` (data `{}`) once the stream follows; then each `event: run` is a run's record, sent when the run is created and each time its status changes, for every run of this server (alerts' runs too; filter by `workspace` on the client). Nothing is replayed: to miss nothing, open this stream, list the runs (GET /api/runs) after `ready`, then apply the stream's runs. Comments keep the connection alive.",
+          tags,
+          response: { 200: { description: 'Server-sent events, each one Run', content: { 'text/event-stream': { schema: Run } } } },
+        },
+      },
+      async (_req, reply) => {
+        const sse = openSse(reply, heartbeatMs);
+        const unsubscribe = runs.watchRuns((run) => sse.send('run', run));
+        sse.closed.addEventListener('abort', unsubscribe);
+        sse.send('ready', {});
+      },
+    );
+
+    r.get(
       '/api/runs/:id',
       { schema: { summary: 'One run', tags, params: RunIdParams, response: { 200: Run, ...notFound } } },
       async (req) => runs.get(req.params.id),
