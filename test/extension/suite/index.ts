@@ -26,6 +26,8 @@ export function run(): Promise<void> {
     require('./extension.test');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('./trust.test');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('./alerts.test');
   }
   const results: SuiteResults = { passes: [], failures: [] };
   return new Promise((resolve, reject) => {
