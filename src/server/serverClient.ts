@@ -2,6 +2,7 @@
 // eventsource-parser for the run event stream, and the server's own zod
 // contract to parse every answer. Imports nothing of `vscode`, so it is
 // unit-tested against the real server.
+import { setMaxListeners } from 'node:events';
 import { createParser } from 'eventsource-parser';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
@@ -72,6 +73,12 @@ const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 5000];
 
 export class ServerClient {
   private readonly dispatcher: Dispatcher;
+  /**
+   * Aborted by close(): the dispatcher's close waits for every request under
+   * way, and an event stream never ends by itself (nor does its reconnect
+   * loop), so the streams are ended first.
+   */
+  private readonly closing = new AbortController();
 
   constructor(
     readonly baseUrl: string,
@@ -79,6 +86,8 @@ export class ServerClient {
   ) {
     // SSE streams stay open for as long as a run lasts: no body timeout on them.
     this.dispatcher = new Agent({ bodyTimeout: 0, headersTimeout: 30_000 });
+    // Every stream of this client listens on it (one per run followed): not a leak.
+    setMaxListeners(0, this.closing.signal);
   }
 
   async health(): Promise<boolean> {
@@ -175,13 +184,14 @@ export class ServerClient {
    * with the last seq read.
    */
   async followEvents(runId: string, opts: FollowOptions): Promise<number> {
+    const signal = AbortSignal.any([opts.signal, this.closing.signal]);
     let last = opts.afterSeq;
     let attempt = 0;
     const skippedTypes = new Set<string>();
     for (;;) {
       let finished = false;
       try {
-        await this.readStream(runId, last, opts.signal, {
+        await this.readStream(runId, last, signal, {
           onEvent: (e) => {
             if (e.seq <= last) return; // a repeat after a resume: already delivered
             last = e.seq;
@@ -202,12 +212,12 @@ export class ServerClient {
         const run = await this.getRun(runId);
         if (TERMINAL_STATUSES.includes(run.status) && run.last_seq <= last) return last;
       } catch (e) {
-        if (opts.signal.aborted) return last;
+        if (signal.aborted) return last;
         if (e instanceof ServerError && e.status >= 400 && e.status < 500) throw e;
         opts.onReconnect?.(attempt + 1, e as Error);
       }
-      if (opts.signal.aborted) return last;
-      await delay(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)], opts.signal);
+      if (signal.aborted) return last;
+      await delay(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)], signal);
       attempt++;
     }
   }
@@ -218,13 +228,14 @@ export class ServerClient {
    * runs then, so none created meanwhile is missed).
    */
   async followRunChanges(opts: RunChangesOptions): Promise<void> {
+    const signal = AbortSignal.any([opts.signal, this.closing.signal]);
     let attempt = 0;
-    while (!opts.signal.aborted) {
+    while (!signal.aborted) {
       try {
         const res = await request(`${this.baseUrl}/api/runs/changes`, {
           dispatcher: this.dispatcher,
           headers: { ...this.auth(), accept: 'text/event-stream' },
-          signal: opts.signal,
+          signal,
         });
         if (res.statusCode !== 200) throw await this.errorOf(res.statusCode, await res.body.text());
         const parser = createParser({
@@ -248,16 +259,17 @@ export class ServerClient {
         for await (const chunk of res.body) parser.feed(Buffer.from(chunk).toString('utf8'));
         throw new Error('the server ended the stream of run changes');
       } catch (e) {
-        if (opts.signal.aborted) return;
+        if (signal.aborted) return;
         if (e instanceof ServerError && e.status >= 400 && e.status < 500) throw e;
         opts.onReconnect?.(attempt + 1, e as Error);
       }
-      await delay(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)], opts.signal);
+      await delay(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)], signal);
       attempt++;
     }
   }
 
   async close(): Promise<void> {
+    this.closing.abort();
     await this.dispatcher.close();
   }
 
@@ -350,14 +362,12 @@ function readRunEvent(data: string, id: string | undefined): { event: RunEvent }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }

@@ -100,6 +100,36 @@ describe('extension server client', function () {
     await client.cancel(run.id);
   });
 
+  it('followsRunChangesAndEndsItsStreamsWhenClosed', async () => {
+    // A client of its own: closing it must not wait for its streams, which never end by themselves.
+    const own = new ServerClient(server.url, server.apiKey);
+    const changes: string[] = [];
+    let ready = 0;
+    const never = new AbortController(); // not aborted: close() alone must end both streams
+    const followingChanges = own.followRunChanges({
+      signal: never.signal,
+      onReady: () => ready++,
+      onRun: (r) => changes.push(`${r.id} ${r.status}`),
+    });
+    await until('the stream of changes to follow', () => ready === 1 || undefined);
+    const run = await own.createRun({
+      agent: 'command',
+      task: { kind: 'spec', prompt: 'wait', command: 'sleep 20' },
+      snapshot_id: await snapshot(),
+    });
+    const followingEvents = own.followEvents(run.id, { afterSeq: 0, signal: never.signal, onEvent: () => undefined });
+    await until('the run to be running', () => changes.includes(`${run.id} running`) || undefined);
+    assert.deepEqual(
+      changes.filter((c) => c.startsWith(run.id)),
+      [`${run.id} queued`, `${run.id} provisioning`, `${run.id} running`],
+    );
+    const t0 = Date.now();
+    await own.close();
+    await Promise.all([followingChanges, followingEvents]);
+    assert.ok(Date.now() - t0 < 2000, `closed in ${Date.now() - t0} ms`);
+    await client.cancel(run.id);
+  });
+
   it('readsTheSnapshotsFilesAsTheMergeBase', async () => {
     writeFileSync(join(dir, 'b.bin'), Buffer.from([0, 1, 2, 255]));
     const run = await client.createRun({
