@@ -188,8 +188,12 @@ describe('end to end: the sidebar as a new user sees it', function () {
     await page.keyboard.press('Enter');
     await page.locator('.monaco-editor .view-lines').first().waitFor();
     // The built-in TypeScript extension starts its server for the file: it answers hovers once it runs.
-    const word = page.locator('.monaco-editor .view-line span', { hasText: /^orderTotal$/ }).first();
-    await word.waitFor({ timeout: 30_000 });
+    // The cursor on `orderTotal` (line 2, column 12), however the line is split into coloured spans.
+    await page.locator('.monaco-editor .view-line', { hasText: 'function orderTotal' }).first().waitFor({ timeout: 30_000 });
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await page.keyboard.press('Control+G');
+    await page.locator('.quick-input-widget input').fill(':2:12');
+    await page.keyboard.press('Enter');
     let lastHover = '';
     const answered = await until(
       () => `TypeScript to answer a hover, or an error toast (the last hover said ${JSON.stringify(lastHover)})`,
@@ -197,7 +201,9 @@ describe('end to end: the sidebar as a new user sees it', function () {
         const toasts = await page.locator('.notification-toast').allInnerTexts();
         const error = toasts.find((t) => /tsserver|TypeScript/i.test(t));
         if (error) return `toast: ${error}`;
-        await word.hover();
+        // Show Hover at the cursor (Ctrl+K Ctrl+I), as a keyboard user would.
+        await page.keyboard.press('Control+K');
+        await page.keyboard.press('Control+I');
         const hover = (await page.locator('.monaco-hover').allInnerTexts()).join('\n');
         lastHover = hover;
         return /orderTotal\(/.test(hover) ? 'hover' : undefined;
