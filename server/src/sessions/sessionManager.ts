@@ -4,10 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import type { CreateSessionRequest, SessionInfo, SessionStats } from '@astraforge/contract/sandboxApi';
+import type { SessionNetwork } from '@astraforge/contract/networkPolicy';
+import type { EgressListener, EgressObserver } from '../egress/egressListener';
+import type { EgressProxy } from '../egress/egressProxy';
 import { AppError } from '../errors';
 import { SandboxError } from '../sandboxes/sandboxError';
 import type { Sandbox, SandboxAttachments, SandboxLimits, SandboxProvider } from '../sandboxes/sandboxProvider';
 import { QuotaWatcher } from './quotaWatcher';
+import { boundSessionNetwork, noNetworkInfo, openSessionEgress } from './sessionEgress';
 import { SessionFileNotFound } from './sessionErrors';
 import { SessionRecords, type SessionRecord } from './sessionRecords';
 import { UidAllocator } from './uidAllocator';
@@ -27,6 +31,8 @@ export interface SessionManagerOptions {
   maxSessions: number;
   /** How long ended sessions stay listed (and answer 410) before their records go. */
   tombstoneSeconds: number;
+  /** The egress proxy, for sessions that ask for network; without it every session has none. */
+  egress?: EgressProxy;
   log: (obj: Record<string, unknown>, msg: string) => void;
 }
 
@@ -38,6 +44,8 @@ export interface SessionExtras {
   labels?: Record<string, unknown>;
   /** Tighter limits than the server's (never looser: they are capped). */
   limits?: Partial<Pick<SandboxLimits, 'memoryBytes' | 'cpus'>>;
+  /** Who hears of the session's network traffic (a run's events and usage). */
+  networkObserver?: EgressObserver;
 }
 
 export interface ExecOptions {
@@ -69,6 +77,9 @@ interface Live {
   lastActivity: number;
   running: number;
   ending?: Promise<void>;
+  egress?: EgressListener;
+  /** The network as it was when the session ended. */
+  networkAtEnd?: SessionNetwork;
 }
 
 export class SessionManager {
@@ -119,6 +130,7 @@ export class SessionManager {
    */
   async create(req: CreateSessionRequest, extras: SessionExtras = {}): Promise<SessionInfo> {
     const { seed } = extras;
+    const network = boundSessionNetwork(this.opts.egress, req.network);
     const image = req.image ?? this.opts.provider.images()[0];
     if (!this.opts.provider.acceptsAnyImage && !this.opts.provider.images().includes(image)) {
       throw new AppError('INVALID_IMAGE', `unknown image "${image}"`, { available: this.opts.provider.images() });
@@ -169,7 +181,13 @@ export class SessionManager {
     this.opts.records.save(record);
     const live: Live = { record, expiresAt: this.leaseEnd(record, now), lastActivity: now, running: 0 };
     this.sessions.set(id, live);
+    let attachments = extras.attachments;
     try {
+      if (network.mode !== 'none') {
+        const egress = await openSessionEgress(this.opts.egress!, id, network, hostUid, attachments, extras.networkObserver);
+        live.egress = egress.listener;
+        attachments = egress.attachments;
+      }
       live.sandbox = await this.opts.provider.create({
         sessionId: id,
         image,
@@ -180,9 +198,10 @@ export class SessionManager {
           memoryBytes: Math.min(this.opts.limits.memoryBytes, extras.limits?.memoryBytes ?? Infinity),
           cpus: Math.min(this.opts.limits.cpus, extras.limits?.cpus ?? Infinity),
         },
-        attachments: extras.attachments,
+        attachments,
       });
     } catch (e) {
+      await live.egress?.close();
       this.sessions.delete(id);
       this.opts.records.remove(id);
       this.releaseWorkspace(record);
@@ -387,6 +406,7 @@ export class SessionManager {
       ttl_seconds: r.ttl_seconds,
       max_lifetime_seconds: r.max_lifetime_seconds,
       container_id: `${this.opts.provider.name}-${r.id}`,
+      network: live.egress?.info() ?? live.networkAtEnd ?? noNetworkInfo(),
     };
   }
 
@@ -438,6 +458,11 @@ export class SessionManager {
       live.quota?.stop();
       await live.sandbox?.destroy().catch(() => undefined);
       live.sandbox = undefined;
+      if (live.egress) {
+        live.networkAtEnd = live.egress.info();
+        await live.egress.close();
+        live.egress = undefined;
+      }
       this.releaseWorkspace(live.record);
       this.opts.log({ session_id: live.record.id, status, reason }, 'session ended');
     })();
