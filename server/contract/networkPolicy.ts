@@ -64,7 +64,7 @@ export type NetworkPolicy = z.infer<typeof NetworkPolicy>;
 export const BlockRule = z
   .string()
   .describe(
-    '"deny:<entry>", "no-rule", "mode:none", "private-address", "host-mismatch", "resolve-failed", "limit:connections" or "limit:bytes"',
+    '"deny:<entry>", "no-rule", "mode:none", "<category>-address" (loopback, private, link-local, metadata, multicast, reserved, server), "host-mismatch", "resolve-failed", "invalid-target", "limit:connections" or "limit:bytes"',
   );
 
 /** Bytes and connections through the egress proxy: a session's and a run's. */

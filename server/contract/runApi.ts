@@ -1,6 +1,7 @@
 // The run API (/api): snapshots in, runs with a persisted event stream, diffs out.
 import { z } from 'zod';
 import { DiffPath } from './diffPath';
+import { NetworkPolicy, NetworkPolicyRequest, NetworkUsage } from './networkPolicy';
 import { AgentName, RunStatus, RunTask, TokenUsage } from './runTask';
 
 export * from './runTask';
@@ -41,6 +42,8 @@ export const CreateRunRequest = z
     task: RunTask,
     snapshot_id: z.string().min(1).max(64),
     workspace: RunWorkspace.strict().optional(),
+    /** Egress for the run's sandbox; none when absent. Bounded by the server's network config (400 beyond it). */
+    network: NetworkPolicyRequest.optional(),
   })
   .strict();
 export type CreateRunRequest = z.infer<typeof CreateRunRequest>;
@@ -62,6 +65,10 @@ export const Run = z.object({
   source: RunSource.optional(),
   error: z.string().optional(),
   usage: TokenUsage.optional(),
+  /** The network the run's sandbox was given (absent: none). */
+  network: NetworkPolicy.optional(),
+  /** What went through the egress proxy so far. */
+  network_usage: NetworkUsage.optional(),
   last_seq: z.number().int(),
 });
 export type Run = z.infer<typeof Run>;

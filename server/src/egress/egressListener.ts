@@ -163,9 +163,11 @@ export class EgressListener {
     } catch (e) {
       return refuse('resolve-failed', `cannot resolve ${host}: ${(e as Error).message}`, 502);
     }
+    // A private endpoint needs an allow entry naming it: "open" reaches public addresses only.
+    const addressPolicy = decision.rule === 'open' ? { ...this.opts.addresses, allowPrivate: new Set<string>() } : this.opts.addresses;
     let firstRefusal: { category: string; reason: string } | undefined;
     for (const address of addresses) {
-      const refusal = addressRefusal(address, port, this.opts.addresses);
+      const refusal = addressRefusal(address, port, addressPolicy);
       if (!refusal) {
         this.noteAllowed({ host, port, rule: decision.rule, address });
         return { ok: true, host, address };

@@ -12,6 +12,7 @@ import {
   type RunStatus,
 } from '@astraforge/contract/runApi';
 import type { Agent, AgentContext, AgentOutcome } from '../agents/agent';
+import type { EgressObserver } from '../egress/egressListener';
 import type { SessionManager } from '../sessions/sessionManager';
 import type { RunStore } from '../store/runStore';
 import type { AgentContexts } from './agentContexts';
@@ -39,6 +40,8 @@ export interface RunLifecycleOptions {
   diffs: RunDiffs;
   contexts: AgentContexts;
   agent: (name: AgentName) => Agent;
+  /** Who hears of a run's network traffic (its events and usage). */
+  networkObserver: (runId: string) => EgressObserver;
   /** Wall-clock limit of one turn, seconds. */
   maxRunSeconds: number;
   /** How long a finished run's sandbox stays for follow-ups, seconds (its session ttl). */
@@ -89,8 +92,12 @@ export class RunLifecycle {
     this.setStatus(active, 'provisioning');
     try {
       const session = await this.opts.sessions.create(
-        { ttl_seconds: this.opts.sessionTtlSeconds },
-        { seed: this.opts.diffs.seeder(run), attachments: this.opts.contexts.attachmentsFor(this.opts.agent(run.agent)) },
+        { ttl_seconds: this.opts.sessionTtlSeconds, ...(run.network ? { network: run.network } : {}) },
+        {
+          seed: this.opts.diffs.seeder(run),
+          attachments: this.opts.contexts.attachmentsFor(this.opts.agent(run.agent)),
+          networkObserver: this.opts.networkObserver(run.id),
+        },
       );
       run.session_id = session.id;
       active.events.emit(RunEventName.sandboxReady, { session_id: session.id });

@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import type { CreateSessionRequest, SessionInfo, SessionStats } from '@astraforge/contract/sandboxApi';
-import type { SessionNetwork } from '@astraforge/contract/networkPolicy';
+import type { NetworkPolicy, NetworkPolicyRequest, SessionNetwork } from '@astraforge/contract/networkPolicy';
+import { describePolicy } from '../egress/networkPolicy';
 import type { EgressListener, EgressObserver } from '../egress/egressListener';
 import type { EgressProxy } from '../egress/egressProxy';
 import { AppError } from '../errors';
@@ -336,6 +337,11 @@ export class SessionManager {
     if (live.record.status === 'running') await this.end(live, 'destroyed', 'destroyed by a client');
     this.sessions.delete(id);
     this.opts.records.remove(id);
+  }
+
+  /** The network policy a request would get here, as a run records it; INVALID_REQUEST when it asks for too much. */
+  boundNetwork(req: NetworkPolicyRequest | undefined): NetworkPolicy {
+    return describePolicy(boundSessionNetwork(this.opts.egress, req));
   }
 
   /** Persistent workspace ids in use by running sessions. */
