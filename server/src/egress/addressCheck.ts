@@ -108,11 +108,11 @@ export function forbiddenCategory(ip: string, ownAddresses: ReadonlySet<string> 
   const family = isIP(ip);
   if (family === 0) return 'reserved';
   if (METADATA.has(ip.toLowerCase())) return 'metadata';
-  if (ownAddresses.has(ip.toLowerCase())) return 'server';
-  if (family === 4) return V4.find(([, list]) => list.check(ip, 'ipv4'))?.[0];
-  const v4 = embeddedV4(ip);
+  const v4 = family === 6 ? embeddedV4(ip) : undefined;
   if (v4) return forbiddenCategory(v4, ownAddresses);
-  return V6.find(([, list]) => list.check(ip, 'ipv6'))?.[0];
+  const range = family === 4 ? V4.find(([, list]) => list.check(ip, 'ipv4')) : V6.find(([, list]) => list.check(ip, 'ipv6'));
+  if (range) return range[0];
+  return ownAddresses.has(ip.toLowerCase()) ? 'server' : undefined;
 }
 
 /** ip:port as allowPrivate entries write it (IPv6 in brackets). */

@@ -371,9 +371,14 @@ export class EgressListener {
   }
 }
 
-/** Whether a Host header names hostname:port (the port may be left out where it is 80). */
+/** Whether a Host header names hostname:port (the port may be left out where it is 80), compared as a URL parser sees both. */
 function sameAuthority(header: string, hostname: string, port: number): boolean {
-  const m = /^(\[[^\]]+\]|[^:]*)(?::(\d+))?$/.exec(header.trim());
-  if (!m) return false;
-  return normalizeHost(m[1]!) === normalizeHost(hostname) && Number(m[2] ?? 80) === port;
+  // user@host and paths would let the parser see another host than the origin's virtual hosting does.
+  if (/[@/\\?#\s]/.test(header)) return false;
+  try {
+    const h = new URL(`http://${header}`);
+    return normalizeHost(h.hostname) === normalizeHost(hostname) && Number(h.port || 80) === port;
+  } catch {
+    return false;
+  }
 }
