@@ -64,6 +64,9 @@ export interface ListenerOptions {
 const MAX_BLOCKED_KEPT = 20;
 /** A sandbox that keeps trying hosts it may not reach fills no run log: refusals past this are only counted. */
 const MAX_BLOCKED_REPORTS = 500;
+/** Hosts reported (and remembered for once-per-host) per sandbox: random names under a wildcard cannot grow it without end. */
+const MAX_ALLOWED_REMEMBERED = 10_000;
+const MAX_ALLOWED_SHOWN = 200;
 const HOP_BY_HOP = new Set([
   'connection',
   'proxy-connection',
@@ -82,7 +85,9 @@ export class EgressListener {
   private server?: Server;
   private readonly clients = new Set<Socket>();
   private readonly upstreams = new Set<Socket>();
-  private readonly allowedHosts: string[] = [];
+  private readonly allowedHosts = new Set<string>();
+  /** Connections being dialled: they count toward the limit before they are up. */
+  private dialing = 0;
   private readonly blockedKept: SessionNetwork['blocked'] = [];
   /** Bytes of connections that ended, connections made, refusals; live connections are added by usage(). */
   private readonly totals: NetworkUsage = { bytes_sent: 0, bytes_received: 0, connections: 0, blocked: 0 };
@@ -134,7 +139,7 @@ export class EgressListener {
     return {
       ...describePolicy(this.opts.policy),
       usage: this.usage(),
-      allowed_hosts: [...this.allowedHosts],
+      allowed_hosts: [...this.allowedHosts].slice(0, MAX_ALLOWED_SHOWN),
       blocked: this.blockedKept.map((b) => ({ ...b })),
     };
   }
@@ -155,7 +160,7 @@ export class EgressListener {
     const used = this.usage();
     if (used.bytes_sent + used.bytes_received >= limits.maxBytes)
       return refuse('limit:bytes', `this sandbox used its ${limits.maxBytes} bytes of network`, 429);
-    if (this.upstreams.size >= limits.maxConnections)
+    if (this.upstreams.size + this.dialing >= limits.maxConnections)
       return refuse('limit:connections', `this sandbox has ${limits.maxConnections} connections open already`, 429);
     let addresses: string[];
     try {
@@ -282,7 +287,8 @@ export class EgressListener {
   /** A TCP connection to an address that passed the checks, under the per-connection limits. */
   private dial(address: string, port: number): Promise<Socket> {
     const { limits } = this.opts;
-    return new Promise((resolve, reject) => {
+    this.dialing++;
+    return new Promise<Socket>((resolve, reject) => {
       const socket = connect({ host: address, port, noDelay: true });
       const timer = setTimeout(() => {
         socket.destroy();
@@ -299,7 +305,7 @@ export class EgressListener {
         this.track(socket);
         resolve(socket);
       });
-    });
+    }).finally(() => this.dialing--);
   }
 
   private track(upstream: Socket): void {
@@ -357,8 +363,8 @@ export class EgressListener {
 
   private noteAllowed(c: AllowedConnection): void {
     const key = `${c.host}:${c.port}`;
-    if (this.allowedHosts.includes(key)) return;
-    this.allowedHosts.push(key);
+    if (this.allowedHosts.has(key) || this.allowedHosts.size >= MAX_ALLOWED_REMEMBERED) return;
+    this.allowedHosts.add(key);
     this.observer?.allowed(c);
   }
 
@@ -366,7 +372,8 @@ export class EgressListener {
     this.totals.blocked++;
     this.blockedKept.push({ ...b, at: new Date().toISOString() });
     if (this.blockedKept.length > MAX_BLOCKED_KEPT) this.blockedKept.shift();
-    if (this.totals.blocked <= MAX_BLOCKED_REPORTS) this.observer?.blocked(b);
+    if (this.totals.blocked > MAX_BLOCKED_REPORTS) return;
+    this.observer?.blocked(b);
     this.opts.log({ egress: 'blocked', host: b.host, port: b.port, rule: b.rule }, 'egress connection blocked');
   }
 }

@@ -2,7 +2,7 @@
 // gives each sandbox with network a listener of its own (egressListener.ts)
 // on a unix socket that only that sandbox gets bound in. Bounds what runs and
 // sessions ask for by the server's config.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NetworkPolicyRequest } from '@astraforge/contract/networkPolicy';
 import { allowPrivateKeys, hostAddresses, type AddressPolicy } from './addressCheck';
@@ -37,6 +37,8 @@ export class EgressProxy {
       connectTimeoutMs: c.connectTimeoutSeconds * 1000,
     };
     mkdirSync(opts.socketDir, { recursive: true, mode: 0o711 });
+    // Sockets a previous server process left (its sandboxes are gone; the data folder's lock says it is).
+    for (const name of readdirSync(opts.socketDir)) if (name.endsWith('.sock')) rmSync(join(opts.socketDir, name), { force: true });
   }
 
   /** The policy a request gets; throws PolicyRefused when it asks for more than the server allows. */
