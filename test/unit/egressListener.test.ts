@@ -18,6 +18,8 @@ describe('egress listener', () => {
   let dir: string;
   let answers: string[][];
   let lookups: string[];
+  /** While set, lookups wait for it. */
+  let gate: Promise<void> | undefined;
 
   before(async () => {
     origin = await startOrigin();
@@ -30,9 +32,10 @@ describe('egress listener', () => {
   beforeEach(() => {
     answers = [];
     lookups = [];
+    gate = undefined;
   });
 
-  async function listener(req: NetworkPolicyRequest, blocked: BlockedConnection[] = []): Promise<EgressListener> {
+  async function listener(req: NetworkPolicyRequest, blocked: BlockedConnection[] = [], maxConnections = 8): Promise<EgressListener> {
     const p = origin.port;
     const l = new EgressListener({
       socketPath: join(dir, `${Math.random().toString(36).slice(2)}.sock`),
@@ -41,10 +44,11 @@ describe('egress listener', () => {
       resolver: {
         lookup: async (host) => {
           lookups.push(host);
+          await gate;
           return answers.shift() ?? ['127.0.0.1'];
         },
       },
-      limits: { maxConnections: 8, maxBytes: 1e9, idleTimeoutMs: 5000, maxConnectionMs: 10_000, connectTimeoutMs: 2000 },
+      limits: { maxConnections, maxBytes: 1e9, idleTimeoutMs: 5000, maxConnectionMs: 10_000, connectTimeoutMs: 2000 },
       ownerUid: process.getuid?.() ?? 0,
       log: () => undefined,
     });
@@ -118,6 +122,30 @@ describe('egress listener', () => {
       const r = await viaProxy(l, 'GET', `http://origin.test:${origin.port}/x`);
       assert.equal(r.status, 403);
       assert.match(r.text, /loopback address/);
+    } finally {
+      await l.close();
+    }
+  });
+
+  it('countsLookupsUnderWayTowardTheConnectionLimit', async () => {
+    const blocked: BlockedConnection[] = [];
+    const l = await listener({ mode: 'allowlist', allow: [`shifty.test:${origin.port}`] }, blocked, 2);
+    try {
+      let open!: () => void;
+      gate = new Promise((r) => (open = r));
+      const slow = [1, 2].map(() => viaProxy(l, 'GET', `http://shifty.test:${origin.port}/slow`));
+      while (lookups.length < 2) await new Promise((r) => setTimeout(r, 5));
+      const third = await viaProxy(l, 'GET', `http://shifty.test:${origin.port}/third`);
+      assert.equal(third.status, 429);
+      assert.deepEqual(
+        blocked.map((b) => b.rule),
+        ['limit:connections'],
+      );
+      open();
+      assert.deepEqual(
+        (await Promise.all(slow)).map((r) => r.status),
+        [200, 200],
+      );
     } finally {
       await l.close();
     }

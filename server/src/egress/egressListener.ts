@@ -88,6 +88,8 @@ export class EgressListener {
   private readonly allowedHosts = new Set<string>();
   /** Connections being dialled: they count toward the limit before they are up. */
   private dialing = 0;
+  /** Lookups under way: they count too, so a sandbox cannot pile them up. */
+  private resolving = 0;
   private readonly blockedKept: SessionNetwork['blocked'] = [];
   /** Bytes of connections that ended, connections made, refusals; live connections are added by usage(). */
   private readonly totals: NetworkUsage = { bytes_sent: 0, bytes_received: 0, connections: 0, blocked: 0 };
@@ -160,13 +162,16 @@ export class EgressListener {
     const used = this.usage();
     if (used.bytes_sent + used.bytes_received >= limits.maxBytes)
       return refuse('limit:bytes', `this sandbox used its ${limits.maxBytes} bytes of network`, 429);
-    if (this.upstreams.size + this.dialing >= limits.maxConnections)
+    if (this.upstreams.size + this.dialing + this.resolving >= limits.maxConnections)
       return refuse('limit:connections', `this sandbox has ${limits.maxConnections} connections open already`, 429);
     let addresses: string[];
+    this.resolving++;
     try {
       addresses = isIP(host) ? [host] : await this.opts.resolver.lookup(host);
     } catch (e) {
       return refuse('resolve-failed', `cannot resolve ${host}: ${(e as Error).message}`, 502);
+    } finally {
+      this.resolving--;
     }
     // A private endpoint needs an allow entry naming it: "open" reaches public addresses only.
     const addressPolicy = decision.rule === 'open' ? { ...this.opts.addresses, allowPrivate: new Set<string>() } : this.opts.addresses;
