@@ -151,6 +151,24 @@ describe('egress listener', () => {
     }
   });
 
+  it('reportsAtMost500RefusalsButCountsEveryOne', async () => {
+    const blocked: BlockedConnection[] = [];
+    const l = await listener({ mode: 'allowlist', allow: [`origin.test:${origin.port}`] }, blocked);
+    try {
+      for (let i = 0; i < 520; i++) {
+        const s = connect(l.socketPath);
+        s.end(`CONNECT nope${i}.test:443 HTTP/1.1\r\nHost: x\r\n\r\n`);
+        for await (const _ of s) void _;
+      }
+      assert.equal(blocked.length, 500);
+      assert.equal(l.info().usage.blocked, 520);
+      assert.equal(l.info().blocked.length, 20, 'the latest 20 kept');
+      assert.equal(l.info().blocked.at(-1)?.host, 'nope519.test');
+    } finally {
+      await l.close();
+    }
+  });
+
   it('answersCONNECTWithATunnelToTheCheckedAddress', async () => {
     const l = await listener({ mode: 'allowlist', allow: [`origin.test:${origin.port}`] });
     try {
