@@ -169,6 +169,30 @@ describe('egress listener', () => {
     }
   });
 
+  it('dropsTheUpstreamOfASandboxThatHungUpWhileItWasDialled', async () => {
+    const l = await listener({ mode: 'allowlist', allow: [`origin.test:${origin.port}`] }, [], 1);
+    try {
+      let open!: () => void;
+      gate = new Promise((r) => (open = r));
+      const quitter = connect(l.socketPath);
+      quitter.write(`CONNECT origin.test:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      while (lookups.length < 1) await new Promise((r) => setTimeout(r, 5));
+      quitter.destroy();
+      await new Promise((r) => setTimeout(r, 20));
+      open();
+      gate = undefined;
+      await new Promise((r) => setTimeout(r, 100));
+      // The only slot is free again: the quitter's upstream did not linger until its idle timeout.
+      const s = connect(l.socketPath);
+      s.write(`CONNECT origin.test:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const [line] = (await new Promise<Buffer>((r) => s.once('data', r))).toString().split('\r\n');
+      s.destroy();
+      assert.equal(line, 'HTTP/1.1 200 Connection Established');
+    } finally {
+      await l.close();
+    }
+  });
+
   it('answersCONNECTWithATunnelToTheCheckedAddress', async () => {
     const l = await listener({ mode: 'allowlist', allow: [`origin.test:${origin.port}`] });
     try {

@@ -274,6 +274,7 @@ export class EgressListener {
       answer.pipe(res);
       answer.on('error', () => res.destroy());
     });
+    if (res.destroyed || req.socket.destroyed) return void upstream.destroy();
     res.on('close', () => upstream.destroy());
     req.pipe(out);
   }
@@ -351,6 +352,8 @@ export class EgressListener {
 
   /** Both ways until either side ends; the idle timeout applies to each side. */
   private splice(client: Socket, upstream: Socket): void {
+    // The sandbox may have hung up while the name was looked up and the connection made.
+    if (client.destroyed) return void upstream.destroy();
     client.setTimeout(this.opts.limits.idleTimeoutMs, () => client.destroy());
     client.pipe(upstream);
     upstream.pipe(client);
