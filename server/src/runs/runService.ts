@@ -98,13 +98,13 @@ export class RunService {
       id: randomBytes(10).toString('hex'),
       agent: req.agent,
       task: req.task,
+      ...(network.mode !== 'none' ? { network } : {}),
       status: 'queued',
       created_at: now,
       updated_at: now,
       snapshot_id: req.snapshot_id,
       ...(req.workspace ? { workspace: req.workspace } : {}),
       ...(source ? { source } : {}),
-      ...(network.mode !== 'none' ? { network } : {}),
       last_seq: 0,
     };
     this.lifecycle.admit(run);
