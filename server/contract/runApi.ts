@@ -134,6 +134,11 @@ export const FollowUpRequest = z
     message: z.string().max(200_000).optional(),
     /** For the command agent: another command in the same sandbox. */
     command: z.string().min(1).max(100_000).optional(),
+    /**
+     * The network of the run's sandbox from this turn on (to allow a host a turn was refused, say), bounded
+     * by the server as at creation; only for a run whose sandbox was started with network.
+     */
+    network: NetworkPolicyRequest.optional(),
   })
   .strict()
   .refine((b) => b.message !== undefined || b.command !== undefined, 'send a message or a command');

@@ -5,7 +5,7 @@
 // nowhere else; code names a type through RunEventName, never a string of
 // its own.
 import { z } from 'zod';
-import { BlockRule } from './networkPolicy';
+import { BlockRule, NetworkPolicy } from './networkPolicy';
 import { AgentName, RunStatus, RunTask, TokenUsage } from './runTask';
 
 /** Every event type's name, written once. */
@@ -65,7 +65,11 @@ export const RunStatusEvent = runEvent('runStatus', { status: RunStatus }, "The 
 export const SandboxReadyEvent = runEvent('sandboxReady', { session_id: z.string() }, "The run's sandbox session is up.");
 export const RunFollowupEvent = runEvent(
   'runFollowup',
-  { message: z.string().optional(), command: z.string().optional() },
+  {
+    message: z.string().optional(),
+    command: z.string().optional(),
+    network: NetworkPolicy.optional().describe("The sandbox's network from this turn on, where the follow-up changed it"),
+  },
   'A follow-up started another turn in the same sandbox.',
 );
 export const RunFinishedEvent = runEvent(

@@ -260,6 +260,35 @@ describe('egress with real clients', function () {
     assert.equal((await api.get('/api/runs?limit=200')).body.runs.length, runsBefore, 'no refused request created a run');
   });
 
+  it('allowsARefusedHostForTheRestOfTheRunThroughAFollowUp', async () => {
+    const { run, events } = await commandRun(`git clone -q ${cloneUrl()} /tmp/lib`, { mode: 'allowlist', allow: ['npm'] });
+    assert.equal(run.status, 'failed');
+    assert.equal(events.find((e) => e.type === 'network.blocked')?.host, 'git.test');
+    const beyond = await api.post(`/api/runs/${run.id}/messages`, { command: 'true', network: { mode: 'allowlist', allow: ['pypi'] } });
+    assert.equal(beyond.status, 400, 'a follow-up is bounded by the server too');
+    const allow = { mode: 'allowlist', allow: ['npm', `git.test:${gitPort}`] };
+    const r = await api.post(`/api/runs/${run.id}/messages`, {
+      command: `git clone -q ${cloneUrl()} /tmp/lib && cat /tmp/lib/README.md`,
+      network: allow,
+    });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const done = await waitForRun(api, run.id, ['succeeded', 'failed'], 120_000);
+    const all = (await readRunEvents(api, run.id)).map((e) => e.data);
+    assert.equal(done.status, 'succeeded', output(all));
+    assert.match(output(all), /served over http/);
+    const followup = all.find((e) => e.type === 'run.followup');
+    assert.deepEqual(followup.network.allow, ['registry.npmjs.org', 'registry.yarnpkg.com', `git.test:${gitPort}`]);
+    assert.deepEqual(done.network.allow, followup.network.allow);
+    assert.equal(all.filter((e) => e.type === 'network.allowed' && e.host === 'git.test').length, 1);
+  });
+
+  it('refusesAFollowUpNetworkForARunStartedWithout', async () => {
+    const { run } = await commandRun('true');
+    const r = await api.post(`/api/runs/${run.id}/messages`, { command: 'true', network: { mode: 'allowlist', allow: ['npm'] } });
+    assert.equal(r.status, 400);
+    assert.match(r.body.message, /started without network/);
+  });
+
   it('givesAToolkitSessionItsPolicyAcrossAStop', async () => {
     const headers = { 'x-api-key': server.apiKey };
     const created = await api.call(

@@ -96,10 +96,20 @@ export class EgressListener {
   private limitTimer?: NodeJS.Timeout;
   private observer?: EgressObserver;
 
-  constructor(private readonly opts: ListenerOptions) {}
+  /** The policy in force: set at the start, changed by a run's follow-up. */
+  private policy: EffectivePolicy;
+
+  constructor(private readonly opts: ListenerOptions) {
+    this.policy = opts.policy;
+  }
 
   get socketPath(): string {
     return this.opts.socketPath;
+  }
+
+  /** The policy for connections from now on (those open stay). */
+  setPolicy(policy: EffectivePolicy): void {
+    this.policy = policy;
   }
 
   /** Who hears of this sandbox's traffic from now on (a run's follow-ups keep the same sandbox). */
@@ -139,7 +149,7 @@ export class EgressListener {
 
   info(): SessionNetwork {
     return {
-      ...describePolicy(this.opts.policy),
+      ...describePolicy(this.policy),
       usage: this.usage(),
       allowed_hosts: [...this.allowedHosts].slice(0, MAX_ALLOWED_SHOWN),
       blocked: this.blockedKept.map((b) => ({ ...b })),
@@ -156,7 +166,7 @@ export class EgressListener {
     });
     if (!host || !Number.isInteger(port) || port < 1 || port > 65535)
       return refuse('invalid-target', `not a host and port: ${rawHost}:${port}`, 400);
-    const decision = decide(this.opts.policy, host, port);
+    const decision = decide(this.policy, host, port);
     if (!decision.allowed) return refuse(decision.rule, decision.reason);
     const { limits } = this.opts;
     const used = this.usage();

@@ -120,7 +120,11 @@ export class RunLifecycle {
     this.active.set(run.id, active);
     run.error = undefined;
     run.finished_at = undefined;
-    active.events.emit(RunEventName.runFollowup, { message: req.message, command: req.command });
+    active.events.emit(RunEventName.runFollowup, {
+      message: req.message,
+      command: req.command,
+      ...(req.network && run.network ? { network: run.network } : {}),
+    });
     this.setStatus(active, 'running');
     void this.turn(active, (agent, ctx) => agent.followUp(ctx, req));
   }

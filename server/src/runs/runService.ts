@@ -169,6 +169,7 @@ export class RunService {
     } catch {
       throw new AppError('INVALID_REQUEST', `run "${id}"'s sandbox has ended; start a new run`);
     }
+    if (req.network) run.network = this.opts.sessions.changeNetwork(run.session_id, req.network);
     this.lifecycle.continue(run, req);
     return run;
   }

@@ -344,6 +344,20 @@ export class SessionManager {
     return describePolicy(boundSessionNetwork(this.opts.egress, req));
   }
 
+  /** A running session's network from now on; INVALID_REQUEST beyond the server's, or for a sandbox started without network. */
+  changeNetwork(id: string, req: NetworkPolicyRequest): NetworkPolicy {
+    const live = this.access(id);
+    const policy = boundSessionNetwork(this.opts.egress, req);
+    if (!live.egress)
+      throw new AppError(
+        'INVALID_REQUEST',
+        'network: this sandbox was started without network (no proxy, no relay); start a new run with it',
+      );
+    live.egress.setPolicy(policy);
+    this.opts.log({ session_id: id, network: describePolicy(policy) }, 'session network changed');
+    return describePolicy(policy);
+  }
+
   /** Persistent workspace ids in use by running sessions. */
   workspaceInUse(workspaceId: string): boolean {
     return this.workspaceSessionCounts(workspaceId).active > 0;
