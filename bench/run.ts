@@ -5,6 +5,7 @@ import { cpus } from 'node:os';
 import { REPO_ROOT, startServer } from '../test/helpers/serverProcess';
 import { BenchClient } from './httpClient';
 import { dockerBench } from './dockerBench';
+import { egressBench } from './egressBench';
 import { extensionBench } from './extensionBench';
 import { dockerRun, rawBwrap, sandboxRuntime } from './peers';
 import { runBench } from './runBench';
@@ -28,6 +29,8 @@ async function main(): Promise<void> {
     rows.push(floor, docker, srt);
     const dockerProvider = await dockerBench();
     rows.push(...dockerProvider.rows);
+    const egress = await egressBench();
+    rows.push(...egress.rows);
     const ext = await extensionBench();
     rows.push(...ext.rows);
     const fps = await webviewFps();
@@ -74,6 +77,10 @@ async function main(): Promise<void> {
     console.log(`- snapshot of 20,000 files / 200 MB < 3 s: ${runs.snapshotSeconds.toFixed(2)} s — ${goal(runs.snapshotSeconds < 3)}`);
     console.log(`- event latency p50 < 10 ms: ${runs.latencyP50.toFixed(2)} ms — ${goal(runs.latencyP50 < 10)}`);
     console.log(`- sidebar smooth at 10k lines/s (≥ 50 fps): ${fps.ours.toFixed(0)} fps — ${goal(fps.ours >= 50)}`);
+    const egressThroughput = (egress.throughputOverhead ?? NaN) * 100;
+    console.log(`- egress proxy throughput overhead < 10%: ${egressThroughput.toFixed(1)}% — ${goal(egressThroughput < 10)}`);
+    const egressFirst = egress.firstByteOverheadMs ?? NaN;
+    console.log(`- egress proxy overhead per connection < 2 ms: ${egressFirst.toFixed(2)} ms — ${goal(egressFirst < 2)}`);
     const reviewOpen = ext.rows.find((r) => r.name.startsWith('open the review'))!.p50!;
     const reviewApply = ext.rows.find((r) => r.name.startsWith('apply all'))!.p50!;
     console.log(`- review of 500 files / 50,000 lines opens < 1 s: ${reviewOpen.toFixed(0)} ms — ${goal(reviewOpen < 1000)}`);

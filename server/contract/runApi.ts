@@ -1,6 +1,7 @@
 // The run API (/api): snapshots in, runs with a persisted event stream, diffs out.
 import { z } from 'zod';
 import { DiffPath } from './diffPath';
+import { NetworkPolicy, NetworkPolicyRequest, NetworkUsage } from './networkPolicy';
 import { AgentName, RunStatus, RunTask, TokenUsage } from './runTask';
 
 export * from './runTask';
@@ -41,6 +42,8 @@ export const CreateRunRequest = z
     task: RunTask,
     snapshot_id: z.string().min(1).max(64),
     workspace: RunWorkspace.strict().optional(),
+    /** Egress for the run's sandbox; none when absent. Bounded by the server's network config (400 beyond it). */
+    network: NetworkPolicyRequest.optional(),
   })
   .strict();
 export type CreateRunRequest = z.infer<typeof CreateRunRequest>;
@@ -64,6 +67,10 @@ export const Run = z.object({
   model: z.string().optional(),
   error: z.string().optional(),
   usage: TokenUsage.optional(),
+  /** The network the run's sandbox was given (absent: none). */
+  network: NetworkPolicy.optional(),
+  /** What went through the egress proxy so far. */
+  network_usage: NetworkUsage.optional(),
   last_seq: z.number().int(),
 });
 export type Run = z.infer<typeof Run>;
@@ -129,6 +136,11 @@ export const FollowUpRequest = z
     message: z.string().max(200_000).optional(),
     /** For the command agent: another command in the same sandbox. */
     command: z.string().min(1).max(100_000).optional(),
+    /**
+     * The network of the run's sandbox from this turn on (to allow a host a turn was refused, say), bounded
+     * by the server as at creation; only for a run whose sandbox was started with network.
+     */
+    network: NetworkPolicyRequest.optional(),
   })
   .strict()
   .refine((b) => b.message !== undefined || b.command !== undefined, 'send a message or a command');

@@ -5,6 +5,7 @@
 // nowhere else; code names a type through RunEventName, never a string of
 // its own.
 import { z } from 'zod';
+import { BlockRule, NetworkPolicy } from './networkPolicy';
 import { AgentName, RunStatus, RunTask, TokenUsage } from './runTask';
 
 /** Every event type's name, written once. */
@@ -33,6 +34,8 @@ export const RunEventName = {
   fileChanged: 'file.changed',
   todoUpdated: 'todo.updated',
   modelCall: 'model.call',
+  networkAllowed: 'network.allowed',
+  networkBlocked: 'network.blocked',
   diffReady: 'diff.ready',
   diffFailed: 'diff.failed',
   outputCollapsed: 'output.collapsed',
@@ -62,7 +65,11 @@ export const RunStatusEvent = runEvent('runStatus', { status: RunStatus }, "The 
 export const SandboxReadyEvent = runEvent('sandboxReady', { session_id: z.string() }, "The run's sandbox session is up.");
 export const RunFollowupEvent = runEvent(
   'runFollowup',
-  { message: z.string().optional(), command: z.string().optional() },
+  {
+    message: z.string().optional(),
+    command: z.string().optional(),
+    network: NetworkPolicy.optional().describe("The sandbox's network from this turn on, where the follow-up changed it"),
+  },
   'A follow-up started another turn in the same sandbox.',
 );
 export const RunFinishedEvent = runEvent(
@@ -187,6 +194,24 @@ export const ModelCallEvent = runEvent(
   },
   'The agent called the model through the gateway.',
 );
+// --- the egress proxy ---
+
+export const NetworkAllowedEvent = runEvent(
+  'networkAllowed',
+  {
+    host: z.string(),
+    port: z.number().int(),
+    rule: z.string().describe('The allow entry that matched ("open" in open mode)'),
+    address: z.string().describe('The address the proxy checked and connected to'),
+  },
+  "The sandbox's first connection to this host:port went out through the egress proxy.",
+);
+export const NetworkBlockedEvent = runEvent(
+  'networkBlocked',
+  { host: z.string(), port: z.number().int(), rule: BlockRule, reason: z.string() },
+  'The egress proxy refused a connection from the sandbox.',
+);
+
 export const DiffReadyEvent = runEvent(
   'diffReady',
   {
@@ -229,6 +254,8 @@ export const RunEvent = z
     FileChangedEvent,
     TodoUpdatedEvent,
     ModelCallEvent,
+    NetworkAllowedEvent,
+    NetworkBlockedEvent,
     DiffReadyEvent,
     DiffFailedEvent,
     OutputCollapsedEvent,

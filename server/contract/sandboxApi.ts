@@ -1,5 +1,6 @@
 // The sandbox API (Sandkasten-compatible): request and response schemas.
 import { z } from 'zod';
+import { NetworkPolicyRequest, SessionNetwork } from './networkPolicy';
 
 const isoTime = z.string().describe('RFC 3339 timestamp');
 
@@ -20,6 +21,8 @@ export const CreateSessionRequest = z
       .max(7 * 24 * 3600)
       .optional(),
     workspace_id: WorkspaceId.optional(),
+    /** Egress through the server's proxy; none when absent. Bounded by the server's network config (400 beyond it). */
+    network: NetworkPolicyRequest.optional(),
   })
   .strict();
 export type CreateSessionRequest = z.infer<typeof CreateSessionRequest>;
@@ -38,6 +41,8 @@ export const SessionInfo = z.object({
   max_lifetime_seconds: z.number().int().optional(),
   /** Sandkasten names the container; here, the sandbox that backs the session. */
   container_id: z.string(),
+  /** The session's network policy and what went through it. */
+  network: SessionNetwork.optional(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;
 

@@ -2,6 +2,7 @@
 // shapes the `astraforge-toolkit` Python client (DeepAgentClient,
 // SandboxBackend) sends and reads. Errors on these paths are `{detail}`.
 import { z } from 'zod';
+import { NetworkPolicyRequest, SessionNetwork } from './networkPolicy';
 
 const isoTime = z.string().describe('RFC 3339 timestamp');
 
@@ -35,6 +36,8 @@ export const ToolkitSessionRequest = z
       .max(30 * 24 * 3600)
       .optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    /** Egress for the session's sandboxes (kept across stops); none when absent. Bounded by the server's network config. */
+    network: NetworkPolicyRequest.optional(),
   })
   .passthrough();
 export type ToolkitSessionRequest = z.infer<typeof ToolkitSessionRequest>;
@@ -72,6 +75,8 @@ export const ToolkitSession = z.object({
   artifacts_count: z.number().int(),
   created_at: isoTime,
   updated_at: isoTime,
+  /** The network policy and, while a sandbox backs the session, what went through it. */
+  network: SessionNetwork.optional(),
 });
 export type ToolkitSession = z.infer<typeof ToolkitSession>;
 

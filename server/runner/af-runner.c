@@ -18,7 +18,8 @@
  * With --relay-port and --relay-socket it also forwards TCP connections on
  * the sandbox's own 127.0.0.1 to a unix socket bound in from the host: the
  * only way out of a sandbox that has no network, used to reach the model
- * gateway.
+ * gateway. --egress-port and --egress-socket start a second such relay, to
+ * the server's egress proxy (the sandbox's HTTP_PROXY).
  *
  * Commands run as the runner's own uid, so the runner keeps them out of its
  * reach: it is not dumpable (its /proc files, fds and memory are closed to that
@@ -102,7 +103,7 @@ static struct {
   rlim_t nproc, as, fsize, cpu, nofile;
 } lim = {512, 8ull << 30, 1ull << 30, 3600, 4096};
 static uint64_t disk_quota;
-static pid_t relay_pid;
+static pid_t relay_pids[2]; /* the gateway relay, the egress relay */
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -520,9 +521,11 @@ static void write_file(uint32_t id, const unsigned char *p, size_t n) {
 static unsigned char *inbuf;
 static size_t in_len, in_cap;
 
-/* The gateway relay and its connection handlers (its children). */
+/* The relays and their connection handlers (their children). */
 static int in_relay(const ProcInfo *p) {
-  return relay_pid && (p->pid == relay_pid || p->ppid == relay_pid);
+  for (int i = 0; i < 2; i++)
+    if (relay_pids[i] && (p->pid == relay_pids[i] || p->ppid == relay_pids[i])) return 1;
+  return 0;
 }
 
 /* The host measured the workspace past its quota: every process of the session
@@ -601,7 +604,9 @@ static void relay_connection(int tcp, const char *sock_path) {
   strncpy(ua.sun_path, sock_path, sizeof ua.sun_path - 1);
   if (up < 0 || connect(up, (struct sockaddr *)&ua, sizeof ua) < 0) _exit(1);
   int open_in = 1, open_out = 1; /* tcp -> up, up -> tcp */
-  char b[CHUNK];
+  /* 256 KiB a read: a download through the egress relay costs a quarter of the system calls
+   * (each connection has a process of its own, so a static buffer is its own). */
+  static char b[1 << 18];
   while (open_in || open_out) {
     struct pollfd p[2] = {{.fd = open_in ? tcp : -1, .events = POLLIN}, {.fd = open_out ? up : -1, .events = POLLIN}};
     if (poll(p, 2, -1) < 0) { if (errno == EINTR) continue; break; }
@@ -624,9 +629,9 @@ static void relay_connection(int tcp, const char *sock_path) {
   _exit(0);
 }
 
-static void start_relay(int port, const char *sock_path) {
+static void start_relay(int slot, int port, const char *sock_path) {
   pid_t pid = fork();
-  if (pid != 0) { relay_pid = pid > 0 ? pid : 0; return; }
+  if (pid != 0) { relay_pids[slot] = pid > 0 ? pid : 0; return; }
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   signal(SIGCHLD, SIG_IGN); /* connection handlers reap themselves */
   int devnull = open("/dev/null", O_RDWR);
@@ -657,8 +662,8 @@ int main(int argc, char **argv) {
   /* A session keyring of its own, so no key of the server's (or another sandbox's) is
    * reachable; Docker's own profile denies keyctl (EPERM) and its keyrings are apart anyway. */
   syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL);
-  int relay_port = 0;
-  const char *relay_socket = NULL;
+  int relay_port = 0, egress_port = 0;
+  const char *relay_socket = NULL, *egress_socket = NULL;
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *k = argv[i], *v = argv[i + 1];
     if (!strcmp(k, "--shell")) g_shell = v;
@@ -670,6 +675,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--disk-quota")) disk_quota = parse_u64(v); /* caps file size; the host measures usage */
     else if (!strcmp(k, "--relay-port")) relay_port = (int)parse_u64(v);
     else if (!strcmp(k, "--relay-socket")) relay_socket = v;
+    else if (!strcmp(k, "--egress-port")) egress_port = (int)parse_u64(v);
+    else if (!strcmp(k, "--egress-socket")) egress_socket = v;
   }
   for (int i = 0; i < MAX_DRAIN; i++) drain_fds[i] = -1;
   if (command_filter_build() < 0) {
@@ -689,7 +696,8 @@ int main(int argc, char **argv) {
   fcntl(0, F_SETFD, FD_CLOEXEC);
   fcntl(1, F_SETFD, FD_CLOEXEC);
   fcntl(2, F_SETFD, FD_CLOEXEC);
-  if (relay_port && relay_socket) start_relay(relay_port, relay_socket);
+  if (relay_port && relay_socket) start_relay(0, relay_port, relay_socket);
+  if (egress_port && egress_socket) start_relay(1, egress_port, egress_socket);
 
   char hello[32];
   int hl = snprintf(hello, sizeof hello, "%d", (int)getpid());

@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { AlertsConfig } from './alerts/alertsConfig';
+import { NetworkConfig } from './egress/egressConfig';
 import { LOG_FORMATS, parseCommandLine, SERVER_SETTINGS, settingValue } from './cli/serverSettings';
 import { UsageError } from './cli/startupErrors';
 
@@ -134,6 +135,8 @@ export const ServerConfig = z.object({
     .prefault({}),
   /** Sentry and GlitchTip webhooks that start error runs, and where their fixes go (alerts/alertsConfig.ts). */
   alerts: AlertsConfig,
+  /** Egress for runs and sessions that ask for it: the most any may get, name pins, private endpoints, limits (egress/egressConfig.ts). */
+  network: NetworkConfig,
   limits: z
     .object({
       memoryBytes: z

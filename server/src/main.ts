@@ -17,6 +17,7 @@ import { DockerProvider } from './sandboxes/docker/dockerProvider';
 import { CommandAgent } from './agents/commandAgent';
 import { ModelGateway, upstreamProblem } from './gateway/modelGateway';
 import { RunTokens } from './gateway/runTokens';
+import { EgressProxy } from './egress/egressProxy';
 import { Conversations } from './toolkit/conversations';
 import { ToolkitSessions } from './toolkit/toolkitSessions';
 import { DeepAgent } from './agents/deepagent/deepAgent';
@@ -92,6 +93,7 @@ async function main(): Promise<void> {
     ...(logFormat === 'pretty' ? { stream: prettyStream(process.stdout) } : {}),
   };
   let log: (obj: Record<string, unknown>, msg: string) => void = () => undefined;
+  const egress = new EgressProxy({ socketDir: join(sandboxRoot, 'egress'), config: config.network, log: (obj, msg) => log(obj, msg) });
   const sessions = new SessionManager({
     instanceId,
     provider,
@@ -103,6 +105,7 @@ async function main(): Promise<void> {
     maxOutputBytes: config.maxOutputBytes,
     maxSessions: config.maxSessions,
     tombstoneSeconds: config.tombstoneSeconds,
+    egress,
     log: (obj, msg) => log(obj, msg),
   });
   const tokens = new RunTokens();

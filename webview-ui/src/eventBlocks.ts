@@ -173,6 +173,15 @@ const HANDLERS: { readonly [K in RunEventType]: Handler<K> } = {
     blocks.add('error', `Model call failed (${e.status})`, textLines(e.error));
     return true;
   },
+  // Each host once, when the sandbox first reached it; every refusal, with the rule that made it.
+  [RunEventName.networkAllowed]: ({ blocks }, e) => {
+    blocks.add('info', `Network: reached ${e.host}:${e.port}`, [], { detail: e.rule });
+    return true;
+  },
+  [RunEventName.networkBlocked]: ({ blocks }, e) => {
+    blocks.add('error', `Network blocked: ${e.host}:${e.port}`, textLines(e.reason), { detail: e.rule });
+    return true;
+  },
   [RunEventName.diffReady]: ({ blocks }, e) => {
     const n = e.files;
     blocks.add('info', n === 0 ? 'No changes to review' : `${n} ${n === 1 ? 'file' : 'files'} changed, ready for review`, []);

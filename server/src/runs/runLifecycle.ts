@@ -12,6 +12,7 @@ import {
   type RunStatus,
 } from '@astraforge/contract/runApi';
 import type { Agent, AgentContext, AgentOutcome } from '../agents/agent';
+import type { EgressObserver } from '../egress/egressListener';
 import type { SessionManager } from '../sessions/sessionManager';
 import type { RunStore } from '../store/runStore';
 import type { AgentContexts } from './agentContexts';
@@ -39,6 +40,8 @@ export interface RunLifecycleOptions {
   diffs: RunDiffs;
   contexts: AgentContexts;
   agent: (name: AgentName) => Agent;
+  /** Who hears of a run's network traffic (its events and usage). */
+  networkObserver: (runId: string) => EgressObserver;
   /** Wall-clock limit of one turn, seconds. */
   maxRunSeconds: number;
   /** How long a finished run's sandbox stays for follow-ups, seconds (its session ttl). */
@@ -93,8 +96,12 @@ export class RunLifecycle {
     this.setStatus(active, 'provisioning');
     try {
       const session = await this.opts.sessions.create(
-        { ttl_seconds: this.opts.sessionTtlSeconds },
-        { seed: this.opts.diffs.seeder(run), attachments: this.opts.contexts.attachmentsFor(this.opts.agent(run.agent)) },
+        { ttl_seconds: this.opts.sessionTtlSeconds, ...(run.network ? { network: run.network } : {}) },
+        {
+          seed: this.opts.diffs.seeder(run),
+          attachments: this.opts.contexts.attachmentsFor(this.opts.agent(run.agent)),
+          networkObserver: this.opts.networkObserver(run.id),
+        },
       );
       run.session_id = session.id;
       active.events.emit(RunEventName.sandboxReady, { session_id: session.id });
@@ -117,7 +124,11 @@ export class RunLifecycle {
     this.active.set(run.id, active);
     run.error = undefined;
     run.finished_at = undefined;
-    active.events.emit(RunEventName.runFollowup, { message: req.message, command: req.command });
+    active.events.emit(RunEventName.runFollowup, {
+      message: req.message,
+      command: req.command,
+      ...(req.network && run.network ? { network: run.network } : {}),
+    });
     this.setStatus(active, 'running');
     void this.turn(active, (agent, ctx) => agent.followUp(ctx, req));
   }

@@ -26,7 +26,8 @@ import type { RunEventListener } from './runEventLog';
 import { RunFiles } from './runFiles';
 import { RunLifecycle } from './runLifecycle';
 import { RunQueue } from './runQueue';
-import { recordModelCall } from './runUsage';
+import type { EgressObserver } from '../egress/egressListener';
+import { recordModelCall, recordNetworkAllowed, recordNetworkBlocked, recordNetworkUsage } from './runUsage';
 import type { WorkspaceDiffer } from './workspaceDiffer';
 
 export interface RunServiceOptions {
@@ -67,6 +68,7 @@ export class RunService {
       diffs: this.diffs,
       contexts: new AgentContexts(opts.sessions, opts.snapshots, opts.gateway),
       agent: (name) => this.agent(name),
+      networkObserver: (runId) => this.networkObserver(runId),
       maxRunSeconds: opts.maxRunSeconds,
       sessionTtlSeconds: opts.sessionTtlSeconds,
       maxLogOutputBytes: opts.maxLogOutputBytes,
@@ -95,11 +97,13 @@ export class RunService {
     if (req.agent === 'command' && !req.task.command) throw new AppError('INVALID_REQUEST', 'the command agent needs task.command');
     if (!this.opts.snapshots.get(req.snapshot_id))
       throw new AppError('INVALID_REQUEST', `no snapshot "${req.snapshot_id}"; upload one to POST /api/snapshots`);
+    const network = this.opts.sessions.boundNetwork(req.network);
     const now = new Date().toISOString();
     const run: Run = {
       id: randomBytes(10).toString('hex'),
       agent: req.agent,
       task: req.task,
+      ...(network.mode !== 'none' ? { network } : {}),
       status: 'queued',
       created_at: now,
       updated_at: now,
@@ -177,6 +181,7 @@ export class RunService {
     } catch {
       throw new AppError('INVALID_REQUEST', `run "${id}"'s sandbox has ended; start a new run`);
     }
+    if (req.network) run.network = this.opts.sessions.changeNetwork(run.session_id, req.network);
     this.lifecycle.continue(run, req);
     return run;
   }
@@ -187,6 +192,31 @@ export class RunService {
     if (!active) return;
     recordModelCall(active.run, active.events, call);
     this.lifecycle.save(active.run, active.events);
+  }
+
+  /**
+   * The egress proxy's reports for a run's sandbox: events while a turn is on (between turns
+   * nothing of the run's runs in it but what it left behind, and its log is closed), usage always.
+   */
+  private networkObserver(runId: string): EgressObserver {
+    return {
+      allowed: (c) => {
+        const active = this.lifecycle.activeRun(runId);
+        if (active) recordNetworkAllowed(active.events, c);
+      },
+      blocked: (c) => {
+        const active = this.lifecycle.activeRun(runId);
+        if (active) recordNetworkBlocked(active.events, c);
+      },
+      usage: (u) => {
+        const active = this.lifecycle.activeRun(runId);
+        const run = active?.run ?? this.opts.store.getRun(runId);
+        if (!run) return;
+        recordNetworkUsage(run, u);
+        if (active) this.lifecycle.save(active.run, active.events);
+        else this.opts.store.saveRun(run);
+      },
+    };
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,9 @@
-// A run's token usage: each model call the gateway reports adds its tokens to
-// the run's total and becomes a model-call event carrying both.
+// A run's usage: each model call the gateway reports adds its tokens to the
+// run's total and becomes a model-call event carrying both; the egress proxy's
+// decisions become network events and its byte counts the run's network usage.
+import type { NetworkUsage } from '@astraforge/contract/networkPolicy';
 import { RunEventName, type Run, type TokenUsage } from '@astraforge/contract/runApi';
+import type { AllowedConnection, BlockedConnection } from '../egress/egressListener';
 import type { ModelCall } from '../gateway/modelGateway';
 import type { RunEventLog } from './runEventLog';
 
@@ -14,6 +17,19 @@ export function recordModelCall(run: Run, events: RunEventLog, call: ModelCall):
     error: call.error,
     total_usage: run.usage,
   });
+}
+
+export function recordNetworkAllowed(events: RunEventLog, c: AllowedConnection): void {
+  events.emit(RunEventName.networkAllowed, { host: c.host, port: c.port, rule: c.rule, address: c.address });
+}
+
+export function recordNetworkBlocked(events: RunEventLog, c: BlockedConnection): void {
+  events.emit(RunEventName.networkBlocked, { host: c.host, port: c.port, rule: c.rule, reason: c.reason });
+}
+
+/** The proxy reports its totals for the run's sandbox (one per run): they replace the run's. */
+export function recordNetworkUsage(run: Run, usage: NetworkUsage): void {
+  run.network_usage = { ...usage };
 }
 
 function addUsage(total: TokenUsage | undefined, more: TokenUsage): TokenUsage {

@@ -25,9 +25,14 @@ import type { SandboxLimits } from './sandboxProvider';
 
 /** Where a sandbox sees the model gateway's socket, which the runner relays to its loopback. */
 export const GATEWAY_SOCKET_PATH = '/.astraforge/gateway.sock';
+/** Where a sandbox with network sees its egress proxy's socket (relayed to its loopback). */
+export const EGRESS_SOCKET_PATH = '/.astraforge/egress.sock';
 
-/** af-runner's limit and relay flags (after its --shell): the per-process limits, and the gateway relay when there is one. */
-export function runnerArgs(limits: SandboxLimits, relayPort?: number): string[] {
+/**
+ * af-runner's limit and relay flags (after its --shell): the per-process limits, the gateway relay when
+ * there is one, and the egress relay when the sandbox has network.
+ */
+export function runnerArgs(limits: SandboxLimits, relayPort?: number, egressPort?: number): string[] {
   // prettier-ignore
   return [
     '--nproc', String(limits.pids),
@@ -37,6 +42,7 @@ export function runnerArgs(limits: SandboxLimits, relayPort?: number): string[] 
     '--nofile', String(limits.openFiles),
     '--disk-quota', String(limits.diskQuotaBytes),
     ...(relayPort ? ['--relay-port', String(relayPort), '--relay-socket', GATEWAY_SOCKET_PATH] : []),
+    ...(egressPort ? ['--egress-port', String(egressPort), '--egress-socket', EGRESS_SOCKET_PATH] : []),
   ];
 }
 

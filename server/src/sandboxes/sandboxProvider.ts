@@ -27,6 +27,10 @@ export interface SandboxAttachments {
   readOnlyFiles?: { hostPath: string; sandboxPath: string }[];
   /** A host unix socket the sandbox reaches as TCP on its own 127.0.0.1:port, its only way out. */
   loopbackRelay?: { hostSocket: string; port: number };
+  /** The sandbox's egress proxy (a host unix socket of its own), relayed to its 127.0.0.1:port; only with network. */
+  egressRelay?: { hostSocket: string; port: number };
+  /** Variables every process in the sandbox starts with (the proxy settings). */
+  environment?: Record<string, string>;
 }
 
 export interface SandboxSpec {

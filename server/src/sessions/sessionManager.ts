@@ -4,10 +4,15 @@
 import { randomBytes } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import type { CreateSessionRequest, SessionInfo, SessionStats } from '@astraforge/contract/sandboxApi';
+import type { NetworkPolicy, NetworkPolicyRequest, SessionNetwork } from '@astraforge/contract/networkPolicy';
+import { describePolicy } from '../egress/networkPolicy';
+import type { EgressListener, EgressObserver } from '../egress/egressListener';
+import type { EgressProxy } from '../egress/egressProxy';
 import { AppError } from '../errors';
 import { SandboxError } from '../sandboxes/sandboxError';
 import type { Sandbox, SandboxAttachments, SandboxLimits, SandboxProvider } from '../sandboxes/sandboxProvider';
 import { QuotaWatcher } from './quotaWatcher';
+import { boundSessionNetwork, noNetworkInfo, openSessionEgress } from './sessionEgress';
 import { SessionFileNotFound } from './sessionErrors';
 import { SessionRecords, type SessionRecord } from './sessionRecords';
 import { UidAllocator } from './uidAllocator';
@@ -27,6 +32,8 @@ export interface SessionManagerOptions {
   maxSessions: number;
   /** How long ended sessions stay listed (and answer 410) before their records go. */
   tombstoneSeconds: number;
+  /** The egress proxy, for sessions that ask for network; without it every session has none. */
+  egress?: EgressProxy;
   log: (obj: Record<string, unknown>, msg: string) => void;
 }
 
@@ -38,6 +45,8 @@ export interface SessionExtras {
   labels?: Record<string, unknown>;
   /** Tighter limits than the server's (never looser: they are capped). */
   limits?: Partial<Pick<SandboxLimits, 'memoryBytes' | 'cpus'>>;
+  /** Who hears of the session's network traffic (a run's events and usage). */
+  networkObserver?: EgressObserver;
 }
 
 export interface ExecOptions {
@@ -69,6 +78,9 @@ interface Live {
   lastActivity: number;
   running: number;
   ending?: Promise<void>;
+  egress?: EgressListener;
+  /** The network as it was when the session ended. */
+  networkAtEnd?: SessionNetwork;
 }
 
 export class SessionManager {
@@ -119,6 +131,7 @@ export class SessionManager {
    */
   async create(req: CreateSessionRequest, extras: SessionExtras = {}): Promise<SessionInfo> {
     const { seed } = extras;
+    const network = boundSessionNetwork(this.opts.egress, req.network);
     const image = req.image ?? this.opts.provider.images()[0];
     if (!this.opts.provider.acceptsAnyImage && !this.opts.provider.images().includes(image)) {
       throw new AppError('INVALID_IMAGE', `unknown image "${image}"`, { available: this.opts.provider.images() });
@@ -169,7 +182,13 @@ export class SessionManager {
     this.opts.records.save(record);
     const live: Live = { record, expiresAt: this.leaseEnd(record, now), lastActivity: now, running: 0 };
     this.sessions.set(id, live);
+    let attachments = extras.attachments;
     try {
+      if (network.mode !== 'none') {
+        const egress = await openSessionEgress(this.opts.egress!, id, network, hostUid, attachments, extras.networkObserver);
+        live.egress = egress.listener;
+        attachments = egress.attachments;
+      }
       live.sandbox = await this.opts.provider.create({
         sessionId: id,
         image,
@@ -180,9 +199,10 @@ export class SessionManager {
           memoryBytes: Math.min(this.opts.limits.memoryBytes, extras.limits?.memoryBytes ?? Infinity),
           cpus: Math.min(this.opts.limits.cpus, extras.limits?.cpus ?? Infinity),
         },
-        attachments: extras.attachments,
+        attachments,
       });
     } catch (e) {
+      await live.egress?.close();
       this.sessions.delete(id);
       this.opts.records.remove(id);
       this.releaseWorkspace(record);
@@ -319,6 +339,25 @@ export class SessionManager {
     this.opts.records.remove(id);
   }
 
+  /** The network policy a request would get here, as a run records it; INVALID_REQUEST when it asks for too much. */
+  boundNetwork(req: NetworkPolicyRequest | undefined): NetworkPolicy {
+    return describePolicy(boundSessionNetwork(this.opts.egress, req));
+  }
+
+  /** A running session's network from now on; INVALID_REQUEST beyond the server's, or for a sandbox started without network. */
+  changeNetwork(id: string, req: NetworkPolicyRequest): NetworkPolicy {
+    const live = this.access(id);
+    const policy = boundSessionNetwork(this.opts.egress, req);
+    if (!live.egress)
+      throw new AppError(
+        'INVALID_REQUEST',
+        'network: this sandbox was started without network (no proxy, no relay); start a new run with it',
+      );
+    live.egress.setPolicy(policy);
+    this.opts.log({ session_id: id, network: describePolicy(policy) }, 'session network changed');
+    return describePolicy(policy);
+  }
+
   /** Persistent workspace ids in use by running sessions. */
   workspaceInUse(workspaceId: string): boolean {
     return this.workspaceSessionCounts(workspaceId).active > 0;
@@ -387,6 +426,7 @@ export class SessionManager {
       ttl_seconds: r.ttl_seconds,
       max_lifetime_seconds: r.max_lifetime_seconds,
       container_id: `${this.opts.provider.name}-${r.id}`,
+      network: live.egress?.info() ?? live.networkAtEnd ?? noNetworkInfo(),
     };
   }
 
@@ -438,6 +478,11 @@ export class SessionManager {
       live.quota?.stop();
       await live.sandbox?.destroy().catch(() => undefined);
       live.sandbox = undefined;
+      if (live.egress) {
+        live.networkAtEnd = live.egress.info();
+        await live.egress.close();
+        live.egress = undefined;
+      }
       this.releaseWorkspace(live.record);
       this.opts.log({ session_id: live.record.id, status, reason }, 'session ended');
     })();

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { NetworkPolicyRequest } from '@astraforge/contract/networkPolicy';
 import type { ToolkitSession, ToolkitSessionRequest } from '@astraforge/contract/toolkitApi';
 import { AppError } from '../errors';
 import type { SessionManager } from '../sessions/sessionManager';
@@ -25,6 +26,8 @@ const DEFAULT_IDLE_TIMEOUT_SEC = 300;
 const DEFAULT_MAX_LIFETIME_SEC = 3600;
 const DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600;
 const SWEEP_INTERVAL_MS = 60_000;
+/** A stopped session's network: its policy, nothing going through it. */
+const IDLE_NETWORK = { usage: { bytes_sent: 0, bytes_received: 0, connections: 0, blocked: 0 }, allowed_hosts: [], blocked: [] };
 
 const Quantity = z.union([z.number(), z.string()]);
 const ToolkitRecord = z.object({
@@ -38,6 +41,8 @@ const ToolkitRecord = z.object({
   idle_timeout_sec: z.number().int(),
   max_lifetime_sec: z.number().int(),
   metadata: z.record(z.string(), z.unknown()),
+  /** Asked for at creation; every sandbox that backs the session gets it. */
+  network: NetworkPolicyRequest.optional(),
   workspace_id: z.string(),
   status: z.enum(['starting', 'ready', 'failed', 'terminated']),
   /** The server session backing it while it is ready. */
@@ -102,6 +107,7 @@ export class ToolkitSessions {
     // Checked before anything is kept, so a bad quantity leaves nothing behind.
     if (req.memory !== undefined) parseMemory(req.memory);
     if (req.cpu !== undefined) parseCpu(req.cpu);
+    this.sessions.boundNetwork(req.network);
     const now = new Date().toISOString();
     const rec: ToolkitRecord = {
       // Unless the client chose one, the session takes its first sandbox's id (set once it started),
@@ -116,6 +122,7 @@ export class ToolkitSessions {
       idle_timeout_sec: idle,
       max_lifetime_sec: lifetime,
       metadata: req.metadata ?? {},
+      ...(req.network ? { network: req.network } : {}),
       workspace_id: `toolkit-${randomUUID()}`,
       status: 'starting',
       error_message: '',
@@ -225,7 +232,7 @@ export class ToolkitSessions {
     started?: (backingId: string) => void,
   ): Promise<string> {
     const info = await this.sessions.create(
-      { image: rec.image, ttl_seconds: rec.idle_timeout_sec, workspace_id: rec.workspace_id },
+      { image: rec.image, ttl_seconds: rec.idle_timeout_sec, workspace_id: rec.workspace_id, network: rec.network },
       {
         maxLifetimeSeconds: rec.max_lifetime_sec,
         limits: {
@@ -348,6 +355,11 @@ export class ToolkitSessions {
       artifacts_count: this.artifacts.listFor(rec.id).length,
       created_at: rec.created_at,
       updated_at: rec.updated_at,
+      network:
+        backing?.network ??
+        (rec.network
+          ? { mode: rec.network.mode, allow: rec.network.allow ?? [], deny: rec.network.deny ?? [], ...IDLE_NETWORK }
+          : undefined),
     };
   }
 }

@@ -2,7 +2,7 @@
 // no capabilities, an unprivileged uid, read-only system folders, a private
 // /tmp, /dev and /proc, and only /workspace writable from the host.
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
-import { GATEWAY_SOCKET_PATH, runnerArgs } from '../runnerProtocol';
+import { EGRESS_SOCKET_PATH, GATEWAY_SOCKET_PATH, runnerArgs } from '../runnerProtocol';
 import type { SandboxAttachments, SandboxLimits } from '../sandboxProvider';
 
 export const SANDBOX_UID = 1000;
@@ -63,7 +63,13 @@ function attachmentMounts(attachments: SandboxAttachments | undefined): string[]
     // connect() needs no write access to the mount, so the socket can be bound read-only.
     mounts.push('--ro-bind', relay.hostSocket, GATEWAY_SOCKET_PATH);
   }
+  const egress = attachments?.egressRelay;
+  if (egress) mounts.push('--ro-bind', egress.hostSocket, EGRESS_SOCKET_PATH);
   return mounts;
+}
+
+function environmentArgs(attachments: SandboxAttachments | undefined): string[] {
+  return Object.entries(attachments?.environment ?? {}).flatMap(([name, value]) => ['--setenv', name, value]);
 }
 
 /**
@@ -94,6 +100,7 @@ export function bwrapArgs(layout: BwrapLayout, limits: SandboxLimits, attachment
     '--setenv', 'LANG', 'C.UTF-8',
     '--setenv', 'TERM', 'dumb',
     '--setenv', 'TMPDIR', '/tmp',
+    ...environmentArgs(attachments),
     ...systemFolderArgs(layout.rootfs),
     '--ro-bind', `${layout.etcDir}/passwd`, '/etc/passwd',
     '--ro-bind', `${layout.etcDir}/group`, '/etc/group',
@@ -111,6 +118,11 @@ export function bwrapArgs(layout: BwrapLayout, limits: SandboxLimits, attachment
     '--remount-ro', '/',
     '--chdir', '/workspace',
   ];
-  const command = [RUNNER_PATH, '--shell', layout.shell, ...runnerArgs(limits, attachments?.loopbackRelay?.port)];
+  const command = [
+    RUNNER_PATH,
+    '--shell',
+    layout.shell,
+    ...runnerArgs(limits, attachments?.loopbackRelay?.port, attachments?.egressRelay?.port),
+  ];
   return { options, command };
 }

@@ -9,7 +9,7 @@ import { PassThrough, type Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
 import { readFileSync } from 'node:fs';
-import { GATEWAY_SOCKET_PATH, RunnerClient, runnerArgs } from '../runnerProtocol';
+import { EGRESS_SOCKET_PATH, GATEWAY_SOCKET_PATH, RunnerClient, runnerArgs } from '../runnerProtocol';
 import { RunnerSandbox } from '../runnerSandbox';
 import { SandboxError } from '../sandboxError';
 import { withTimeout } from '../withTimeout';
@@ -197,6 +197,8 @@ export function containerSpec(
   for (const f of spec.attachments?.readOnlyFiles ?? []) binds.push(`${f.hostPath}:${f.sandboxPath}:ro`);
   const relay = spec.attachments?.loopbackRelay;
   if (relay) binds.push(`${relay.hostSocket}:${GATEWAY_SOCKET_PATH}:ro`);
+  const egress = spec.attachments?.egressRelay;
+  if (egress) binds.push(`${egress.hostSocket}:${EGRESS_SOCKET_PATH}:ro`);
   return {
     Image: image,
     // bash where the image has it (the stateful shell reads best in it), else /bin/sh.
@@ -206,7 +208,7 @@ export function containerSpec(
       `if [ -x /bin/bash ]; then s=/bin/bash; else s=/bin/sh; fi; exec ${RUNNER_PATH} --shell "$s" "$@"`,
       'af-runner',
     ],
-    Cmd: runnerArgs(limits, relay?.port),
+    Cmd: runnerArgs(limits, relay?.port, egress?.port),
     User: `${spec.hostUid}:${spec.hostUid}`,
     WorkingDir: '/workspace',
     Hostname: 'sandbox',
@@ -216,6 +218,7 @@ export function containerSpec(
       'LANG=C.UTF-8',
       'TERM=dumb',
       'TMPDIR=/tmp',
+      ...Object.entries(spec.attachments?.environment ?? {}).map(([name, value]) => `${name}=${value}`),
     ],
     Labels: { [LABEL_INSTANCE]: instanceId, [LABEL_SESSION]: spec.sessionId },
     OpenStdin: true,

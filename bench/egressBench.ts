@@ -1,0 +1,129 @@
+// Egress through the server's proxy beside the same download with no sandbox:
+// throughput of a 100 MiB download from loopback (plain HTTP forwarded, and a
+// CONNECT tunnel as HTTPS uses) and time to first byte of a small answer on a
+// new connection each time. curl measures both sides, in the sandbox and on
+// the host. Goals (issue 16): overhead under 10% of throughput and under 2 ms
+// per connection. `tsx bench/egressBench.ts` runs it alone.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startServer } from '../test/helpers/serverProcess';
+import { BenchClient } from './httpClient';
+import { summarize, table, type Row } from './stats';
+
+const MiB = 1024 * 1024;
+const DOWNLOAD = 100 * MiB;
+const CHUNK = Buffer.alloc(MiB, 0x61);
+
+/** /big streams 100 MiB; anything else answers "ok". */
+async function startOrigin(): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    if (req.url !== '/big') return void res.end('ok\n');
+    res.writeHead(200, { 'content-length': DOWNLOAD });
+    let sent = 0;
+    const pump = () => {
+      while (sent < DOWNLOAD) {
+        sent += CHUNK.length;
+        if (!res.write(CHUNK)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** A shell loop of curl calls printing one "<time_starttransfer s> <speed_download B/s>" line each. */
+function curlLoop(n: number, url: string, extra = ''): string {
+  return `for i in $(seq ${n}); do curl -s ${extra} -o /dev/null -w '%{time_starttransfer} %{speed_download}\\n' '${url}'; done`;
+}
+
+function parse(lines: string): { ttfbMs: number[]; mbps: number[] } {
+  const rows = lines
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number))
+    .filter((r) => r.length === 2 && r.every(Number.isFinite));
+  return { ttfbMs: rows.map((r) => r[0]! * 1000), mbps: rows.map((r) => r[1]! / MiB) };
+}
+
+export interface EgressBench {
+  rows: Row[];
+  throughputOverhead?: number;
+  firstByteOverheadMs?: number;
+}
+
+export async function egressBench(): Promise<EgressBench> {
+  const origin = await startOrigin();
+  const p = origin.port;
+  const server = await startServer({
+    config: {
+      pool: { size: 0 },
+      network: { allow: [`origin.test:${p}`], resolve: { 'origin.test': '127.0.0.1' }, allowPrivate: [`127.0.0.1:${p}`] },
+    },
+  });
+  const c = new BenchClient(server.url, server.apiKey);
+  try {
+    const created = await c.json('POST', '/v1/sessions', { network: { mode: 'allowlist', allow: [`origin.test:${p}`] } });
+    if (created.status !== 201) throw new Error(`egress bench: cannot create a session: ${JSON.stringify(created.body)}`);
+    const inSandbox = async (cmd: string): Promise<string> => {
+      const r = await c.json('POST', `/v1/sessions/${created.body.id}/exec`, { cmd, timeout_ms: 600_000 });
+      if (r.status !== 200) throw new Error(`egress bench: exec failed: ${JSON.stringify(r.body)}`);
+      return r.body.output;
+    };
+    // Asynchronously: the origin serves from this very process.
+    const onHost = async (cmd: string) => (await promisify(execFile)('sh', ['-c', cmd], { encoding: 'utf8', maxBuffer: 16 * MiB })).stdout;
+
+    const big = `http://origin.test:${p}/big`;
+    const small = `http://origin.test:${p}/small`;
+    const pin = `--resolve origin.test:${p}:127.0.0.1`;
+    // One unmeasured pass each: the origin's and the proxy's first connection.
+    await inSandbox(curlLoop(1, big));
+    await onHost(curlLoop(1, big, pin));
+
+    const direct = parse(await onHost(curlLoop(5, big, pin)));
+    // The sandbox's own share of the machine, without the proxy: a server inside it, over its loopback.
+    const local = parse(
+      await inSandbox(
+        `head -c ${DOWNLOAD} /dev/zero > /tmp/big && (cd /tmp && exec python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1 &) && sleep 1 && ${curlLoop(5, 'http://127.0.0.1:8000/big')}; rm -f /tmp/big`,
+      ),
+    );
+    const forwarded = parse(await inSandbox(curlLoop(5, big)));
+    const tunnelled = parse(await inSandbox(curlLoop(5, big, '-p')));
+    const directFirst = parse(await onHost(curlLoop(100, small, pin)));
+    const proxyFirst = parse(await inSandbox(curlLoop(100, small)));
+    const tunnelFirst = parse(await inSandbox(curlLoop(100, small, '-p')));
+
+    const rows = [
+      summarize('egress: 100 MiB from loopback, direct on the host (no sandbox)', direct.mbps, 'MiB/s'),
+      summarize('egress: 100 MiB inside the sandbox over its own loopback (no proxy)', local.mbps, 'MiB/s', 'python3 http.server'),
+      summarize('egress: 100 MiB through the proxy, plain HTTP', forwarded.mbps, 'MiB/s', 'sandbox → relay → proxy → origin'),
+      summarize('egress: 100 MiB through the proxy, CONNECT tunnel', tunnelled.mbps, 'MiB/s', 'as HTTPS goes (passed through)'),
+      summarize('egress: first byte, new connection, direct', directFirst.ttfbMs, 'ms'),
+      summarize('egress: first byte, new connection, through the proxy', proxyFirst.ttfbMs, 'ms', 'policy + lookup + connect'),
+      summarize('egress: first byte, new connection, CONNECT tunnel', tunnelFirst.ttfbMs, 'ms'),
+    ];
+    const throughputOverhead = 1 - Math.min(rows[2]!.p50!, rows[3]!.p50!) / rows[0]!.p50!;
+    const firstByteOverheadMs = Math.max(rows[5]!.p50!, rows[6]!.p50!) - rows[4]!.p50!;
+    return { rows, throughputOverhead, firstByteOverheadMs };
+  } finally {
+    await c.close();
+    await server.dispose();
+    origin.server.close();
+  }
+}
+
+if (require.main === module) {
+  egressBench()
+    .then((r) => {
+      console.log(table(r.rows));
+      console.log(`\n- proxy throughput overhead (worse of the two paths, p50): ${(r.throughputOverhead! * 100).toFixed(1)}% (goal < 10%)`);
+      console.log(`- proxy first-byte overhead per connection (p50): ${r.firstByteOverheadMs!.toFixed(2)} ms (goal < 2 ms)`);
+    })
+    .catch((e) => {
+      console.error(e);
+      process.exit(1);
+    });
+}

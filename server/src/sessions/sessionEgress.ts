@@ -1,0 +1,58 @@
+// A session's network: its policy bounded by the server's (a request for more
+// is INVALID_REQUEST), and, when it has any, its own egress listener, bound
+// into the sandbox and relayed to its loopback with the proxy variables set.
+import type { NetworkPolicyRequest, SessionNetwork } from '@astraforge/contract/networkPolicy';
+import type { EgressListener, EgressObserver } from '../egress/egressListener';
+import type { EgressProxy } from '../egress/egressProxy';
+import { describePolicy, NO_NETWORK, PolicyRefused, type EffectivePolicy } from '../egress/networkPolicy';
+import { EGRESS_RELAY_PORT, proxyEnvironment } from '../egress/sandboxEnvironment';
+import { AppError } from '../errors';
+import type { SandboxAttachments } from '../sandboxes/sandboxProvider';
+
+/** The policy a request gets on this server, or the 400 that says what was too much. */
+export function boundSessionNetwork(egress: EgressProxy | undefined, req: NetworkPolicyRequest | undefined): EffectivePolicy {
+  if (!req || req.mode === 'none') return NO_NETWORK;
+  if (!egress) throw new AppError('INVALID_REQUEST', 'this server gives sandboxes no network', { network: req });
+  try {
+    return egress.bound(req);
+  } catch (e) {
+    if (e instanceof PolicyRefused) throw new AppError('INVALID_REQUEST', `network: ${e.message}`, { entry: e.entry });
+    throw e;
+  }
+}
+
+export interface SessionEgress {
+  listener: EgressListener;
+  /** The attachments with the egress relay and the proxy variables added. */
+  attachments: SandboxAttachments;
+}
+
+export async function openSessionEgress(
+  egress: EgressProxy,
+  sessionId: string,
+  policy: EffectivePolicy,
+  hostUid: number,
+  attachments: SandboxAttachments | undefined,
+  observer: EgressObserver | undefined,
+): Promise<SessionEgress> {
+  const listener = await egress.open(sessionId, policy, hostUid);
+  listener.observe(observer);
+  return {
+    listener,
+    attachments: {
+      ...attachments,
+      egressRelay: { hostSocket: listener.socketPath, port: EGRESS_RELAY_PORT },
+      environment: { ...attachments?.environment, ...proxyEnvironment(EGRESS_RELAY_PORT) },
+    },
+  };
+}
+
+/** What a session's info says of a session without network. */
+export function noNetworkInfo(): SessionNetwork {
+  return {
+    ...describePolicy(NO_NETWORK),
+    usage: { bytes_sent: 0, bytes_received: 0, connections: 0, blocked: 0 },
+    allowed_hosts: [],
+    blocked: [],
+  };
+}
