@@ -20,6 +20,14 @@
  * only way out of a sandbox that has no network, used to reach the model
  * gateway.
  *
+ * With --listen [ADDR:]PORT and --token-file PATH (a Kubernetes pod, where
+ * no one holds the runner's stdin) it serves one TCP connection instead of
+ * stdio: the client's first line must be the session's token, found in the
+ * file either alone on a line or as the downward API writes a pod
+ * annotation (astraforge.dev/runner-token="..."). The file is read at each
+ * attempt, so a token the pod learns after it started (a warm pod claimed
+ * later) is honoured. Anything else is dropped and the runner keeps waiting.
+ *
  * Commands run as the runner's own uid, so the runner keeps them out of its
  * reach: it is not dumpable (its /proc files, fds and memory are closed to that
  * uid), it joins a session keyring of its own before any command runs, and
@@ -47,6 +55,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <linux/keyctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -648,6 +657,95 @@ static void start_relay(int port, const char *sock_path) {
 
 static uint64_t parse_u64(const char *s) { return strtoull(s, NULL, 10); }
 
+/* --- one TCP client instead of stdio (a pod's runner) --- */
+
+#define TOKEN_KEY "astraforge.dev/runner-token=\""
+
+static int same_secret(const char *a, size_t an, const char *b, size_t bn) {
+  if (an != bn || an == 0) return 0;
+  unsigned char d = 0;
+  for (size_t i = 0; i < an; i++) d |= (unsigned char)(a[i] ^ b[i]);
+  return d == 0;
+}
+
+/* Whether `tok` is the token the file names (a bare line, or the annotation line). */
+static int token_matches(const char *path, const char *tok, size_t tn) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[8192];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  int ok = 0;
+  for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+    size_t ln = strlen(line);
+    while (ln && (line[ln - 1] == '\r' || line[ln - 1] == ' ')) line[--ln] = 0;
+    if (!strncmp(line, TOKEN_KEY, sizeof TOKEN_KEY - 1)) {
+      char *v = line + sizeof TOKEN_KEY - 1, *end = strchr(v, '"');
+      if (end) ok |= same_secret(v, (size_t)(end - v), tok, tn);
+    } else {
+      ok |= same_secret(line, ln, tok, tn);
+    }
+  }
+  return ok;
+}
+
+/* Reads the client's first line (the token) within 5 s; returns its length or -1. */
+static ssize_t read_token_line(int c, char *tok, size_t cap) {
+  size_t n = 0;
+  int64_t deadline = now_ms() + 5000;
+  while (n < cap) {
+    struct pollfd p = {.fd = c, .events = POLLIN};
+    int64_t left = deadline - now_ms();
+    if (left <= 0 || poll(&p, 1, (int)left) <= 0) return -1;
+    ssize_t r = read(c, tok + n, 1); /* byte by byte: nothing after the line may be consumed */
+    if (r <= 0) return -1;
+    if (tok[n] == '\n') return (ssize_t)n;
+    n++;
+  }
+  return -1;
+}
+
+/* Waits for the client that knows the token and makes its connection the runner's stdin and stdout. */
+static void serve_tcp_client(const char *listen_at, const char *token_file) {
+  const char *colon = strrchr(listen_at, ':');
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+  a.sin_port = htons((uint16_t)parse_u64(colon ? colon + 1 : listen_at));
+  if (colon) {
+    char host[64];
+    size_t hl = (size_t)(colon - listen_at);
+    if (hl >= sizeof host) _exit(2);
+    memcpy(host, listen_at, hl);
+    host[hl] = 0;
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1) _exit(2);
+  }
+  int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 16) < 0) {
+    static const char msg[] = "af-runner: cannot listen\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(2);
+  }
+  for (;;) {
+    int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    char tok[257];
+    ssize_t tn = read_token_line(c, tok, sizeof tok - 1);
+    if (tn > 0 && token_matches(token_file, tok, (size_t)tn)) {
+      setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      dup2(c, 0);
+      dup2(c, 1);
+      close(c);
+      close(ls);
+      fcntl(0, F_SETFD, FD_CLOEXEC);
+      fcntl(1, F_SETFD, FD_CLOEXEC);
+      return;
+    }
+    close(c);
+  }
+}
+
 int main(int argc, char **argv) {
   /* First, before anything of the sandbox runs: the runner's /proc entries (fds, memory,
    * environment) become root's, out of reach of the uid the commands share with it. */
@@ -659,6 +757,7 @@ int main(int argc, char **argv) {
   syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL);
   int relay_port = 0;
   const char *relay_socket = NULL;
+  const char *listen_at = NULL, *token_file = NULL;
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *k = argv[i], *v = argv[i + 1];
     if (!strcmp(k, "--shell")) g_shell = v;
@@ -670,6 +769,13 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--disk-quota")) disk_quota = parse_u64(v); /* caps file size; the host measures usage */
     else if (!strcmp(k, "--relay-port")) relay_port = (int)parse_u64(v);
     else if (!strcmp(k, "--relay-socket")) relay_socket = v;
+    else if (!strcmp(k, "--listen")) listen_at = v;
+    else if (!strcmp(k, "--token-file")) token_file = v;
+  }
+  if (listen_at && !token_file) {
+    static const char msg[] = "af-runner: --listen needs --token-file\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    return 2;
   }
   for (int i = 0; i < MAX_DRAIN; i++) drain_fds[i] = -1;
   if (command_filter_build() < 0) {
@@ -689,6 +795,7 @@ int main(int argc, char **argv) {
   fcntl(0, F_SETFD, FD_CLOEXEC);
   fcntl(1, F_SETFD, FD_CLOEXEC);
   fcntl(2, F_SETFD, FD_CLOEXEC);
+  if (listen_at) serve_tcp_client(listen_at, token_file);
   if (relay_port && relay_socket) start_relay(relay_port, relay_socket);
 
   char hello[32];
