@@ -18,6 +18,7 @@ import { claimFor, instanceSelector, shutdownTime } from './claimSpec';
 import { pullWorkspace, pushWorkspace } from './podWorkspace';
 import type { PodWorkspaces } from './podWorkspaceDiffer';
 import { connectRunner } from './runnerConnection';
+import { podUsage } from './podUsage';
 
 /** Names Sandkasten and toolkit clients ask for; the default pool's image has what each promises. */
 const SDK_IMAGE_NAMES = ['base', 'python', 'node', 'sandbox-runtime:base', 'sandbox-runtime:python', 'sandbox-runtime:node'];
@@ -177,9 +178,9 @@ class KubernetesSandbox extends RunnerSandbox {
     await pullWorkspace(this.runner, dir, this.spec.hostUid);
   }
 
-  /** The pod's metrics are the cluster's (metrics.k8s.io); the runner reports none, so only the limit is known here. */
+  /** Measured inside the pod (its cgroup, or its processes): no metrics-server or pod access needed. */
   async usage(): Promise<SandboxUsage> {
-    return { memoryBytes: 0, memoryLimit: this.spec.limits.memoryBytes, cpuUsageUsec: 0 };
+    return podUsage(this.runner, this.spec.limits.memoryBytes);
   }
 
   async destroy(): Promise<void> {
