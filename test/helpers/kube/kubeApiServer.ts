@@ -42,6 +42,8 @@ export class KubeApiServer {
   readonly store: ObjectStore;
   /** Every request answered, for tests that check what a client asked. */
   readonly requests: KubeRequestLog[] = [];
+  /** Watches answered 410 Gone (their resourceVersion was older than the history). */
+  expiredWatches = 0;
   private readonly server: Server;
   private readonly openWatches = new Set<ServerResponse>();
   private url = '';
@@ -233,6 +235,7 @@ export class KubeApiServer {
     } else {
       const since = this.store.changesSince(Number(rvParam));
       if (!since) {
+        this.expiredWatches++;
         send('ERROR', statusBody(new KubeApiError(410, 'Expired', `too old resource version: ${rvParam} (${this.store.oldestResumable})`)));
         res.end();
         return;

@@ -3,7 +3,7 @@
 // or answers 410 Gone, all within one deadline; the failure names the
 // claim's conditions, so "Unschedulable" or "ImagePullBackOff" reach the user.
 import { SandboxError } from '../sandboxError';
-import type { ClaimClient, Condition, SandboxClaim } from './claimClient';
+import type { ClaimClient, Condition, SandboxClaim, WatchEvent } from './claimClient';
 
 export interface ReadyClaim {
   sandboxName: string;
@@ -33,55 +33,91 @@ export async function waitForReadyClaim(client: ClaimClient, name: string, timeo
   const deadline = Date.now() + timeoutMs;
   const selector = `metadata.name=${name}`;
   let last: SandboxClaim | undefined;
+  let resourceVersion: string | undefined;
   const fail = (why: string) =>
     new SandboxError(
       'START_FAILED',
       `SandboxClaim "${name}" in namespace "${client.namespace}" ${why}: ${describeConditions(last?.status?.conditions)}`,
     );
-  while (Date.now() < deadline) {
-    const list = await client.list({ fieldSelector: selector });
-    const claim = list.items[0];
-    if (!claim) throw fail('was deleted before it became Ready');
+  const check = (claim: SandboxClaim): ReadyClaim | undefined => {
     last = claim;
     const ready = readyOf(claim);
     if (ready) return ready;
     if (terminal(claim)) throw fail('cannot become Ready');
-    const outcome = await new Promise<ReadyClaim | 'relist' | Error>((resolve) => {
-      let stop: (() => void) | undefined;
-      let settled = false;
-      const settle = (v: ReadyClaim | 'relist' | Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        stop?.();
-        resolve(v);
-      };
-      const timer = setTimeout(() => settle('relist'), Math.max(1, deadline - Date.now()));
-      client
-        .watch(
-          selector,
-          list.resourceVersion,
-          (e) => {
-            if (e.type === 'GONE') return settle('relist');
-            if (e.type === 'BOOKMARK') return;
-            last = e.claim;
-            if (e.type === 'DELETED') return settle(fail('was deleted before it became Ready'));
-            const r = readyOf(e.claim);
-            if (r) return settle(r);
-            if (terminal(e.claim)) settle(fail('cannot become Ready'));
-          },
-          () => settle('relist'),
-        )
-        .then(
-          (s) => {
-            stop = s;
-            if (settled) s();
-          },
-          (e: Error) => settle(e),
-        );
+    return undefined;
+  };
+  while (Date.now() < deadline) {
+    if (resourceVersion === undefined) {
+      const list = await client.list({ fieldSelector: selector });
+      if (!list.items[0]) throw fail('was deleted before it became Ready');
+      const ready = check(list.items[0]);
+      if (ready) return ready;
+      resourceVersion = list.resourceVersion;
+    }
+    const outcome = await watchOnce(client, selector, resourceVersion, deadline, (e) => {
+      if (e.type === 'BOOKMARK') {
+        resourceVersion = e.resourceVersion;
+        return undefined;
+      }
+      if (e.type === 'GONE') return 'gone';
+      resourceVersion = e.claim.metadata.resourceVersion ?? resourceVersion;
+      if (e.type === 'DELETED') {
+        last = e.claim;
+        throw fail('was deleted before it became Ready');
+      }
+      return check(e.claim);
     });
-    if (outcome instanceof Error) throw outcome;
-    if (outcome !== 'relist') return outcome;
+    if (outcome === 'gone')
+      resourceVersion = undefined; // 410: the history is compacted, list again
+    else if (outcome !== 'ended') return outcome;
+    // A watch the server ended resumes from the last resourceVersion seen (bookmarks keep it fresh).
+    else await new Promise((r) => setTimeout(r, 50));
   }
   throw fail(`did not become Ready within ${Math.round(timeoutMs / 1000)} s`);
+}
+
+type Outcome = ReadyClaim | 'gone' | 'ended';
+
+/** One watch: until `onEvent` decides (a result, 'gone', or a throw), the server ends it, or the deadline. */
+function watchOnce(
+  client: ClaimClient,
+  selector: string,
+  resourceVersion: string,
+  deadline: number,
+  onEvent: (e: WatchEvent) => ReadyClaim | 'gone' | undefined,
+): Promise<Outcome> {
+  return new Promise<Outcome>((resolve, reject) => {
+    let stop: (() => void) | undefined;
+    let settled = false;
+    const settle = (v: Outcome | Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stop?.();
+      if (v instanceof Error) reject(v);
+      else resolve(v);
+    };
+    const timer = setTimeout(() => settle('ended'), Math.max(1, deadline - Date.now()));
+    client
+      .watch(
+        selector,
+        resourceVersion,
+        (e) => {
+          try {
+            const r = onEvent(e);
+            if (r) settle(r);
+          } catch (err) {
+            settle(err as Error);
+          }
+        },
+        () => settle('ended'),
+      )
+      .then(
+        (s) => {
+          stop = s;
+          if (settled) s();
+        },
+        (e: Error) => settle(e),
+      );
+  });
 }
