@@ -19,6 +19,8 @@ export type InjectedFailure = 'Unschedulable' | 'ImagePullBackOff' | 'NeverReady
 export interface ControllerOptions {
   api: KubeApiServer;
   runnerBinary: string;
+  /** The image's other files (its entrypoint, the runtime API): host file -> path in the pod. */
+  imageFiles?: { host: string; path: string }[];
   /** Where pods keep their emptyDirs. */
   dir: string;
   bwrapPath?: string;
@@ -143,6 +145,7 @@ export class ControllerDouble {
       spec: spec.spec,
       dir: join(this.o.dir, name),
       runnerBinary: this.o.runnerBinary,
+      imageFiles: this.o.imageFiles,
       bwrapPath: this.o.bwrapPath,
     });
     const templateAnnotations = spec.metadata?.annotations ?? {};

@@ -40,6 +40,11 @@ export async function startDevCluster(o: DevClusterOptions = {}): Promise<DevClu
   const controller = new ControllerDouble({
     api: kube.api,
     runnerBinary: o.runnerBinary ?? join(REPO, 'server/dist/af-runner'),
+    // What server/deploy/images/sandbox.Dockerfile puts in the image beside the runner.
+    imageFiles: [
+      { host: join(REPO, 'server/deploy/images/sandbox-entrypoint.sh'), path: '/opt/astraforge/bin/entrypoint' },
+      { host: join(REPO, 'server/deploy/images/runtime_api.py'), path: '/opt/astraforge/bin/runtime_api.py' },
+    ],
     dir: join(kube.dir, 'pods'),
   });
   controller.start();

@@ -80,6 +80,32 @@ export const KINDS: KubeKind[] = [
   },
 ];
 
+/** The plain kinds a deployment of the server holds (server/deploy/kubernetes), stored as given: no controllers act on them. */
+const PLAIN: [group: string, version: string, kind: string, plural: string, shortNames: string[]][] = [
+  ['', 'v1', 'ServiceAccount', 'serviceaccounts', ['sa']],
+  ['', 'v1', 'ConfigMap', 'configmaps', ['cm']],
+  ['', 'v1', 'Secret', 'secrets', []],
+  ['', 'v1', 'Service', 'services', ['svc']],
+  ['', 'v1', 'PersistentVolumeClaim', 'persistentvolumeclaims', ['pvc']],
+  ['apps', 'v1', 'Deployment', 'deployments', ['deploy']],
+  ['rbac.authorization.k8s.io', 'v1', 'Role', 'roles', []],
+  ['rbac.authorization.k8s.io', 'v1', 'RoleBinding', 'rolebindings', []],
+  ['networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', ['netpol']],
+];
+for (const [group, version, kind, plural, shortNames] of PLAIN) {
+  KINDS.push({
+    group,
+    version,
+    kind,
+    plural,
+    singular: kind.toLowerCase(),
+    shortNames,
+    namespaced: true,
+    statusSubresource: false,
+    required: [],
+  });
+}
+
 export function apiVersionOf(k: KubeKind): string {
   return k.group ? `${k.group}/${k.version}` : k.version;
 }

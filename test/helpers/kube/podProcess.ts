@@ -18,6 +18,7 @@ export const POD_HOST_UID = 61_000;
 export interface PodContainer {
   command?: string[];
   args?: string[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   volumeMounts?: { name: string; mountPath: string }[];
 }
 
@@ -32,6 +33,8 @@ export interface PodStart {
   spec: PodSpecLike;
   dir: string;
   runnerBinary: string;
+  /** More of the image's files: host file -> path in the pod (the entrypoint, the runtime API). */
+  imageFiles?: { host: string; path: string }[];
   bwrapPath?: string;
 }
 
@@ -115,6 +118,8 @@ export class PodProcess {
       '--size', String(64 << 20), '--perms', '0777', '--tmpfs', '/home/sandbox',
       ...mounts,
       '--ro-bind', this.o.runnerBinary, IMAGE_RUNNER_PATH,
+      ...(this.o.imageFiles ?? []).flatMap((f) => ['--ro-bind', f.host, f.path]),
+      ...containerEnv(container, this.o.ip).flatMap(([k, v]) => ['--setenv', k, v]),
       '--remount-ro', '/',
       '--chdir', '/workspace',
     ];
@@ -162,6 +167,16 @@ export class PodProcess {
     if (this.child) await this.exited;
     rmSync(this.o.dir, { recursive: true, force: true });
   }
+}
+
+/** The container's env: plain values, and the downward API's status.podIP. */
+function containerEnv(c: PodContainer, ip: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (const e of c.env ?? []) {
+    if (e.value !== undefined) out.push([e.name, e.value]);
+    else if (e.valueFrom?.fieldRef?.fieldPath === 'status.podIP') out.push([e.name, ip]);
+  }
+  return out;
 }
 
 function containerArgs(c: PodContainer | undefined): string[] {
