@@ -69,9 +69,11 @@ describe('kubernetes deployment manifests', function () {
 
   it('definesThreeTiersAndWarmPoolsOfExistingTemplates', () => {
     const templates = ofKind('SandboxTemplate');
-    const runtime = Object.fromEntries(templates.map((t) => [t.metadata.name, t.spec.podTemplate.spec.runtimeClassName ?? 'runc']));
+    const runtime: Record<string, string> = Object.fromEntries(
+      templates.map((t) => [t.metadata.name, t.spec.podTemplate.spec.runtimeClassName ?? 'runc']),
+    );
     assert.deepEqual(runtime, { 'astraforge-runc': 'runc', 'astraforge-gvisor': 'gvisor', 'astraforge-kata': 'kata' });
-    for (const pool of ofKind('SandboxWarmPool')) assert.ok(runtime[pool.spec.sandboxTemplateRef.name], pool.metadata.name);
+    for (const pool of ofKind('SandboxWarmPool')) assert.ok(runtime[pool.spec.sandboxTemplateRef.name as string], pool.metadata.name);
     for (const t of templates) {
       const pod = t.spec.podTemplate.spec;
       assert.equal(pod.automountServiceAccountToken, false);
