@@ -18,6 +18,7 @@ import { claimFor, instanceSelector, shutdownTime } from './claimSpec';
 import { pullWorkspace, pushWorkspace } from './podWorkspace';
 import type { PodWorkspaces } from './podWorkspaceDiffer';
 import { connectRunner } from './runnerConnection';
+import { withTimeout } from '../withTimeout';
 import { podUsage } from './podUsage';
 
 /** Names Sandkasten and toolkit clients ask for; the default pool's image has what each promises. */
@@ -154,6 +155,9 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
   }
 }
 
+/** How long a session's end may take to bring the pod's workspace back. */
+const FINAL_PULL_TIMEOUT_MS = 60_000;
+
 class KubernetesSandbox extends RunnerSandbox {
   readonly exited: Promise<void>;
   private readonly renewal: NodeJS.Timeout;
@@ -187,6 +191,11 @@ class KubernetesSandbox extends RunnerSandbox {
     if (this.destroyed) return;
     this.destroyed = true;
     clearInterval(this.renewal);
+    // The pod's workspace goes with its claim: the host folder keeps what it held (a persistent
+    // workspace's next session starts from it). Not from a runner that broke the protocol.
+    if (!this.runner.closed && !this.failure) {
+      await withTimeout(this.pullInto(this.spec.workspaceDir), FINAL_PULL_TIMEOUT_MS).catch(() => undefined);
+    }
     this.runner.close(new SandboxError('SANDBOX_GONE', 'the session was destroyed'));
     this.socket.destroy();
     await this.provider.release(this, this.spec.workspaceDir);
