@@ -101,19 +101,26 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
       leaseSeconds: this.opts.claimLeaseSeconds,
     });
     const name = claim.metadata.name;
-    const deadline = Date.now() + this.opts.readyTimeoutSeconds * 1000;
+    const started = Date.now();
+    const deadline = started + this.opts.readyTimeoutSeconds * 1000;
     try {
       await this.client.create(claim);
     } catch (e) {
       throw new SandboxError('START_FAILED', `cannot create SandboxClaim "${name}": ${(e as Error).message}`);
     }
     try {
+      const created = Date.now();
       const ready = await waitForReadyClaim(this.client, name, this.opts.readyTimeoutSeconds * 1000);
+      const readyAt = Date.now();
       const { socket, runner } = await connectRunner({ host: ready.podIP, port: this.opts.runnerPort, token }, deadline);
       const sandbox = new KubernetesSandbox(this, name, socket, runner, spec);
       await pushWorkspace(runner, spec.workspaceDir, (abs, file) => sandbox.writeFileFromHost(abs, file));
       this.live.set(spec.workspaceDir, sandbox);
-      this.opts.log?.({ session_id: spec.sessionId, claim: name, sandbox: ready.sandboxName, pod_ip: ready.podIP }, 'sandbox claim ready');
+      const timings = { create_ms: created - started, ready_ms: readyAt - created, connect_ms: Date.now() - readyAt };
+      this.opts.log?.(
+        { session_id: spec.sessionId, claim: name, sandbox: ready.sandboxName, pod_ip: ready.podIP, ...timings },
+        'sandbox claim ready',
+      );
       return sandbox;
     } catch (e) {
       await this.client.delete(name).catch(() => undefined);
