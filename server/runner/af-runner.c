@@ -27,6 +27,9 @@
  * annotation (astraforge.dev/runner-token="..."). The file is read at each
  * attempt, so a token the pod learns after it started (a warm pod claimed
  * later) is honoured. Anything else is dropped and the runner keeps waiting.
+ * The line may go on with " relay=PORT,A.B.C.D:P": the gateway relay then
+ * listens on the pod's 127.0.0.1:PORT and forwards to the server at
+ * A.B.C.D:P over TCP (a pod has no socket of the server's to bind in).
  *
  * Commands run as the runner's own uid, so the runner keeps them out of its
  * reach: it is not dumpable (its /proc files, fds and memory are closed to that
@@ -112,6 +115,9 @@ static struct {
 } lim = {512, 8ull << 30, 1ull << 30, 3600, 4096};
 static uint64_t disk_quota;
 static pid_t relay_pid;
+/* The relay's upstream when the server named one over TCP (a pod); else the unix socket. */
+static struct sockaddr_in relay_up;
+static int relay_up_tcp;
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -605,10 +611,16 @@ static void read_requests(void) {
 
 /* Copies bytes both ways until both sides have closed. */
 static void relay_connection(int tcp, const char *sock_path) {
-  int up = socket(AF_UNIX, SOCK_STREAM, 0);
-  struct sockaddr_un ua = {.sun_family = AF_UNIX};
-  strncpy(ua.sun_path, sock_path, sizeof ua.sun_path - 1);
-  if (up < 0 || connect(up, (struct sockaddr *)&ua, sizeof ua) < 0) _exit(1);
+  int up;
+  if (relay_up_tcp) {
+    up = socket(AF_INET, SOCK_STREAM, 0);
+    if (up < 0 || connect(up, (struct sockaddr *)&relay_up, sizeof relay_up) < 0) _exit(1);
+  } else {
+    up = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un ua = {.sun_family = AF_UNIX};
+    strncpy(ua.sun_path, sock_path, sizeof ua.sun_path - 1);
+    if (up < 0 || connect(up, (struct sockaddr *)&ua, sizeof ua) < 0) _exit(1);
+  }
   int open_in = 1, open_out = 1; /* tcp -> up, up -> tcp */
   char b[CHUNK];
   while (open_in || open_out) {
@@ -707,8 +719,21 @@ static ssize_t read_token_line(int c, char *tok, size_t cap) {
   return -1;
 }
 
+/* " relay=PORT,A.B.C.D:P" after the token: the relay's port in the pod and its upstream. */
+static int parse_relay(const char *s, int *port) {
+  unsigned p, up, a, b, c, d;
+  char extra;
+  if (sscanf(s, " relay=%u,%u.%u.%u.%u:%u%c", &p, &a, &b, &c, &d, &up, &extra) != 6) return -1;
+  if (!p || p > 65535 || !up || up > 65535 || a > 255 || b > 255 || c > 255 || d > 255) return -1;
+  *port = (int)p;
+  relay_up = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)up),
+                                  .sin_addr.s_addr = htonl((a << 24) | (b << 16) | (c << 8) | d)};
+  relay_up_tcp = 1;
+  return 0;
+}
+
 /* Waits for the client that knows the token and makes its connection the runner's stdin and stdout. */
-static void serve_tcp_client(const char *listen_at, const char *token_file) {
+static void serve_tcp_client(const char *listen_at, const char *token_file, int *relay_port) {
   const char *colon = strrchr(listen_at, ':');
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
   a.sin_port = htons((uint16_t)parse_u64(colon ? colon + 1 : listen_at));
@@ -731,8 +756,18 @@ static void serve_tcp_client(const char *listen_at, const char *token_file) {
     int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
     if (c < 0) continue;
     char tok[257];
-    ssize_t tn = read_token_line(c, tok, sizeof tok - 1);
-    if (tn > 0 && token_matches(token_file, tok, (size_t)tn)) {
+    ssize_t n = read_token_line(c, tok, sizeof tok - 1);
+    ssize_t tn = n;
+    int want_relay = 0;
+    if (n > 0) {
+      tok[n] = 0;
+      char *sp = memchr(tok, ' ', (size_t)n);
+      if (sp) {
+        tn = sp - tok;
+        want_relay = 1;
+      }
+    }
+    if (tn > 0 && token_matches(token_file, tok, (size_t)tn) && (!want_relay || parse_relay(tok + tn, relay_port) == 0)) {
       setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       dup2(c, 0);
       dup2(c, 1);
@@ -795,8 +830,8 @@ int main(int argc, char **argv) {
   fcntl(0, F_SETFD, FD_CLOEXEC);
   fcntl(1, F_SETFD, FD_CLOEXEC);
   fcntl(2, F_SETFD, FD_CLOEXEC);
-  if (listen_at) serve_tcp_client(listen_at, token_file);
-  if (relay_port && relay_socket) start_relay(relay_port, relay_socket);
+  if (listen_at) serve_tcp_client(listen_at, token_file, &relay_port);
+  if (relay_port && (relay_socket || relay_up_tcp)) start_relay(relay_port, relay_socket);
 
   char hello[32];
   int hl = snprintf(hello, sizeof hello, "%d", (int)getpid());

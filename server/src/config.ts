@@ -60,6 +60,8 @@ export const ServerConfig = z.object({
       readyTimeoutSeconds: z.number().int().positive().default(120),
       /** A claim expires this long after its server stops renewing it (a crash). */
       claimLeaseSeconds: z.number().int().min(60).default(900),
+      /** Where pods reach the model gateway, on the server's pod-network address (0: any free port; a deployment fixes one for its NetworkPolicy). */
+      gatewayBridgePort: z.number().int().min(0).max(65535).default(0),
     })
     .prefault({}),
   images: z.record(z.string(), z.string()).default({}),

@@ -87,7 +87,10 @@ describe('kubernetes deployment manifests', function () {
       assert.equal(c.securityContext.allowPrivilegeEscalation, false);
       assert.ok(c.resources.limits.memory && c.resources.limits.cpu);
       assert.ok(c.args.includes('--token-file'), 'the runner takes only clients with the session token');
-      assert.deepEqual(t.spec.networkPolicy.egress, [], 'sandboxes reach nothing');
+      const egress = t.spec.networkPolicy.egress;
+      assert.equal(egress.length, 1, 'sandboxes reach one place');
+      assert.deepEqual(egress[0].to, [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'astraforge-server' } } }]);
+      assert.deepEqual(egress[0].ports, [{ port: 8788, protocol: 'TCP' }], 'the gateway bridge only');
     }
   });
 
@@ -107,6 +110,7 @@ describe('kubernetes deployment manifests', function () {
     ]);
     const config = JSON.parse(ofKind('ConfigMap')[0].data['config.json']);
     assert.equal(config.sandbox, 'kubernetes');
+    assert.equal(config.kubernetes.gatewayBridgePort, 8788, 'the port the templates let sandboxes reach');
   });
 
   describe('applied with kubectl against the API double', () => {

@@ -10,6 +10,15 @@ RUN apt-get update \
 COPY server/runner/ /src/
 RUN gcc -O2 -Wall -Wextra -Werror -static -o /af-runner /src/af-runner.c /src/command-filter.c -lseccomp
 
+# The Codex CLI for the codex agent (a static binary; the server mounts it on other providers,
+# a pod's image carries it at the same path).
+FROM debian:bookworm-slim AS codex
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates npm && rm -rf /var/lib/apt/lists/*
+COPY package-lock.json /tmp/lock.json
+RUN v=$(node -e 'console.log(require("/tmp/lock.json").packages["node_modules/@openai/codex"].version)') \
+ && mkdir /codex && cd /codex && npm install --no-audit --no-fund "@openai/codex@$v" \
+ && cp "$(find /codex/node_modules -path '*/vendor/*-unknown-linux-musl/bin/codex' | head -1)" /codex/codex
+
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends bash ca-certificates coreutils findutils git grep nodejs procps python3 sed tar \
@@ -19,6 +28,7 @@ RUN apt-get update \
  && mkdir -p /workspace /home/sandbox /run/astraforge/podinfo /opt/astraforge/bin \
  && chown 1000:1000 /workspace /home/sandbox
 COPY --from=runner /af-runner /opt/astraforge/bin/af-runner
+COPY --from=codex /codex/codex /.astraforge/bin/codex
 COPY server/deploy/images/sandbox-entrypoint.sh /opt/astraforge/bin/entrypoint
 COPY server/deploy/images/runtime_api.py /opt/astraforge/bin/runtime_api.py
 USER 1000:1000

@@ -3,7 +3,7 @@
 // of server/deploy/kubernetes (the manifests a real install applies), so a
 // server started with its KUBECONFIG and `--sandbox kubernetes` needs no
 // other setting. scripts/dev-cluster.sh runs it; tests start it in-process.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { ControllerDouble } from './controllerDouble';
@@ -31,6 +31,11 @@ export interface DevCluster {
   stop(): Promise<void>;
 }
 
+function codexBinary(): string | undefined {
+  const bin = join(REPO, 'node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex');
+  return existsSync(bin) ? bin : undefined;
+}
+
 export function deployObjects(file: string): KubeObject[] {
   return (loadAllYaml(readFileSync(join(DEPLOY_DIR, file), 'utf8')) as KubeObject[]).filter(Boolean);
 }
@@ -44,6 +49,8 @@ export async function startDevCluster(o: DevClusterOptions = {}): Promise<DevClu
     imageFiles: [
       { host: join(REPO, 'server/deploy/images/sandbox-entrypoint.sh'), path: '/opt/astraforge/bin/entrypoint' },
       { host: join(REPO, 'server/deploy/images/runtime_api.py'), path: '/opt/astraforge/bin/runtime_api.py' },
+      // The Codex CLI, where the image carries it for the codex agent.
+      ...(codexBinary() ? [{ host: codexBinary()!, path: '/.astraforge/bin/codex' }] : []),
     ],
     dir: join(kube.dir, 'pods'),
   });

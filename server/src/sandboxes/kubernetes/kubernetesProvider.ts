@@ -18,6 +18,7 @@ import { claimFor, instanceSelector, shutdownTime } from './claimSpec';
 import { pullWorkspace, pushWorkspace } from './podWorkspace';
 import type { PodWorkspaces } from './podWorkspaceDiffer';
 import { connectRunner } from './runnerConnection';
+import { GatewayBridges, localIPv4 } from './gatewayBridge';
 import { withTimeout } from '../withTimeout';
 import { podUsage } from './podUsage';
 
@@ -36,6 +37,8 @@ export interface KubernetesProviderOptions extends KubeTarget {
   readyTimeoutSeconds: number;
   /** The claim's shutdownTime is this far ahead, renewed while the session lives: a crashed server's claims expire by themselves. */
   claimLeaseSeconds: number;
+  /** The port pods reach the model gateway on, at the server's pod-network address (0: any free one). */
+  gatewayBridgePort: number;
   log?: (obj: Record<string, unknown>, msg: string) => void;
 }
 
@@ -43,9 +46,11 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
   readonly name = 'kubernetes';
   private readonly client: ClaimClient;
   private readonly live = new Map<string, KubernetesSandbox>();
+  private readonly bridges: GatewayBridges;
 
   constructor(private readonly opts: KubernetesProviderOptions) {
     this.client = new ClaimClient(opts);
+    this.bridges = new GatewayBridges(opts.gatewayBridgePort);
   }
 
   /** Loads the configuration and checks the API answers, or fails with what to do. */
@@ -86,12 +91,6 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
   async create(spec: SandboxSpec): Promise<Sandbox> {
     const pool = this.poolOf(spec.image);
     if (!pool) throw new SandboxError('INVALID_IMAGE', `unknown image "${spec.image}"; available: ${this.images().join(', ')}`);
-    if (spec.attachments?.readOnlyFiles?.length || spec.attachments?.loopbackRelay) {
-      throw new SandboxError(
-        'START_FAILED',
-        'agents that need host files or the model gateway relay do not run on the kubernetes provider yet',
-      );
-    }
     const token = randomBytes(32).toString('base64url');
     const claim = claimFor({
       sessionId: spec.sessionId,
@@ -112,8 +111,21 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
       const created = Date.now();
       const ready = await waitForReadyClaim(this.client, name, this.opts.readyTimeoutSeconds * 1000);
       const readyAt = Date.now();
-      const { socket, runner } = await connectRunner({ host: ready.podIP, port: this.opts.runnerPort, token }, deadline);
+      const relay = spec.attachments?.loopbackRelay;
+      const { socket, runner } = await connectRunner(
+        {
+          host: ready.podIP,
+          port: this.opts.runnerPort,
+          token,
+          lineSuffix: relay ? (sock) => this.relaySuffix(sock.localAddress, relay.hostSocket, relay.port) : undefined,
+        },
+        deadline,
+      );
       const sandbox = new KubernetesSandbox(this, name, socket, runner, spec);
+      await requireImageFiles(runner, spec.attachments?.readOnlyFiles ?? []).catch(async (e: Error) => {
+        await sandbox.destroy();
+        throw e;
+      });
       await pushWorkspace(runner, spec.workspaceDir, (abs, file) => sandbox.writeFileFromHost(abs, file));
       this.live.set(spec.workspaceDir, sandbox);
       const timings = { create_ms: created - started, ready_ms: readyAt - created, connect_ms: Date.now() - readyAt };
@@ -128,6 +140,14 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
         ? e
         : new SandboxError('START_FAILED', `cannot start the sandbox of claim "${name}": ${(e as Error).message}`);
     }
+  }
+
+  /** The token line's relay part: the pod's relay port and this server's bridge to the gateway, where the pod reaches it. */
+  private async relaySuffix(localAddress: string | undefined, hostSocket: string, podPort: number): Promise<string> {
+    const host = localIPv4(localAddress);
+    if (!host) throw new SandboxError('START_FAILED', `the gateway relay needs an IPv4 pod network (the server is ${localAddress} there)`);
+    const bridge = await this.bridges.addressFor(host, hostSocket);
+    return ` relay=${podPort},${bridge.host}:${bridge.port}`;
   }
 
   /** The claims of this server that no session owns (at start-up: all of them) are deleted. */
@@ -159,6 +179,30 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
 
   get leaseSeconds(): number {
     return this.opts.claimLeaseSeconds;
+  }
+}
+
+/**
+ * Host files an agent needs (its binary) are not mounted into pods: the sandbox image carries
+ * them at the same paths (server/deploy/images/sandbox.Dockerfile). Checked before the session
+ * is handed out, so a missing one fails the start with its name.
+ */
+async function requireImageFiles(runner: RunnerClient, files: { sandboxPath: string }[]): Promise<void> {
+  for (const f of files) {
+    if (!/^\/[A-Za-z0-9._/-]+$/.test(f.sandboxPath))
+      throw new SandboxError('START_FAILED', `cannot check ${JSON.stringify(f.sandboxPath)} in the pod`);
+    const r = await runner.exec(`test -e '${f.sandboxPath}'`, {
+      timeoutMs: 10_000,
+      separateStderr: false,
+      maxOutputBytes: 256,
+      onOutput: () => undefined,
+    }).result;
+    if (r.exitCode !== 0) {
+      throw new SandboxError(
+        'START_FAILED',
+        `the sandbox image has no ${f.sandboxPath}: on kubernetes the image must carry it (host files are not mounted into pods)`,
+      );
+    }
   }
 }
 

@@ -12,6 +12,8 @@ export interface RunnerEndpoint {
   host: string;
   port: number;
   token: string;
+  /** What follows the token on its line, decided once connected (the gateway relay names the server's address). */
+  lineSuffix?: (socket: Socket) => Promise<string>;
 }
 
 function attempt(ep: RunnerEndpoint, timeoutMs: number): Promise<{ socket: Socket; runner: RunnerClient }> {
@@ -23,9 +25,15 @@ function attempt(ep: RunnerEndpoint, timeoutMs: number): Promise<{ socket: Socke
       reject(e);
     };
     socket.once('error', fail);
-    socket.once('connect', () => {
+    socket.once('connect', async () => {
       const runner = new RunnerClient(socket, socket);
-      socket.write(`${ep.token}\n`);
+      let suffix = '';
+      try {
+        suffix = ep.lineSuffix ? await ep.lineSuffix(socket) : '';
+      } catch (e) {
+        return fail(e as Error);
+      }
+      socket.write(`${ep.token}${suffix}\n`);
       withTimeout(runner.ready, timeoutMs).then(
         () => {
           socket.off('error', fail);
