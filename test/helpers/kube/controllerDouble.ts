@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { KubeApiServer } from './kubeApiServer';
 import type { Change, KubeObject } from './objectStore';
 import { PodProcess, type PodSpecLike } from './podProcess';
+import { podNetwork } from './podNetwork';
 
 export type InjectedFailure = 'Unschedulable' | 'ImagePullBackOff' | 'NeverReady';
 
@@ -55,7 +56,6 @@ export class ControllerDouble {
   private readonly bound = new Map<string, Pod>();
   private readonly expiries = new Map<string, NodeJS.Timeout>();
   private readonly failures: InjectedFailure[] = [];
-  private nextIp = 257;
   private queue: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
@@ -129,19 +129,14 @@ export class ControllerDouble {
     }
   }
 
-  private allocateIp(): string {
-    let n = this.nextIp++;
-    while ((n & 255) === 0 || (n & 255) === 255) n = this.nextIp++;
-    return `127.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
-  }
-
   private startPod(prefix: string, template: KubeObject): Pod {
     const spec = (template.spec as Spec).podTemplate!;
     const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-    const ip = this.allocateIp();
+    const network = podNetwork();
+    const ip = network.podIp;
     const proc = new PodProcess({
       name,
-      ip,
+      network,
       spec: spec.spec,
       dir: join(this.o.dir, name),
       runnerBinary: this.o.runnerBinary,

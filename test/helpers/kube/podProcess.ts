@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import type { PodNetwork } from './podNetwork';
 
 /** Where the image keeps af-runner (server/deploy/images/sandbox.Dockerfile). */
 export const IMAGE_RUNNER_PATH = '/opt/astraforge/bin/af-runner';
@@ -29,7 +30,8 @@ export interface PodSpecLike {
 
 export interface PodStart {
   name: string;
-  ip: string;
+  /** The pod's network (podNetwork.ts): its IP, and how to run a process in it. */
+  network: PodNetwork;
   spec: PodSpecLike;
   dir: string;
   runnerBinary: string;
@@ -52,6 +54,10 @@ export class PodProcess {
     const listen = args.indexOf('--listen');
     this.port = listen >= 0 ? Number(args[listen + 1]) : 0;
     this.podinfo = join(o.dir, 'podinfo');
+  }
+
+  get ip(): string {
+    return this.o.network.podIp;
   }
 
   get logs(): string {
@@ -86,7 +92,7 @@ export class PodProcess {
       `root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:1000:1000:sandbox:/home/sandbox:/bin/bash\n`,
     );
     writeFileSync(join(this.o.dir, 'group'), 'root:x:0:\nsandbox:x:1000:\n');
-    writeFileSync(join(this.o.dir, 'hosts'), `127.0.0.1 localhost\n${this.o.ip} ${this.o.name}\n`);
+    writeFileSync(join(this.o.dir, 'hosts'), `127.0.0.1 localhost\n${this.ip} ${this.o.name}\n`);
     const mounts: string[] = [];
     for (const m of container.volumeMounts ?? []) {
       const vol = spec.volumes?.find((v) => v.name === m.name);
@@ -96,7 +102,7 @@ export class PodProcess {
     }
     if (!mounts.includes('/workspace')) mounts.push('--bind', workspace, '/workspace');
     // The pod's IP: its own loopback address (all of 127/8 reaches lo), so every pod listens on the template's port.
-    const command = argv.map((a, i) => (argv[i - 1] === '--listen' ? `${this.o.ip}:${a.split(':').pop()}` : a));
+    const command = argv.map((a, i) => (argv[i - 1] === '--listen' ? `${this.ip}:${a.split(':').pop()}` : a));
     // prettier-ignore
     const options = [
       '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
@@ -119,15 +125,16 @@ export class PodProcess {
       ...mounts,
       '--ro-bind', this.o.runnerBinary, IMAGE_RUNNER_PATH,
       ...(this.o.imageFiles ?? []).flatMap((f) => ['--ro-bind', f.host, f.path]),
-      ...containerEnv(container, this.o.ip).flatMap(([k, v]) => ['--setenv', k, v]),
+      ...containerEnv(container, this.ip).flatMap(([k, v]) => ['--setenv', k, v]),
       '--remount-ro', '/',
       '--chdir', '/workspace',
     ];
-    const child = spawn(this.o.bwrapPath ?? 'bwrap', ['--args', '3', '--', ...command], {
+    const enter = this.o.network.enter(POD_HOST_UID);
+    const [file, ...prefix] = [...enter.command, this.o.bwrapPath ?? 'bwrap'];
+    const child = spawn(file, [...prefix, '--args', '3', '--', ...command], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-      uid: POD_HOST_UID,
-      gid: POD_HOST_UID,
-      env: {},
+      ...(enter.spawnAsUid ? { uid: POD_HOST_UID, gid: POD_HOST_UID } : {}),
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
       cwd: '/',
     });
     const argsPipe = child.stdio[3] as NodeJS.WritableStream & { on(e: 'error', f: () => void): void };
@@ -151,7 +158,7 @@ export class PodProcess {
   /** The readiness probe (tcpSocket on the runner's port): a connection is accepted. */
   probe(): Promise<boolean> {
     return new Promise((resolve) => {
-      const s = connect({ host: this.o.ip, port: this.port });
+      const s = connect({ host: this.ip, port: this.port });
       const done = (ok: boolean) => {
         s.destroy();
         resolve(ok);
@@ -165,6 +172,7 @@ export class PodProcess {
   async stop(): Promise<void> {
     if (this.alive) this.child!.kill('SIGKILL');
     if (this.child) await this.exited;
+    this.o.network.destroy();
     rmSync(this.o.dir, { recursive: true, force: true });
   }
 }
