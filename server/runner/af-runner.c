@@ -29,7 +29,9 @@
  * later) is honoured. Anything else is dropped and the runner keeps waiting.
  * The line may go on with " relay=PORT,A.B.C.D:P": the gateway relay then
  * listens on the pod's 127.0.0.1:PORT and forwards to the server at
- * A.B.C.D:P over TCP (a pod has no socket of the server's to bind in).
+ * A.B.C.D:P over TCP (a pod has no socket of the server's to bind in); and
+ * with " limits=NPROC,AS,FSIZE,CPU,NOFILE,DISK": the session's own limits
+ * (a warm pod started before its session was known).
  *
  * Commands run as the runner's own uid, so the runner keeps them out of its
  * reach: it is not dumpable (its /proc files, fds and memory are closed to that
@@ -719,16 +721,36 @@ static ssize_t read_token_line(int c, char *tok, size_t cap) {
   return -1;
 }
 
-/* " relay=PORT,A.B.C.D:P" after the token: the relay's port in the pod and its upstream. */
+/* "relay=PORT,A.B.C.D:P": the relay's port in the pod and its upstream. */
 static int parse_relay(const char *s, int *port) {
   unsigned p, up, a, b, c, d;
   char extra;
-  if (sscanf(s, " relay=%u,%u.%u.%u.%u:%u%c", &p, &a, &b, &c, &d, &up, &extra) != 6) return -1;
+  if (sscanf(s, "relay=%u,%u.%u.%u.%u:%u%c", &p, &a, &b, &c, &d, &up, &extra) != 6) return -1;
   if (!p || p > 65535 || !up || up > 65535 || a > 255 || b > 255 || c > 255 || d > 255) return -1;
   *port = (int)p;
   relay_up = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)up),
                                   .sin_addr.s_addr = htonl((a << 24) | (b << 16) | (c << 8) | d)};
   relay_up_tcp = 1;
+  return 0;
+}
+
+/* "limits=NPROC,AS,FSIZE,CPU,NOFILE,DISK": the session's limits, each at least 1. */
+static int parse_limits(const char *s) {
+  unsigned long long v[6];
+  char extra;
+  if (sscanf(s, "limits=%llu,%llu,%llu,%llu,%llu,%llu%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &extra) != 6) return -1;
+  for (int i = 0; i < 6; i++) if (!v[i]) return -1;
+  lim.nproc = v[0], lim.as = v[1], lim.fsize = v[2], lim.cpu = v[3], lim.nofile = v[4], disk_quota = v[5];
+  return 0;
+}
+
+/* The words after the token: each known, each well formed, or the line is refused. */
+static int parse_options(char *s, int *relay_port) {
+  for (char *w = strtok(s, " "); w; w = strtok(NULL, " ")) {
+    if (!strncmp(w, "relay=", 6)) { if (parse_relay(w, relay_port) < 0) return -1; }
+    else if (!strncmp(w, "limits=", 7)) { if (parse_limits(w) < 0) return -1; }
+    else return -1;
+  }
   return 0;
 }
 
@@ -758,16 +780,17 @@ static void serve_tcp_client(const char *listen_at, const char *token_file, int 
     char tok[257];
     ssize_t n = read_token_line(c, tok, sizeof tok - 1);
     ssize_t tn = n;
-    int want_relay = 0;
+    char *options = NULL;
     if (n > 0) {
       tok[n] = 0;
       char *sp = memchr(tok, ' ', (size_t)n);
       if (sp) {
         tn = sp - tok;
-        want_relay = 1;
+        options = sp + 1;
       }
     }
-    if (tn > 0 && token_matches(token_file, tok, (size_t)tn) && (!want_relay || parse_relay(tok + tn, relay_port) == 0)) {
+    /* Options are read only from the client that knows the token; a bad one refuses the connection. */
+    if (tn > 0 && token_matches(token_file, tok, (size_t)tn) && (!options || parse_options(options, relay_port) == 0)) {
       setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       dup2(c, 0);
       dup2(c, 1);

@@ -8,10 +8,11 @@
 // this server that no session owns are deleted at start-up.
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { RunnerClient } from '../runnerProtocol';
+import type { RunnerClient, RunnerExecOptions } from '../runnerProtocol';
+import { PodQuota } from './podQuota';
 import { RunnerSandbox } from '../runnerSandbox';
 import { SandboxError } from '../sandboxError';
-import type { Sandbox, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
+import type { RunningExec, Sandbox, SandboxLimits, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
 import { ClaimClient, type KubeTarget } from './claimClient';
 import { waitForReadyClaim } from './claimReadiness';
 import { claimFor, instanceSelector, shutdownTime } from './claimSpec';
@@ -117,7 +118,8 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
           host: ready.podIP,
           port: this.opts.runnerPort,
           token,
-          lineSuffix: relay ? (sock) => this.relaySuffix(sock.localAddress, relay.hostSocket, relay.port) : undefined,
+          lineSuffix: async (sock) =>
+            `${relay ? await this.relaySuffix(sock.localAddress, relay.hostSocket, relay.port) : ''}${limitsSuffix(spec.limits)}`,
         },
         deadline,
       );
@@ -182,6 +184,12 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
   }
 }
 
+/** The session's per-process limits for the runner (a warm pod started before the session was known). */
+function limitsSuffix(l: SandboxLimits): string {
+  const values = [l.pids, l.addressSpaceBytes, l.fileSizeBytes, l.cpuSecondsPerProcess, l.openFiles, l.diskQuotaBytes];
+  return ` limits=${values.map((v) => Math.max(1, Math.floor(v))).join(',')}`;
+}
+
 /**
  * Host files an agent needs (its binary) are not mounted into pods: the sandbox image carries
  * them at the same paths (server/deploy/images/sandbox.Dockerfile). Checked before the session
@@ -212,6 +220,7 @@ const FINAL_PULL_TIMEOUT_MS = 60_000;
 class KubernetesSandbox extends RunnerSandbox {
   readonly exited: Promise<void>;
   private readonly renewal: NodeJS.Timeout;
+  private readonly quota: PodQuota;
   private destroyed = false;
 
   constructor(
@@ -227,6 +236,14 @@ class KubernetesSandbox extends RunnerSandbox {
     const every = Math.max(1, Math.floor(provider.leaseSeconds / 3)) * 1000;
     this.renewal = setInterval(() => void provider.renew(claim).catch(() => undefined), every);
     this.renewal.unref();
+    this.quota = new PodQuota(runner, spec.limits.diskQuotaBytes);
+  }
+
+  /** A user command: the pod's workspace is measured while it runs. */
+  override exec(cmd: string, opts: RunnerExecOptions): RunningExec {
+    const running = super.exec(cmd, opts);
+    this.quota.track(running.result.catch(() => undefined));
+    return running;
   }
 
   async pullInto(dir: string): Promise<void> {
@@ -242,6 +259,7 @@ class KubernetesSandbox extends RunnerSandbox {
     if (this.destroyed) return;
     this.destroyed = true;
     clearInterval(this.renewal);
+    this.quota.stop();
     // The pod's workspace goes with its claim: the host folder keeps what it held (a persistent
     // workspace's next session starts from it). Not from a runner that broke the protocol.
     if (!this.runner.closed && !this.failure) {
