@@ -67,6 +67,21 @@ describe('kubernetes provider (cluster double)', function () {
     );
   });
 
+  it('renewsTheClaimsShutdownTimeWhileTheSessionLives', async function () {
+    this.timeout(60_000);
+    const { api } = await server({ claimLeaseSeconds: 60 });
+    const id = await api.createSession();
+    const shutdown = () => Date.parse((claims().find((c) => c.metadata.name === `af-${id}`)!.spec as any).lifecycle.shutdownTime);
+    const first = shutdown();
+    assert.ok(first - Date.now() <= 60_000 && first - Date.now() > 50_000);
+    // Renewed every third of the lease: the claim would outlive a crashed server by at most 60 s.
+    const renewed = await until('a renewed shutdownTime', () => (shutdown() > first ? shutdown() : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
+    assert.ok(renewed - first >= 15_000, `renewed by ${renewed - first} ms`);
+  });
+
   it('adoptsAWarmPodWhenThePoolHasOneAndStartsColdOtherwise', async () => {
     const { api } = await server();
     const launchOf = (id: string) =>
