@@ -10,8 +10,20 @@ export interface ReadyClaim {
   podIP: string;
 }
 
-/** Reasons that will not change by waiting: the claim names something that does not exist, or it expired. */
-const TERMINAL_REASONS = new Set(['WarmPoolNotFound', 'TemplateNotFound', 'ClaimExpired', 'ReconcilerError']);
+/**
+ * Reasons agent-sandbox's claim controller sets that waiting will not change within a session's
+ * start: the claim names a pool or template that does not exist (it retries only every minute),
+ * its metadata or env is refused, or it expired. Anything else (ReconcilerError, SandboxNotReady,
+ * the pod's own Ready=False) may clear, so the wait goes on until its deadline.
+ */
+const TERMINAL_REASONS = new Set([
+  'WarmPoolNotFound',
+  'TemplateNotFound',
+  'InvalidMetadata',
+  'EnvVarsInjectionRejected',
+  'ClaimExpired',
+  'SandboxExpired',
+]);
 
 export function readyOf(claim: SandboxClaim): ReadyClaim | undefined {
   const ready = claim.status?.conditions?.find((c) => c.type === 'Ready');
