@@ -82,12 +82,15 @@ out=$(api "http://127.0.0.1:$PORT/v1/sessions/$sid/fs/read?path=hello.txt" | jso
 [ "$out" = "from kind" ] || fail "file round trip: got '$out'"
 
 step "the runtime API on the session's pod"
-pod=$(kubectl -n "$NS" get sandbox "af-$sid" -o jsonpath='{.metadata.annotations.agents\.x-k8s\.io/pod-name}' 2>/dev/null || true)
-if [ -n "$pod" ]; then
+# The claim names its Sandbox (the claim's name when cold, the warm pool's when adopted); the Sandbox its pod.
+sandbox=$(kubectl -n "$NS" get sandboxclaim "af-$sid" -o jsonpath='{.status.sandbox.name}')
+pod=$(kubectl -n "$NS" get sandbox "$sandbox" -o jsonpath='{.metadata.annotations.agents\.x-k8s\.io/pod-name}' 2>/dev/null || true)
+[ -n "$pod" ] || pod=$sandbox # a cold Sandbox's pod bears its name
+if kubectl -n "$NS" get pod "$pod" >/dev/null 2>&1; then
   out=$(kubectl -n "$NS" exec "$pod" -- python3 -c 'import json,urllib.request,os;r=urllib.request.urlopen(urllib.request.Request("http://"+os.environ["POD_IP"]+":8888/execute",data=json.dumps({"command":"cat hello.txt"}).encode(),headers={"content-type":"application/json"}));print(json.load(r)["stdout"])')
   [ "$out" = "from kind" ] || fail "runtime API: got '$out'"
 else
-  echo "e2e-kind: the Sandbox names no pod (older agent-sandbox); runtime API check skipped"
+  echo "e2e-kind: no pod $pod found for Sandbox $sandbox; runtime API check skipped"
 fi
 
 step "delete: the claim goes"

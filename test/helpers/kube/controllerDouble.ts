@@ -54,6 +54,8 @@ const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 export class ControllerDouble {
   private readonly warm = new Map<string, Pod[]>();
   private readonly bound = new Map<string, Pod>();
+  /** The Sandbox object of each bound claim (a warm one keeps its pool's name). */
+  private readonly sandboxOf = new Map<string, string>();
   private readonly expiries = new Map<string, NodeJS.Timeout>();
   private readonly failures: InjectedFailure[] = [];
   private queue: Promise<void> = Promise.resolve();
@@ -243,9 +245,14 @@ export class ControllerDouble {
         `Pod ${name} is Running: Ready=False (ContainersNotReady): containers with unready status: [sandbox]`,
       );
     }
+    const restricted = Object.keys({ ...spec.additionalPodMetadata?.labels, ...spec.additionalPodMetadata?.annotations }).find((k) =>
+      /(^|\.)(kubernetes\.io|k8s\.io|agents\.x-k8s\.io)\//.test(k),
+    );
+    if (restricted)
+      return this.notReady(claim, 'InvalidMetadata', `invalid additionalPodMetadata: key "${restricted}" uses a restricted domain`);
     const poolName = spec.warmPoolRef?.name;
     const pool = this.find('SandboxWarmPool', ns, poolName);
-    if (!pool) return this.notReady(claim, 'WarmPoolNotFound', `SandboxWarmPool "${poolName}" not found in namespace "${ns}"`);
+    if (!pool) return this.notReady(claim, 'WarmPoolNotFound', `SandboxWarmPool "${poolName}" not found`);
     const templateName = (pool.spec as Spec).sandboxTemplateRef?.name;
     const template = this.find('SandboxTemplate', ns, templateName);
     if (!template) return this.notReady(claim, 'TemplateNotFound', `SandboxTemplate "${templateName}" not found in namespace "${ns}"`);
@@ -279,11 +286,14 @@ export class ControllerDouble {
             'DependenciesNotReady',
             `Pod ${pod.name} is not ready: ${pod.proc.logs.trim() || 'readiness probe failed'}`,
           );
+        // A warm pod's Sandbox keeps the name the pool gave it (agent-sandbox adopts it); a cold one takes the claim's.
+        const sandboxName = launch === 'warm' ? pod.name : name;
+        this.sandboxOf.set(`${ns}/${name}`, sandboxName);
         const sandbox =
-          this.find('Sandbox', ns, name) ??
+          this.find('Sandbox', ns, sandboxName) ??
           this.o.api.store.create(sandboxKind, ns, {
             metadata: {
-              name,
+              name: sandboxName,
               labels: { 'agents.x-k8s.io/launch-type': launch, ...(spec.additionalPodMetadata?.labels ?? {}) },
               annotations: { 'agents.x-k8s.io/pod-name': pod.name, 'agents.x-k8s.io/sandbox-template-ref': templateName! },
               ownerReferences: [{ apiVersion: claim.apiVersion, kind: 'SandboxClaim', name, uid: claim.metadata.uid, controller: true }],
@@ -300,8 +310,8 @@ export class ControllerDouble {
         this.setStatus('Sandbox', ns, sandbox.metadata.name, {
           conditions: [{ ...ready, observedGeneration: 1 }],
           podIPs: [pod.ip],
-          service: name,
-          serviceFQDN: `${name}.${ns}.svc.cluster.local`,
+          service: sandboxName,
+          serviceFQDN: `${sandboxName}.${ns}.svc.cluster.local`,
           nodeName: 'double-node',
         });
         this.setStatus('SandboxClaim', ns, name, {
@@ -338,7 +348,9 @@ export class ControllerDouble {
     clearTimeout(this.expiries.get(`${ns}/${name}`));
     const pod = this.bound.get(`${ns}/${name}`);
     this.bound.delete(`${ns}/${name}`);
-    if (this.find('Sandbox', ns, name)) this.o.api.store.delete(this.o.api.kind('Sandbox'), ns, name);
+    const sandboxName = this.sandboxOf.get(`${ns}/${name}`) ?? name;
+    this.sandboxOf.delete(`${ns}/${name}`);
+    if (this.find('Sandbox', ns, sandboxName)) this.o.api.store.delete(this.o.api.kind('Sandbox'), ns, sandboxName);
     await pod?.proc.stop();
   }
 }
