@@ -6,6 +6,7 @@ import { REPO_ROOT, startServer } from '../test/helpers/serverProcess';
 import { BenchClient } from './httpClient';
 import { dockerBench } from './dockerBench';
 import { egressBench } from './egressBench';
+import { kubeBench } from './kubeBench';
 import { extensionBench } from './extensionBench';
 import { dockerRun, rawBwrap, sandboxRuntime } from './peers';
 import { runBench } from './runBench';
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
     rows.push(...dockerProvider.rows);
     const egress = await egressBench();
     rows.push(...egress.rows);
+    const kube = await kubeBench();
+    rows.push(...kube.rows);
     const ext = await extensionBench();
     rows.push(...ext.rows);
     const fps = await webviewFps();
@@ -62,6 +65,11 @@ async function main(): Promise<void> {
         `- \`docker run --rm\` vs our docker create + first command: ${(docker.p50 / dockerProvider.createFirstP50).toFixed(2)}×`,
       );
       console.log(`- docker provider warm exec vs bubblewrap's: ${(dockerProvider.warmExecP50! / sandbox.warmExecP50).toFixed(2)}×`);
+    }
+    if (kube.warmCreateFirstP50 !== undefined && kube.coldCreateFirstP50 !== undefined) {
+      console.log(
+        `- kubernetes (double) create + first command vs bubblewrap's: ${(kube.warmCreateFirstP50 / createFirst).toFixed(1)}× (warm pod), cold vs warm pod: ${(kube.coldCreateFirstP50 / kube.warmCreateFirstP50).toFixed(1)}×`,
+      );
     }
     console.log(`- Send Spec to first event drawn vs the same through the API alone: ${(firstDrawn / apiFirst).toFixed(2)}×`);
     for (const peer of fps.peers) console.log(`- sidebar fps vs ${peer.name}: ${(fps.ours / Math.max(peer.fps, 0.01)).toFixed(1)}×`);

@@ -49,9 +49,9 @@ await esbuild.build({
   ...common,
   entryPoints: [join(root, 'server/src/main.ts')],
   outfile: join(root, 'server/dist/main.js'),
-  // Everything is bundled but Codex (a platform binary) and dockerode (native optional parts),
+  // Everything is bundled but Codex (a platform binary), dockerode (native optional parts) and the Kubernetes client,
   // resolved from node_modules at run time.
-  external: ['@openai/codex', '@openai/codex-*', 'dockerode'],
+  external: ['@openai/codex', '@openai/codex-*', 'dockerode', '@kubernetes/client-node'],
 });
 // The package's bin entry (npx astraforge-server) runs the bundle itself, by its shebang.
 chmodSync(join(root, 'server/dist/main.js'), 0o755);

@@ -21,6 +21,19 @@
  * gateway. --egress-port and --egress-socket start a second such relay, to
  * the server's egress proxy (the sandbox's HTTP_PROXY).
  *
+ * With --listen [ADDR:]PORT and --token-file PATH (a Kubernetes pod, where
+ * no one holds the runner's stdin) it serves one TCP connection instead of
+ * stdio: the client's first line must be the session's token, found in the
+ * file either alone on a line or as the downward API writes a pod
+ * annotation (astraforge.dev/runner-token="..."). The file is read at each
+ * attempt, so a token the pod learns after it started (a warm pod claimed
+ * later) is honoured. Anything else is dropped and the runner keeps waiting.
+ * The line may go on with " relay=PORT,A.B.C.D:P": the gateway relay then
+ * listens on the pod's 127.0.0.1:PORT and forwards to the server at
+ * A.B.C.D:P over TCP (a pod has no socket of the server's to bind in); and
+ * with " limits=NPROC,AS,FSIZE,CPU,NOFILE,DISK": the session's own limits
+ * (a warm pod started before its session was known).
+ *
  * Commands run as the runner's own uid, so the runner keeps them out of its
  * reach: it is not dumpable (its /proc files, fds and memory are closed to that
  * uid), it joins a session keyring of its own before any command runs, and
@@ -48,6 +61,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <linux/keyctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -104,6 +118,9 @@ static struct {
 } lim = {512, 8ull << 30, 1ull << 30, 3600, 4096};
 static uint64_t disk_quota;
 static pid_t relay_pids[2]; /* the gateway relay, the egress relay */
+/* The gateway relay's upstream when the server named one over TCP (a pod); else its unix socket. */
+static struct sockaddr_in relay_up;
+static int relay_up_tcp;
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -598,11 +615,17 @@ static void read_requests(void) {
 /* --- the loopback relay to the host's unix socket --- */
 
 /* Copies bytes both ways until both sides have closed. */
-static void relay_connection(int tcp, const char *sock_path) {
-  int up = socket(AF_UNIX, SOCK_STREAM, 0);
-  struct sockaddr_un ua = {.sun_family = AF_UNIX};
-  strncpy(ua.sun_path, sock_path, sizeof ua.sun_path - 1);
-  if (up < 0 || connect(up, (struct sockaddr *)&ua, sizeof ua) < 0) _exit(1);
+static void relay_connection(int tcp, const char *sock_path, int tcp_up) {
+  int up;
+  if (tcp_up) {
+    up = socket(AF_INET, SOCK_STREAM, 0);
+    if (up < 0 || connect(up, (struct sockaddr *)&relay_up, sizeof relay_up) < 0) _exit(1);
+  } else {
+    up = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un ua = {.sun_family = AF_UNIX};
+    strncpy(ua.sun_path, sock_path, sizeof ua.sun_path - 1);
+    if (up < 0 || connect(up, (struct sockaddr *)&ua, sizeof ua) < 0) _exit(1);
+  }
   int open_in = 1, open_out = 1; /* tcp -> up, up -> tcp */
   /* 256 KiB a read: a download through the egress relay costs a quarter of the system calls
    * (each connection has a process of its own, so a static buffer is its own). */
@@ -646,12 +669,146 @@ static void start_relay(int slot, int port, const char *sock_path) {
   for (;;) {
     int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
     if (c < 0) continue;
-    if (fork() == 0) { close(ls); relay_connection(c, sock_path); }
+    /* Only the gateway relay (slot 0) may go upstream over TCP; the egress relay always goes to its socket. */
+    if (fork() == 0) { close(ls); relay_connection(c, sock_path, slot == 0 && relay_up_tcp); }
     close(c);
   }
 }
 
 static uint64_t parse_u64(const char *s) { return strtoull(s, NULL, 10); }
+
+/* --- one TCP client instead of stdio (a pod's runner) --- */
+
+#define TOKEN_KEY "astraforge.dev/runner-token=\""
+
+static int same_secret(const char *a, size_t an, const char *b, size_t bn) {
+  if (an != bn || an == 0) return 0;
+  unsigned char d = 0;
+  for (size_t i = 0; i < an; i++) d |= (unsigned char)(a[i] ^ b[i]);
+  return d == 0;
+}
+
+/* Whether `tok` is the token the file names (a bare line, or the annotation line). */
+static int token_matches(const char *path, const char *tok, size_t tn) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[8192];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  int ok = 0;
+  for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+    size_t ln = strlen(line);
+    while (ln && (line[ln - 1] == '\r' || line[ln - 1] == ' ')) line[--ln] = 0;
+    if (!strncmp(line, TOKEN_KEY, sizeof TOKEN_KEY - 1)) {
+      char *v = line + sizeof TOKEN_KEY - 1, *end = strchr(v, '"');
+      if (end) ok |= same_secret(v, (size_t)(end - v), tok, tn);
+    } else {
+      ok |= same_secret(line, ln, tok, tn);
+    }
+  }
+  return ok;
+}
+
+/* Reads the client's first line (the token) within 5 s; returns its length or -1. */
+static ssize_t read_token_line(int c, char *tok, size_t cap) {
+  size_t n = 0;
+  int64_t deadline = now_ms() + 5000;
+  while (n < cap) {
+    struct pollfd p = {.fd = c, .events = POLLIN};
+    int64_t left = deadline - now_ms();
+    if (left <= 0 || poll(&p, 1, (int)left) <= 0) return -1;
+    ssize_t r = read(c, tok + n, 1); /* byte by byte: nothing after the line may be consumed */
+    if (r <= 0) return -1;
+    if (tok[n] == '\n') return (ssize_t)n;
+    n++;
+  }
+  return -1;
+}
+
+/* "relay=PORT,A.B.C.D:P": the relay's port in the pod and its upstream. */
+static int parse_relay(const char *s, int *port) {
+  unsigned p, up, a, b, c, d;
+  char extra;
+  if (sscanf(s, "relay=%u,%u.%u.%u.%u:%u%c", &p, &a, &b, &c, &d, &up, &extra) != 6) return -1;
+  if (!p || p > 65535 || !up || up > 65535 || a > 255 || b > 255 || c > 255 || d > 255) return -1;
+  *port = (int)p;
+  relay_up = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)up),
+                                  .sin_addr.s_addr = htonl((a << 24) | (b << 16) | (c << 8) | d)};
+  relay_up_tcp = 1;
+  return 0;
+}
+
+/* "limits=NPROC,AS,FSIZE,CPU,NOFILE,DISK": the session's limits, each at least 1. */
+static int parse_limits(const char *s) {
+  unsigned long long v[6];
+  char extra;
+  if (sscanf(s, "limits=%llu,%llu,%llu,%llu,%llu,%llu%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &extra) != 6) return -1;
+  for (int i = 0; i < 6; i++) if (!v[i]) return -1;
+  lim.nproc = v[0], lim.as = v[1], lim.fsize = v[2], lim.cpu = v[3], lim.nofile = v[4], disk_quota = v[5];
+  return 0;
+}
+
+/* The words after the token: each known, each well formed, or the line is refused. */
+static int parse_options(char *s, int *relay_port) {
+  for (char *w = strtok(s, " "); w; w = strtok(NULL, " ")) {
+    if (!strncmp(w, "relay=", 6)) { if (parse_relay(w, relay_port) < 0) return -1; }
+    else if (!strncmp(w, "limits=", 7)) { if (parse_limits(w) < 0) return -1; }
+    else return -1;
+  }
+  return 0;
+}
+
+/* Waits for the client that knows the token and makes its connection the runner's stdin and stdout. */
+static void serve_tcp_client(const char *listen_at, const char *token_file, int *relay_port) {
+  const char *colon = strrchr(listen_at, ':');
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+  a.sin_port = htons((uint16_t)parse_u64(colon ? colon + 1 : listen_at));
+  if (colon) {
+    char host[64];
+    size_t hl = (size_t)(colon - listen_at);
+    if (hl >= sizeof host) _exit(2);
+    memcpy(host, listen_at, hl);
+    host[hl] = 0;
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1) _exit(2);
+  }
+  int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 16) < 0) {
+    static const char msg[] = "af-runner: cannot listen\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(2);
+  }
+  for (;;) {
+    int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    char tok[257];
+    ssize_t n = read_token_line(c, tok, sizeof tok - 1);
+    ssize_t tn = n;
+    char *options = NULL;
+    if (n > 0) {
+      tok[n] = 0;
+      char *sp = memchr(tok, ' ', (size_t)n);
+      if (sp) {
+        tn = sp - tok;
+        options = sp + 1;
+      }
+    }
+    /* Options are read only from the client that knows the token; a bad one refuses the connection. */
+    if (tn > 0 && token_matches(token_file, tok, (size_t)tn) && (!options || parse_options(options, relay_port) == 0)) {
+      setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      dup2(c, 0);
+      dup2(c, 1);
+      close(c);
+      close(ls);
+      fcntl(0, F_SETFD, FD_CLOEXEC);
+      fcntl(1, F_SETFD, FD_CLOEXEC);
+      return;
+    }
+    close(c);
+  }
+}
 
 int main(int argc, char **argv) {
   /* First, before anything of the sandbox runs: the runner's /proc entries (fds, memory,
@@ -664,6 +821,7 @@ int main(int argc, char **argv) {
   syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL);
   int relay_port = 0, egress_port = 0;
   const char *relay_socket = NULL, *egress_socket = NULL;
+  const char *listen_at = NULL, *token_file = NULL;
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *k = argv[i], *v = argv[i + 1];
     if (!strcmp(k, "--shell")) g_shell = v;
@@ -677,6 +835,13 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--relay-socket")) relay_socket = v;
     else if (!strcmp(k, "--egress-port")) egress_port = (int)parse_u64(v);
     else if (!strcmp(k, "--egress-socket")) egress_socket = v;
+    else if (!strcmp(k, "--listen")) listen_at = v;
+    else if (!strcmp(k, "--token-file")) token_file = v;
+  }
+  if (listen_at && !token_file) {
+    static const char msg[] = "af-runner: --listen needs --token-file\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    return 2;
   }
   for (int i = 0; i < MAX_DRAIN; i++) drain_fds[i] = -1;
   if (command_filter_build() < 0) {
@@ -696,7 +861,8 @@ int main(int argc, char **argv) {
   fcntl(0, F_SETFD, FD_CLOEXEC);
   fcntl(1, F_SETFD, FD_CLOEXEC);
   fcntl(2, F_SETFD, FD_CLOEXEC);
-  if (relay_port && relay_socket) start_relay(0, relay_port, relay_socket);
+  if (listen_at) serve_tcp_client(listen_at, token_file, &relay_port);
+  if (relay_port && (relay_socket || relay_up_tcp)) start_relay(0, relay_port, relay_socket);
   if (egress_port && egress_socket) start_relay(1, egress_port, egress_socket);
 
   char hello[32];

@@ -31,7 +31,7 @@ export const ServerConfig = z.object({
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8787),
   dataDir: z.string(),
-  sandbox: z.enum(['bwrap', 'docker']).default('bwrap'),
+  sandbox: z.enum(['bwrap', 'docker', 'kubernetes']).default('bwrap'),
   bwrapPath: z.string().default('/usr/bin/bwrap'),
   /** The docker provider: its engine, default image, and hardening (every default is the safe one). */
   docker: z
@@ -43,6 +43,26 @@ export const ServerConfig = z.object({
       capDrop: z.array(z.string()).optional(),
       securityOpt: z.array(z.string()).optional(),
       networkMode: z.string().optional(),
+    })
+    .prefault({}),
+  /** The kubernetes provider: agent-sandbox SandboxClaims from warm pools (server/deploy/kubernetes has the templates). */
+  kubernetes: z
+    .object({
+      /** A kubeconfig file; unset: KUBECONFIG, ~/.kube/config, or the in-cluster service account. */
+      kubeconfig: z.string().optional(),
+      /** Unset: the kubeconfig context's namespace, or the service account's. */
+      namespace: z.string().optional(),
+      /** The SandboxWarmPool of image "default". */
+      warmPool: z.string().default('astraforge-runc'),
+      /** More image names, each a warm pool (the gVisor and Kata tiers). */
+      pools: z.record(z.string(), z.string()).default({ gvisor: 'astraforge-gvisor', kata: 'astraforge-kata' }),
+      /** af-runner's port in the pod (the templates' --listen). */
+      runnerPort: z.number().int().min(1).max(65535).default(7070),
+      readyTimeoutSeconds: z.number().int().positive().default(120),
+      /** A claim expires this long after its server stops renewing it (a crash). */
+      claimLeaseSeconds: z.number().int().min(60).default(900),
+      /** Where pods reach the model gateway, on the server's pod-network address (0: any free port; a deployment fixes one for its NetworkPolicy). */
+      gatewayBridgePort: z.number().int().min(0).max(65535).default(0),
     })
     .prefault({}),
   images: z.record(z.string(), z.string()).default({}),

@@ -14,6 +14,9 @@ import { UploadSpool } from './api/uploadSpool';
 import { DataDirInUse, lockDataDir } from './dataDirLock';
 import { instanceIdOf } from './instanceId';
 import { DockerProvider } from './sandboxes/docker/dockerProvider';
+import { KubernetesProvider } from './sandboxes/kubernetes/kubernetesProvider';
+import { PodWorkspaceDiffer } from './sandboxes/kubernetes/podWorkspaceDiffer';
+import { HostWorkspaceDiffer } from './runs/hostWorkspaceDiffer';
 import { CommandAgent } from './agents/commandAgent';
 import { ModelGateway, upstreamProblem } from './gateway/modelGateway';
 import { RunTokens } from './gateway/runTokens';
@@ -57,35 +60,37 @@ async function main(): Promise<void> {
   const workspaces = new WorkspaceStore(sandboxRoot);
   const runnerBinary = config.runnerBinary ?? resolve(__dirname, 'af-runner');
   const provider =
-    config.sandbox === 'docker'
-      ? await DockerProvider.connect({
-          instanceId,
-          runnerBinary,
-          defaultImage: config.docker.defaultImage,
-          images: config.images,
-          dockerHost: config.docker.host,
-          hardening: {
-            ...(config.docker.readOnlyRootfs !== undefined ? { readOnlyRootfs: config.docker.readOnlyRootfs } : {}),
-            ...(config.docker.capDrop ? { capDrop: config.docker.capDrop } : {}),
-            ...(config.docker.securityOpt ? { securityOpt: config.docker.securityOpt } : {}),
-            ...(config.docker.networkMode ? { networkMode: config.docker.networkMode } : {}),
-          },
-        })
-      : new BwrapProvider({
-          instanceId,
-          bwrapPath: config.bwrapPath,
-          runnerBinary,
-          stateDir: join(sandboxRoot, 'sandbox'),
-          images: config.images,
-          pool: {
-            size: config.pool.size,
-            limits: config.limits,
-            scratchDir: join(sandboxRoot, 'scratch'),
-            mounterBinary: resolve(__dirname, 'af-mounter'),
-            uids: new UidAllocator(instanceId),
-          },
-          log: (obj, msg) => log(obj, msg),
-        });
+    config.sandbox === 'kubernetes'
+      ? await KubernetesProvider.connect({ instanceId, ...config.kubernetes, log: (obj, msg) => log(obj, msg) })
+      : config.sandbox === 'docker'
+        ? await DockerProvider.connect({
+            instanceId,
+            runnerBinary,
+            defaultImage: config.docker.defaultImage,
+            images: config.images,
+            dockerHost: config.docker.host,
+            hardening: {
+              ...(config.docker.readOnlyRootfs !== undefined ? { readOnlyRootfs: config.docker.readOnlyRootfs } : {}),
+              ...(config.docker.capDrop ? { capDrop: config.docker.capDrop } : {}),
+              ...(config.docker.securityOpt ? { securityOpt: config.docker.securityOpt } : {}),
+              ...(config.docker.networkMode ? { networkMode: config.docker.networkMode } : {}),
+            },
+          })
+        : new BwrapProvider({
+            instanceId,
+            bwrapPath: config.bwrapPath,
+            runnerBinary,
+            stateDir: join(sandboxRoot, 'sandbox'),
+            images: config.images,
+            pool: {
+              size: config.pool.size,
+              limits: config.limits,
+              scratchDir: join(sandboxRoot, 'scratch'),
+              mounterBinary: resolve(__dirname, 'af-mounter'),
+              uids: new UidAllocator(instanceId),
+            },
+            log: (obj, msg) => log(obj, msg),
+          });
   const logFormat = resolveLogFormat(config.logFormat, process.stdout.isTTY === true);
   const logger = {
     level: config.logLevel,
@@ -115,6 +120,8 @@ async function main(): Promise<void> {
   const snapshots = new SnapshotStore(join(config.dataDir, 'snapshots'), config.snapshots);
   const runStore = new FileRunStore(join(config.dataDir, 'runs'));
   const runs = new RunService({
+    // A pod's workspace comes back to the host folder before each diff.
+    differ: provider instanceof KubernetesProvider ? new PodWorkspaceDiffer(new HostWorkspaceDiffer(), provider) : undefined,
     store: runStore,
     sessions,
     snapshots,

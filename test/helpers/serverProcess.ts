@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findReadyLine } from '@astraforge/contract/serverReady';
 import { ServerExitedEarly } from '../../src/server/serverExitedEarly';
+import { startDevCluster, type DevCluster } from './kube/devCluster';
 
 export const REPO_ROOT = resolve(__dirname, '../..');
 const MAIN = join(REPO_ROOT, 'server/dist/main.js');
@@ -34,15 +35,28 @@ export interface ServerProcess {
   dispose(): Promise<void>;
 }
 
+let devCluster: Promise<DevCluster> | undefined;
+
+/**
+ * The cluster a kubernetes suite runs against: KUBECONFIG's (scripts/dev-cluster.sh's, or a real
+ * cluster with agent-sandbox), else the cluster double started once in this process.
+ */
+async function testKubeconfig(): Promise<string> {
+  if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
+  devCluster ??= startDevCluster();
+  return (await devCluster).kubeconfig;
+}
+
 export async function startServer(opts: StartOptions = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'af-test-'));
-  // ASTRAFORGE_TEST_SANDBOX=docker runs a suite against the docker provider instead of bubblewrap.
+  // ASTRAFORGE_TEST_SANDBOX=docker (or kubernetes) runs a suite against that provider instead of bubblewrap.
   const sandbox = process.env.ASTRAFORGE_TEST_SANDBOX;
   const config = sandbox ? { sandbox, ...opts.config } : opts.config;
   if (config) writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config));
   const apiKey = opts.env?.ASTRAFORGE_API_KEY ?? `test_${randomBytes(12).toString('hex')}`;
+  const kube = sandbox === 'kubernetes' ? { KUBECONFIG: await testKubeconfig() } : {};
   const child = spawn(process.execPath, [MAIN, '--port', String(opts.port ?? 0), '--data-dir', dataDir], {
-    env: { PATH: process.env.PATH ?? '', ASTRAFORGE_LOG_LEVEL: 'warn', ...opts.env, ASTRAFORGE_API_KEY: apiKey },
+    env: { PATH: process.env.PATH ?? '', ASTRAFORGE_LOG_LEVEL: 'warn', ...kube, ...opts.env, ASTRAFORGE_API_KEY: apiKey },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

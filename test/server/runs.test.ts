@@ -110,7 +110,7 @@ describe('runs', function () {
   it('announcesEachRunAsItIsCreatedAndAsItsStatusChanges', async () => {
     // Another window (or an alert) starts a run: a client following the changes learns of it and of its end.
     const seen: { id: string; status: string }[] = [];
-    let runId: string | undefined;
+    const started: { runId?: string } = {};
     let ready: () => void;
     const following = new Promise<void>((r) => (ready = r));
     const reading = readSse({ url: `${server.url}/api/runs/changes`, headers: { authorization: `Bearer ${server.apiKey}` } }, (m) => {
@@ -118,12 +118,12 @@ describe('runs', function () {
       assert.equal(m.event, 'run');
       const run = JSON.parse(m.data);
       seen.push({ id: run.id, status: run.status });
-      if (run.id === runId && run.status === 'succeeded') return STOP;
+      if (run.id === started.runId && run.status === 'succeeded') return STOP;
     });
     await following;
-    runId = (await startCommandRun(api, snapshotId, 'echo elsewhere')).id;
+    started.runId = (await startCommandRun(api, snapshotId, 'echo elsewhere')).id;
     await reading;
-    const statuses = seen.filter((s) => s.id === runId).map((s) => s.status);
+    const statuses = seen.filter((s) => s.id === started.runId).map((s) => s.status);
     assert.deepEqual(statuses, ['queued', 'provisioning', 'running', 'succeeded'], JSON.stringify(seen));
   });
 

@@ -160,7 +160,7 @@ describe('the server as a program', function () {
     assert.match(stdout, /--version/);
     // The defaults come from the config schema.
     assert.match(stdout, /--port PORT[^\n]*\n\s+default: 8787/);
-    assert.match(stdout, /--sandbox PROVIDER[^\n]*\n\s+default: bwrap; one of bwrap\|docker/);
+    assert.match(stdout, /--sandbox PROVIDER[^\n]*\n\s+default: bwrap; one of bwrap\|docker\|kubernetes/);
     assert.match(stdout, /--drain-seconds N[^\n]*\n\s+default: 10/);
     assert.equal((stdout.match(/default: /g) ?? []).length, SERVER_SETTINGS.length, 'every setting shows its default');
     assert.equal(runServer(['-h']).stdout, stdout);
@@ -208,7 +208,7 @@ describe('the server as a program', function () {
   it('refusesABadValueNamingWhereItCameFrom', () => {
     const sandbox = runServer(['--data-dir', dataDir, '--sandbox', 'podman']);
     assert.equal(sandbox.code, 2);
-    assertOneLine(sandbox.stderr, /--sandbox must be one of bwrap, docker, not 'podman'/);
+    assertOneLine(sandbox.stderr, /--sandbox must be one of bwrap, docker, kubernetes, not 'podman'/);
     const port = runServer(['--data-dir', dataDir], { ASTRAFORGE_PORT: 'eighty' });
     assert.equal(port.code, 2);
     assertOneLine(port.stderr, /ASTRAFORGE_PORT must be a whole number from 0 to 65535, not 'eighty'/);

@@ -87,7 +87,7 @@ describe('toolkit API: DeepAgentClient', function () {
     assert.equal(s.artifacts_count, 0);
 
     // The session is the sandbox API's session of the same id while it runs on its first sandbox.
-    assert.match(s.ref, /^(bwrap|docker):\/\//);
+    assert.match(s.ref, /^(bwrap|docker|kubernetes):\/\//);
     const backing = s.ref.split('://')[1];
     assert.equal(backing, s.id);
     // The memory setting is a real limit: the backing session's cgroup (or rlimit floor) says so.

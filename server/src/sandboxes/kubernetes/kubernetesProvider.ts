@@ -1,0 +1,272 @@
+// The Kubernetes provider: one SandboxClaim per session (agent-sandbox's
+// extensions.agents.x-k8s.io), bound by the controller to a pod from the
+// named warm pool's SandboxTemplate (runc, gVisor or Kata by runtimeClass).
+// The pod's entrypoint is af-runner listening on TCP; the provider connects
+// with the session's token and then talks to it exactly as the bubblewrap
+// and Docker providers do over stdio, so sessions behave the same on all
+// three. The claim is deleted when the session ends; claims labelled with
+// this server that no session owns are deleted at start-up.
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { RunnerClient, RunnerExecOptions } from '../runnerProtocol';
+import { PodQuota } from './podQuota';
+import { RunnerSandbox } from '../runnerSandbox';
+import { SandboxError } from '../sandboxError';
+import type { RunningExec, Sandbox, SandboxLimits, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
+import { ClaimClient, type KubeTarget } from './claimClient';
+import { waitForReadyClaim } from './claimReadiness';
+import { claimFor, instanceSelector, shutdownTime } from './claimSpec';
+import { pullWorkspace, pushWorkspace } from './podWorkspace';
+import type { PodWorkspaces } from './podWorkspaceDiffer';
+import { connectRunner } from './runnerConnection';
+import { GatewayBridges, localIPv4 } from './gatewayBridge';
+import { withTimeout } from '../withTimeout';
+import { podUsage } from './podUsage';
+
+/** Names Sandkasten and toolkit clients ask for; the default pool's image has what each promises. */
+const SDK_IMAGE_NAMES = ['base', 'python', 'node', 'sandbox-runtime:base', 'sandbox-runtime:python', 'sandbox-runtime:node'];
+
+export interface KubernetesProviderOptions extends KubeTarget {
+  instanceId: string;
+  /** The SandboxWarmPool of image "default" (and of the SDK names). */
+  warmPool: string;
+  /** More image names, each mapped to a warm pool (the gVisor and Kata tiers). */
+  pools?: Record<string, string>;
+  /** The port af-runner listens on in the pod (the template's --listen). */
+  runnerPort: number;
+  /** How long a claim may take to be Ready and its runner to answer. */
+  readyTimeoutSeconds: number;
+  /** The claim's shutdownTime is this far ahead, renewed while the session lives: a crashed server's claims expire by themselves. */
+  claimLeaseSeconds: number;
+  /** The port pods reach the model gateway on, at the server's pod-network address (0: any free one). */
+  gatewayBridgePort: number;
+  log?: (obj: Record<string, unknown>, msg: string) => void;
+}
+
+export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
+  readonly name = 'kubernetes';
+  private readonly client: ClaimClient;
+  private readonly live = new Map<string, KubernetesSandbox>();
+  private readonly bridges: GatewayBridges;
+
+  constructor(private readonly opts: KubernetesProviderOptions) {
+    this.client = new ClaimClient(opts);
+    this.bridges = new GatewayBridges(opts.gatewayBridgePort);
+  }
+
+  /** Loads the configuration and checks the API answers, or fails with what to do. */
+  static async connect(opts: KubernetesProviderOptions): Promise<KubernetesProvider> {
+    let provider: KubernetesProvider;
+    try {
+      provider = new KubernetesProvider(opts);
+    } catch (e) {
+      throw new SandboxError(
+        'START_FAILED',
+        `no Kubernetes configuration (${(e as Error).message}): set KUBECONFIG or kubernetes.kubeconfig, or run in a cluster`,
+      );
+    }
+    try {
+      await provider.client.list({ labelSelector: instanceSelector(opts.instanceId) });
+    } catch (e) {
+      throw new SandboxError(
+        'START_FAILED',
+        `cannot list SandboxClaims in namespace "${provider.client.namespace}" at ${provider.client.server} (${(e as Error).message}): is agent-sandbox installed (with its extensions) and may this account use sandboxclaims?`,
+      );
+    }
+    return provider;
+  }
+
+  get namespace(): string {
+    return this.client.namespace;
+  }
+
+  images(): string[] {
+    return ['default', ...SDK_IMAGE_NAMES, ...Object.keys(this.opts.pools ?? {})];
+  }
+
+  private poolOf(image: string): string | undefined {
+    if (image === 'default' || SDK_IMAGE_NAMES.includes(image)) return this.opts.warmPool;
+    return this.opts.pools?.[image];
+  }
+
+  async create(spec: SandboxSpec): Promise<Sandbox> {
+    const pool = this.poolOf(spec.image);
+    if (!pool) throw new SandboxError('INVALID_IMAGE', `unknown image "${spec.image}"; available: ${this.images().join(', ')}`);
+    const token = randomBytes(32).toString('base64url');
+    const claim = claimFor({
+      sessionId: spec.sessionId,
+      instanceId: this.opts.instanceId,
+      warmPool: pool,
+      token,
+      leaseSeconds: this.opts.claimLeaseSeconds,
+    });
+    const name = claim.metadata.name;
+    const started = Date.now();
+    const deadline = started + this.opts.readyTimeoutSeconds * 1000;
+    try {
+      await this.client.create(claim);
+    } catch (e) {
+      throw new SandboxError('START_FAILED', `cannot create SandboxClaim "${name}": ${(e as Error).message}`);
+    }
+    try {
+      const created = Date.now();
+      const ready = await waitForReadyClaim(this.client, name, this.opts.readyTimeoutSeconds * 1000);
+      const readyAt = Date.now();
+      const relay = spec.attachments?.loopbackRelay;
+      const { socket, runner } = await connectRunner(
+        {
+          host: ready.podIP,
+          port: this.opts.runnerPort,
+          token,
+          lineSuffix: async (sock) =>
+            `${relay ? await this.relaySuffix(sock.localAddress, relay.hostSocket, relay.port) : ''}${limitsSuffix(spec.limits)}`,
+        },
+        deadline,
+      );
+      const sandbox = new KubernetesSandbox(this, name, socket, runner, spec);
+      await requireImageFiles(runner, spec.attachments?.readOnlyFiles ?? []).catch(async (e: Error) => {
+        await sandbox.destroy();
+        throw e;
+      });
+      await pushWorkspace(runner, spec.workspaceDir, (abs, file) => sandbox.writeFileFromHost(abs, file));
+      this.live.set(spec.workspaceDir, sandbox);
+      const timings = { create_ms: created - started, ready_ms: readyAt - created, connect_ms: Date.now() - readyAt };
+      this.opts.log?.(
+        { session_id: spec.sessionId, claim: name, sandbox: ready.sandboxName, pod_ip: ready.podIP, ...timings },
+        'sandbox claim ready',
+      );
+      return sandbox;
+    } catch (e) {
+      await this.client.delete(name).catch(() => undefined);
+      throw e instanceof SandboxError
+        ? e
+        : new SandboxError('START_FAILED', `cannot start the sandbox of claim "${name}": ${(e as Error).message}`);
+    }
+  }
+
+  /** The token line's relay part: the pod's relay port and this server's bridge to the gateway, where the pod reaches it. */
+  private async relaySuffix(localAddress: string | undefined, hostSocket: string, podPort: number): Promise<string> {
+    const host = localIPv4(localAddress);
+    if (!host) throw new SandboxError('START_FAILED', `the gateway relay needs an IPv4 pod network (the server is ${localAddress} there)`);
+    const bridge = await this.bridges.addressFor(host, hostSocket);
+    return ` relay=${podPort},${bridge.host}:${bridge.port}`;
+  }
+
+  /** The claims of this server that no session owns (at start-up: all of them) are deleted. */
+  async cleanupLeftovers(): Promise<void> {
+    const { items } = await this.client.list({ labelSelector: instanceSelector(this.opts.instanceId) });
+    const owned = new Set([...this.live.values()].map((s) => s.claim));
+    await Promise.all(
+      items.filter((c) => !owned.has(c.metadata.name)).map((c) => this.client.delete(c.metadata.name).catch(() => undefined)),
+    );
+  }
+
+  async pull(workspaceDir: string): Promise<void> {
+    const sandbox = this.live.get(workspaceDir);
+    if (sandbox) await sandbox.pullInto(workspaceDir);
+  }
+
+  /** @internal the sandbox's end: its claim goes, and with it the pod. */
+  async release(sandbox: KubernetesSandbox, workspaceDir: string): Promise<void> {
+    if (this.live.get(workspaceDir) === sandbox) this.live.delete(workspaceDir);
+    await this.client
+      .delete(sandbox.claim)
+      .catch((e: Error) => this.opts.log?.({ claim: sandbox.claim, err: e.message }, 'cannot delete the sandbox claim'));
+  }
+
+  /** @internal pushes the claim's shutdownTime ahead. */
+  async renew(claim: string): Promise<void> {
+    await this.client.mergePatch(claim, { spec: { lifecycle: { shutdownTime: shutdownTime(this.opts.claimLeaseSeconds) } } });
+  }
+
+  get leaseSeconds(): number {
+    return this.opts.claimLeaseSeconds;
+  }
+}
+
+/** The session's per-process limits for the runner (a warm pod started before the session was known). */
+function limitsSuffix(l: SandboxLimits): string {
+  const values = [l.pids, l.addressSpaceBytes, l.fileSizeBytes, l.cpuSecondsPerProcess, l.openFiles, l.diskQuotaBytes];
+  return ` limits=${values.map((v) => Math.max(1, Math.floor(v))).join(',')}`;
+}
+
+/**
+ * Host files an agent needs (its binary) are not mounted into pods: the sandbox image carries
+ * them at the same paths (server/deploy/images/sandbox.Dockerfile). Checked before the session
+ * is handed out, so a missing one fails the start with its name.
+ */
+async function requireImageFiles(runner: RunnerClient, files: { sandboxPath: string }[]): Promise<void> {
+  for (const f of files) {
+    if (!/^\/[A-Za-z0-9._/-]+$/.test(f.sandboxPath))
+      throw new SandboxError('START_FAILED', `cannot check ${JSON.stringify(f.sandboxPath)} in the pod`);
+    const r = await runner.exec(`test -e '${f.sandboxPath}'`, {
+      timeoutMs: 10_000,
+      separateStderr: false,
+      maxOutputBytes: 256,
+      onOutput: () => undefined,
+    }).result;
+    if (r.exitCode !== 0) {
+      throw new SandboxError(
+        'START_FAILED',
+        `the sandbox image has no ${f.sandboxPath}: on kubernetes the image must carry it (host files are not mounted into pods)`,
+      );
+    }
+  }
+}
+
+/** How long a session's end may take to bring the pod's workspace back. */
+const FINAL_PULL_TIMEOUT_MS = 60_000;
+
+class KubernetesSandbox extends RunnerSandbox {
+  readonly exited: Promise<void>;
+  private readonly renewal: NodeJS.Timeout;
+  private readonly quota: PodQuota;
+  private destroyed = false;
+
+  constructor(
+    private readonly provider: KubernetesProvider,
+    readonly claim: string,
+    private readonly socket: Socket,
+    runner: RunnerClient,
+    private readonly spec: SandboxSpec,
+  ) {
+    super(runner);
+    this.exited = new Promise((resolve) => socket.once('close', () => resolve()));
+    void this.exited.then(() => runner.close(new SandboxError('SANDBOX_GONE', 'the sandbox pod has gone')));
+    const every = Math.max(1, Math.floor(provider.leaseSeconds / 3)) * 1000;
+    this.renewal = setInterval(() => void provider.renew(claim).catch(() => undefined), every);
+    this.renewal.unref();
+    this.quota = new PodQuota(runner, spec.limits.diskQuotaBytes);
+  }
+
+  /** A user command: the pod's workspace is measured while it runs. */
+  override exec(cmd: string, opts: RunnerExecOptions): RunningExec {
+    const running = super.exec(cmd, opts);
+    this.quota.track(running.result.catch(() => undefined));
+    return running;
+  }
+
+  async pullInto(dir: string): Promise<void> {
+    await pullWorkspace(this.runner, dir, this.spec.hostUid);
+  }
+
+  /** Measured inside the pod (its cgroup, or its processes): no metrics-server or pod access needed. */
+  async usage(): Promise<SandboxUsage> {
+    return podUsage(this.runner, this.spec.limits.memoryBytes);
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    clearInterval(this.renewal);
+    this.quota.stop();
+    // The pod's workspace goes with its claim: the host folder keeps what it held (a persistent
+    // workspace's next session starts from it). Not from a runner that broke the protocol.
+    if (!this.runner.closed && !this.failure) {
+      await withTimeout(this.pullInto(this.spec.workspaceDir), FINAL_PULL_TIMEOUT_MS).catch(() => undefined);
+    }
+    this.runner.close(new SandboxError('SANDBOX_GONE', 'the session was destroyed'));
+    this.socket.destroy();
+    await this.provider.release(this, this.spec.workspaceDir);
+  }
+}
