@@ -103,6 +103,7 @@ async function main(): Promise<void> {
     maxOutputBytes: config.maxOutputBytes,
     maxSessions: config.maxSessions,
     tombstoneSeconds: config.tombstoneSeconds,
+    layering: config.workspaceLayers,
     log: (obj, msg) => log(obj, msg),
   });
   const tokens = new RunTokens();
@@ -129,6 +130,7 @@ async function main(): Promise<void> {
     maxRunSeconds: config.runs.maxSeconds,
     sessionTtlSeconds: config.runs.sessionTtlSeconds,
     maxLogOutputBytes: config.runs.maxLogOutputBytes,
+    environments: config.environments,
     log: (obj, msg) => log(obj, msg),
     gateway: { tokens, socketPath: gatewaySocket, relayPort: GATEWAY_RELAY_PORT, model: config.model.model },
   });

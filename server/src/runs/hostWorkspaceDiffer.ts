@@ -7,7 +7,18 @@
 // baseline) reaches it.
 import { execFile } from 'node:child_process';
 import { isUtf8 } from 'node:buffer';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { BoundedProcessError, runBounded, type BoundedResult } from './boundedProcess';
@@ -67,6 +78,15 @@ export function baselinesBeside(workspaceDir: string): string {
   return join(dirname(dirname(workspaceDir)), 'baselines');
 }
 
+/** A baseline made once for a snapshot's tree and kept with it: runs start from a copy of its index, sharing its objects. */
+export interface SnapshotBaseline {
+  gitDir: string;
+  commit: string;
+}
+
+/** A run's git folder starts as this config; the rest is pinned on every call (gitDiff.ts). */
+const RUN_GIT_CONFIG = '[core]\n\trepositoryformatversion = 0\n\tbare = false\n';
+
 export class HostWorkspaceDiffer implements WorkspaceDiffer {
   private readonly baselines = new Map<string, Baseline>();
   private readonly cleanedRoots = new Set<string>();
@@ -101,6 +121,50 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     this.baselines.set(key, baseline);
   }
 
+  /**
+   * The baseline of a snapshot's tree, as root, once: its objects are read by
+   * every run's git later (as the run's uid), so they are world-readable in a
+   * folder others may pass through but not list.
+   */
+  async recordSnapshotBaseline(gitDir: string, tree: string): Promise<SnapshotBaseline> {
+    rmSync(gitDir, { recursive: true, force: true });
+    const baseline: Baseline = { gitDir, workTree: tree };
+    const deadline = Date.now() + BASELINE_TIMEOUT_MS;
+    await this.gitOk(baseline, ['init', '-q'], { deadline });
+    writeFileSync(join(gitDir, 'info', 'attributes'), NEUTRAL_ATTRIBUTES);
+    await this.gitOk(baseline, BASELINE_STAGE_STEP, { deadline });
+    await this.gitOk(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
+    const commit = (await this.gitOk(baseline, ['rev-parse', 'HEAD'], { deadline })).stdout.toString('utf8').trim();
+    await execFileAsync('chmod', ['-R', 'a+rX,go-w', gitDir]);
+    return { gitDir, commit };
+  }
+
+  /**
+   * A run's baseline from its snapshot's: a git folder of its own whose
+   * objects are the snapshot's (alternates), HEAD its commit, and a copy of
+   * its index, whose stat data still match the files an overlay shows, so
+   * the first diff rehashes nothing. `excludes` are paths the diff leaves out
+   * (what the environment added).
+   */
+  async adoptBaseline(key: string, workspaceDir: string, snapshot: SnapshotBaseline, excludes: readonly string[] = []): Promise<void> {
+    const root = this.prepareRoot(this.rootFor(workspaceDir));
+    const gitDir = join(root, `${safeKey(key)}.git`);
+    rmSync(gitDir, { recursive: true, force: true });
+    for (const d of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags', 'info']) mkdirSync(join(gitDir, d), { recursive: true });
+    writeFileSync(join(gitDir, 'config'), RUN_GIT_CONFIG);
+    writeFileSync(join(gitDir, 'HEAD'), `${snapshot.commit}\n`);
+    writeFileSync(join(gitDir, 'objects', 'info', 'alternates'), `${join(snapshot.gitDir, 'objects')}\n`);
+    writeFileSync(join(gitDir, 'info', 'attributes'), readFileSync(join(snapshot.gitDir, 'info', 'attributes')));
+    writeFileSync(join(gitDir, 'info', 'exclude'), excludes.map((p) => `/${escapeGlob(p)}\n`).join(''));
+    copyFileSync(join(snapshot.gitDir, 'index'), join(gitDir, 'index'));
+    const st = statSync(workspaceDir);
+    const asRoot = process.getuid?.() === 0;
+    const user = asRoot && st.uid !== 0 ? { uid: st.uid, gid: st.gid } : undefined;
+    if (user) await execFileAsync('chown', ['-R', '--no-dereference', `${user.uid}:${user.gid}`, gitDir]);
+    chmodSync(gitDir, 0o700);
+    this.baselines.set(key, { gitDir, workTree: workspaceDir, user });
+  }
+
   async diff(key: string, limits: DiffLimits): Promise<WorkspaceDiffResult> {
     const baseline = this.baselines.get(key);
     if (!baseline) throw new Error('the run has no baseline on this server (it was recorded by an earlier server process)');
@@ -133,7 +197,7 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
         const repo = /^git add failed: error: '([^'\n]+)\/' does not have a commit checked out/.exec((e as Error).message)?.[1];
         if (!repo || emptyRepos.includes(repo) || emptyRepos.length >= MAX_EMPTY_REPOS) throw e;
         emptyRepos.push(repo);
-        appendFileSync(join(baseline.gitDir, 'info', 'exclude'), `/${repo.replace(/[\\*?[!#\s]/g, (c) => `\\${c}`)}/\n`);
+        appendFileSync(join(baseline.gitDir, 'info', 'exclude'), `/${escapeGlob(repo)}/\n`);
       }
     }
   }
@@ -186,6 +250,11 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     }
     return r;
   }
+}
+
+/** A path as a literal gitignore pattern. */
+function escapeGlob(path: string): string {
+  return path.replace(/[\\*?[!#\s]/g, (c) => `\\${c}`);
 }
 
 /** Keys are run ids; anything else must not name a path. */

@@ -17,6 +17,8 @@ import type { RunStore } from '../store/runStore';
 import type { AgentContexts } from './agentContexts';
 import type { RunDiffs } from './runDiffs';
 import { RunEventLog } from './runEventLog';
+import type { RunWorkspaces } from './runWorkspaces';
+import { envExports } from '../environments/environmentSetup';
 
 /** A run the server is working on (queued, provisioning, or in a turn). */
 export interface ActiveRun {
@@ -37,6 +39,8 @@ export interface RunLifecycleOptions {
   store: RunStore;
   sessions: SessionManager;
   diffs: RunDiffs;
+  /** The run's workspace in layers: snapshot, environment, its own. */
+  workspaces: RunWorkspaces;
   contexts: AgentContexts;
   agent: (name: AgentName) => Agent;
   /** Wall-clock limit of one turn, seconds. */
@@ -88,15 +92,22 @@ export class RunLifecycle {
     const { run } = active;
     this.setStatus(active, 'provisioning');
     try {
+      const { extras, environment } = await this.opts.workspaces.provision(run, active.events, active.abort.signal);
       const session = await this.opts.sessions.create(
-        { ttl_seconds: this.opts.sessionTtlSeconds },
-        { seed: this.opts.diffs.seeder(run), attachments: this.opts.contexts.attachmentsFor(this.opts.agent(run.agent)) },
+        { ttl_seconds: this.opts.sessionTtlSeconds, ...(environment?.image ? { image: environment.image } : {}) },
+        // EGRESS(issue 16): the agent phase's policy joins here, as { network: environment?.definition.network.agent }.
+        { ...extras, attachments: this.opts.contexts.attachmentsFor(this.opts.agent(run.agent)) },
       );
       run.session_id = session.id;
+      const vars = environment ? envExports(environment.definition.env) : '';
+      // The shell is stateful: what it exports now, every later command and agent process inherits.
+      if (vars) await this.opts.sessions.exec(session.id, vars, { timeoutMs: 10_000 });
       active.events.emit(RunEventName.sandboxReady, { session_id: session.id });
     } catch (e) {
       await this.opts.diffs.remove(run.id);
-      this.finish(active, 'failed', `provisioning failed: ${(e as Error).message}`);
+      this.opts.workspaces.release(run.id);
+      if (active.abort.signal.aborted) this.finishAborted(active, active.abort.signal.reason);
+      else this.finish(active, 'failed', `provisioning failed: ${(e as Error).message}`);
       return;
     }
     if (active.abort.signal.aborted) {

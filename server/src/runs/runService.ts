@@ -19,6 +19,9 @@ import { AppError } from '../errors';
 import type { SessionManager } from '../sessions/sessionManager';
 import type { SnapshotStore } from '../snapshots/snapshotStore';
 import type { RunPage, RunPageQuery, RunStore } from '../store/runStore';
+import { EnvironmentCache } from '../environments/environmentCache';
+import { Environments } from '../environments/environmentSetup';
+import { SnapshotLayers } from '../snapshots/snapshotLayers';
 import { AgentContexts, type ModelGatewayAccess } from './agentContexts';
 import { HostWorkspaceDiffer } from './hostWorkspaceDiffer';
 import { RunDiffs } from './runDiffs';
@@ -27,7 +30,7 @@ import { RunFiles } from './runFiles';
 import { RunLifecycle } from './runLifecycle';
 import { RunQueue } from './runQueue';
 import { recordModelCall } from './runUsage';
-import type { WorkspaceDiffer } from './workspaceDiffer';
+import { RunWorkspaces } from './runWorkspaces';
 
 export interface RunServiceOptions {
   store: RunStore;
@@ -45,25 +48,54 @@ export interface RunServiceOptions {
   /** The model gateway, for agents that use a model. */
   gateway: ModelGatewayAccess;
   /** Where baselines are kept and diffs computed; by default on the host, beside the workspace folders. */
-  differ?: WorkspaceDiffer;
+  differ?: HostWorkspaceDiffer;
+  /** Project environments (.astraforge/environment.json): the size of the cache of built ones. */
+  environments?: { maxBytes: number };
 }
+
+/** When the server is not told (config.ts has the same default). */
+const DEFAULT_ENVIRONMENTS_MAX_BYTES = 10 * 1024 * 1024 * 1024;
 
 /** How often the baselines of runs whose sandbox has ended are removed. */
 const BASELINE_SWEEP_MS = 30_000;
 
 export class RunService {
   private readonly diffs: RunDiffs;
+  private readonly workspaces: RunWorkspaces;
   private readonly lifecycle: RunLifecycle;
   private readonly queue: RunQueue;
   private readonly files: RunFiles;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: RunServiceOptions) {
-    this.diffs = new RunDiffs(opts.differ ?? new HostWorkspaceDiffer(), opts.snapshots, opts.store);
+    const differ = opts.differ ?? new HostWorkspaceDiffer();
+    const cache = new EnvironmentCache(
+      opts.sessions.layerStoreDir('environments'),
+      opts.environments?.maxBytes ?? DEFAULT_ENVIRONMENTS_MAX_BYTES,
+    );
+    this.workspaces = new RunWorkspaces(
+      opts.snapshots,
+      new SnapshotLayers(opts.sessions.layerStoreDir('snapshots'), opts.snapshots, (gitDir, tree) =>
+        differ.recordSnapshotBaseline(gitDir, tree),
+      ),
+      new Environments({
+        sessions: opts.sessions,
+        cache,
+        sessionTtlSeconds: opts.sessionTtlSeconds,
+        log: opts.log,
+        releaseEnded: () => this.workspaces.sweep(this.sandboxStillUsed()),
+      }),
+      cache,
+      differ,
+    );
+    this.diffs = new RunDiffs(differ, opts.snapshots, opts.store, undefined, (runId, files) =>
+      this.workspaces.withoutEnvironment(runId, files),
+    );
     this.lifecycle = new RunLifecycle({
       store: opts.store,
       sessions: opts.sessions,
       diffs: this.diffs,
+      workspaces: this.workspaces,
       contexts: new AgentContexts(opts.sessions, opts.snapshots, opts.gateway),
       agent: (name) => this.agent(name),
       maxRunSeconds: opts.maxRunSeconds,
@@ -190,15 +222,22 @@ export class RunService {
 
   /** A baseline lives as long as its run's sandbox (follow-ups diff against it too). */
   private async sweepBaselines(): Promise<void> {
+    const stillRunning = this.sandboxStillUsed();
+    await this.diffs.sweep(stillRunning);
+    this.workspaces.sweep(stillRunning);
+  }
+
+  /** Whether a run still needs its baseline and layers: it is active, or its sandbox lives for follow-ups. */
+  private sandboxStillUsed(): (runId: string) => boolean {
     const running = new Set(
       this.opts.sessions
         .list()
         .filter((s) => s.status === 'running')
         .map((s) => s.id),
     );
-    await this.diffs.sweep((runId) => {
+    return (runId) => {
       const sessionId = this.opts.store.getRun(runId)?.session_id;
       return this.lifecycle.isActive(runId) || (sessionId !== undefined && running.has(sessionId));
-    });
+    };
   }
 }
