@@ -72,7 +72,8 @@ export const EnvironmentFile = z
         agent: EnvironmentNetworkPolicy.optional().describe("During the agent's turns (default: none)"),
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe('The network of the setup phase and of the agent phase (enforced once egress policies land)'),
     env: z.record(z.string().regex(ENV_NAME), z.string()).optional().describe('Non-secret variables set for setup and for the agent'),
     image: z.string().min(1).optional().describe('Sandbox image for the docker and kubernetes providers'),
   })

@@ -260,7 +260,8 @@ async function captureChanges(dir: string, lowers: string[], upper: string): Pro
         continue;
       }
       for (const name of below) {
-        if (names.has(name) || existsSync(join(upper, rel, name))) continue;
+        // Gone from the workspace, and visible in the layers below (not already deleted by a higher one).
+        if (names.has(name) || existsSync(join(upper, rel, name)) || !lowerStat(lowers, join(rel, name))) continue;
         mkdirSync(join(upper, rel), { recursive: true });
         await execFileAsync('mknod', [join(upper, rel, name), 'c', '0', '0']);
       }
