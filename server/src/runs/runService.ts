@@ -75,8 +75,11 @@ export class RunService {
     );
     this.workspaces = new RunWorkspaces(
       opts.snapshots,
-      new SnapshotLayers(opts.sessions.layerStoreDir('snapshots'), opts.snapshots, (gitDir, tree) =>
-        differ.recordSnapshotBaseline(gitDir, tree),
+      new SnapshotLayers(
+        opts.sessions.layerStoreDir('snapshots'),
+        opts.snapshots,
+        (gitDir, tree) => differ.recordSnapshotBaseline(gitDir, tree),
+        opts.log,
       ),
       new Environments({
         sessions: opts.sessions,

@@ -287,6 +287,11 @@ function lowerStat(lowers: string[], rel: string): { st: import('node:fs').Stats
 /** A finished writable layer as a shared read-only one: root's files, writable by everyone (inside a folder only root enters). */
 export async function makeSharedLayer(layer: string): Promise<void> {
   if (process.getuid?.() === 0) await execFileAsync('chown', ['-R', '--no-dereference', '0:0', layer]);
+  await openLayerToAll(layer);
+}
+
+/** Every file and folder of a layer writable by everyone (a layer the server unpacked itself, so already its own). */
+export async function openLayerToAll(layer: string): Promise<void> {
   await execFileAsync('chmod', ['-R', 'a+rwX', layer]);
   chmodSync(layer, 0o755);
 }

@@ -4,7 +4,7 @@
 // a live workspace stands on is removed only when the last one lets go.
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeSharedLayer } from '../sessions/workspaceLayers';
+import { openLayerToAll } from '../sessions/workspaceLayers';
 import type { SnapshotBaseline } from '../runs/hostWorkspaceDiffer';
 import type { SnapshotStore } from './snapshotStore';
 
@@ -30,6 +30,7 @@ export class SnapshotLayers {
     private readonly root: string,
     private readonly snapshots: SnapshotStore,
     private readonly makeBaseline: BaselineMaker,
+    private readonly log: (obj: Record<string, unknown>, msg: string) => void = () => undefined,
   ) {
     mkdirSync(root, { recursive: true, mode: 0o711 });
     chmodSync(root, 0o711);
@@ -90,12 +91,17 @@ export class SnapshotLayers {
     const tree = join(dir, 'tree');
     mkdirSync(tree, { mode: 0o700 });
     try {
+      const t0 = performance.now();
       await this.snapshots.extractTo(id, tree);
-      await makeSharedLayer(tree);
+      // Unpacked by the server: root's files already, only their modes change.
+      await openLayerToAll(tree);
       // Only root enters the tree: sandboxes see it through their overlay alone.
       chmodSync(tree, 0o700);
+      const t1 = performance.now();
       const baseline = await this.makeBaseline(join(dir, 'baseline.git'), tree);
       writeFileSync(join(dir, 'ready.json'), JSON.stringify(baseline));
+      const ms = (t: number) => Math.round(t);
+      this.log({ snapshot_id: id, unpack_ms: ms(t1 - t0), baseline_ms: ms(performance.now() - t1) }, 'snapshot layer ready');
       return { id, tree, baseline };
     } catch (e) {
       rmSync(dir, { recursive: true, force: true });
