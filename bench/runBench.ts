@@ -170,6 +170,20 @@ export async function runBench(c: BenchClient): Promise<{ rows: Row[]; snapshotS
         "later runs: an overlay on the snapshot's layer + its baseline's index (before: a copy and a baseline per run)",
       ),
     );
+    // The usual flow: the same workspace sent again after an edit, a new snapshot each time.
+    const edited: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      writeFileSync(join(tree, 'd7', 'f7.txt'), `edit ${i}\n`);
+      edited.push(await createdToRunning(c, (await upload(c, tree)).snapshot_id));
+    }
+    rows.push(
+      summarize(
+        'first run on the snapshot after a one-file edit: created → running',
+        edited,
+        'ms',
+        "its layer derived from the previous snapshot's (hard links + the delta, baseline stages the delta)",
+      ),
+    );
     rows.push(
       summarize('peer: tar -x + git add -A + commit of it on the host', await plainBaseline(tree, 3), 'ms', 'no sandbox, git defaults'),
     );

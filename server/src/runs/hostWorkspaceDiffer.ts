@@ -140,6 +140,29 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
   }
 
   /**
+   * The baseline of a tree derived from an earlier snapshot's (layerDelta.ts):
+   * the earlier baseline's objects hard-linked (git never rewrites an object
+   * file), a copy of its index, and one `git add -A` that hashes only what
+   * the delta changed. Hard links changed every inode's ctime, so this one
+   * stage does not trust ctime; the runs' own diffs do as always (their first
+   * one re-reads the files).
+   */
+  async deriveSnapshotBaseline(gitDir: string, tree: string, base: SnapshotBaseline): Promise<SnapshotBaseline> {
+    rmSync(gitDir, { recursive: true, force: true });
+    await execFileAsync('cp', ['-al', base.gitDir, gitDir]);
+    // Files git writes in place (the reflog) or that it replaces: copies of their own, not links.
+    for (const own of ['logs', 'index', 'COMMIT_EDITMSG']) rmSync(join(gitDir, own), { recursive: true, force: true });
+    copyFileSync(join(base.gitDir, 'index'), join(gitDir, 'index'));
+    const baseline: Baseline = { gitDir, workTree: tree };
+    const deadline = Date.now() + BASELINE_TIMEOUT_MS;
+    await this.gitOk(baseline, ['-c', 'core.trustctime=false', ...BASELINE_STAGE_STEP], { deadline });
+    await this.gitOk(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
+    const commit = (await this.gitOk(baseline, ['rev-parse', 'HEAD'], { deadline })).stdout.toString('utf8').trim();
+    await execFileAsync('chmod', ['-R', 'a+rX,go-w', gitDir]);
+    return { gitDir, commit };
+  }
+
+  /**
    * A run's baseline from its snapshot's: a git folder of its own whose
    * objects are the snapshot's (alternates), HEAD its commit, and a copy of
    * its index, whose stat data still match the files an overlay shows, so

@@ -78,7 +78,10 @@ export class RunService {
       new SnapshotLayers(
         opts.sessions.layerStoreDir('snapshots'),
         opts.snapshots,
-        (gitDir, tree) => differ.recordSnapshotBaseline(gitDir, tree),
+        {
+          record: (gitDir, tree) => differ.recordSnapshotBaseline(gitDir, tree),
+          derive: (gitDir, tree, base) => differ.deriveSnapshotBaseline(gitDir, tree, base),
+        },
         opts.log,
       ),
       new Environments({

@@ -1,11 +1,15 @@
 // A snapshot as a read-only layer: its archive unpacked once into a tree,
 // and its git baseline made once and kept beside it, however many runs
-// start from it. <root>/<id>/{tree, baseline.git, ready.json}. A layer that
+// start from it. A snapshot much like an earlier one (the same workspace
+// after a few edits) is derived from that one's layer: hard links and the
+// delta (layerDelta.ts), its baseline staging only what changed. <root>/<id>/{tree, baseline.git, ready.json}. A layer that
 // a live workspace stands on is removed only when the last one lets go.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLayerToAll } from '../sessions/workspaceLayers';
 import type { SnapshotBaseline } from '../runs/hostWorkspaceDiffer';
+import type { SnapshotManifestEntry } from './canonicalArchive';
+import { deriveTree, manifestDelta, type ManifestDelta } from './layerDelta';
 import type { SnapshotStore } from './snapshotStore';
 
 export interface SnapshotLayer {
@@ -15,8 +19,16 @@ export interface SnapshotLayer {
   baseline: SnapshotBaseline;
 }
 
-/** Who makes the baseline of a tree (the host differ). */
-export type BaselineMaker = (gitDir: string, tree: string) => Promise<SnapshotBaseline>;
+/** Who makes the baseline of a tree (the host differ): whole, or from the baseline of the tree it was derived from. */
+export interface BaselineMaker {
+  record(gitDir: string, tree: string): Promise<SnapshotBaseline>;
+  derive(gitDir: string, tree: string, base: SnapshotBaseline): Promise<SnapshotBaseline>;
+}
+
+/** The most recent layers looked at for one to derive a new snapshot's from. */
+const DERIVE_CANDIDATES = 4;
+/** A layer is derived only from one holding at least this share of its entries alike. */
+const DERIVE_MIN_SHARED = 0.5;
 
 const ID_PATTERN = /^[a-f0-9]{24}$/;
 
@@ -89,23 +101,94 @@ export class SnapshotLayers {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { mode: 0o711 });
     const tree = join(dir, 'tree');
-    mkdirSync(tree, { mode: 0o700 });
+    const manifest = this.snapshots.manifest(id);
+    const base = this.closestLayer(id, manifest);
     try {
       const t0 = performance.now();
-      await this.snapshots.extractTo(id, tree);
-      // Unpacked by the server: root's files already, only their modes change.
-      await openLayerToAll(tree);
-      // Only root enters the tree: sandboxes see it through their overlay alone.
-      chmodSync(tree, 0o700);
-      const t1 = performance.now();
-      const baseline = await this.makeBaseline(join(dir, 'baseline.git'), tree);
+      let baseline: SnapshotBaseline;
+      const derived = base && (await this.derive(id, tree, base));
+      if (derived) baseline = derived;
+      else {
+        mkdirSync(tree, { mode: 0o700 });
+        await this.snapshots.extractTo(id, tree);
+        // Unpacked by the server: root's files already, only their modes change.
+        await openLayerToAll(tree);
+        // Only root enters the tree: sandboxes see it through their overlay alone.
+        chmodSync(tree, 0o700);
+        baseline = await this.makeBaseline.record(join(dir, 'baseline.git'), tree);
+      }
       writeFileSync(join(dir, 'ready.json'), JSON.stringify(baseline));
-      const ms = (t: number) => Math.round(t);
-      this.log({ snapshot_id: id, unpack_ms: ms(t1 - t0), baseline_ms: ms(performance.now() - t1) }, 'snapshot layer ready');
+      this.log(
+        {
+          snapshot_id: id,
+          ms: Math.round(performance.now() - t0),
+          ...(derived && base
+            ? { derived_from: base.layer.id, changed: base.delta.changed.length, removed: base.delta.removed.length }
+            : {}),
+        },
+        'snapshot layer ready',
+      );
       return { id, tree, baseline };
     } catch (e) {
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
+  }
+
+  /** The tree and baseline from a like layer's; undefined (and nothing left behind) when that fails, for a whole unpack instead. */
+  private async derive(
+    id: string,
+    tree: string,
+    base: { layer: SnapshotLayer; delta: ManifestDelta },
+  ): Promise<SnapshotBaseline | undefined> {
+    this.pin(base.layer.id);
+    try {
+      await deriveTree(base.layer.tree, tree, this.snapshots.archivePath(id), base.delta);
+      chmodSync(tree, 0o700);
+      return await this.makeBaseline.derive(join(this.root, id, 'baseline.git'), tree, base.layer.baseline);
+    } catch (e) {
+      this.log({ snapshot_id: id, base: base.layer.id, err: (e as Error).message }, 'cannot derive the snapshot layer; unpacking it whole');
+      rmSync(tree, { recursive: true, force: true });
+      rmSync(join(this.root, id, 'baseline.git'), { recursive: true, force: true });
+      return undefined;
+    } finally {
+      this.unpin(base.layer.id);
+    }
+  }
+
+  /** Of the most recent ready layers, the one most like this snapshot, if enough alike to derive from. */
+  private closestLayer(
+    id: string,
+    manifest: ReadonlyMap<string, SnapshotManifestEntry>,
+  ): { layer: SnapshotLayer; delta: ManifestDelta } | undefined {
+    const recent = readdirSync(this.root)
+      .filter((name) => name !== id && ID_PATTERN.test(name) && !this.doomed.has(name))
+      .map((name) => ({ name, at: readyTime(join(this.root, name)) }))
+      .filter((c) => c.at > 0)
+      .sort((a, b) => b.at - a.at)
+      .slice(0, DERIVE_CANDIDATES);
+    let best: { layer: SnapshotLayer; delta: ManifestDelta } | undefined;
+    for (const c of recent) {
+      const layer = this.readyLayer(c.name);
+      if (!layer) continue;
+      let before: ReadonlyMap<string, SnapshotManifestEntry>;
+      try {
+        before = this.snapshots.manifest(c.name);
+      } catch {
+        continue; // its snapshot is gone
+      }
+      const delta = manifestDelta(before, manifest);
+      if (delta.same < manifest.size * DERIVE_MIN_SHARED) continue;
+      if (!best || delta.same > best.delta.same) best = { layer, delta };
+    }
+    return best;
+  }
+}
+
+function readyTime(dir: string): number {
+  try {
+    return statSync(join(dir, 'ready.json')).mtimeMs;
+  } catch {
+    return 0;
   }
 }

@@ -213,6 +213,11 @@ export class SnapshotStore {
     stream.resume();
   }
 
+  /** The path of a snapshot's canonical archive (to unpack part of it), marked as used now. */
+  archivePath(id: string): string {
+    return this.archiveOf(id);
+  }
+
   /** The archive of a snapshot, marked as used now. */
   private archiveOf(id: string): string {
     if (!this.get(id)) throw new SnapshotGone(id);
