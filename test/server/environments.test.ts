@@ -177,8 +177,15 @@ for (const layering of ['auto', 'copy'] as const) {
 
       // A new snapshot of the same project (another upload): same key, the environment is reused.
       writeFileSync(join(tree, 'README.md'), '# app, edited\n');
-      const again = await runCommand(api, await snapshotOf(api, tree), 'node test.js');
+      const again = await runCommand(api, await snapshotOf(api, tree), 'node test.js && echo "the agent" >> stamp.txt');
       assert.equal(again.run.status, 'succeeded', again.output);
+      // A tracked file setup rewrote is the agent's to change: then it is in the diff, against the snapshot's content.
+      const againDiff = (await api.get(`/api/runs/${again.run.id}/diff`)).body;
+      assert.deepEqual(
+        againDiff.files.map((f: any) => f.path),
+        ['stamp.txt'],
+      );
+      assert.match(againDiff.files[0].patch, /-tracked, rewritten by setup\n\+set up by the environment\n\+the agent/);
       assert.equal(ofType(again.events, RunEventName.environmentSetupStarted).length, 0, 'setup did not run again');
       const readyAgain = ofType(again.events, RunEventName.environmentReady);
       assert.equal(readyAgain[0].cached, true);

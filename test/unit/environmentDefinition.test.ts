@@ -32,7 +32,7 @@ function snapshot(files: Record<string, string>, symlinks: Record<string, string
     symlinkSync(target, join(dir, path));
     manifest.set(path, { sha256: '', type: 'symlink' });
   }
-  return treeFiles(dir, manifest);
+  return treeFiles([dir], manifest);
 }
 
 const PKG = { 'package.json': '{"name":"app"}', 'package-lock.json': '{"lockfileVersion":3}' };

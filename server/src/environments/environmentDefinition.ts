@@ -4,7 +4,6 @@
 // files only (a symlink there could point anywhere on the server).
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, constants as fsConstants } from 'node:fs';
-import { join } from 'node:path';
 import {
   DEFAULT_AGENT_NETWORK,
   DEFAULT_SETUP_NETWORK,
@@ -14,6 +13,7 @@ import {
   REQUIREMENTS_PATTERN,
   type EnvironmentDefinition,
 } from '@astraforge/contract/environment';
+import { resolveInLayers } from '../sessions/workspaceLayers';
 
 export const ENVIRONMENT_FILE = '.astraforge/environment.json';
 export const DEVCONTAINER_FILE = '.devcontainer/devcontainer.json';
@@ -29,8 +29,8 @@ export interface SnapshotFiles {
   read(path: string): Buffer | undefined;
 }
 
-/** Reads regular files of an unpacked tree, refusing symlinks anywhere on the way. */
-export function treeFiles(tree: string, manifest: ReadonlyMap<string, { sha256: string; type: string }>): SnapshotFiles {
+/** Reads regular files of a snapshot's layers (bottom first), refusing symlinks anywhere on the way. */
+export function treeFiles(lowers: readonly string[], manifest: ReadonlyMap<string, { sha256: string; type: string }>): SnapshotFiles {
   const hashes = new Map<string, string>();
   for (const [path, e] of manifest) if (e.type === 'file') hashes.set(path, e.sha256);
   return {
@@ -38,14 +38,18 @@ export function treeFiles(tree: string, manifest: ReadonlyMap<string, { sha256: 
     read: (path) => {
       // Only a path the manifest lists as a regular file: none of its folders can be a symlink then.
       if (!hashes.has(path)) return undefined;
+      const host = resolveInLayers(lowers, path);
+      if (!host) return undefined;
       let fd: number;
       try {
-        fd = openSync(join(tree, path), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+        fd = openSync(host, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
       } catch {
         return undefined;
       }
       try {
-        const size = fstatSync(fd).size;
+        const st = fstatSync(fd);
+        if (!st.isFile()) return undefined;
+        const size = st.size;
         if (size > MAX_DEFINITION_BYTES) throw new EnvironmentFileError(`${path} is larger than ${MAX_DEFINITION_BYTES} bytes`);
         const buf = Buffer.alloc(size);
         readSync(fd, buf, 0, size, 0);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { EnvironmentDefinition } from '@astraforge/contract/environment';
 import { RunEventName } from '@astraforge/contract/runEvents';
 import type { SessionManager } from '../sessions/sessionManager';
+import { resolveInLayers } from '../sessions/workspaceLayers';
 import { shellQuote } from '../sessions/shellQuote';
 import type { SnapshotLayer } from '../snapshots/snapshotLayers';
 import type { RunEventLog } from '../runs/runEventLog';
@@ -50,7 +51,7 @@ export class Environments {
     events: RunEventLog,
     signal: AbortSignal,
   ): Promise<RunEnvironment | undefined> {
-    const files = treeFiles(snapshot.tree, manifest);
+    const files = treeFiles(snapshot.lowers, manifest);
     const definition = resolveEnvironment(files);
     if (!definition) return undefined;
     const key = environmentKey(definition, files);
@@ -96,7 +97,7 @@ export class Environments {
         // EGRESS(issue 16): the setup sandbox's network policy goes here, once sessions.create takes one:
         //   { network: def.network.setup }
         // Until then setup has no network (as every sandbox), so it can install only from the workspace.
-        { layers: { lowers: [snapshot.tree], keepUpperAt: buildDir }, labels: { purpose: 'environment-setup', key } },
+        { layers: { lowers: snapshot.lowers, keepUpperAt: buildDir }, labels: { purpose: 'environment-setup', key } },
       );
       sessionId = session.id;
       const r = await sessions.exec(session.id, `${envExports(def.env)}cd /workspace && ${setup}`, {
@@ -147,19 +148,15 @@ export interface EnvironmentFootprint {
   deleted: string[];
 }
 
-/** Walks the environment layer only as deep as the snapshot also goes (a new folder is one entry). */
-export function environmentFootprint(layer: string, tree: string): EnvironmentFootprint {
+/** Walks the environment layer only as deep as the snapshot (its layers, bottom first) also goes (a new folder is one entry). */
+export function environmentFootprint(layer: string, snapshotLowers: readonly string[]): EnvironmentFootprint {
   const out: EnvironmentFootprint = { added: [], changed: [], deleted: [] };
   const walk = (rel: string) => {
     for (const name of readdirSync(join(layer, rel))) {
       const path = rel ? `${rel}/${name}` : name;
       const st = lstatSync(join(layer, path));
-      let base: import('node:fs').Stats | undefined;
-      try {
-        base = lstatSync(join(tree, path));
-      } catch {
-        base = undefined;
-      }
+      const where = resolveInLayers(snapshotLowers, path);
+      const base = where ? lstatSync(where) : undefined;
       if (st.isCharacterDevice()) {
         if (base) out.deleted.push(path);
       } else if (!base) out.added.push(path);

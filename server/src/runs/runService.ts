@@ -83,6 +83,10 @@ export class RunService {
           derive: (gitDir, tree, base) => differ.deriveSnapshotBaseline(gitDir, tree, base),
         },
         opts.log,
+        {
+          available: async () => (await opts.sessions.layers.mode()) === 'overlay',
+          open: (lowers, work) => opts.sessions.layers.view(lowers, work),
+        },
       ),
       new Environments({
         sessions: opts.sessions,

@@ -47,12 +47,12 @@ export class RunWorkspaces {
     this.layers.pin(run.snapshot_id);
     this.held.set(run.id, held);
     const environment = await this.environments.prepare(snapshot, this.snapshots.manifest(run.snapshot_id), events, signal);
-    const lowers = [snapshot.tree];
+    const lowers = [...snapshot.lowers];
     if (environment?.layer) {
       held.envKey = environment.key;
       held.envLayer = environment.layer.layer;
       this.cache.pin(environment.key);
-      held.footprint = environmentFootprint(environment.layer.layer, snapshot.tree);
+      held.footprint = environmentFootprint(environment.layer.layer, snapshot.lowers);
       lowers.push(environment.layer.layer);
     }
     const seed = async (dir: string) => {

@@ -126,6 +126,28 @@ export class WorkspaceLayers {
     rmSync(entry.scratch, { recursive: true, force: true });
   }
 
+  /**
+   * A read-only overlay of `lowers` (bottom first) for the time of `work`,
+   * so a host tool sees them as one folder; kernel overlayfs only (undefined
+   * where the server cannot mount it: callers then do without layered snapshots).
+   */
+  async view<T>(lowers: string[], work: (dir: string) => Promise<T>): Promise<T> {
+    if ((await this.mode()) !== 'overlay') throw new Error('read-only views need kernel overlayfs');
+    const dir = join(this.root, `.view-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    mkdirSync(dir, { mode: 0o700 });
+    try {
+      const lowerdir = [...lowers].reverse().map(escapeOption).join(':');
+      await execFileAsync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowerdir},nosuid,nodev`, dir]);
+      try {
+        return await work(dir);
+      } finally {
+        unmount(dir);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   /** The folder that holds what the session itself wrote, for its disk quota; undefined unless `dir` is assembled here. */
   writableLayerOf(dir: string): string | undefined {
     const entry = this.mounted.get(dir);
@@ -169,6 +191,23 @@ export class WorkspaceLayers {
       rmSync(dir, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * Where a path of layered folders (bottom first) is on the host, as an
+ * overlay would show it: the topmost layer that has it, unless that one
+ * deleted it (a whiteout).
+ */
+export function resolveInLayers(lowers: readonly string[], rel: string): string | undefined {
+  for (let i = lowers.length - 1; i >= 0; i--) {
+    const path = join(lowers[i], rel);
+    try {
+      return lstatSync(path).isCharacterDevice() ? undefined : path;
+    } catch {
+      /* not in this layer */
+    }
+  }
+  return undefined;
 }
 
 function fuseOverlayfs(): string | undefined {

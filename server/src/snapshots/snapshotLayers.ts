@@ -1,22 +1,32 @@
 // A snapshot as a read-only layer: its archive unpacked once into a tree,
 // and its git baseline made once and kept beside it, however many runs
-// start from it. A snapshot much like an earlier one (the same workspace
-// after a few edits) is derived from that one's layer: hard links and the
-// delta (layerDelta.ts), its baseline staging only what changed. <root>/<id>/{tree, baseline.git, ready.json}. A layer that
-// a live workspace stands on is removed only when the last one lets go.
+// start from it: <root>/<id>/{tree, baseline.git, ready.json}. A snapshot
+// much like a kept one (the same workspace after a few edits) is derived
+// from it (layerDelta.ts): where workspaces are overlays, as a delta layer
+// over that one's tree (<id>/delta: what changed, whiteouts for what went);
+// otherwise as a tree of hard links with the delta applied. Its baseline
+// stages only what changed. A layer that a live workspace or a derived
+// layer stands on is removed only when the last one lets go.
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLayerToAll } from '../sessions/workspaceLayers';
 import type { SnapshotBaseline } from '../runs/hostWorkspaceDiffer';
 import type { SnapshotManifestEntry } from './canonicalArchive';
-import { deriveTree, manifestDelta, type ManifestDelta } from './layerDelta';
+import { deriveTree, manifestDelta, writeDeltaLayer, type ManifestDelta } from './layerDelta';
 import type { SnapshotStore } from './snapshotStore';
 
 export interface SnapshotLayer {
   id: string;
-  /** The snapshot's files: root's, writable by everyone, in a folder only root enters. */
-  tree: string;
+  /** The snapshot's files as read-only layers, bottom first: a tree, and a delta over it when derived. Root's files, writable by everyone, in folders only root enters. */
+  lowers: string[];
   baseline: SnapshotBaseline;
+}
+
+/** How a derived layer's baseline sees the snapshot whole: a read-only overlay of its layers, mounted for the time of one call. */
+export interface LayerViews {
+  /** Whether the server can mount them (kernel overlayfs). */
+  available(): Promise<boolean>;
+  open<T>(lowers: string[], work: (dir: string) => Promise<T>): Promise<T>;
 }
 
 /** Who makes the baseline of a tree (the host differ): whole, or from the baseline of the tree it was derived from. */
@@ -43,16 +53,17 @@ export class SnapshotLayers {
     private readonly snapshots: SnapshotStore,
     private readonly makeBaseline: BaselineMaker,
     private readonly log: (obj: Record<string, unknown>, msg: string) => void = () => undefined,
+    /** Where workspaces are overlays, new snapshots become delta layers over a kept tree. */
+    private readonly views?: LayerViews,
   ) {
     mkdirSync(root, { recursive: true, mode: 0o711 });
     chmodSync(root, 0o711);
     snapshots.onDelete((id) => this.remove(id));
-    // Half-made layers of an earlier process go; finished ones stay for their snapshot.
+    // Half-made layers of an earlier process go; finished ones stay for their snapshot (or for the layers over them).
     for (const name of readdirSync(root)) {
-      if (!ID_PATTERN.test(name) || !existsSync(join(root, name, 'ready.json')) || !snapshots.get(name)) {
-        rmSync(join(root, name), { recursive: true, force: true });
-      }
+      if (!ID_PATTERN.test(name) || !existsSync(join(root, name, 'ready.json'))) rmSync(join(root, name), { recursive: true, force: true });
     }
+    for (const name of readdirSync(root)) if (!snapshots.get(name)) this.remove(name);
   }
 
   /** The snapshot's layer, unpacked and baselined on first use (concurrent callers share the work). */
@@ -81,15 +92,32 @@ export class SnapshotLayers {
 
   private remove(id: string): void {
     if (!ID_PATTERN.test(id)) return;
-    if (this.pins.has(id)) return void this.doomed.add(id);
+    if (this.pins.has(id) || this.dependents(id) > 0) return void this.doomed.add(id);
+    const base = this.readyLayer(id)?.lowers[0];
     rmSync(join(this.root, id), { recursive: true, force: true });
+    // The tree it stood on may have been waiting for it.
+    const baseId = base && base !== join(this.root, id, 'tree') ? base.split('/').slice(-2)[0] : undefined;
+    if (baseId && this.doomed.has(baseId) && !this.pins.has(baseId) && this.dependents(baseId) === 0) {
+      this.doomed.delete(baseId);
+      this.remove(baseId);
+    }
+  }
+
+  /** How many other kept layers stand on this one's tree. */
+  private dependents(id: string): number {
+    const tree = join(this.root, id, 'tree');
+    let n = 0;
+    for (const name of readdirSync(this.root)) {
+      if (name !== id && ID_PATTERN.test(name) && this.readyLayer(name)?.lowers.includes(tree)) n++;
+    }
+    return n;
   }
 
   private readyLayer(id: string): SnapshotLayer | undefined {
     if (!ID_PATTERN.test(id)) return undefined;
     try {
-      const baseline = JSON.parse(readFileSync(join(this.root, id, 'ready.json'), 'utf8')) as SnapshotBaseline;
-      return { id, tree: join(this.root, id, 'tree'), baseline };
+      const ready = JSON.parse(readFileSync(join(this.root, id, 'ready.json'), 'utf8')) as Omit<SnapshotLayer, 'id'>;
+      return { id, lowers: ready.lowers, baseline: ready.baseline };
     } catch {
       return undefined;
     }
@@ -100,56 +128,68 @@ export class SnapshotLayers {
     const dir = join(this.root, id);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { mode: 0o711 });
-    const tree = join(dir, 'tree');
     const manifest = this.snapshots.manifest(id);
     const base = this.closestLayer(id, manifest);
     try {
       const t0 = performance.now();
-      let baseline: SnapshotBaseline;
-      const derived = base && (await this.derive(id, tree, base));
-      if (derived) baseline = derived;
-      else {
-        mkdirSync(tree, { mode: 0o700 });
-        await this.snapshots.extractTo(id, tree);
-        // Unpacked by the server: root's files already, only their modes change.
-        await openLayerToAll(tree);
-        // Only root enters the tree: sandboxes see it through their overlay alone.
-        chmodSync(tree, 0o700);
-        baseline = await this.makeBaseline.record(join(dir, 'baseline.git'), tree);
-      }
-      writeFileSync(join(dir, 'ready.json'), JSON.stringify(baseline));
+      const derived = base && (await this.derive(id, base));
+      const layer = derived ?? (await this.unpackWhole(id));
+      writeFileSync(join(dir, 'ready.json'), JSON.stringify({ lowers: layer.lowers, baseline: layer.baseline }));
       this.log(
         {
           snapshot_id: id,
           ms: Math.round(performance.now() - t0),
           ...(derived && base
-            ? { derived_from: base.layer.id, changed: base.delta.changed.length, removed: base.delta.removed.length }
+            ? {
+                derived_from: base.layer.id,
+                as: derived.lowers.length > 1 ? 'delta layer' : 'hard links',
+                changed: base.delta.changed.length,
+                removed: base.delta.removed.length,
+              }
             : {}),
         },
         'snapshot layer ready',
       );
-      return { id, tree, baseline };
+      return layer;
     } catch (e) {
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
   }
 
-  /** The tree and baseline from a like layer's; undefined (and nothing left behind) when that fails, for a whole unpack instead. */
-  private async derive(
-    id: string,
-    tree: string,
-    base: { layer: SnapshotLayer; delta: ManifestDelta },
-  ): Promise<SnapshotBaseline | undefined> {
+  private async unpackWhole(id: string): Promise<SnapshotLayer> {
+    const dir = join(this.root, id);
+    const tree = join(dir, 'tree');
+    mkdirSync(tree, { mode: 0o700 });
+    await this.snapshots.extractTo(id, tree);
+    // Unpacked by the server: root's files already, only their modes change.
+    await openLayerToAll(tree);
+    // Only root enters the tree: sandboxes see it through their overlay alone.
+    chmodSync(tree, 0o700);
+    const baseline = await this.makeBaseline.record(join(dir, 'baseline.git'), tree);
+    return { id, lowers: [tree], baseline };
+  }
+
+  /** The layer and baseline from a like layer's; undefined (and nothing left behind) when that fails, for a whole unpack instead. */
+  private async derive(id: string, base: { layer: SnapshotLayer; delta: ManifestDelta }): Promise<SnapshotLayer | undefined> {
+    const dir = join(this.root, id);
+    const gitDir = join(dir, 'baseline.git');
     this.pin(base.layer.id);
     try {
-      await deriveTree(base.layer.tree, tree, this.snapshots.archivePath(id), base.delta);
+      if (await this.views?.available()) {
+        const delta = join(dir, 'delta');
+        await writeDeltaLayer(delta, this.snapshots.archivePath(id), base.delta);
+        const lowers = [...base.layer.lowers, delta];
+        const baseline = await this.views!.open(lowers, (view) => this.makeBaseline.derive(gitDir, view, base.layer.baseline));
+        return { id, lowers, baseline };
+      }
+      const tree = join(dir, 'tree');
+      await deriveTree(base.layer.lowers[0], tree, this.snapshots.archivePath(id), base.delta);
       chmodSync(tree, 0o700);
-      return await this.makeBaseline.derive(join(this.root, id, 'baseline.git'), tree, base.layer.baseline);
+      return { id, lowers: [tree], baseline: await this.makeBaseline.derive(gitDir, tree, base.layer.baseline) };
     } catch (e) {
       this.log({ snapshot_id: id, base: base.layer.id, err: (e as Error).message }, 'cannot derive the snapshot layer; unpacking it whole');
-      rmSync(tree, { recursive: true, force: true });
-      rmSync(join(this.root, id, 'baseline.git'), { recursive: true, force: true });
+      for (const name of ['tree', 'delta', 'baseline.git']) rmSync(join(dir, name), { recursive: true, force: true });
       return undefined;
     } finally {
       this.unpin(base.layer.id);
@@ -170,7 +210,8 @@ export class SnapshotLayers {
     let best: { layer: SnapshotLayer; delta: ManifestDelta } | undefined;
     for (const c of recent) {
       const layer = this.readyLayer(c.name);
-      if (!layer) continue;
+      // Only a whole tree is a base: a delta over a delta would make chains that only grow.
+      if (!layer || layer.lowers.length !== 1) continue;
       let before: ReadonlyMap<string, SnapshotManifestEntry>;
       try {
         before = this.snapshots.manifest(c.name);
