@@ -100,6 +100,25 @@ for (const mode of ['overlay', 'copy'] as LayeringMode[]) {
       if (mode === 'overlay') assert.ok(!execFileSync('findmnt', ['-rn', '-o', 'TARGET'], { encoding: 'utf8' }).includes(ws));
     });
 
+    it('showsAFolderDeletedAndAFileTurnedFolderAsAnOverlayWould', async () => {
+      const below = join(root, 'below');
+      const above = join(root, 'above');
+      mkdirSync(join(below, 'd', 'deep'), { recursive: true });
+      writeFileSync(join(below, 'd', 'deep', 'x'), 'x');
+      writeFileSync(join(below, 'f'), 'a file');
+      writeFileSync(join(below, 'kept'), 'kept');
+      mkdirSync(join(above, 'f'), { recursive: true });
+      writeFileSync(join(above, 'f', 'g'), 'now inside a folder');
+      execFileSync('mknod', [join(above, 'd'), 'c', '0', '0']);
+      for (const l of [below, above]) await makeSharedLayer(l);
+      const ws = join(root, 'ws-kinds');
+      mkdirSync(ws);
+      const layers = new WorkspaceLayers(join(root, 'scratch-kinds'), mode);
+      await layers.assemble('s3', ws, UID, { lowers: [below, above] });
+      assert.deepEqual(listTree(ws), ['f/', 'f/g = now inside a folder', 'kept = kept']);
+      await layers.disassemble(ws);
+    });
+
     it('costsNothingPerFileWithOverlayfs', async function () {
       if (mode !== 'overlay') this.skip();
       const many = join(root, 'many');

@@ -61,7 +61,7 @@ for (const kind of ['delta layer', 'hard links'] as const)
       return new SnapshotLayers(
         join(root, 'layers'),
         store,
-        { record: (g, t) => differ.recordSnapshotBaseline(g, t), derive: (g, t, b) => differ.deriveSnapshotBaseline(g, t, b) },
+        { record: (g, t) => differ.recordSnapshotBaseline(g, t), derive: (g, t, b, c) => differ.deriveSnapshotBaseline(g, t, b, c) },
         (obj) => logs.push(obj),
         kind === 'delta layer' ? { available: async () => true, open: (lowers, work) => overlays.view(lowers, work) } : undefined,
       );
@@ -108,6 +108,7 @@ for (const kind of ['delta layer', 'hard links'] as const)
       writeFileSync(join(work, 'becomes-dir'), 'a file first\n');
       writeFileSync(join(work, 'run.sh'), '#!/bin/sh\n');
       symlinkSync('src/f1.js', join(work, 'link'));
+      writeFileSync(join(work, '.gitignore'), '*.log\n');
       const a = await ingest(work);
       const l = layers();
       const at = logs.length;
@@ -126,13 +127,14 @@ for (const kind of ['delta layer', 'hard links'] as const)
       symlinkSync('src/f2.js', join(work, 'link'));
       mkdirSync(join(work, 'new', 'nested'), { recursive: true });
       writeFileSync(join(work, 'new', 'nested', 'added.txt'), 'added\n');
+      writeFileSync(join(work, 'new', 'debug.log'), 'in the snapshot, ignored by its baseline\n');
       const b = await ingest(work);
       const layerB = await l.prepare(b);
       assert.equal(logs[at + 1].derived_from, a, JSON.stringify(logs));
       assert.equal(logs[at + 1].as, kind);
       assert.equal(layerB.lowers.length, kind === 'delta layer' ? 2 : 1);
       assert.equal(layerB.lowers[0] === layerA.lowers[0], kind === 'delta layer');
-      assert.equal(logs[at + 1].changed, 5);
+      assert.equal(logs[at + 1].changed, 6);
       assert.equal(logs[at + 1].removed, 2);
 
       // The same as a whole unpack of b (a second store that knows no other layer).
@@ -156,6 +158,7 @@ for (const kind of ['delta layer', 'hard links'] as const)
             'becomes-dir/inner.txt 666 now a folder\n',
             'edited.txt 666 after, longer\n',
             'link -> src/f2.js',
+            'new/debug.log 666 in the snapshot, ignored by its baseline\n',
             'new/nested/added.txt 666 added\n',
             'run.sh 777 #!/bin/sh\n',
             'src/deep (whiteout)',

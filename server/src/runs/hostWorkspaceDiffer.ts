@@ -78,6 +78,12 @@ export function baselinesBeside(workspaceDir: string): string {
   return join(dirname(dirname(workspaceDir)), 'baselines');
 }
 
+/** What a derived snapshot changed: workspace-relative paths of files and links that differ or are new, and of those that went. */
+export interface PathChanges {
+  changed: readonly string[];
+  removed: readonly string[];
+}
+
 /** A baseline made once for a snapshot's tree and kept with it: runs start from a copy of its index, sharing its objects. */
 export interface SnapshotBaseline {
   gitDir: string;
@@ -93,7 +99,7 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
 
   /** `git` is found on first use, so a server without git still starts (and its runs fail with why). */
   constructor(
-    private git?: string,
+    private git_?: string,
     private readonly rootFor: (workspaceDir: string) => string = baselinesBeside,
   ) {}
 
@@ -142,12 +148,11 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
   /**
    * The baseline of a tree derived from an earlier snapshot's (layerDelta.ts):
    * the earlier baseline's objects hard-linked (git never rewrites an object
-   * file), a copy of its index, and one `git add -A` that hashes only what
-   * the delta changed. Hard links changed every inode's ctime, so this one
-   * stage does not trust ctime; the runs' own diffs do as always (their first
-   * one re-reads the files).
+   * file), a copy of its index, and only the changed paths staged (those no
+   * .gitignore excludes); when a .gitignore itself changed, the whole tree is
+   * staged again, not trusting ctime (hard links changed every inode's).
    */
-  async deriveSnapshotBaseline(gitDir: string, tree: string, base: SnapshotBaseline): Promise<SnapshotBaseline> {
+  async deriveSnapshotBaseline(gitDir: string, tree: string, base: SnapshotBaseline, changes: PathChanges): Promise<SnapshotBaseline> {
     rmSync(gitDir, { recursive: true, force: true });
     await execFileAsync('cp', ['-al', base.gitDir, gitDir]);
     // Files git writes in place (the reflog) or that it replaces: copies of their own, not links.
@@ -155,7 +160,33 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     copyFileSync(join(base.gitDir, 'index'), join(gitDir, 'index'));
     const baseline: Baseline = { gitDir, workTree: tree };
     const deadline = Date.now() + BASELINE_TIMEOUT_MS;
-    await this.gitOk(baseline, ['-c', 'core.trustctime=false', ...BASELINE_STAGE_STEP], { deadline });
+    const all = [...changes.changed, ...changes.removed];
+    if (all.some((p) => p === '.gitignore' || p.endsWith('/.gitignore'))) {
+      await this.gitOk(baseline, ['-c', 'core.trustctime=false', ...BASELINE_STAGE_STEP], { deadline });
+    } else {
+      const list = join(gitDir, 'af-paths');
+      const stage = async (args: string[], paths: readonly string[]) => {
+        if (!paths.length) return;
+        writeFileSync(list, paths.map((p) => `${p}\0`).join(''));
+        await this.gitOk(baseline, ['-c', 'core.bigFileThreshold=1', 'update-index', ...args, '-z', '--stdin'], {
+          deadline,
+          stdinFile: list,
+        });
+      };
+      // What went, whatever stands at its path now (a file may have become a folder).
+      await stage(['--force-remove'], changes.removed);
+      if (changes.changed.length) {
+        writeFileSync(list, changes.changed.map((p) => `${p}\0`).join(''));
+        const ignored = await this.git(baseline, ['check-ignore', '--no-index', '-z', '--stdin'], { deadline, stdinFile: list });
+        if (ignored.exitCode > 1) throw new Error(`git check-ignore failed: ${ignored.stderr.trim()}`);
+        const skip = new Set(ignored.stdout.toString('utf8').split('\0').filter(Boolean));
+        await stage(
+          ['--add', '--replace'],
+          changes.changed.filter((p) => !skip.has(p)),
+        );
+      }
+      rmSync(list, { force: true });
+    }
     await this.gitOk(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
     const commit = (await this.gitOk(baseline, ['rev-parse', 'HEAD'], { deadline })).stdout.toString('utf8').trim();
     await execFileAsync('chmod', ['-R', 'a+rX,go-w', gitDir]);
@@ -248,31 +279,43 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     return root;
   }
 
-  private async gitOk(
-    baseline: Baseline,
-    command: readonly string[],
-    o: { deadline: number; user?: Baseline['user']; env?: Record<string, string>; maxBytes?: number },
-  ): Promise<BoundedResult> {
-    const name = `git ${command.find((a) => /^[a-z]+$/.test(a))}`;
-    let r: BoundedResult;
+  private async gitOk(baseline: Baseline, command: readonly string[], o: GitCall): Promise<BoundedResult> {
+    const r = await this.git(baseline, command, o);
+    if (r.exitCode !== 0) {
+      const why = r.stderr.trim().split('\n').slice(-3).join(' ') || `exit code ${r.exitCode}`;
+      throw new Error(`${gitName(command)} failed: ${why}`);
+    }
+    return r;
+  }
+
+  /** One git call with the pinned config, its exit code the caller's to judge. */
+  private async git(baseline: Baseline, command: readonly string[], o: GitCall): Promise<BoundedResult> {
     try {
-      r = await runBounded((this.git ??= findSystemGit()), gitArgs(baseline, ...command), {
+      return await runBounded((this.git_ ??= findSystemGit()), gitArgs(baseline, ...command), {
         env: { ...CLEAN_ENV, ...o.env },
         cwd: '/',
         user: o.user,
         timeoutMs: Math.max(1, o.deadline - Date.now()),
         maxStdoutBytes: o.maxBytes ?? 1024 * 1024,
+        ...(o.stdinFile ? { stdinFile: o.stdinFile } : {}),
       });
     } catch (e) {
-      if (e instanceof BoundedProcessError) throw new Error(`${name}: ${e.message}`);
+      if (e instanceof BoundedProcessError) throw new Error(`${gitName(command)}: ${e.message}`);
       throw e;
     }
-    if (r.exitCode !== 0) {
-      const why = r.stderr.trim().split('\n').slice(-3).join(' ') || `exit code ${r.exitCode}`;
-      throw new Error(`${name} failed: ${why}`);
-    }
-    return r;
   }
+}
+
+interface GitCall {
+  deadline: number;
+  user?: Baseline['user'];
+  env?: Record<string, string>;
+  maxBytes?: number;
+  stdinFile?: string;
+}
+
+function gitName(command: readonly string[]): string {
+  return `git ${command.find((a) => /^[a-z-]+$/.test(a) && !a.startsWith('-'))}`;
 }
 
 /** A path as a literal gitignore pattern. */

@@ -80,7 +80,7 @@ export class RunService {
         opts.snapshots,
         {
           record: (gitDir, tree) => differ.recordSnapshotBaseline(gitDir, tree),
-          derive: (gitDir, tree, base) => differ.deriveSnapshotBaseline(gitDir, tree, base),
+          derive: (gitDir, tree, base, changes) => differ.deriveSnapshotBaseline(gitDir, tree, base, changes),
         },
         opts.log,
         {

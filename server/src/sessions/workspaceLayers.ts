@@ -251,12 +251,30 @@ function mountPointsUnder(root: string): string[] {
 }
 
 /**
- * The copy fallback: a layer's files onto the workspace, then its whiteouts
- * (character devices 0/0, overlayfs's record of a deletion) applied.
+ * The copy fallback: a layer's files onto the workspace as an overlay would
+ * show them: what its whiteouts (character devices 0/0, overlayfs's record
+ * of a deletion) delete goes, and an entry that changes between folder and
+ * file replaces the one below.
  */
 async function copyLayer(layer: string, dir: string): Promise<void> {
+  clearWayFor(layer, dir);
   await execFileAsync('cp', ['-a', '--reflink=auto', '--no-preserve=ownership', `${layer}/.`, dir]);
   await execFileAsync('find', [dir, '-xdev', '-type', 'c', '-delete']);
+}
+
+/** Removes from `dir` what `layer` deletes or replaces by another kind, going only where both have a folder. */
+function clearWayFor(layer: string, dir: string): void {
+  for (const e of readdirSync(layer, { withFileTypes: true })) {
+    const below = join(dir, e.name);
+    let st: import('node:fs').Stats;
+    try {
+      st = lstatSync(below);
+    } catch {
+      continue; // nothing below to clash with
+    }
+    if (e.isCharacterDevice() || e.isDirectory() !== st.isDirectory()) rmSync(below, { recursive: true, force: true });
+    else if (e.isDirectory()) clearWayFor(join(layer, e.name), below);
+  }
 }
 
 /**

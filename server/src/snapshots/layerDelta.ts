@@ -51,8 +51,9 @@ export function manifestDelta(
     }
   }
   for (const path of before.keys()) if (!after.has(path)) removed.push(path);
-  const afterDirs = foldersOf(after.keys());
-  const removedDirs = [...foldersOf(before.keys())].filter((d) => !afterDirs.has(d) && !after.has(d));
+  // A folder can only have gone with files: without removals, no need to list every folder.
+  const afterDirs = removed.length ? foldersOf(after.keys()) : new Set<string>();
+  const removedDirs = removed.length ? [...foldersOf(removed)].filter((d) => !afterDirs.has(d) && !after.has(d)) : [];
   // Deepest first, so a folder is empty of folders when it goes.
   removedDirs.sort((a, b) => b.length - a.length);
   return { changed, changedFiles, removed, removedDirs, same };

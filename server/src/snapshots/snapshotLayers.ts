@@ -10,7 +10,7 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLayerToAll } from '../sessions/workspaceLayers';
-import type { SnapshotBaseline } from '../runs/hostWorkspaceDiffer';
+import type { PathChanges, SnapshotBaseline } from '../runs/hostWorkspaceDiffer';
 import type { SnapshotManifestEntry } from './canonicalArchive';
 import { deriveTree, manifestDelta, writeDeltaLayer, type ManifestDelta } from './layerDelta';
 import type { SnapshotStore } from './snapshotStore';
@@ -32,13 +32,16 @@ export interface LayerViews {
 /** Who makes the baseline of a tree (the host differ): whole, or from the baseline of the tree it was derived from. */
 export interface BaselineMaker {
   record(gitDir: string, tree: string): Promise<SnapshotBaseline>;
-  derive(gitDir: string, tree: string, base: SnapshotBaseline): Promise<SnapshotBaseline>;
+  derive(gitDir: string, tree: string, base: SnapshotBaseline, changes: PathChanges): Promise<SnapshotBaseline>;
 }
 
 /** The most recent layers looked at for one to derive a new snapshot's from. */
 const DERIVE_CANDIDATES = 4;
 /** A layer is derived only from one holding at least this share of its entries alike. */
 const DERIVE_MIN_SHARED = 0.5;
+/** A candidate this close ends the search. */
+const NEAR_ENOUGH = 100;
+const CACHED_MANIFESTS = 4;
 
 const ID_PATTERN = /^[a-f0-9]{24}$/;
 
@@ -46,6 +49,8 @@ export class SnapshotLayers {
   private readonly preparing = new Map<string, Promise<SnapshotLayer>>();
   private readonly pins = new Map<string, number>();
   private readonly doomed = new Set<string>();
+  /** The manifests of the layers most recently made or looked at, parsed (a derivation compares a few of them). */
+  private readonly manifests = new Map<string, ReadonlyMap<string, SnapshotManifestEntry>>();
 
   /** `root` must be traversable by sandbox uids (they read the baselines' objects), never listable. */
   constructor(
@@ -113,6 +118,22 @@ export class SnapshotLayers {
     return n;
   }
 
+  private manifestOf(id: string): ReadonlyMap<string, SnapshotManifestEntry> {
+    const cached = this.manifests.get(id);
+    if (cached) {
+      this.manifests.delete(id);
+      this.manifests.set(id, cached);
+      return cached;
+    }
+    const manifest = this.snapshots.manifest(id);
+    this.manifests.set(id, manifest);
+    for (const old of this.manifests.keys()) {
+      if (this.manifests.size <= CACHED_MANIFESTS) break;
+      this.manifests.delete(old);
+    }
+    return manifest;
+  }
+
   private readyLayer(id: string): SnapshotLayer | undefined {
     if (!ID_PATTERN.test(id)) return undefined;
     try {
@@ -128,7 +149,7 @@ export class SnapshotLayers {
     const dir = join(this.root, id);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { mode: 0o711 });
-    const manifest = this.snapshots.manifest(id);
+    const manifest = this.manifestOf(id);
     const base = this.closestLayer(id, manifest);
     try {
       const t0 = performance.now();
@@ -180,13 +201,13 @@ export class SnapshotLayers {
         const delta = join(dir, 'delta');
         await writeDeltaLayer(delta, this.snapshots.archivePath(id), base.delta);
         const lowers = [...base.layer.lowers, delta];
-        const baseline = await this.views!.open(lowers, (view) => this.makeBaseline.derive(gitDir, view, base.layer.baseline));
+        const baseline = await this.views!.open(lowers, (view) => this.makeBaseline.derive(gitDir, view, base.layer.baseline, base.delta));
         return { id, lowers, baseline };
       }
       const tree = join(dir, 'tree');
       await deriveTree(base.layer.lowers[0], tree, this.snapshots.archivePath(id), base.delta);
       chmodSync(tree, 0o700);
-      return { id, lowers: [tree], baseline: await this.makeBaseline.derive(gitDir, tree, base.layer.baseline) };
+      return { id, lowers: [tree], baseline: await this.makeBaseline.derive(gitDir, tree, base.layer.baseline, base.delta) };
     } catch (e) {
       this.log({ snapshot_id: id, base: base.layer.id, err: (e as Error).message }, 'cannot derive the snapshot layer; unpacking it whole');
       for (const name of ['tree', 'delta', 'baseline.git']) rmSync(join(dir, name), { recursive: true, force: true });
@@ -214,13 +235,15 @@ export class SnapshotLayers {
       if (!layer || layer.lowers.length !== 1) continue;
       let before: ReadonlyMap<string, SnapshotManifestEntry>;
       try {
-        before = this.snapshots.manifest(c.name);
+        before = this.manifestOf(c.name);
       } catch {
         continue; // its snapshot is gone
       }
       const delta = manifestDelta(before, manifest);
       if (delta.same < manifest.size * DERIVE_MIN_SHARED) continue;
       if (!best || delta.same > best.delta.same) best = { layer, delta };
+      // The newest layer that differs by a few files is as good as any: no need to parse the others.
+      if (delta.changed.length + delta.removed.length <= NEAR_ENOUGH) break;
     }
     return best;
   }
