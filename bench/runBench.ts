@@ -181,7 +181,7 @@ export async function runBench(c: BenchClient): Promise<{ rows: Row[]; snapshotS
         'first run on the snapshot after a one-file edit: created → running',
         edited,
         'ms',
-        "its layer derived from the previous snapshot's (hard links + the delta, baseline stages the delta)",
+        "its layer derived from the previous snapshot's: a delta layer over its tree (hard links without overlayfs); the baseline stages the delta",
       ),
     );
     rows.push(
