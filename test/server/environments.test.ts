@@ -7,7 +7,7 @@
 // workspaces alike. ASTRAFORGE_TEST_SANDBOX=docker runs it on Docker.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -116,7 +116,10 @@ function ofType(events: any[], type: string): any[] {
   return events.filter((e) => e.type === type);
 }
 
-for (const layering of ['auto', 'copy'] as const) {
+/** The kernel's overlayfs (auto, as root), fuse-overlayfs where Debian's package is installed, and the copy fallback. */
+const LAYERINGS = ['auto', ...(existsSync('/usr/bin/fuse-overlayfs') ? (['fuse-overlayfs'] as const) : []), 'copy'] as const;
+
+for (const layering of LAYERINGS) {
   describe(`project environments (${layering} workspaces)`, function () {
     this.timeout(600_000);
     let dataDir: string;

@@ -122,6 +122,7 @@ export class WorkspaceLayers {
     if (entry.mode === 'copy') {
       if (entry.spec.keepUpperAt) await captureChanges(dir, entry.spec.lowers, entry.upper);
     } else unmount(dir);
+    if (entry.mode === 'fuse-overlayfs' && entry.spec.keepUpperAt) dropRedundantOpaqueMarks(entry.upper, entry.spec.lowers);
     if (entry.spec.keepUpperAt) await makeSharedLayer(entry.upper);
     rmSync(entry.scratch, { recursive: true, force: true });
   }
@@ -208,6 +209,23 @@ export function resolveInLayers(lowers: readonly string[], rel: string): string 
     }
   }
   return undefined;
+}
+
+/**
+ * fuse-overlayfs marks every folder it creates opaque, with files of its own
+ * (.wh..wh..opq, and a .wh..opq whiteout). Over a folder no layer below has,
+ * that says nothing: the marks go, so the layer reads the same to every
+ * tool (the kernel's overlayfs would show them as files).
+ */
+function dropRedundantOpaqueMarks(upper: string, lowers: readonly string[], rel = ''): void {
+  for (const e of readdirSync(join(upper, rel), { withFileTypes: true })) {
+    if (!e.isDirectory()) continue;
+    const path = rel ? `${rel}/${e.name}` : e.name;
+    if (!resolveInLayers(lowers, path)) {
+      for (const mark of ['.wh..wh..opq', '.wh..opq']) rmSync(join(upper, path, mark), { force: true });
+    }
+    dropRedundantOpaqueMarks(upper, lowers, path);
+  }
 }
 
 function fuseOverlayfs(): string | undefined {
