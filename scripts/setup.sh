@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/lib/ensure-apt.sh
-ensure_apt setup bubblewrap git gcc libc6-dev libseccomp-dev socat ripgrep
+ensure_apt setup bubblewrap git gcc libc6-dev libseccomp-dev socat ripgrep fuse-overlayfs
 
 # npm ci only when the lockfile changed since the last install.
 stamp=node_modules/.astraforge-lock

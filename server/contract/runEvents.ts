@@ -15,6 +15,10 @@ export const RunEventName = {
   sandboxReady: 'sandbox.ready',
   runFollowup: 'run.followup',
   runFinished: 'run.finished',
+  environmentSetupStarted: 'environment.setup.started',
+  environmentSetupOutput: 'environment.setup.output',
+  environmentSetupFinished: 'environment.setup.finished',
+  environmentReady: 'environment.ready',
   commandStarted: 'command.started',
   commandOutput: 'command.output',
   commandFinished: 'command.finished',
@@ -78,9 +82,38 @@ export const RunFinishedEvent = runEvent(
   'The turn ended with this status. A follow-up may continue the run after it.',
 );
 
-// --- commands the run executed (the command agent) ---
-
 const OutputStream = z.enum(['stdout', 'stderr']);
+
+// --- the project's environment (.astraforge/environment.json, devcontainer.json) ---
+
+const EnvironmentKey = z.string().describe("The environment's key: a hash of its setup command, image and key files' contents");
+export const EnvironmentSetupStartedEvent = runEvent(
+  'environmentSetupStarted',
+  { key: EnvironmentKey, source: z.string().describe('The file that defined it'), command: z.string() },
+  'No environment is kept for this key: its setup command started in a sandbox of its own.',
+);
+export const EnvironmentSetupOutputEvent = runEvent(
+  'environmentSetupOutput',
+  { stream: OutputStream, text: z.string() },
+  'Output of the setup command, as it came.',
+);
+export const EnvironmentSetupFinishedEvent = runEvent(
+  'environmentSetupFinished',
+  { key: EnvironmentKey, exit_code: z.number().int(), duration_ms: z.number(), timed_out: z.boolean() },
+  'The setup command ended; on a non-zero exit the run fails.',
+);
+export const EnvironmentReadyEvent = runEvent(
+  'environmentReady',
+  {
+    key: EnvironmentKey,
+    cached: z.boolean().describe('Whether a kept environment was reused (its setup did not run again)'),
+    source: z.string(),
+    bytes: z.number().int().describe('What the environment adds to the workspace, bytes'),
+  },
+  "The run's workspace will hold the environment's files.",
+);
+
+// --- commands the run executed (the command agent) ---
 
 export const CommandStartedEvent = runEvent('commandStarted', { command: z.string() }, 'A shell command started in the sandbox.');
 export const CommandOutputEvent = runEvent(
@@ -235,6 +268,10 @@ export const RunEvent = z
     SandboxReadyEvent,
     RunFollowupEvent,
     RunFinishedEvent,
+    EnvironmentSetupStartedEvent,
+    EnvironmentSetupOutputEvent,
+    EnvironmentSetupFinishedEvent,
+    EnvironmentReadyEvent,
     CommandStartedEvent,
     CommandOutputEvent,
     CommandFinishedEvent,
@@ -282,6 +319,8 @@ const DURABLE: ReadonlySet<RunEventType> = new Set([
   RunEventName.sandboxReady,
   RunEventName.runFollowup,
   RunEventName.runFinished,
+  RunEventName.environmentSetupFinished,
+  RunEventName.environmentReady,
   RunEventName.diffReady,
   RunEventName.diffFailed,
 ]);

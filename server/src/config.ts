@@ -136,6 +136,18 @@ export const ServerConfig = z.object({
       janitorIntervalSeconds: z.number().positive().default(600),
     })
     .prefault({}),
+  /** Run workspaces in layers (snapshot, environment, the run's own): auto finds overlayfs, then fuse-overlayfs, then copies. */
+  workspaceLayers: z.enum(['auto', 'overlay', 'fuse-overlayfs', 'copy']).default('auto'),
+  /** Project environments (.astraforge/environment.json, devcontainer.json): built ones are kept up to this size, least recently used out first. */
+  environments: z
+    .object({
+      maxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(10 * 1024 * MiB),
+    })
+    .prefault({}),
   /** The model provider the gateway forwards to; its key never leaves the server. */
   model: z
     .object({

@@ -16,7 +16,6 @@ import { instanceIdOf } from './instanceId';
 import { DockerProvider } from './sandboxes/docker/dockerProvider';
 import { KubernetesProvider } from './sandboxes/kubernetes/kubernetesProvider';
 import { PodWorkspaceDiffer } from './sandboxes/kubernetes/podWorkspaceDiffer';
-import { HostWorkspaceDiffer } from './runs/hostWorkspaceDiffer';
 import { CommandAgent } from './agents/commandAgent';
 import { ModelGateway, upstreamProblem } from './gateway/modelGateway';
 import { RunTokens } from './gateway/runTokens';
@@ -111,6 +110,7 @@ async function main(): Promise<void> {
     maxSessions: config.maxSessions,
     tombstoneSeconds: config.tombstoneSeconds,
     egress,
+    layering: config.workspaceLayers,
     log: (obj, msg) => log(obj, msg),
   });
   const tokens = new RunTokens();
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   const runStore = new FileRunStore(join(config.dataDir, 'runs'));
   const runs = new RunService({
     // A pod's workspace comes back to the host folder before each diff.
-    differ: provider instanceof KubernetesProvider ? new PodWorkspaceDiffer(new HostWorkspaceDiffer(), provider) : undefined,
+    wrapDiffer: provider instanceof KubernetesProvider ? (host) => new PodWorkspaceDiffer(host, provider) : undefined,
     store: runStore,
     sessions,
     snapshots,
@@ -139,6 +139,7 @@ async function main(): Promise<void> {
     maxRunSeconds: config.runs.maxSeconds,
     sessionTtlSeconds: config.runs.sessionTtlSeconds,
     maxLogOutputBytes: config.runs.maxLogOutputBytes,
+    environments: config.environments,
     log: (obj, msg) => log(obj, msg),
     gateway: { tokens, socketPath: gatewaySocket, relayPort: GATEWAY_RELAY_PORT, model: config.model.model },
   });

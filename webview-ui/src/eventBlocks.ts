@@ -19,6 +19,8 @@ export interface OpenBlocks {
   todos?: Block;
   /** Agent output that is not an event, gathered in one block. */
   log?: Block;
+  /** The environment's setup, which its output and end go to. */
+  setup?: Block;
 }
 
 export interface TranscriptState {
@@ -52,6 +54,33 @@ const HANDLERS: { readonly [K in RunEventType]: Handler<K> } = {
   [RunEventName.runFinished]: ({ blocks, open }, e) => {
     open.message = undefined;
     blocks.add('finished', `Run ${e.status}`, e.error ? textLines(e.error) : [], { state: e.status === 'succeeded' ? 'ok' : 'failed' });
+    return true;
+  },
+
+  [RunEventName.environmentSetupStarted]: ({ blocks, open }, e) => {
+    open.setup = blocks.add('command', 'Preparing environment…', [`$ ${e.command}`], { collapsed: false, state: 'running' });
+    open.setup.detail = e.source;
+    return true;
+  },
+  [RunEventName.environmentSetupOutput]: ({ blocks, open }, e) => {
+    const target = open.setup ?? (open.setup = blocks.add('command', 'Preparing environment…', [], { collapsed: false }));
+    blocks.appendOutput(target, e.text, e.stream === 'stderr');
+    return true;
+  },
+  [RunEventName.environmentSetupFinished]: ({ blocks, open }, e) => {
+    const b = open.setup;
+    if (!b) return false;
+    open.setup = undefined;
+    b.open = false;
+    b.state = e.exit_code === 0 ? 'ok' : 'failed';
+    b.title = e.exit_code === 0 ? 'Environment set up' : 'Environment setup failed';
+    b.detail = `${e.timed_out ? 'timed out' : `exit ${e.exit_code}`} · ${formatDuration(e.duration_ms)}`;
+    blocks.changed(b);
+    return true;
+  },
+  [RunEventName.environmentReady]: ({ blocks }, e) => {
+    const title = e.cached ? 'Environment ready (cached)' : 'Environment ready';
+    blocks.add('info', title, [`${e.source} · ${formatBytes(e.bytes)} · key ${e.key.slice(0, 12)}`]);
     return true;
   },
 

@@ -1,7 +1,8 @@
 // Runs one program to its end with nothing inherited: the environment, cwd
-// and user are the caller's choice, stdin is closed, and a time limit and an
-// output cap kill its whole process group.
+// and user are the caller's choice, stdin is closed (or a file the caller
+// names), and a time limit and an output cap kill its whole process group.
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 
 export interface BoundedOptions {
   env: Record<string, string>;
@@ -12,6 +13,8 @@ export interface BoundedOptions {
   maxStdoutBytes: number;
   /** stderr beyond this is dropped (it only explains a failure). */
   maxStderrBytes?: number;
+  /** A file to read stdin from (a list of paths for git's --stdin). */
+  stdinFile?: string;
 }
 
 export interface BoundedResult {
@@ -24,14 +27,16 @@ export class BoundedProcessError extends Error {}
 
 export function runBounded(file: string, args: readonly string[], opts: BoundedOptions): Promise<BoundedResult> {
   return new Promise((resolve, reject) => {
+    const stdin = opts.stdinFile ? openSync(opts.stdinFile, 'r') : 'ignore';
     const child = spawn(file, args, {
       env: opts.env,
       cwd: opts.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [stdin, 'pipe', 'pipe'],
       // Its own process group, so the limits kill whatever it started too.
       detached: true,
       ...(opts.user ? { uid: opts.user.uid, gid: opts.user.gid } : {}),
     });
+    if (typeof stdin === 'number') closeSync(stdin);
     const out: Buffer[] = [];
     let outBytes = 0;
     let err = '';
@@ -46,12 +51,12 @@ export function runBounded(file: string, args: readonly string[], opts: BoundedO
       }
     };
     const timer = setTimeout(() => kill(`${file} ${args.at(-1) ?? ''} took longer than ${opts.timeoutMs} ms`.trim()), opts.timeoutMs);
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
       outBytes += chunk.length;
       if (outBytes > opts.maxStdoutBytes) return kill(`the output is larger than ${opts.maxStdoutBytes} bytes`);
       out.push(chunk);
     });
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
       if (err.length < maxErr) err += chunk.toString('utf8').slice(0, maxErr - err.length);
     });
     child.on('error', (e) => {

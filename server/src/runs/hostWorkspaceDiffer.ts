@@ -7,7 +7,18 @@
 // baseline) reaches it.
 import { execFile } from 'node:child_process';
 import { isUtf8 } from 'node:buffer';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { BoundedProcessError, runBounded, type BoundedResult } from './boundedProcess';
@@ -67,13 +78,28 @@ export function baselinesBeside(workspaceDir: string): string {
   return join(dirname(dirname(workspaceDir)), 'baselines');
 }
 
+/** What a derived snapshot changed: workspace-relative paths of files and links that differ or are new, and of those that went. */
+export interface PathChanges {
+  changed: readonly string[];
+  removed: readonly string[];
+}
+
+/** A baseline made once for a snapshot's tree and kept with it: runs start from a copy of its index, sharing its objects. */
+export interface SnapshotBaseline {
+  gitDir: string;
+  commit: string;
+}
+
+/** A run's git folder starts as this config; the rest is pinned on every call (gitDiff.ts). */
+const RUN_GIT_CONFIG = '[core]\n\trepositoryformatversion = 0\n\tbare = false\n';
+
 export class HostWorkspaceDiffer implements WorkspaceDiffer {
   private readonly baselines = new Map<string, Baseline>();
   private readonly cleanedRoots = new Set<string>();
 
   /** `git` is found on first use, so a server without git still starts (and its runs fail with why). */
   constructor(
-    private git?: string,
+    private git_?: string,
     private readonly rootFor: (workspaceDir: string) => string = baselinesBeside,
   ) {}
 
@@ -99,6 +125,98 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     }
     chmodSync(gitDir, 0o700);
     this.baselines.set(key, baseline);
+  }
+
+  /**
+   * The baseline of a snapshot's tree, as root, once: its objects are read by
+   * every run's git later (as the run's uid), so they are world-readable in a
+   * folder others may pass through but not list.
+   */
+  async recordSnapshotBaseline(gitDir: string, tree: string): Promise<SnapshotBaseline> {
+    rmSync(gitDir, { recursive: true, force: true });
+    const baseline: Baseline = { gitDir, workTree: tree };
+    const deadline = Date.now() + BASELINE_TIMEOUT_MS;
+    await this.gitOk(baseline, ['init', '-q'], { deadline });
+    writeFileSync(join(gitDir, 'info', 'attributes'), NEUTRAL_ATTRIBUTES);
+    await this.gitOk(baseline, BASELINE_STAGE_STEP, { deadline });
+    await this.gitOk(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
+    const commit = (await this.gitOk(baseline, ['rev-parse', 'HEAD'], { deadline })).stdout.toString('utf8').trim();
+    await execFileAsync('chmod', ['-R', 'a+rX,go-w', gitDir]);
+    return { gitDir, commit };
+  }
+
+  /**
+   * The baseline of a tree derived from an earlier snapshot's (layerDelta.ts):
+   * the earlier baseline's objects hard-linked (git never rewrites an object
+   * file), a copy of its index, and only the changed paths staged (those no
+   * .gitignore excludes); when a .gitignore itself changed, the whole tree is
+   * staged again, not trusting ctime (hard links changed every inode's).
+   */
+  async deriveSnapshotBaseline(gitDir: string, tree: string, base: SnapshotBaseline, changes: PathChanges): Promise<SnapshotBaseline> {
+    rmSync(gitDir, { recursive: true, force: true });
+    await execFileAsync('cp', ['-al', base.gitDir, gitDir]);
+    // Files git writes in place (the reflog) or that it replaces: copies of their own, not links.
+    for (const own of ['logs', 'index', 'COMMIT_EDITMSG']) rmSync(join(gitDir, own), { recursive: true, force: true });
+    copyFileSync(join(base.gitDir, 'index'), join(gitDir, 'index'));
+    const baseline: Baseline = { gitDir, workTree: tree };
+    const deadline = Date.now() + BASELINE_TIMEOUT_MS;
+    const all = [...changes.changed, ...changes.removed];
+    if (all.some((p) => p === '.gitignore' || p.endsWith('/.gitignore'))) {
+      await this.gitOk(baseline, ['-c', 'core.trustctime=false', ...BASELINE_STAGE_STEP], { deadline });
+    } else {
+      const list = join(gitDir, 'af-paths');
+      const stage = async (args: string[], paths: readonly string[]) => {
+        if (!paths.length) return;
+        writeFileSync(list, paths.map((p) => `${p}\0`).join(''));
+        await this.gitOk(baseline, ['-c', 'core.bigFileThreshold=1', 'update-index', ...args, '-z', '--stdin'], {
+          deadline,
+          stdinFile: list,
+        });
+      };
+      // What went, whatever stands at its path now (a file may have become a folder).
+      await stage(['--force-remove'], changes.removed);
+      if (changes.changed.length) {
+        writeFileSync(list, changes.changed.map((p) => `${p}\0`).join(''));
+        const ignored = await this.git(baseline, ['check-ignore', '--no-index', '-z', '--stdin'], { deadline, stdinFile: list });
+        if (ignored.exitCode > 1) throw new Error(`git check-ignore failed: ${ignored.stderr.trim()}`);
+        const skip = new Set(ignored.stdout.toString('utf8').split('\0').filter(Boolean));
+        await stage(
+          ['--add', '--replace'],
+          changes.changed.filter((p) => !skip.has(p)),
+        );
+      }
+      rmSync(list, { force: true });
+    }
+    await this.gitOk(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
+    const commit = (await this.gitOk(baseline, ['rev-parse', 'HEAD'], { deadline })).stdout.toString('utf8').trim();
+    await execFileAsync('chmod', ['-R', 'a+rX,go-w', gitDir]);
+    return { gitDir, commit };
+  }
+
+  /**
+   * A run's baseline from its snapshot's: a git folder of its own whose
+   * objects are the snapshot's (alternates), HEAD its commit, and a copy of
+   * its index, whose stat data still match the files an overlay shows, so
+   * the first diff rehashes nothing. `excludes` are paths the diff leaves out
+   * (what the environment added).
+   */
+  async adoptBaseline(key: string, workspaceDir: string, snapshot: SnapshotBaseline, excludes: readonly string[] = []): Promise<void> {
+    const root = this.prepareRoot(this.rootFor(workspaceDir));
+    const gitDir = join(root, `${safeKey(key)}.git`);
+    rmSync(gitDir, { recursive: true, force: true });
+    for (const d of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags', 'info']) mkdirSync(join(gitDir, d), { recursive: true });
+    writeFileSync(join(gitDir, 'config'), RUN_GIT_CONFIG);
+    writeFileSync(join(gitDir, 'HEAD'), `${snapshot.commit}\n`);
+    writeFileSync(join(gitDir, 'objects', 'info', 'alternates'), `${join(snapshot.gitDir, 'objects')}\n`);
+    writeFileSync(join(gitDir, 'info', 'attributes'), readFileSync(join(snapshot.gitDir, 'info', 'attributes')));
+    writeFileSync(join(gitDir, 'info', 'exclude'), excludes.map((p) => `/${escapeGlob(p)}\n`).join(''));
+    copyFileSync(join(snapshot.gitDir, 'index'), join(gitDir, 'index'));
+    const st = statSync(workspaceDir);
+    const asRoot = process.getuid?.() === 0;
+    const user = asRoot && st.uid !== 0 ? { uid: st.uid, gid: st.gid } : undefined;
+    if (user) await execFileAsync('chown', ['-R', '--no-dereference', `${user.uid}:${user.gid}`, gitDir]);
+    chmodSync(gitDir, 0o700);
+    this.baselines.set(key, { gitDir, workTree: workspaceDir, user });
   }
 
   async diff(key: string, limits: DiffLimits): Promise<WorkspaceDiffResult> {
@@ -133,7 +251,7 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
         const repo = /^git add failed: error: '([^'\n]+)\/' does not have a commit checked out/.exec((e as Error).message)?.[1];
         if (!repo || emptyRepos.includes(repo) || emptyRepos.length >= MAX_EMPTY_REPOS) throw e;
         emptyRepos.push(repo);
-        appendFileSync(join(baseline.gitDir, 'info', 'exclude'), `/${repo.replace(/[\\*?[!#\s]/g, (c) => `\\${c}`)}/\n`);
+        appendFileSync(join(baseline.gitDir, 'info', 'exclude'), `/${escapeGlob(repo)}/\n`);
       }
     }
   }
@@ -161,31 +279,48 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     return root;
   }
 
-  private async gitOk(
-    baseline: Baseline,
-    command: readonly string[],
-    o: { deadline: number; user?: Baseline['user']; env?: Record<string, string>; maxBytes?: number },
-  ): Promise<BoundedResult> {
-    const name = `git ${command.find((a) => /^[a-z]+$/.test(a))}`;
-    let r: BoundedResult;
+  private async gitOk(baseline: Baseline, command: readonly string[], o: GitCall): Promise<BoundedResult> {
+    const r = await this.git(baseline, command, o);
+    if (r.exitCode !== 0) {
+      const why = r.stderr.trim().split('\n').slice(-3).join(' ') || `exit code ${r.exitCode}`;
+      throw new Error(`${gitName(command)} failed: ${why}`);
+    }
+    return r;
+  }
+
+  /** One git call with the pinned config, its exit code the caller's to judge. */
+  private async git(baseline: Baseline, command: readonly string[], o: GitCall): Promise<BoundedResult> {
     try {
-      r = await runBounded((this.git ??= findSystemGit()), gitArgs(baseline, ...command), {
+      return await runBounded((this.git_ ??= findSystemGit()), gitArgs(baseline, ...command), {
         env: { ...CLEAN_ENV, ...o.env },
         cwd: '/',
         user: o.user,
         timeoutMs: Math.max(1, o.deadline - Date.now()),
         maxStdoutBytes: o.maxBytes ?? 1024 * 1024,
+        ...(o.stdinFile ? { stdinFile: o.stdinFile } : {}),
       });
     } catch (e) {
-      if (e instanceof BoundedProcessError) throw new Error(`${name}: ${e.message}`);
+      if (e instanceof BoundedProcessError) throw new Error(`${gitName(command)}: ${e.message}`);
       throw e;
     }
-    if (r.exitCode !== 0) {
-      const why = r.stderr.trim().split('\n').slice(-3).join(' ') || `exit code ${r.exitCode}`;
-      throw new Error(`${name} failed: ${why}`);
-    }
-    return r;
   }
+}
+
+interface GitCall {
+  deadline: number;
+  user?: Baseline['user'];
+  env?: Record<string, string>;
+  maxBytes?: number;
+  stdinFile?: string;
+}
+
+function gitName(command: readonly string[]): string {
+  return `git ${command.find((a) => /^[a-z-]+$/.test(a) && !a.startsWith('-'))}`;
+}
+
+/** A path as a literal gitignore pattern. */
+function escapeGlob(path: string): string {
+  return path.replace(/[\\*?[!#\s]/g, (c) => `\\${c}`);
 }
 
 /** Keys are run ids; anything else must not name a path. */

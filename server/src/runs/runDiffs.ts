@@ -1,5 +1,5 @@
-// A run's baseline and diff: the baseline recorded while the workspace is
-// seeded, the diff computed after each turn, checked where it crosses into
+// A run's baseline and diff: the baseline adopted from its snapshot's while
+// the workspace is seeded (runWorkspaces), the diff computed after each turn, checked where it crosses into
 // the server (every path, the file count, the size), saved with each file's
 // snapshot hash, and the baseline dropped once the run's sandbox has ended.
 import { diffPathProblem } from '@astraforge/contract/diffPath';
@@ -34,24 +34,15 @@ export class RunDiffs {
     private readonly snapshots: SnapshotStore,
     private readonly store: RunStore,
     private readonly limits: DiffLimits = DIFF_LIMITS,
+    /** Drops from a run's diff what is not the agent's (what the environment's setup did). */
+    private readonly ownChanges: (runId: string, files: DiffFile[]) => DiffFile[] = (_, files) => files,
   ) {}
-
-  /** The seed of a run's session: the snapshot into the workspace folder, then its baseline, before the sandbox starts. */
-  seeder(run: Run): (workspaceDir: string) => Promise<void> {
-    return async (dir) => {
-      await this.snapshots.extractTo(run.snapshot_id, dir);
-      try {
-        await this.differ.recordBaseline(run.id, dir);
-      } catch (e) {
-        throw new Error(`cannot record the baseline: ${(e as Error).message}`);
-      }
-    };
-  }
 
   /** Computes and saves the diff, or says why not in a diff-failed event (and saves nothing). */
   async record(run: Run, events: RunEventLog): Promise<void> {
     try {
-      const { files: changed, nestedRepos } = await this.differ.diff(run.id, this.limits);
+      const { files: all, nestedRepos } = await this.differ.diff(run.id, this.limits);
+      const changed = this.ownChanges(run.id, all);
       assertSafeDiffPaths(changed);
       const manifest = this.snapshots.manifest(run.snapshot_id);
       const files = changed.map((f) => {

@@ -18,6 +18,8 @@ import type { RunStore } from '../store/runStore';
 import type { AgentContexts } from './agentContexts';
 import type { RunDiffs } from './runDiffs';
 import { RunEventLog } from './runEventLog';
+import type { RunWorkspaces } from './runWorkspaces';
+import { envExports } from '../environments/environmentSetup';
 
 /** A run the server is working on (queued, provisioning, or in a turn). */
 export interface ActiveRun {
@@ -38,6 +40,8 @@ export interface RunLifecycleOptions {
   store: RunStore;
   sessions: SessionManager;
   diffs: RunDiffs;
+  /** The run's workspace in layers: snapshot, environment, its own. */
+  workspaces: RunWorkspaces;
   contexts: AgentContexts;
   agent: (name: AgentName) => Agent;
   /** Who hears of a run's network traffic (its events and usage). */
@@ -95,19 +99,31 @@ export class RunLifecycle {
     const { run } = active;
     this.setStatus(active, 'provisioning');
     try {
+      const { extras, environment } = await this.opts.workspaces.provision(run, active.events, active.abort.signal);
+      const network = run.network ?? environment?.definition.network.agent;
       const session = await this.opts.sessions.create(
-        { ttl_seconds: this.opts.sessionTtlSeconds, ...(run.network ? { network: run.network } : {}) },
         {
-          seed: this.opts.diffs.seeder(run),
+          ttl_seconds: this.opts.sessionTtlSeconds,
+          ...(environment?.image ? { image: environment.image } : {}),
+          // The run's own policy, else its environment's for the agent phase; the session bounds either by the server's.
+          ...(network ? { network } : {}),
+        },
+        {
+          ...extras,
           attachments: this.opts.contexts.attachmentsFor(this.opts.agent(run.agent)),
           networkObserver: this.opts.networkObserver(run.id),
         },
       );
       run.session_id = session.id;
+      const vars = environment ? envExports(environment.definition.env) : '';
+      // The shell is stateful: what it exports now, every later command and agent process inherits.
+      if (vars) await this.opts.sessions.exec(session.id, vars, { timeoutMs: 10_000 });
       active.events.emit(RunEventName.sandboxReady, { session_id: session.id });
     } catch (e) {
       await this.opts.diffs.remove(run.id);
-      this.finish(active, 'failed', `provisioning failed: ${(e as Error).message}`);
+      this.opts.workspaces.release(run.id);
+      if (active.abort.signal.aborted) this.finishAborted(active, active.abort.signal.reason);
+      else this.finish(active, 'failed', `provisioning failed: ${(e as Error).message}`);
       return;
     }
     if (active.abort.signal.aborted) {

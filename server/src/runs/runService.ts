@@ -19,6 +19,9 @@ import { AppError } from '../errors';
 import type { SessionManager } from '../sessions/sessionManager';
 import type { SnapshotStore } from '../snapshots/snapshotStore';
 import type { RunPage, RunPageQuery, RunStore } from '../store/runStore';
+import { EnvironmentCache } from '../environments/environmentCache';
+import { Environments } from '../environments/environmentSetup';
+import { SnapshotLayers } from '../snapshots/snapshotLayers';
 import { AgentContexts, type ModelGatewayAccess } from './agentContexts';
 import { HostWorkspaceDiffer } from './hostWorkspaceDiffer';
 import { RunDiffs } from './runDiffs';
@@ -28,6 +31,7 @@ import { RunLifecycle } from './runLifecycle';
 import { RunQueue } from './runQueue';
 import type { EgressObserver } from '../egress/egressListener';
 import { recordModelCall, recordNetworkAllowed, recordNetworkBlocked, recordNetworkUsage } from './runUsage';
+import { RunWorkspaces } from './runWorkspaces';
 import type { WorkspaceDiffer } from './workspaceDiffer';
 
 export interface RunServiceOptions {
@@ -46,14 +50,22 @@ export interface RunServiceOptions {
   /** The model gateway, for agents that use a model. */
   gateway: ModelGatewayAccess;
   /** Where baselines are kept and diffs computed; by default on the host, beside the workspace folders. */
-  differ?: WorkspaceDiffer;
+  differ?: HostWorkspaceDiffer;
+  /** Wraps the diffing for sandboxes whose workspace lives elsewhere (a pod's comes back to the host folder first). */
+  wrapDiffer?: (host: HostWorkspaceDiffer) => WorkspaceDiffer;
+  /** Project environments (.astraforge/environment.json): the size of the cache of built ones. */
+  environments?: { maxBytes: number };
 }
+
+/** When the server is not told (config.ts has the same default). */
+const DEFAULT_ENVIRONMENTS_MAX_BYTES = 10 * 1024 * 1024 * 1024;
 
 /** How often the baselines of runs whose sandbox has ended are removed. */
 const BASELINE_SWEEP_MS = 30_000;
 
 export class RunService {
   private readonly diffs: RunDiffs;
+  private readonly workspaces: RunWorkspaces;
   private readonly lifecycle: RunLifecycle;
   private readonly queue: RunQueue;
   private readonly files: RunFiles;
@@ -61,11 +73,44 @@ export class RunService {
   private readonly runListeners = new Set<(run: Run) => void>();
 
   constructor(private readonly opts: RunServiceOptions) {
-    this.diffs = new RunDiffs(opts.differ ?? new HostWorkspaceDiffer(), opts.snapshots, opts.store);
+    const differ = opts.differ ?? new HostWorkspaceDiffer();
+    const cache = new EnvironmentCache(
+      opts.sessions.layerStoreDir('environments'),
+      opts.environments?.maxBytes ?? DEFAULT_ENVIRONMENTS_MAX_BYTES,
+    );
+    this.workspaces = new RunWorkspaces(
+      opts.snapshots,
+      new SnapshotLayers(
+        opts.sessions.layerStoreDir('snapshots'),
+        opts.snapshots,
+        {
+          record: (gitDir, tree) => differ.recordSnapshotBaseline(gitDir, tree),
+          derive: (gitDir, tree, base, changes) => differ.deriveSnapshotBaseline(gitDir, tree, base, changes),
+        },
+        opts.log,
+        {
+          available: async () => (await opts.sessions.layers.mode()) === 'overlay',
+          open: (lowers, work) => opts.sessions.layers.view(lowers, work),
+        },
+      ),
+      new Environments({
+        sessions: opts.sessions,
+        cache,
+        sessionTtlSeconds: opts.sessionTtlSeconds,
+        log: opts.log,
+        releaseEnded: () => this.workspaces.sweep(this.sandboxStillUsed()),
+      }),
+      cache,
+      differ,
+    );
+    this.diffs = new RunDiffs(opts.wrapDiffer?.(differ) ?? differ, opts.snapshots, opts.store, undefined, (runId, files) =>
+      this.workspaces.withoutEnvironment(runId, files),
+    );
     this.lifecycle = new RunLifecycle({
       store: opts.store,
       sessions: opts.sessions,
       diffs: this.diffs,
+      workspaces: this.workspaces,
       contexts: new AgentContexts(opts.sessions, opts.snapshots, opts.gateway),
       agent: (name) => this.agent(name),
       networkObserver: (runId) => this.networkObserver(runId),
@@ -232,15 +277,22 @@ export class RunService {
 
   /** A baseline lives as long as its run's sandbox (follow-ups diff against it too). */
   private async sweepBaselines(): Promise<void> {
+    const stillRunning = this.sandboxStillUsed();
+    await this.diffs.sweep(stillRunning);
+    this.workspaces.sweep(stillRunning);
+  }
+
+  /** Whether a run still needs its baseline and layers: it is active, or its sandbox lives for follow-ups. */
+  private sandboxStillUsed(): (runId: string) => boolean {
     const running = new Set(
       this.opts.sessions
         .list()
         .filter((s) => s.status === 'running')
         .map((s) => s.id),
     );
-    await this.diffs.sweep((runId) => {
+    return (runId) => {
       const sessionId = this.opts.store.getRun(runId)?.session_id;
       return this.lifecycle.isActive(runId) || (sessionId !== undefined && running.has(sessionId));
-    });
+    };
   }
 }

@@ -17,6 +17,7 @@ import { SessionFileNotFound } from './sessionErrors';
 import { SessionRecords, type SessionRecord } from './sessionRecords';
 import { UidAllocator } from './uidAllocator';
 import { PathRejected, resolveWorkspacePath, WORKSPACE_ROOT } from './workspacePaths';
+import { WorkspaceLayers, type LayeringSetting, type WorkspaceLayerSpec } from './workspaceLayers';
 import { WorkspaceStore } from './workspaceStore';
 
 export interface SessionManagerOptions {
@@ -35,9 +36,13 @@ export interface SessionManagerOptions {
   /** The egress proxy, for sessions that ask for network; without it every session has none. */
   egress?: EgressProxy;
   log: (obj: Record<string, unknown>, msg: string) => void;
+  /** How workspaces made of layers are assembled (auto: overlayfs if it mounts, else fuse-overlayfs, else a copy). */
+  layering?: LayeringSetting;
 }
 
 export interface SessionExtras {
+  /** The workspace as read-only layers under a writable one (a run's snapshot and environment), assembled before `seed`. */
+  layers?: WorkspaceLayerSpec;
   seed?: (dir: string) => Promise<void>;
   attachments?: SandboxAttachments;
   /** Ends the session this long after its creation, however active it is. */
@@ -87,9 +92,22 @@ export class SessionManager {
   private readonly sessions = new Map<string, Live>();
   private readonly uids: UidAllocator;
   private reaper: NodeJS.Timeout | undefined;
+  /** Workspaces made of layers (runs): overlay mounts, or copies where the host has no overlayfs. */
+  readonly layers: WorkspaceLayers;
 
   constructor(private readonly opts: SessionManagerOptions) {
     this.uids = new UidAllocator(opts.instanceId);
+    this.layers = new WorkspaceLayers(opts.workspaces.layersDir('sessions'), opts.layering);
+  }
+
+  /** A folder for shared read-only layers of one kind, where sandbox uids may pass but not list. */
+  layerStoreDir(name: string): string {
+    return this.opts.workspaces.layersDir(name);
+  }
+
+  /** Whether the provider can start `image` (bwrap ignores container images; Docker takes any it has). */
+  acceptsImage(image: string): boolean {
+    return this.opts.provider.acceptsAnyImage === true || this.opts.provider.images().includes(image);
   }
 
   /** Reconciles what a previous server process left, then starts the reaper. */
@@ -112,7 +130,10 @@ export class SessionManager {
       });
     }
     await this.opts.provider.cleanupLeftovers([...leftoverUids]);
+    this.layers.cleanupLeftovers(this.opts.workspaces.scratchDir);
     for (const id of this.opts.workspaces.scratchIds()) this.opts.workspaces.removeScratch(id);
+    const layering = await this.layers.describe();
+    this.opts.log({ workspace_layers: layering.mode }, layering.note ?? `run workspaces are ${layering.mode} layers`);
     const persistent = new Set(this.opts.workspaces.persistentUids());
     for (const uid of persistent) this.uids.reservePersistent(uid);
     this.uids.releaseStale(persistent);
@@ -152,11 +173,14 @@ export class SessionManager {
       hostUid = this.uids.allocate({ persistent: false });
       workspaceDir = this.opts.workspaces.createScratch(id, hostUid);
     }
-    if (seed) {
+    if (seed || extras.layers) {
       try {
-        await seed(workspaceDir);
-        await this.opts.workspaces.handOver(workspaceDir, hostUid);
+        const mode = extras.layers ? await this.layers.assemble(id, workspaceDir, hostUid, extras.layers) : 'copy';
+        await seed?.(workspaceDir);
+        // An overlay's lower files stay root's (writable by everyone): a chown would copy every one of them up.
+        if (mode === 'copy') await this.opts.workspaces.handOver(workspaceDir, hostUid);
       } catch (e) {
+        await this.layers.disassemble(workspaceDir).catch(() => undefined);
         this.opts.workspaces.removeScratch(id);
         this.uids.release(hostUid);
         throw new AppError('INTERNAL_ERROR', `cannot copy the snapshot into the sandbox: ${(e as Error).message}`);
@@ -205,7 +229,7 @@ export class SessionManager {
       await live.egress?.close();
       this.sessions.delete(id);
       this.opts.records.remove(id);
-      this.releaseWorkspace(record);
+      await this.releaseWorkspace(record);
       if (e instanceof SandboxError && e.kind === 'INVALID_IMAGE') throw new AppError('INVALID_IMAGE', e.message);
       throw new AppError('INTERNAL_ERROR', `cannot start the sandbox: ${(e as Error).message}`);
     }
@@ -216,7 +240,8 @@ export class SessionManager {
       }
     });
     live.quota = new QuotaWatcher({
-      workspaceDir,
+      // Over layers, what the session wrote is its writable layer; the shared ones below are not its to pay for.
+      workspaceDir: this.layers.writableLayerOf(workspaceDir) ?? workspaceDir,
       quotaBytes: this.opts.limits.diskQuotaBytes,
       enforce: (message) => sandbox.enforceQuota(message),
       log: (obj, msg) => this.opts.log({ session_id: id, ...obj }, msg),
@@ -483,14 +508,17 @@ export class SessionManager {
         await live.egress.close();
         live.egress = undefined;
       }
-      this.releaseWorkspace(live.record);
+      await this.releaseWorkspace(live.record);
       this.opts.log({ session_id: live.record.id, status, reason }, 'session ended');
     })();
     return live.ending;
   }
 
-  private releaseWorkspace(rec: SessionRecord): void {
+  private async releaseWorkspace(rec: SessionRecord): Promise<void> {
     if (rec.workspace_id) return; // persistent: it keeps its folder and its uid
+    await this.layers.disassemble(rec.workspace_dir).catch((e: Error) => {
+      this.opts.log({ session_id: rec.id, err: e.message }, 'cannot take the workspace layers apart');
+    });
     this.opts.workspaces.removeScratch(rec.id);
     this.uids.release(rec.host_uid);
   }

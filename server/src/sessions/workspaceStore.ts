@@ -21,16 +21,25 @@ const WORKSPACE_MODE = 0o700;
 
 export class WorkspaceStore {
   private readonly persistentDir: string;
-  private readonly scratchDir: string;
+  readonly scratchDir: string;
+  private readonly layersRoot: string;
 
   constructor(dataDir: string) {
     this.persistentDir = join(dataDir, 'workspaces');
     this.scratchDir = join(dataDir, 'scratch');
+    this.layersRoot = join(dataDir, 'layers');
     // 0711: sandbox uids may pass through to their own folder, never list the others.
     for (const d of [this.persistentDir, this.scratchDir]) {
       mkdirSync(d, { recursive: true });
       chmodSafe(d, 0o711);
     }
+  }
+
+  /** A folder for workspace layers of one kind (snapshots, environments, sessions' writable layers), beside the workspaces. */
+  layersDir(name: string): string {
+    mkdirSync(this.layersRoot, { recursive: true });
+    chmodSafe(this.layersRoot, 0o711);
+    return join(this.layersRoot, name);
   }
 
   private metaFile(id: string): string {

@@ -56,6 +56,7 @@ export class SnapshotGone extends AppError {
 export class SnapshotStore {
   private readonly ingesting = new Set<string>();
   private readonly ingestListeners: Array<(info: SnapshotInfo) => void> = [];
+  private readonly deleteListeners: Array<(id: string) => void> = [];
 
   constructor(
     private readonly dir: string,
@@ -124,7 +125,14 @@ export class SnapshotStore {
   }
 
   delete(id: string): void {
-    if (ID_PATTERN.test(id)) rmSync(join(this.dir, id), { recursive: true, force: true });
+    if (!ID_PATTERN.test(id)) return;
+    rmSync(join(this.dir, id), { recursive: true, force: true });
+    for (const l of this.deleteListeners) l(id);
+  }
+
+  /** Called after a snapshot is removed (its unpacked layer goes with it). */
+  onDelete(listener: (id: string) => void): void {
+    this.deleteListeners.push(listener);
   }
 
   /** Every snapshot folder but those being uploaded now. */
@@ -203,6 +211,11 @@ export class SnapshotStore {
       if (left < 0) stream.destroy();
     });
     stream.resume();
+  }
+
+  /** The path of a snapshot's canonical archive (to unpack part of it), marked as used now. */
+  archivePath(id: string): string {
+    return this.archiveOf(id);
   }
 
   /** The archive of a snapshot, marked as used now. */

@@ -1,0 +1,258 @@
+// A snapshot as a read-only layer: its archive unpacked once into a tree,
+// and its git baseline made once and kept beside it, however many runs
+// start from it: <root>/<id>/{tree, baseline.git, ready.json}. A snapshot
+// much like a kept one (the same workspace after a few edits) is derived
+// from it (layerDelta.ts): where workspaces are overlays, as a delta layer
+// over that one's tree (<id>/delta: what changed, whiteouts for what went);
+// otherwise as a tree of hard links with the delta applied. Its baseline
+// stages only what changed. A layer that a live workspace or a derived
+// layer stands on is removed only when the last one lets go.
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openLayerToAll } from '../sessions/workspaceLayers';
+import type { PathChanges, SnapshotBaseline } from '../runs/hostWorkspaceDiffer';
+import type { SnapshotManifestEntry } from './canonicalArchive';
+import { deriveTree, manifestDelta, writeDeltaLayer, type ManifestDelta } from './layerDelta';
+import type { SnapshotStore } from './snapshotStore';
+
+export interface SnapshotLayer {
+  id: string;
+  /** The snapshot's files as read-only layers, bottom first: a tree, and a delta over it when derived. Root's files, writable by everyone, in folders only root enters. */
+  lowers: string[];
+  baseline: SnapshotBaseline;
+}
+
+/** How a derived layer's baseline sees the snapshot whole: a read-only overlay of its layers, mounted for the time of one call. */
+export interface LayerViews {
+  /** Whether the server can mount them (kernel overlayfs). */
+  available(): Promise<boolean>;
+  open<T>(lowers: string[], work: (dir: string) => Promise<T>): Promise<T>;
+}
+
+/** Who makes the baseline of a tree (the host differ): whole, or from the baseline of the tree it was derived from. */
+export interface BaselineMaker {
+  record(gitDir: string, tree: string): Promise<SnapshotBaseline>;
+  derive(gitDir: string, tree: string, base: SnapshotBaseline, changes: PathChanges): Promise<SnapshotBaseline>;
+}
+
+/** The most recent layers looked at for one to derive a new snapshot's from. */
+const DERIVE_CANDIDATES = 4;
+/** A layer is derived only from one holding at least this share of its entries alike. */
+const DERIVE_MIN_SHARED = 0.5;
+/** A candidate this close ends the search. */
+const NEAR_ENOUGH = 100;
+const CACHED_MANIFESTS = 4;
+
+const ID_PATTERN = /^[a-f0-9]{24}$/;
+
+export class SnapshotLayers {
+  private readonly preparing = new Map<string, Promise<SnapshotLayer>>();
+  private readonly pins = new Map<string, number>();
+  private readonly doomed = new Set<string>();
+  /** The manifests of the layers most recently made or looked at, parsed (a derivation compares a few of them). */
+  private readonly manifests = new Map<string, ReadonlyMap<string, SnapshotManifestEntry>>();
+
+  /** `root` must be traversable by sandbox uids (they read the baselines' objects), never listable. */
+  constructor(
+    private readonly root: string,
+    private readonly snapshots: SnapshotStore,
+    private readonly makeBaseline: BaselineMaker,
+    private readonly log: (obj: Record<string, unknown>, msg: string) => void = () => undefined,
+    /** Where workspaces are overlays, new snapshots become delta layers over a kept tree. */
+    private readonly views?: LayerViews,
+  ) {
+    mkdirSync(root, { recursive: true, mode: 0o711 });
+    chmodSync(root, 0o711);
+    snapshots.onDelete((id) => this.remove(id));
+    // Half-made layers of an earlier process go; finished ones stay for their snapshot (or for the layers over them).
+    for (const name of readdirSync(root)) {
+      if (!ID_PATTERN.test(name) || !existsSync(join(root, name, 'ready.json'))) rmSync(join(root, name), { recursive: true, force: true });
+    }
+    for (const name of readdirSync(root)) if (!snapshots.get(name)) this.remove(name);
+  }
+
+  /** The snapshot's layer, unpacked and baselined on first use (concurrent callers share the work). */
+  prepare(id: string): Promise<SnapshotLayer> {
+    const ready = this.readyLayer(id);
+    if (ready) return Promise.resolve(ready);
+    let p = this.preparing.get(id);
+    if (!p) {
+      p = this.build(id).finally(() => this.preparing.delete(id));
+      this.preparing.set(id, p);
+    }
+    return p;
+  }
+
+  /** A workspace stands on the layer: it stays until unpinned. */
+  pin(id: string): void {
+    this.pins.set(id, (this.pins.get(id) ?? 0) + 1);
+  }
+
+  unpin(id: string): void {
+    const n = (this.pins.get(id) ?? 0) - 1;
+    if (n > 0) return void this.pins.set(id, n);
+    this.pins.delete(id);
+    if (this.doomed.delete(id)) this.remove(id);
+  }
+
+  private remove(id: string): void {
+    if (!ID_PATTERN.test(id)) return;
+    if (this.pins.has(id) || this.dependents(id) > 0) return void this.doomed.add(id);
+    const base = this.readyLayer(id)?.lowers[0];
+    rmSync(join(this.root, id), { recursive: true, force: true });
+    // The tree it stood on may have been waiting for it.
+    const baseId = base && base !== join(this.root, id, 'tree') ? base.split('/').slice(-2)[0] : undefined;
+    if (baseId && this.doomed.has(baseId) && !this.pins.has(baseId) && this.dependents(baseId) === 0) {
+      this.doomed.delete(baseId);
+      this.remove(baseId);
+    }
+  }
+
+  /** How many other kept layers stand on this one's tree. */
+  private dependents(id: string): number {
+    const tree = join(this.root, id, 'tree');
+    let n = 0;
+    for (const name of readdirSync(this.root)) {
+      if (name !== id && ID_PATTERN.test(name) && this.readyLayer(name)?.lowers.includes(tree)) n++;
+    }
+    return n;
+  }
+
+  private manifestOf(id: string): ReadonlyMap<string, SnapshotManifestEntry> {
+    const cached = this.manifests.get(id);
+    if (cached) {
+      this.manifests.delete(id);
+      this.manifests.set(id, cached);
+      return cached;
+    }
+    const manifest = this.snapshots.manifest(id);
+    this.manifests.set(id, manifest);
+    for (const old of this.manifests.keys()) {
+      if (this.manifests.size <= CACHED_MANIFESTS) break;
+      this.manifests.delete(old);
+    }
+    return manifest;
+  }
+
+  private readyLayer(id: string): SnapshotLayer | undefined {
+    if (!ID_PATTERN.test(id)) return undefined;
+    try {
+      const ready = JSON.parse(readFileSync(join(this.root, id, 'ready.json'), 'utf8')) as Omit<SnapshotLayer, 'id'>;
+      return { id, lowers: ready.lowers, baseline: ready.baseline };
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async build(id: string): Promise<SnapshotLayer> {
+    if (!ID_PATTERN.test(id)) throw new Error(`not a snapshot id: ${id}`);
+    const dir = join(this.root, id);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { mode: 0o711 });
+    const manifest = this.manifestOf(id);
+    const base = this.closestLayer(id, manifest);
+    try {
+      const t0 = performance.now();
+      const derived = base && (await this.derive(id, base));
+      const layer = derived ?? (await this.unpackWhole(id));
+      writeFileSync(join(dir, 'ready.json'), JSON.stringify({ lowers: layer.lowers, baseline: layer.baseline }));
+      this.log(
+        {
+          snapshot_id: id,
+          ms: Math.round(performance.now() - t0),
+          ...(derived && base
+            ? {
+                derived_from: base.layer.id,
+                as: derived.lowers.length > 1 ? 'delta layer' : 'hard links',
+                changed: base.delta.changed.length,
+                removed: base.delta.removed.length,
+              }
+            : {}),
+        },
+        'snapshot layer ready',
+      );
+      return layer;
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  private async unpackWhole(id: string): Promise<SnapshotLayer> {
+    const dir = join(this.root, id);
+    const tree = join(dir, 'tree');
+    mkdirSync(tree, { mode: 0o700 });
+    await this.snapshots.extractTo(id, tree);
+    // Unpacked by the server: root's files already, only their modes change.
+    await openLayerToAll(tree);
+    // Only root enters the tree: sandboxes see it through their overlay alone.
+    chmodSync(tree, 0o700);
+    const baseline = await this.makeBaseline.record(join(dir, 'baseline.git'), tree);
+    return { id, lowers: [tree], baseline };
+  }
+
+  /** The layer and baseline from a like layer's; undefined (and nothing left behind) when that fails, for a whole unpack instead. */
+  private async derive(id: string, base: { layer: SnapshotLayer; delta: ManifestDelta }): Promise<SnapshotLayer | undefined> {
+    const dir = join(this.root, id);
+    const gitDir = join(dir, 'baseline.git');
+    this.pin(base.layer.id);
+    try {
+      if (await this.views?.available()) {
+        const delta = join(dir, 'delta');
+        await writeDeltaLayer(delta, this.snapshots.archivePath(id), base.delta);
+        const lowers = [...base.layer.lowers, delta];
+        const baseline = await this.views!.open(lowers, (view) => this.makeBaseline.derive(gitDir, view, base.layer.baseline, base.delta));
+        return { id, lowers, baseline };
+      }
+      const tree = join(dir, 'tree');
+      await deriveTree(base.layer.lowers[0], tree, this.snapshots.archivePath(id), base.delta);
+      chmodSync(tree, 0o700);
+      return { id, lowers: [tree], baseline: await this.makeBaseline.derive(gitDir, tree, base.layer.baseline, base.delta) };
+    } catch (e) {
+      this.log({ snapshot_id: id, base: base.layer.id, err: (e as Error).message }, 'cannot derive the snapshot layer; unpacking it whole');
+      for (const name of ['tree', 'delta', 'baseline.git']) rmSync(join(dir, name), { recursive: true, force: true });
+      return undefined;
+    } finally {
+      this.unpin(base.layer.id);
+    }
+  }
+
+  /** Of the most recent ready layers, the one most like this snapshot, if enough alike to derive from. */
+  private closestLayer(
+    id: string,
+    manifest: ReadonlyMap<string, SnapshotManifestEntry>,
+  ): { layer: SnapshotLayer; delta: ManifestDelta } | undefined {
+    const recent = readdirSync(this.root)
+      .filter((name) => name !== id && ID_PATTERN.test(name) && !this.doomed.has(name))
+      .map((name) => ({ name, at: readyTime(join(this.root, name)) }))
+      .filter((c) => c.at > 0)
+      .sort((a, b) => b.at - a.at)
+      .slice(0, DERIVE_CANDIDATES);
+    let best: { layer: SnapshotLayer; delta: ManifestDelta } | undefined;
+    for (const c of recent) {
+      const layer = this.readyLayer(c.name);
+      // Only a whole tree is a base: a delta over a delta would make chains that only grow.
+      if (!layer || layer.lowers.length !== 1) continue;
+      let before: ReadonlyMap<string, SnapshotManifestEntry>;
+      try {
+        before = this.manifestOf(c.name);
+      } catch {
+        continue; // its snapshot is gone
+      }
+      const delta = manifestDelta(before, manifest);
+      if (delta.same < manifest.size * DERIVE_MIN_SHARED) continue;
+      if (!best || delta.same > best.delta.same) best = { layer, delta };
+      // The newest layer that differs by a few files is as good as any: no need to parse the others.
+      if (delta.changed.length + delta.removed.length <= NEAR_ENOUGH) break;
+    }
+    return best;
+  }
+}
+
+function readyTime(dir: string): number {
+  try {
+    return statSync(join(dir, 'ready.json')).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
