@@ -47,6 +47,7 @@ describe('alerts to fixes with codex', function () {
       env: { ASTRAFORGE_MODEL_BASE_URL: model.baseUrl, ASTRAFORGE_MODEL_API_KEY: MODEL_KEY, ASTRAFORGE_MODEL: 'scripted-model' },
       config: {
         agents: { codexStreamRetries: 0 },
+        network: { allow: ['npm'] },
         alerts: {
           sentry: { clientSecret: CLIENT_SECRET, apiUrl: `${apis.url}/sentry`, apiToken: TOKENS.sentry },
           projects: {
@@ -55,6 +56,8 @@ describe('alerts to fixes with codex', function () {
               agent: 'codex',
               // The project's own model, not the server's default (scripted-model).
               model: 'shop-fixer-7b',
+              // And its egress: the npm registry, within what the server allows.
+              network: ['npm'],
               gitCredentials: { token: GIT_TOKEN },
               pullRequest: { provider: 'github', apiUrl: `${apis.url}/github`, repo: 'acme/shop', token: TOKENS.github },
             },
@@ -114,7 +117,13 @@ describe('alerts to fixes with codex', function () {
     // Codex asked for the project's model, through the server's gateway and key.
     assert.ok(model.requests.length > 0);
     for (const r of model.requests) assert.equal(r.body.model, 'shop-fixer-7b', r.path);
-    assert.equal((await api.get(`/api/runs/${alert.run_id}`)).body.model, 'shop-fixer-7b');
+    const run = (await api.get(`/api/runs/${alert.run_id}`)).body;
+    assert.equal(run.model, 'shop-fixer-7b');
+    assert.equal(run.network?.mode, 'allowlist', JSON.stringify(run.network));
+    assert.ok(
+      run.network.allow.some((e: string) => /npm/.test(e)),
+      JSON.stringify(run.network),
+    );
     // The model provider saw its own key and none of the server's other credentials.
     const sent = model.requests.map((r) => r.raw + JSON.stringify(r.headers)).join('\n');
     for (const secret of [GIT_TOKEN, TOKENS.github, TOKENS.sentry, CLIENT_SECRET]) assert.ok(!sent.includes(secret), secret);

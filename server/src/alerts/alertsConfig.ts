@@ -43,7 +43,7 @@ export const ProjectPolicy = z
     command: z.string().min(1).optional(),
     /** The model the project's runs ask for (through the server's gateway and key); the server's default when absent. */
     model: z.string().min(1).optional(),
-    /** Not applied yet: run sandboxes have no network but the model gateway. */
+    /** Egress for the project's runs: allowlist entries (hosts, wildcards, presets), bounded by the server's \`network.allow\`. */
     network: z.array(z.string()).optional(),
     /** The run's time limit; the server's own limit still applies. */
     maxSeconds: z.number().int().positive().optional(),

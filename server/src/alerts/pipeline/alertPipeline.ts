@@ -74,9 +74,14 @@ export class AlertPipeline {
     if (release && !releaseCommit) this.note(alert, `release "${release}" maps to no commit: the fix starts from ${route.policy.branch}`);
     await git.checkoutNewBranch(dir, 'astraforge-base', base);
     const snapshot_id = await this.snapshotOf(dir);
-    if (route.policy.network) this.note(alert, "the project's network setting is not applied yet: the run's sandbox has no network");
     const run = this.deps.runs.create(
-      { agent: route.policy.agent, task: errorTaskFor(alert, route.policy.command), snapshot_id },
+      {
+        agent: route.policy.agent,
+        task: errorTaskFor(alert, route.policy.command),
+        snapshot_id,
+        // The project's egress (package registries, say), bounded by the server's like any run's.
+        ...(route.policy.network ? { network: { mode: 'allowlist' as const, allow: route.policy.network } } : {}),
+      },
       {
         source: {
           kind: alert.source,
