@@ -3,12 +3,34 @@
 import assert from 'node:assert/strict';
 import { NetworkPolicyRequest, NetworkRule } from '@astraforge/contract/networkPolicy';
 import { addressRefusal, allowPrivateKeys, forbiddenCategory } from '../../server/src/egress/addressCheck';
-import { boundPolicy, decide, describePolicy, PolicyRefused } from '../../server/src/egress/networkPolicy';
+import { boundPolicy, decide, describePolicy, narrowPolicy, PolicyRefused } from '../../server/src/egress/networkPolicy';
 import { parseRule, ruleCovers } from '../../server/src/egress/networkRules';
 
 const SERVER = { allow: ['npm', '*.example.com', 'git.internal:8080', '10.0.0.5:5000'], deny: ['evil.example.com'], open: false };
 
 describe('egress policy', () => {
+  describe('a policy from a workspace file (an environment)', () => {
+    it('keepsWhatTheServerAllowsAndNamesTheRest', () => {
+      const narrowed = narrowPolicy({ mode: 'allowlist', allow: ['registry.npmjs.org', 'evil.example.net', 'pypi'] }, SERVER);
+      assert.deepEqual(narrowed.request, { mode: 'allowlist', allow: ['registry.npmjs.org'] });
+      assert.deepEqual(narrowed.dropped, ['evil.example.net', 'pypi']);
+      // What is kept is within the bound: the server takes it without a 400.
+      assert.equal(boundPolicy(narrowed.request, SERVER).mode, 'allowlist');
+    });
+
+    it('turnsOpenIntoTheServersListAndNothingAllowedIntoNone', () => {
+      assert.deepEqual(narrowPolicy({ mode: 'open' }, { ...SERVER, open: false }), {
+        request: { mode: 'allowlist' },
+        dropped: ['mode:open'],
+      });
+      assert.deepEqual(narrowPolicy({ mode: 'allowlist', allow: ['evil.example.net'] }, SERVER), {
+        request: { mode: 'none' },
+        dropped: ['evil.example.net'],
+      });
+      assert.deepEqual(narrowPolicy({ mode: 'none' }, SERVER), { request: { mode: 'none' }, dropped: [] });
+    });
+  });
+
   describe('entries', () => {
     it('acceptsHostsWildcardsPortsIpsAndPresets', () => {
       for (const ok of ['npm', 'registry.npmjs.org', '*.example.com', 'host:8080', '10.0.0.5:5000', '[fd00::1]:443', 'a_b.test'])

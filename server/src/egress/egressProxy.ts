@@ -9,7 +9,7 @@ import { allowPrivateKeys, hostAddresses, type AddressPolicy } from './addressCh
 import type { NetworkConfig } from './egressConfig';
 import { EgressListener, type EgressLimits } from './egressListener';
 import { createNameResolver, type NameResolver } from './nameResolver';
-import { boundPolicy, type EffectivePolicy } from './networkPolicy';
+import { boundPolicy, narrowPolicy, type EffectivePolicy } from './networkPolicy';
 
 export interface EgressProxyOptions {
   /** Where the per-sandbox sockets are made (a folder of the server's, 0711). */
@@ -44,6 +44,11 @@ export class EgressProxy {
   /** The policy a request gets; throws PolicyRefused when it asks for more than the server allows. */
   bound(req: NetworkPolicyRequest | undefined): EffectivePolicy {
     return boundPolicy(req, this.opts.config);
+  }
+
+  /** What the server allows of a policy a workspace file asked for, and the entries left out (see narrowPolicy). */
+  narrow(req: NetworkPolicyRequest | undefined): { request: NetworkPolicyRequest | undefined; dropped: string[] } {
+    return narrowPolicy(req, this.opts.config);
   }
 
   /** A listener for one sandbox, started. */

@@ -61,6 +61,37 @@ export function boundPolicy(req: NetworkPolicyRequest | undefined, bound: Server
   return { mode: 'allowlist', allow, deny };
 }
 
+/**
+ * A request from a file in the workspace (an environment's policy), not from
+ * the API's caller: what the server allows of it, the rest left out and
+ * named, rather than the run refused. `open` on a server without it becomes
+ * the server's allowlist; an allowlist keeps the entries the server covers.
+ */
+export function narrowPolicy(
+  req: NetworkPolicyRequest | undefined,
+  bound: ServerNetworkBound,
+): { request: NetworkPolicyRequest | undefined; dropped: string[] } {
+  if (!req || req.mode === 'none') return { request: req, dropped: [] };
+  if (req.mode === 'open') {
+    if (bound.open) return { request: req, dropped: [] };
+    return { request: { mode: 'allowlist', ...(req.deny ? { deny: req.deny } : {}) }, dropped: ['mode:open'] };
+  }
+  if (req.allow === undefined) return { request: req, dropped: [] };
+  const kept: string[] = [];
+  const dropped: string[] = [];
+  for (const entry of req.allow) {
+    try {
+      boundPolicy({ mode: 'allowlist', allow: [entry] }, bound);
+      kept.push(entry);
+    } catch (e) {
+      if (!(e instanceof PolicyRefused)) throw e;
+      dropped.push(entry);
+    }
+  }
+  if (kept.length === 0) return { request: { mode: 'none' }, dropped };
+  return { request: { ...req, allow: kept }, dropped };
+}
+
 export type Decision = { allowed: true; rule: string } | { allowed: false; rule: string; reason: string };
 
 /** Whether the policy lets a connection to host:port (host normalized) go on, by name; the address is checked after. */

@@ -92,9 +92,15 @@ export class Environments {
     const buildDir = cache.buildDir(key);
     let sessionId: string | undefined;
     try {
+      // The setup phase's own policy (registries, usually), narrowed to what the server allows: the file is the repository's.
+      const network = sessions.narrowNetwork(def.network.setup);
+      if (network.dropped.length)
+        events.emit(RunEventName.environmentSetupOutput, {
+          stream: 'stderr',
+          text: `astraforge: network for the setup: ${network.dropped.join(', ')} left out, beyond what this server allows (its network.allow / network.open)\n`,
+        });
       const session = await sessions.create(
-        // The setup phase's own policy (registries, usually), bounded by the server's like any session's.
-        { ttl_seconds: this.opts.sessionTtlSeconds, ...(image ? { image } : {}), network: def.network.setup },
+        { ttl_seconds: this.opts.sessionTtlSeconds, ...(image ? { image } : {}), ...(network.request ? { network: network.request } : {}) },
         { layers: { lowers: snapshot.lowers, keepUpperAt: buildDir }, labels: { purpose: 'environment-setup', key } },
       );
       sessionId = session.id;

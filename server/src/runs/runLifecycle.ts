@@ -13,6 +13,7 @@ import {
 } from '@astraforge/contract/runApi';
 import type { Agent, AgentContext, AgentOutcome } from '../agents/agent';
 import type { EgressObserver } from '../egress/egressListener';
+import type { NetworkPolicyRequest } from '@astraforge/contract/networkPolicy';
 import type { SessionManager } from '../sessions/sessionManager';
 import type { RunStore } from '../store/runStore';
 import type { AgentContexts } from './agentContexts';
@@ -100,7 +101,7 @@ export class RunLifecycle {
     this.setStatus(active, 'provisioning');
     try {
       const { extras, environment } = await this.opts.workspaces.provision(run, active.events, active.abort.signal);
-      const network = run.network ?? environment?.definition.network.agent;
+      const network = run.network ?? this.environmentNetwork(environment?.definition.network.agent, active.events, 'the agent');
       const session = await this.opts.sessions.create(
         {
           ttl_seconds: this.opts.sessionTtlSeconds,
@@ -182,6 +183,17 @@ export class RunLifecycle {
       this.announced.set(run.id, run.status);
       this.opts.onRunChanged?.({ ...run });
     }
+  }
+
+  /** An environment file's policy for a phase, narrowed to what the server allows; what it left out is said in the run. */
+  private environmentNetwork(req: NetworkPolicyRequest | undefined, events: RunEventLog, phase: string): NetworkPolicyRequest | undefined {
+    const { request, dropped } = this.opts.sessions.narrowNetwork(req);
+    if (dropped.length)
+      events.emit(RunEventName.agentWarning, {
+        item_id: 'environment',
+        message: `network for ${phase}: ${dropped.join(', ')} left out, beyond what this server allows (its network.allow / network.open)`,
+      });
+    return request;
   }
 
   /** One agent turn (the start or a follow-up), then the diff and the final status. */

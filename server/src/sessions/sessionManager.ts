@@ -369,6 +369,18 @@ export class SessionManager {
     return describePolicy(boundSessionNetwork(this.opts.egress, req));
   }
 
+  /**
+   * What the server allows of a policy from a workspace file (an
+   * environment's), the entries beyond it left out and named: a repository
+   * cannot widen its own egress, nor fail its runs by asking.
+   */
+  narrowNetwork(req: NetworkPolicyRequest | undefined): { request: NetworkPolicyRequest | undefined; dropped: string[] } {
+    if (!req || req.mode === 'none') return { request: req, dropped: [] };
+    if (!this.opts.egress)
+      return { request: undefined, dropped: req.mode === 'open' ? ['mode:open'] : (req.allow ?? ["(the server's list)"]) };
+    return this.opts.egress.narrow(req);
+  }
+
   /** A running session's network from now on; INVALID_REQUEST beyond the server's, or for a sandbox started without network. */
   changeNetwork(id: string, req: NetworkPolicyRequest): NetworkPolicy {
     const live = this.access(id);
