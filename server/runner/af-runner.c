@@ -55,6 +55,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +72,26 @@
  * directory and exported variables, run it, and on exit report the new state
  * on fd 3 (first line the directory, then `export -p`). */
 static const char *WRAPPER =
+    "cd -- \"${AF_CWD:-/workspace}\" 2>/dev/null || cd /workspace\n"
+    "eval \"$AF_STATE\" 2>/dev/null\n"
+    "unset AF_STATE AF_CWD\n"
+    "__af_save() { __af_rc=$?; { pwd; export -p; } >&3 2>/dev/null; exit $__af_rc; }\n"
+    "trap __af_save EXIT\n"
+    "eval \"$1\"\n";
+
+/* A spare shell: started after a command ends, before the next one is known,
+ * so the next command does not wait for the shell to start (fork, exec, the
+ * dynamic loader and the shell's own start-up are most of a short command's
+ * time). It blocks reading its script from fd 0, which the runner writes when
+ * the command arrives (AF_CWD, AF_STATE and AF_CMD as quoted assignments, then
+ * AF_GO=1) and closes; then it goes on exactly as WRAPPER does, with the
+ * command in $1. Without AF_GO (the runner dropped it) it exits. */
+static const char *SPARE_WRAPPER =
+    ". /proc/self/fd/0 2>/dev/null\n"
+    "[ \"${AF_GO:-}\" = 1 ] || exit 0\n"
+    "exec </dev/null\n"
+    "set -- \"$AF_CMD\"\n"
+    "unset AF_GO AF_CMD\n"
     "cd -- \"${AF_CWD:-/workspace}\" 2>/dev/null || cd /workspace\n"
     "eval \"$AF_STATE\" 2>/dev/null\n"
     "unset AF_STATE AF_CWD\n"
@@ -110,19 +131,6 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void write_all(int fd, const void *buf, size_t n) {
-  const char *p = buf;
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      _exit(3); /* the server is gone: nothing left to serve */
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
 static void put_u32(unsigned char *b, uint32_t v) {
   b[0] = v; b[1] = v >> 8; b[2] = v >> 16; b[3] = v >> 24;
 }
@@ -133,14 +141,23 @@ static uint64_t get_u64(const unsigned char *b) {
   return get_u32(b) | ((uint64_t)get_u32(b + 4) << 32);
 }
 
+/* One writev per frame: the server wakes once for it, not once per part. */
 static void send_frame2(uint32_t id, char type, const void *a, size_t an, const void *b, size_t bn) {
   unsigned char h[9];
   put_u32(h, (uint32_t)(an + bn));
   put_u32(h + 4, id);
   h[8] = (unsigned char)type;
-  write_all(1, h, 9);
-  if (an) write_all(1, a, an);
-  if (bn) write_all(1, b, bn);
+  struct iovec iov[3] = {{h, 9}, {(void *)a, an}, {(void *)b, bn}};
+  int cnt = 3, at = 0;
+  while (at < cnt) {
+    ssize_t w = writev(1, iov + at, cnt - at);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      _exit(3); /* the server is gone: nothing left to serve */
+    }
+    while (at < cnt && (size_t)w >= iov[at].iov_len) w -= (ssize_t)iov[at++].iov_len;
+    if (at < cnt) { iov[at].iov_base = (char *)iov[at].iov_base + w; iov[at].iov_len -= (size_t)w; }
+  }
 }
 static void send_frame(uint32_t id, char type, const void *p, size_t n) { send_frame2(id, type, p, n, NULL, 0); }
 static void send_error(uint32_t id, unsigned char code, const char *msg) {
@@ -247,6 +264,135 @@ static void apply_child_limits(void) {
   r.rlim_cur = r.rlim_max = 0; setrlimit(RLIMIT_CORE, &r);
 }
 
+/* In a new command's child, before its shell runs: its own session, only the
+ * four fds it was given (0 to 3) and nothing else of the runner's, the limits,
+ * the seccomp filter (fail closed), and dumpable again for its own /proc. */
+static void enter_command(void) {
+  setsid();
+  /* Only these four: nothing of the runner's (its stdout, other commands' pipes) stays in reach. */
+  syscall(SYS_close_range, 4u, ~0u, 0u);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  signal(SIGPIPE, SIG_DFL);
+  signal(SIGCHLD, SIG_DFL);
+  apply_child_limits();
+  if (command_filter_apply() < 0) {
+    static const char msg[] = "af-runner: cannot install the command's seccomp filter\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(126); /* fail closed: no command runs unfiltered */
+  }
+  /* Non-dumpable (inherited from the runner until execve) leaves /proc/self owned by root,
+   * so the command could not write its own score: become dumpable first. Nothing can attach
+   * now: the filter is on and ptrace is denied to every command. */
+  prctl(PR_SET_DUMPABLE, 1);
+  /* The server shields the runner from the OOM killer; commands are fair game. */
+  int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (oom >= 0) { (void)!write(oom, "500", 3); close(oom); }
+}
+
+/* The spare shell (see SPARE_WRAPPER): at most one, stdout and stderr on one
+ * pipe (the toolkit's separate stderr starts a shell of its own). */
+static struct {
+  pid_t pid;
+  int script_fd, out_fd, state_fd;
+  int64_t since_ms;
+} spare = {0, -1, -1, -1, 0};
+static int spares_enabled;
+/* A spare nobody used for this long is dropped, so an idle session holds no shell. */
+#define SPARE_IDLE_MS 60000
+/* A script that does not fit the pipe at once goes to a shell started for it. */
+#define SPARE_MAX_SCRIPT 65536
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+static void spare_forget(void) {
+  spare.pid = 0;
+  close_fd(&spare.script_fd);
+  close_fd(&spare.out_fd);
+  close_fd(&spare.state_fd);
+}
+
+static void spare_drop(void) {
+  if (spare.pid > 0) kill(spare.pid, SIGKILL); /* reap() collects it */
+  spare_forget();
+}
+
+static void spare_start(void) {
+  if (!spares_enabled || spare.pid > 0) return;
+  int scp[2], outp[2], stp[2];
+  if (pipe2(scp, O_CLOEXEC) < 0) return;
+  if (pipe2(outp, O_CLOEXEC) < 0) { close(scp[0]); close(scp[1]); return; }
+  if (pipe2(stp, O_CLOEXEC) < 0) { close(scp[0]); close(scp[1]); close(outp[0]); close(outp[1]); return; }
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(scp[0], 0);
+    dup2(outp[1], 1);
+    dup2(outp[1], 2);
+    dup2(stp[1], 3);
+    enter_command();
+    char *argv[] = {(char *)g_shell, "-c", (char *)SPARE_WRAPPER, "af", NULL};
+    execv(g_shell, argv);
+    _exit(127);
+  }
+  close(scp[0]);
+  close(outp[1]);
+  close(stp[1]);
+  if (pid < 0) { close(scp[1]); close(outp[0]); close(stp[0]); return; }
+  spare.pid = pid;
+  spare.script_fd = scp[1];
+  spare.out_fd = outp[0];
+  spare.state_fd = stp[0];
+  spare.since_ms = now_ms();
+  set_nonblock(spare.script_fd);
+}
+
+/* Appends `name='value'` and a newline, the value single-quoted for any shell. */
+static size_t put_assignment(char *out, const char *name, const char *v, size_t vn) {
+  size_t o = 0;
+  o += (size_t)sprintf(out + o, "%s='", name);
+  for (size_t i = 0; i < vn; i++) {
+    if (v[i] == '\'') { memcpy(out + o, "'\\''", 4); o += 4; }
+    else out[o++] = v[i];
+  }
+  out[o++] = '\'';
+  out[o++] = '\n';
+  return o;
+}
+
+/* Hands the command to the spare shell; 0 when it took it, -1 to start a shell for it instead. */
+static int spare_take(const char *cmd, int *pid, int *out_fd, int *state_fd) {
+  if (spare.pid <= 0) return -1;
+  const char *cwd = g_cwd ? g_cwd : "";
+  const char *env = g_env ? g_env : "";
+  size_t cl = strlen(cmd), wl = strlen(cwd), el = strlen(env);
+  size_t max = 4 * (cl + wl + el) + 64;
+  if (cl + wl + el + 64 > SPARE_MAX_SCRIPT) return -1;
+  char *s = malloc(max);
+  size_t n = put_assignment(s, "AF_CWD", cwd, wl);
+  n += put_assignment(s + n, "AF_STATE", env, el);
+  n += put_assignment(s + n, "AF_CMD", cmd, cl);
+  memcpy(s + n, "AF_GO=1\n", 8);
+  n += 8;
+  ssize_t w = n <= SPARE_MAX_SCRIPT ? write(spare.script_fd, s, n) : -1;
+  free(s);
+  if (w != (ssize_t)n) {
+    /* It died, or the script did not fit: a half-written script never runs (no AF_GO). */
+    spare_drop();
+    return -1;
+  }
+  close_fd(&spare.script_fd); /* EOF: the shell's `.` returns */
+  *pid = spare.pid;
+  *out_fd = spare.out_fd;
+  *state_fd = spare.state_fd;
+  spare.pid = 0;
+  spare.out_fd = spare.state_fd = -1;
+  return 0;
+}
+
 static void start_exec(uint32_t id, const unsigned char *p, size_t n) {
   if (n < 13) { send_error(id, 4, "malformed exec frame"); return; }
   uint32_t timeout_ms = get_u32(p);
@@ -262,69 +408,57 @@ static void start_exec(uint32_t id, const unsigned char *p, size_t n) {
     if (!execs[i].used) { x = &execs[i]; break; }
   if (!x) { free(cmd); send_error(id, 5, "too many concurrent commands in this session"); return; }
 
-  int outp[2], errp[2] = {-1, -1}, stp[2];
   int separate = flags & 1;
-  if (pipe2(outp, O_CLOEXEC) < 0) { free(cmd); send_error(id, 4, strerror(errno)); return; }
-  if (separate && pipe2(errp, O_CLOEXEC) < 0) {
-    close(outp[0]); close(outp[1]); free(cmd); send_error(id, 4, strerror(errno)); return;
-  }
-  if (pipe2(stp, O_CLOEXEC) < 0) {
-    close(outp[0]); close(outp[1]);
-    if (separate) { close(errp[0]); close(errp[1]); }
-    free(cmd); send_error(id, 4, strerror(errno)); return;
-  }
-  pid_t pid = fork();
-  if (pid == 0) {
-    setsid();
-    int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
-    dup2(outp[1], 1);
-    dup2(separate ? errp[1] : outp[1], 2);
-    dup2(stp[1], 3);
-    /* Only these four: nothing of the runner's (its stdout, other commands' pipes) stays in reach. */
-    syscall(SYS_close_range, 4u, ~0u, 0u);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
-    apply_child_limits();
-    if (command_filter_apply() < 0) {
-      static const char msg[] = "af-runner: cannot install the command's seccomp filter\n";
-      (void)!write(2, msg, sizeof msg - 1);
-      _exit(126); /* fail closed: no command runs unfiltered */
+  pid_t pid;
+  int out_fd, err_fd = -1, state_fd;
+  if (separate || spare_take(cmd, &pid, &out_fd, &state_fd) < 0) {
+    int outp[2], errp[2] = {-1, -1}, stp[2];
+    if (pipe2(outp, O_CLOEXEC) < 0) { free(cmd); send_error(id, 4, strerror(errno)); return; }
+    if (separate && pipe2(errp, O_CLOEXEC) < 0) {
+      close(outp[0]); close(outp[1]); free(cmd); send_error(id, 4, strerror(errno)); return;
     }
-    /* Non-dumpable (inherited from the runner until execve) leaves /proc/self owned by root,
-     * so the command could not write its own score: become dumpable first. Nothing can attach
-     * now: the filter is on and ptrace is denied to every command. */
-    prctl(PR_SET_DUMPABLE, 1);
-    /* The server shields the runner from the OOM killer; commands are fair game. */
-    int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-    if (oom >= 0) { (void)!write(oom, "500", 3); close(oom); }
-    if (g_cwd) setenv("AF_CWD", g_cwd, 1);
-    if (g_env) setenv("AF_STATE", g_env, 1);
-    char *argv[] = {(char *)g_shell, "-c", (char *)WRAPPER, "af", cmd, NULL};
-    execv(g_shell, argv);
-    _exit(127);
+    if (pipe2(stp, O_CLOEXEC) < 0) {
+      close(outp[0]); close(outp[1]);
+      if (separate) { close(errp[0]); close(errp[1]); }
+      free(cmd); send_error(id, 4, strerror(errno)); return;
+    }
+    pid = fork();
+    if (pid == 0) {
+      int devnull = open("/dev/null", O_RDONLY);
+      dup2(devnull, 0);
+      dup2(outp[1], 1);
+      dup2(separate ? errp[1] : outp[1], 2);
+      dup2(stp[1], 3);
+      enter_command();
+      if (g_cwd) setenv("AF_CWD", g_cwd, 1);
+      if (g_env) setenv("AF_STATE", g_env, 1);
+      char *argv[] = {(char *)g_shell, "-c", (char *)WRAPPER, "af", cmd, NULL};
+      execv(g_shell, argv);
+      _exit(127);
+    }
+    close(outp[1]);
+    if (separate) close(errp[1]);
+    close(stp[1]);
+    if (pid < 0) {
+      close(outp[0]);
+      if (separate) close(errp[0]);
+      close(stp[0]);
+      free(cmd);
+      send_error(id, 5, "cannot start the command: the session's process limit is reached");
+      return;
+    }
+    out_fd = outp[0];
+    err_fd = separate ? errp[0] : -1;
+    state_fd = stp[0];
   }
-  close(outp[1]);
-  if (separate) close(errp[1]);
-  close(stp[1]);
   free(cmd);
-  if (pid < 0) {
-    close(outp[0]);
-    if (separate) close(errp[0]);
-    close(stp[0]);
-    send_error(id, 5, "cannot start the command: the session's process limit is reached");
-    return;
-  }
   memset(x, 0, sizeof *x);
   x->used = 1;
   x->id = id;
   x->pid = pid;
-  x->out_fd = outp[0];
-  x->err_fd = separate ? errp[0] : -1;
-  x->state_fd = stp[0];
+  x->out_fd = out_fd;
+  x->err_fd = err_fd;
+  x->state_fd = state_fd;
   x->cap = cap;
   x->deadline_ms = timeout_ms ? now_ms() + timeout_ms : 0;
   set_nonblock(x->out_fd);
@@ -388,12 +522,15 @@ static void finish_exec(Exec *x) {
   send_frame2(x->id, 'D', p, 5, cwd, strlen(cwd));
   free(x->state);
   x->used = 0;
+  /* A session that ran a command is likely to run another: have its shell ready. */
+  spare_start();
 }
 
 static void reap(void) {
   int st;
   pid_t p;
   while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+    if (p == spare.pid) spare_forget(); /* killed (a quota, the session's own kill): start another later */
     for (int i = 0; i < MAX_EXECS; i++)
       if (execs[i].used && execs[i].pid == p && !execs[i].exited) {
         execs[i].exited = 1;
@@ -690,6 +827,8 @@ int main(int argc, char **argv) {
   fcntl(1, F_SETFD, FD_CLOEXEC);
   fcntl(2, F_SETFD, FD_CLOEXEC);
   if (relay_port && relay_socket) start_relay(relay_port, relay_socket);
+  /* A spare shell reads its script through /proc: without it, every command starts its own shell. */
+  spares_enabled = access("/proc/self/fd/0", R_OK) == 0;
 
   char hello[32];
   int hl = snprintf(hello, sizeof hello, "%d", (int)getpid());
@@ -715,6 +854,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < MAX_DRAIN; i++)
       if (drain_fds[i] >= 0) pfd[n++] = (struct pollfd){.fd = drain_fds[i], .events = POLLIN};
     poll(pfd, (nfds_t)n, (int)wait);
+    if (spare.pid > 0 && now_ms() - spare.since_ms > SPARE_IDLE_MS) spare_drop();
 
     if (pfd[0].revents) read_requests();
     if (pfd[1].revents) {
