@@ -4,58 +4,16 @@
 // rounds so both see the same load, beside the floor pieces measured in the
 // same rounds (a bare HTTP round trip, an authenticated route with no
 // sandbox, a pipe echo, fork+exec of the sandbox's shell on the host).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { findReadyLine } from '@astraforge/contract/serverReady';
+import { start, stop, type Started } from './benchServer';
 import { BenchClient } from './httpClient';
+import { cpuNow } from './processCpu';
 import { percentile, timeEach } from './stats';
-
-interface Started {
-  label: string;
-  child: ChildProcess;
-  client: BenchClient;
-  dataDir: string;
-  session: string;
-}
-
-async function start(label: string, main: string): Promise<Started> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'af-speed-'));
-  writeFileSync(join(dataDir, 'config.json'), JSON.stringify({ maxOutputBytes: 512 * 1024 * 1024, maxSessions: 300 }));
-  const apiKey = `bench_${randomBytes(12).toString('hex')}`;
-  const child = spawn(process.execPath, [main, '--port', '0', '--data-dir', dataDir], {
-    env: { PATH: process.env.PATH ?? '', ASTRAFORGE_LOG_LEVEL: 'warn', ASTRAFORGE_API_KEY: apiKey, ...pick('AF_EXEC_TIMING') },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((res, rej) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const ready = findReadyLine(out);
-      if (ready) res(ready.url);
-    });
-    child.once('exit', (code) => rej(new Error(`${label} exited (${code}): ${out}`)));
-  });
-  const client = new BenchClient(url, apiKey);
-  const session = await client.createSession();
-  return { label, child, client, dataDir, session };
-}
-
-function pick(name: string): Record<string, string> {
-  return process.env[name] ? { [name]: process.env[name]! } : {};
-}
-
-async function stop(s: Started): Promise<void> {
-  await s.client.json('DELETE', `/v1/sessions/${s.session}`).catch(() => undefined);
-  await s.client.close();
-  s.child.kill('SIGTERM');
-  await new Promise((r) => s.child.once('exit', r));
-  rmSync(s.dataDir, { recursive: true, force: true });
-}
 
 /** The pause before each paced exec. */
 const PAUSE_MS = 20;
@@ -141,16 +99,37 @@ interface Sample {
   exec: number[];
   execInner: number[];
   execPaced: number[];
+  /** CPU time per back-to-back exec (ms), by process: load-independent, unlike the wall times. */
+  cpuServer: number[];
+  cpuRunner: number[];
+  cpuShells: number[];
+  cpuClient: number[];
+  /** Server CPU per GET /v1/sessions/{id} (ms): the HTTP, auth and zod part alone. */
+  cpuInfoServer: number[];
+  /** CPU time per MiB streamed (ms), by process. */
+  streamCpuServer: number[];
+  streamCpuRunner: number[];
+  streamCpuShells: number[];
+  streamCpuClient: number[];
   firstByte: number[];
+  firstByteKept: number[];
   mbps: number[];
 }
 
 async function round(s: Started, into: Sample, n: number, streamBytes: number): Promise<void> {
   const c = s.client;
   into.health.push(p50(await timeEach(n, () => c.json('GET', '/healthz'))));
+  const i0 = cpuNow(s);
   into.info.push(p50(await timeEach(n, () => c.json('GET', `/v1/sessions/${s.session}`))));
+  into.cpuInfoServer.push((cpuNow(s).server - i0.server) / n);
   const inner: number[] = [];
+  const cpu0 = cpuNow(s);
   into.exec.push(p50(await timeEach(n, async () => inner.push((await c.exec(s.session, 'true')).duration_ms))));
+  const cpu1 = cpuNow(s);
+  into.cpuServer.push((cpu1.server - cpu0.server) / n);
+  into.cpuRunner.push((cpu1.runner - cpu0.runner) / n);
+  into.cpuShells.push((cpu1.shells - cpu0.shells) / n);
+  into.cpuClient.push((cpu1.client - cpu0.client) / n);
   into.execInner.push(p50(inner));
   // The same with a pause before each command, as an agent or a person leaves between them (the pause is not timed).
   const paced: number[] = [];
@@ -168,13 +147,31 @@ async function round(s: Started, into: Sample, n: number, streamBytes: number): 
       ),
     ),
   );
+  // The same, read to its end on a kept-alive connection (the line above closes it at the first chunk, as the bench does).
+  const kept: number[] = [];
+  for (let k = 0; k < Math.ceil(n / 2); k++) {
+    const t0 = performance.now();
+    let first = 0;
+    await c.sse('POST', `/v1/sessions/${s.session}/exec/stream`, { cmd: 'echo hi' }, (event) => {
+      if (event === 'chunk' && !first) first = performance.now() - t0;
+    });
+    kept.push(first);
+  }
+  into.firstByteKept.push(p50(kept));
   let received = 0;
+  const c0 = cpuNow(s);
   const t0 = performance.now();
   await c.sse('POST', `/v1/sessions/${s.session}/exec/stream`, { cmd: `head -c ${streamBytes} /dev/zero | tr '\\0' a` }, (event, data) => {
     if (event === 'chunk') received += (JSON.parse(data) as { chunk: string }).chunk.length;
   });
   if (received !== streamBytes) throw new Error(`${s.label}: streamed ${received} of ${streamBytes} bytes`);
   into.mbps.push(received / 2 ** 20 / ((performance.now() - t0) / 1000));
+  const c1 = cpuNow(s);
+  const perMiB = received / 2 ** 20;
+  into.streamCpuServer.push((c1.server - c0.server) / perMiB);
+  into.streamCpuRunner.push((c1.runner - c0.runner) / perMiB);
+  into.streamCpuShells.push((c1.shells - c0.shells) / perMiB);
+  into.streamCpuClient.push((c1.client - c0.client) / perMiB);
 }
 
 async function main(): Promise<void> {
@@ -186,7 +183,25 @@ async function main(): Promise<void> {
   buildSpawnLoop();
   const servers: Started[] = [];
   for (const [i, m] of mains.entries()) servers.push(await start(mains.length > 1 ? 'AB'[i] : 'server', m));
-  const samples = servers.map<Sample>(() => ({ health: [], info: [], exec: [], execInner: [], execPaced: [], firstByte: [], mbps: [] }));
+  const samples = servers.map<Sample>(() => ({
+    health: [],
+    info: [],
+    exec: [],
+    execInner: [],
+    execPaced: [],
+    cpuServer: [],
+    cpuRunner: [],
+    cpuShells: [],
+    cpuClient: [],
+    cpuInfoServer: [],
+    streamCpuServer: [],
+    streamCpuRunner: [],
+    streamCpuShells: [],
+    streamCpuClient: [],
+    firstByte: [],
+    firstByteKept: [],
+    mbps: [],
+  }));
   const floors = { pipe: [] as number[], bash: [] as number[], dash: [] as number[], sse: [] as number[] };
   try {
     for (const s of servers) for (let i = 0; i < 50; i++) await s.client.exec(s.session, 'true'); // warm-up
@@ -212,19 +227,31 @@ async function main(): Promise<void> {
   const rows: [string, (x: Sample) => number[], string][] = [
     ['GET /healthz round trip (no auth, no sandbox)', (x) => x.health, 'ms'],
     ['GET /v1/sessions/{id} (auth, lookup, zod, no sandbox)', (x) => x.info, 'ms'],
+    ['  server CPU per request (ms)', (x) => x.cpuInfoServer, 'ms'],
     ['warm exec round trip (`true`)', (x) => x.exec, 'ms'],
     ['  of which inside SessionManager.exec (runner round trip)', (x) => x.execInner, 'ms'],
+    ['  CPU per exec: server (Node)', (x) => x.cpuServer, 'ms'],
+    ['  CPU per exec: af-runner', (x) => x.cpuRunner, 'ms'],
+    ["  CPU per exec: the command's shells (reaped children)", (x) => x.cpuShells, 'ms'],
+    ['  CPU per exec: this client (undici)', (x) => x.cpuClient, 'ms'],
     [`warm exec, ${PAUSE_MS} ms after the previous one`, (x) => x.execPaced, 'ms'],
     ['first streamed byte (`echo hi`)', (x) => x.firstByte, 'ms'],
+    ['  the same, connection kept (read to `done`)', (x) => x.firstByteKept, 'ms'],
     [`exec/stream throughput (${streamBytes / 1e6} MB)`, (x) => x.mbps, 'MiB/s'],
+    ['  CPU per MiB streamed: server (Node)', (x) => x.streamCpuServer, 'ms'],
+    ['  CPU per MiB streamed: af-runner', (x) => x.streamCpuRunner, 'ms'],
+    ['  CPU per MiB streamed: `head | tr` (reaped children)', (x) => x.streamCpuShells, 'ms'],
+    ['  CPU per MiB streamed: this client', (x) => x.streamCpuClient, 'ms'],
   ];
   console.log(`\nmedian of ${rounds} rounds' p50 (n=${n} each)\n`);
   console.log(`| measure | ${servers.map((s) => s.label).join(' | ')} |${servers.length === 2 ? ' B/A |' : ''}`);
   console.log(`|---|${servers.map(() => '---:').join('|')}|${servers.length === 2 ? '---:|' : ''}`);
   for (const [name, get, unit] of rows) {
     const v = samples.map((x) => med(get(x)));
+    // The median of each round's B/A: both servers saw that minute's load.
+    const ratio = v.length === 2 ? med(get(samples[1]).map((b, k) => b / get(samples[0])[k])) : undefined;
     console.log(
-      `| ${name} (${unit}) | ${v.map((x) => x.toFixed(unit === 'ms' ? 3 : 0)).join(' | ')} |${v.length === 2 ? ` ${(v[1] / v[0]).toFixed(2)} |` : ''}`,
+      `| ${name} (${unit}) | ${v.map((x) => x.toFixed(unit === 'ms' ? 3 : 0)).join(' | ')} |${ratio !== undefined ? ` ${ratio.toFixed(2)} |` : ''}`,
     );
   }
   console.log(`| floor: pipe echo to \`cat\` and back (ms) | ${med(floors.pipe).toFixed(3)} |`);

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   const rounds = Number(process.env.ROUNDS ?? 5);
   const n = Number(process.env.N ?? 300);
   const bytes = Number(process.env.STREAM_BYTES ?? 200_000_000);
-  const runners = await Promise.all(bins.map((b, i) => start(bins.length > 1 ? 'AB'[i] : 'runner', b)));
+  const runners = await Promise.all(bins.map((b, i) => start(bins.length > 1 ? 'ABCDEFGH'[i] : 'runner', b)));
   const res = runners.map(() => ({ b2b: [] as number[], paced: [] as number[], mibs: [] as number[] }));
   for (const r of runners) for (let i = 0; i < 30; i++) await exec(r, 'true');
   for (let round = 0; round < rounds; round++) {
@@ -78,8 +78,9 @@ async function main(): Promise<void> {
   }
   for (const r of runners) r.stop();
   console.log(`\nrunner alone, median of ${rounds} rounds' p50\n`);
-  console.log(`| measure | ${runners.map((r) => r.label).join(' | ')} |${runners.length === 2 ? ' B/A |' : ''}`);
-  console.log(`|---|${runners.map(() => '---:').join('|')}|${runners.length === 2 ? '---:|' : ''}`);
+  const others = runners.slice(1);
+  console.log(`| measure | ${runners.map((r) => r.label).join(' | ')} |${others.map((r) => ` ${r.label}/A |`).join('')}`);
+  console.log(`|---|${runners.map(() => '---:').join('|')}|${others.map(() => '---:|').join('')}`);
   const rows: [string, (x: (typeof res)[0]) => number[], number][] = [
     ['`true`, back to back (ms)', (x) => x.b2b, 3],
     ['`true`, 20 ms after the previous (ms)', (x) => x.paced, 3],
@@ -87,7 +88,9 @@ async function main(): Promise<void> {
   ];
   for (const [name, get, digits] of rows) {
     const v = res.map((x) => p50(get(x)));
-    console.log(`| ${name} | ${v.map((x) => x.toFixed(digits)).join(' | ')} |${v.length === 2 ? ` ${(v[1] / v[0]).toFixed(2)} |` : ''}`);
+    // Each round's ratio to A, then their median: both saw the same minute's load.
+    const ratios = res.slice(1).map((x) => p50(get(x).map((y, k) => y / get(res[0])[k])));
+    console.log(`| ${name} | ${v.map((x) => x.toFixed(digits)).join(' | ')} |${ratios.map((q) => ` ${q.toFixed(2)} |`).join('')}`);
   }
 }
 
