@@ -227,7 +227,7 @@ async function main(): Promise<void> {
   const rows: [string, (x: Sample) => number[], string][] = [
     ['GET /healthz round trip (no auth, no sandbox)', (x) => x.health, 'ms'],
     ['GET /v1/sessions/{id} (auth, lookup, zod, no sandbox)', (x) => x.info, 'ms'],
-    ['  server CPU per request (ms)', (x) => x.cpuInfoServer, 'ms'],
+    ['  server CPU per request', (x) => x.cpuInfoServer, 'ms'],
     ['warm exec round trip (`true`)', (x) => x.exec, 'ms'],
     ['  of which inside SessionManager.exec (runner round trip)', (x) => x.execInner, 'ms'],
     ['  CPU per exec: server (Node)', (x) => x.cpuServer, 'ms'],

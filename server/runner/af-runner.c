@@ -299,6 +299,7 @@ static struct {
   int64_t since_ms;
 } spare = {0, -1, -1, -1, 0};
 static int spares_enabled;
+static unsigned commands_finished;
 /* A spare nobody used for this long is dropped, so an idle session holds no shell. */
 #define SPARE_IDLE_MS 60000
 /* A script that does not fit the pipe at once goes to a shell started for it. */
@@ -522,8 +523,10 @@ static void finish_exec(Exec *x) {
   send_frame2(x->id, 'D', p, 5, cwd, strlen(cwd));
   free(x->state);
   x->used = 0;
-  /* A session that ran a command is likely to run another: have its shell ready. */
-  spare_start();
+  /* A session that ran two commands is likely to run more: have the next one's shell ready.
+   * Not after the first: the warm pool runs one to warm each sandbox, and an idle session
+   * should cost no shell (0.4 MiB each). */
+  if (++commands_finished >= 2) spare_start();
 }
 
 static void reap(void) {
