@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { RunnerClient } from '../server/src/sandboxes/runnerProtocol';
+import { childTicks, onCpuMs } from './processCpu';
 import { percentile } from './stats';
 
 const p50 = (xs: number[]) =>
@@ -17,6 +18,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Runner {
   label: string;
+  pid: number;
   client: RunnerClient;
   stop(): void;
 }
@@ -26,7 +28,7 @@ async function start(label: string, binary: string): Promise<Runner> {
   const child = spawn(resolve(binary), ['--shell', shell], { stdio: ['pipe', 'pipe', 'inherit'], cwd: '/tmp' });
   const client = new RunnerClient(child.stdin, child.stdout);
   await client.ready;
-  return { label, client, stop: () => child.kill('SIGKILL') };
+  return { label, pid: child.pid!, client, stop: () => child.kill('SIGKILL') };
 }
 
 async function exec(r: Runner, cmd: string, onBytes: (n: number) => void = () => undefined): Promise<void> {
@@ -46,18 +48,27 @@ async function main(): Promise<void> {
   const n = Number(process.env.N ?? 300);
   const bytes = Number(process.env.STREAM_BYTES ?? 200_000_000);
   const runners = await Promise.all(bins.map((b, i) => start(bins.length > 1 ? 'ABCDEFGH'[i] : 'runner', b)));
-  const res = runners.map(() => ({ b2b: [] as number[], paced: [] as number[], mibs: [] as number[] }));
+  const res = runners.map(() => ({
+    b2b: [] as number[],
+    paced: [] as number[],
+    mibs: [] as number[],
+    cpuRunner: [] as number[],
+    cpuShells: [] as number[],
+  }));
   for (const r of runners) for (let i = 0; i < 30; i++) await exec(r, 'true');
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? runners.map((_, i) => i) : runners.map((_, i) => runners.length - 1 - i);
     for (const i of order) {
       const r = runners[i];
       const b2b: number[] = [];
+      const cpu0 = { runner: onCpuMs(r.pid), shells: childTicks(r.pid) * 10 };
       for (let k = 0; k < n; k++) {
         const t0 = performance.now();
         await exec(r, 'true');
         b2b.push(performance.now() - t0);
       }
+      res[i].cpuRunner.push((onCpuMs(r.pid) - cpu0.runner) / n);
+      res[i].cpuShells.push((childTicks(r.pid) * 10 - cpu0.shells) / n);
       const paced: number[] = [];
       for (let k = 0; k < n / 6; k++) {
         await sleep(20);
@@ -85,6 +96,8 @@ async function main(): Promise<void> {
     ['`true`, back to back (ms)', (x) => x.b2b, 3],
     ['`true`, 20 ms after the previous (ms)', (x) => x.paced, 3],
     [`output throughput, ${bytes / 1e6} MB (MiB/s)`, (x) => x.mibs, 0],
+    ['CPU per back-to-back `true`: af-runner (ms)', (x) => x.cpuRunner, 3],
+    ["CPU per back-to-back `true`: the command's shells (ms)", (x) => x.cpuShells, 3],
   ];
   for (const [name, get, digits] of rows) {
     const v = res.map((x) => p50(get(x)));
