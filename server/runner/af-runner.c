@@ -70,6 +70,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,11 +82,34 @@
 #define MAX_FRAME (512u << 20)
 #define CHUNK 65536
 #define WORKSPACE "/workspace"
+#define STATE_QUIET_MS 10
 
 /* Runs the user's command in a fresh shell: restore the previous command's
  * directory and exported variables, run it, and on exit report the new state
  * on fd 3 (first line the directory, then `export -p`). */
 static const char *WRAPPER =
+    "cd -- \"${AF_CWD:-/workspace}\" 2>/dev/null || cd /workspace\n"
+    "eval \"$AF_STATE\" 2>/dev/null\n"
+    "unset AF_STATE AF_CWD\n"
+    "__af_save() { __af_rc=$?; { pwd; export -p; } >&3 2>/dev/null; exit $__af_rc; }\n"
+    "trap __af_save EXIT\n"
+    "eval \"$1\"\n";
+
+/* The same, with the state and the command read from fd 0 instead of the
+ * environment and argv (no size limit but the runner's own), which lets the
+ * shell start before the command is known: after a command ends the runner
+ * starts the next one's shell (the spare), so the next command does not wait
+ * for fork, exec, the dynamic loader and the shell's start-up (most of a short
+ * command's time). The shell blocks reading fd 0; the runner writes AF_CWD,
+ * AF_STATE and AF_CMD as quoted assignments, then AF_GO=1, and closes it; then
+ * it goes on exactly as WRAPPER does, with the command in $1. Without AF_GO
+ * (the runner dropped it, or died mid-script) it exits. */
+static const char *SCRIPT_WRAPPER =
+    ". /proc/self/fd/0 2>/dev/null\n"
+    "[ \"${AF_GO:-}\" = 1 ] || exit 0\n"
+    "exec </dev/null\n"
+    "set -- \"$AF_CMD\"\n"
+    "unset AF_GO AF_CMD\n"
     "cd -- \"${AF_CWD:-/workspace}\" 2>/dev/null || cd /workspace\n"
     "eval \"$AF_STATE\" 2>/dev/null\n"
     "unset AF_STATE AF_CWD\n"
@@ -99,6 +123,10 @@ typedef struct {
   pid_t pid;
   int out_fd, err_fd, state_fd;
   int64_t deadline_ms;
+  int64_t state_quiet_until;
+  int script_fd; /* the script not yet all written (a large state), else -1 */
+  char *script;
+  size_t script_len, script_off;
   int timed_out, killed, quota;
   int exited, status;
   uint64_t sent, cap;
@@ -128,19 +156,6 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void write_all(int fd, const void *buf, size_t n) {
-  const char *p = buf;
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      _exit(3); /* the server is gone: nothing left to serve */
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
 static void put_u32(unsigned char *b, uint32_t v) {
   b[0] = v; b[1] = v >> 8; b[2] = v >> 16; b[3] = v >> 24;
 }
@@ -151,14 +166,23 @@ static uint64_t get_u64(const unsigned char *b) {
   return get_u32(b) | ((uint64_t)get_u32(b + 4) << 32);
 }
 
+/* One writev per frame: the server wakes once for it, not once per part. */
 static void send_frame2(uint32_t id, char type, const void *a, size_t an, const void *b, size_t bn) {
   unsigned char h[9];
   put_u32(h, (uint32_t)(an + bn));
   put_u32(h + 4, id);
   h[8] = (unsigned char)type;
-  write_all(1, h, 9);
-  if (an) write_all(1, a, an);
-  if (bn) write_all(1, b, bn);
+  struct iovec iov[3] = {{h, 9}, {(void *)a, an}, {(void *)b, bn}};
+  int cnt = 3, at = 0;
+  while (at < cnt) {
+    ssize_t w = writev(1, iov + at, cnt - at);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      _exit(3); /* the server is gone: nothing left to serve */
+    }
+    while (at < cnt && (size_t)w >= iov[at].iov_len) w -= (ssize_t)iov[at++].iov_len;
+    if (at < cnt) { iov[at].iov_base = (char *)iov[at].iov_base + w; iov[at].iov_len -= (size_t)w; }
+  }
 }
 static void send_frame(uint32_t id, char type, const void *p, size_t n) { send_frame2(id, type, p, n, NULL, 0); }
 static void send_error(uint32_t id, unsigned char code, const char *msg) {
@@ -265,6 +289,193 @@ static void apply_child_limits(void) {
   r.rlim_cur = r.rlim_max = 0; setrlimit(RLIMIT_CORE, &r);
 }
 
+/* In a new command's child, before its shell runs: its own session, only the
+ * four fds it was given (0 to 3) and nothing else of the runner's, the limits,
+ * the seccomp filter (fail closed), and dumpable again for its own /proc. */
+static void enter_command(void) {
+  setsid();
+  /* Only these four: nothing of the runner's (its stdout, other commands' pipes) stays in reach. */
+  syscall(SYS_close_range, 4u, ~0u, 0u);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  signal(SIGPIPE, SIG_DFL);
+  signal(SIGCHLD, SIG_DFL);
+  apply_child_limits();
+  if (command_filter_apply() < 0) {
+    static const char msg[] = "af-runner: cannot install the command's seccomp filter\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(126); /* fail closed: no command runs unfiltered */
+  }
+  /* Non-dumpable (inherited from the runner until execve) leaves /proc/self owned by root,
+   * so the command could not write its own score: become dumpable first. Nothing can attach
+   * now: the filter is on and ptrace is denied to every command. */
+  prctl(PR_SET_DUMPABLE, 1);
+  /* The server shields the runner from the OOM killer; commands are fair game. */
+  int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (oom >= 0) { (void)!write(oom, "500", 3); close(oom); }
+}
+
+/* A shell started for a command, or ahead of one (the spare): its pid and the
+ * runner's ends of its pipes (the script it reads on fd 0, its output, its
+ * state on fd 3). */
+typedef struct {
+  pid_t pid;
+  int script_fd, out_fd, err_fd, state_fd;
+} Shell;
+
+/* The spare shell (see SCRIPT_WRAPPER): at most one, stdout and stderr on one
+ * pipe (the toolkit's separate stderr starts a shell of its own). */
+static Shell spare = {0, -1, -1, -1, -1};
+static int64_t spare_since_ms;
+/* Scripts go to the shell through /proc/self/fd/0; without /proc, through the environment. */
+static int scripts_enabled;
+static unsigned commands_finished;
+/* A spare nobody used for this long is dropped, so an idle session holds no shell. */
+#define SPARE_IDLE_MS 60000
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+static void shell_close(Shell *s) {
+  s->pid = 0;
+  close_fd(&s->script_fd);
+  close_fd(&s->out_fd);
+  close_fd(&s->err_fd);
+  close_fd(&s->state_fd);
+}
+
+static void spare_drop(void) {
+  if (spare.pid > 0) kill(spare.pid, SIGKILL); /* reap() collects it */
+  shell_close(&spare);
+}
+
+/* Starts a shell that waits for its script on fd 0; 0 on success, else errno. */
+static int shell_start(int separate, Shell *s) {
+  int scp[2], outp[2], errp[2] = {-1, -1}, stp[2];
+  if (pipe2(scp, O_CLOEXEC) < 0) return errno;
+  if (pipe2(outp, O_CLOEXEC) < 0) { int e = errno; close(scp[0]); close(scp[1]); return e; }
+  if (separate && pipe2(errp, O_CLOEXEC) < 0) {
+    int e = errno; close(scp[0]); close(scp[1]); close(outp[0]); close(outp[1]); return e;
+  }
+  if (pipe2(stp, O_CLOEXEC) < 0) {
+    int e = errno; close(scp[0]); close(scp[1]); close(outp[0]); close(outp[1]);
+    if (separate) { close(errp[0]); close(errp[1]); }
+    return e;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(scp[0], 0);
+    dup2(outp[1], 1);
+    dup2(separate ? errp[1] : outp[1], 2);
+    dup2(stp[1], 3);
+    enter_command();
+    char *argv[] = {(char *)g_shell, "-c", (char *)SCRIPT_WRAPPER, "af", NULL};
+    execv(g_shell, argv);
+    _exit(127);
+  }
+  int e = errno;
+  close(scp[0]);
+  close(outp[1]);
+  if (separate) close(errp[1]);
+  close(stp[1]);
+  if (pid < 0) {
+    close(scp[1]); close(outp[0]); close(stp[0]);
+    if (separate) close(errp[0]);
+    return e ? e : EAGAIN;
+  }
+  *s = (Shell){pid, scp[1], outp[0], separate ? errp[0] : -1, stp[0]};
+  set_nonblock(s->script_fd);
+  return 0;
+}
+
+static void spare_start(void) {
+  if (!scripts_enabled || spare.pid > 0) return;
+  if (shell_start(0, &spare) == 0) spare_since_ms = now_ms();
+}
+
+/* Appends `name='value'` and a newline, the value single-quoted for any shell. */
+static size_t put_assignment(char *out, const char *name, const char *v, size_t vn) {
+  size_t o = 0;
+  o += (size_t)sprintf(out + o, "%s='", name);
+  for (size_t i = 0; i < vn; i++) {
+    if (v[i] == '\'') { memcpy(out + o, "'\\''", 4); o += 4; }
+    else out[o++] = v[i];
+  }
+  out[o++] = '\'';
+  out[o++] = '\n';
+  return o;
+}
+
+/* The script a shell sources before it runs the command: the session's state and the command. */
+static char *build_script(const char *cmd, size_t *len) {
+  const char *cwd = g_cwd ? g_cwd : "";
+  const char *env = g_env ? g_env : "";
+  size_t cl = strlen(cmd), wl = strlen(cwd), el = strlen(env);
+  char *s = malloc(4 * (cl + wl + el) + 64);
+  size_t n = put_assignment(s, "AF_CWD", cwd, wl);
+  n += put_assignment(s + n, "AF_STATE", env, el);
+  n += put_assignment(s + n, "AF_CMD", cmd, cl);
+  memcpy(s + n, "AF_GO=1\n", 8);
+  *len = n + 8;
+  return s;
+}
+
+/* Writes what the pipe takes of the script; at the end (or if the shell is gone) closes it: EOF starts the command. */
+static void feed_script(Exec *x) {
+  while (x->script_fd >= 0 && x->script_off < x->script_len) {
+    ssize_t w = write(x->script_fd, x->script + x->script_off, x->script_len - x->script_off);
+    if (w > 0) { x->script_off += (size_t)w; continue; }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) return; /* the shell reads on: POLLOUT brings us back */
+    break; /* EPIPE: the shell died (a half-written script never runs: no AF_GO) */
+  }
+  close_fd(&x->script_fd);
+  free(x->script);
+  x->script = NULL;
+}
+
+/* The old way, without /proc: the state through the environment (a state past
+ * the kernel's 128 KiB per variable cannot start a shell this way). */
+static pid_t start_with_env(const char *cmd, int separate, int *out_fd, int *err_fd, int *state_fd) {
+  int outp[2], errp[2] = {-1, -1}, stp[2];
+  if (pipe2(outp, O_CLOEXEC) < 0) return -1;
+  if (separate && pipe2(errp, O_CLOEXEC) < 0) { close(outp[0]); close(outp[1]); return -1; }
+  if (pipe2(stp, O_CLOEXEC) < 0) {
+    close(outp[0]); close(outp[1]);
+    if (separate) { close(errp[0]); close(errp[1]); }
+    return -1;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    dup2(outp[1], 1);
+    dup2(separate ? errp[1] : outp[1], 2);
+    dup2(stp[1], 3);
+    enter_command();
+    if (g_cwd) setenv("AF_CWD", g_cwd, 1);
+    if (g_env) setenv("AF_STATE", g_env, 1);
+    char *argv[] = {(char *)g_shell, "-c", (char *)WRAPPER, "af", (char *)cmd, NULL};
+    execv(g_shell, argv);
+    _exit(127);
+  }
+  close(outp[1]);
+  if (separate) close(errp[1]);
+  close(stp[1]);
+  if (pid < 0) {
+    close(outp[0]); close(stp[0]);
+    if (separate) close(errp[0]);
+    return -1;
+  }
+  *out_fd = outp[0];
+  *err_fd = separate ? errp[0] : -1;
+  *state_fd = stp[0];
+  return pid;
+}
+
 static void start_exec(uint32_t id, const unsigned char *p, size_t n) {
   if (n < 13) { send_error(id, 4, "malformed exec frame"); return; }
   uint32_t timeout_ms = get_u32(p);
@@ -280,74 +491,49 @@ static void start_exec(uint32_t id, const unsigned char *p, size_t n) {
     if (!execs[i].used) { x = &execs[i]; break; }
   if (!x) { free(cmd); send_error(id, 5, "too many concurrent commands in this session"); return; }
 
-  int outp[2], errp[2] = {-1, -1}, stp[2];
   int separate = flags & 1;
-  if (pipe2(outp, O_CLOEXEC) < 0) { free(cmd); send_error(id, 4, strerror(errno)); return; }
-  if (separate && pipe2(errp, O_CLOEXEC) < 0) {
-    close(outp[0]); close(outp[1]); free(cmd); send_error(id, 4, strerror(errno)); return;
-  }
-  if (pipe2(stp, O_CLOEXEC) < 0) {
-    close(outp[0]); close(outp[1]);
-    if (separate) { close(errp[0]); close(errp[1]); }
-    free(cmd); send_error(id, 4, strerror(errno)); return;
-  }
-  pid_t pid = fork();
-  if (pid == 0) {
-    setsid();
-    int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
-    dup2(outp[1], 1);
-    dup2(separate ? errp[1] : outp[1], 2);
-    dup2(stp[1], 3);
-    /* Only these four: nothing of the runner's (its stdout, other commands' pipes) stays in reach. */
-    syscall(SYS_close_range, 4u, ~0u, 0u);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
-    apply_child_limits();
-    if (command_filter_apply() < 0) {
-      static const char msg[] = "af-runner: cannot install the command's seccomp filter\n";
-      (void)!write(2, msg, sizeof msg - 1);
-      _exit(126); /* fail closed: no command runs unfiltered */
+  Shell sh = {0, -1, -1, -1, -1};
+  if (scripts_enabled) {
+    if (!separate && spare.pid > 0) {
+      int st;
+      if (waitpid(spare.pid, &st, WNOHANG) == 0) {
+        sh = spare;
+        spare = (Shell){0, -1, -1, -1, -1};
+      } else {
+        shell_close(&spare); /* killed since (and collected just now): start one for this command */
+      }
     }
-    /* Non-dumpable (inherited from the runner until execve) leaves /proc/self owned by root,
-     * so the command could not write its own score: become dumpable first. Nothing can attach
-     * now: the filter is on and ptrace is denied to every command. */
-    prctl(PR_SET_DUMPABLE, 1);
-    /* The server shields the runner from the OOM killer; commands are fair game. */
-    int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-    if (oom >= 0) { (void)!write(oom, "500", 3); close(oom); }
-    if (g_cwd) setenv("AF_CWD", g_cwd, 1);
-    if (g_env) setenv("AF_STATE", g_env, 1);
-    char *argv[] = {(char *)g_shell, "-c", (char *)WRAPPER, "af", cmd, NULL};
-    execv(g_shell, argv);
-    _exit(127);
-  }
-  close(outp[1]);
-  if (separate) close(errp[1]);
-  close(stp[1]);
-  free(cmd);
-  if (pid < 0) {
-    close(outp[0]);
-    if (separate) close(errp[0]);
-    close(stp[0]);
-    send_error(id, 5, "cannot start the command: the session's process limit is reached");
-    return;
+    if (sh.pid == 0 && shell_start(separate, &sh) != 0) {
+      free(cmd);
+      send_error(id, 5, "cannot start the command: the session's process limit is reached");
+      return;
+    }
+  } else {
+    sh.pid = start_with_env(cmd, separate, &sh.out_fd, &sh.err_fd, &sh.state_fd);
+    if (sh.pid < 0) {
+      free(cmd);
+      send_error(id, 5, "cannot start the command: the session's process limit is reached");
+      return;
+    }
   }
   memset(x, 0, sizeof *x);
   x->used = 1;
   x->id = id;
-  x->pid = pid;
-  x->out_fd = outp[0];
-  x->err_fd = separate ? errp[0] : -1;
-  x->state_fd = stp[0];
+  x->pid = sh.pid;
+  x->out_fd = sh.out_fd;
+  x->err_fd = sh.err_fd;
+  x->state_fd = sh.state_fd;
+  x->script_fd = sh.script_fd;
   x->cap = cap;
   x->deadline_ms = timeout_ms ? now_ms() + timeout_ms : 0;
   set_nonblock(x->out_fd);
   if (x->err_fd >= 0) set_nonblock(x->err_fd);
   set_nonblock(x->state_fd);
+  if (x->script_fd >= 0) {
+    x->script = build_script(cmd, &x->script_len);
+    feed_script(x);
+  }
+  free(cmd);
 }
 
 /* Reads what a pipe holds; returns 0 at EOF, 1 if it may hold more later. */
@@ -404,14 +590,21 @@ static void finish_exec(Exec *x) {
   p[4] = (x->timed_out ? 1 : 0) | (x->truncated ? 2 : 0) | (x->killed ? 4 : 0) | (x->quota ? 8 : 0);
   const char *cwd = g_cwd ? g_cwd : WORKSPACE;
   send_frame2(x->id, 'D', p, 5, cwd, strlen(cwd));
+  close_fd(&x->script_fd);
+  free(x->script);
   free(x->state);
   x->used = 0;
+  /* A session that ran two commands is likely to run more: have the next one's shell ready.
+   * Not after the first: the warm pool runs one to warm each sandbox, and an idle session
+   * should cost no shell (0.4 MiB each). */
+  if (++commands_finished >= 2) spare_start();
 }
 
 static void reap(void) {
   int st;
   pid_t p;
   while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+    if (p == spare.pid) shell_close(&spare); /* killed (a quota, the session's own kill): start another later */
     for (int i = 0; i < MAX_EXECS; i++)
       if (execs[i].used && execs[i].pid == p && !execs[i].exited) {
         execs[i].exited = 1;
@@ -864,12 +1057,14 @@ int main(int argc, char **argv) {
   if (listen_at) serve_tcp_client(listen_at, token_file, &relay_port);
   if (relay_port && (relay_socket || relay_up_tcp)) start_relay(0, relay_port, relay_socket);
   if (egress_port && egress_socket) start_relay(1, egress_port, egress_socket);
+  /* Shells read their script through /proc: without it, the old way (no spare). */
+  scripts_enabled = access("/proc/self/fd/0", R_OK) == 0;
 
   char hello[32];
   int hl = snprintf(hello, sizeof hello, "%d", (int)getpid());
   send_frame(0, 'H', hello, (size_t)hl);
 
-  struct pollfd pfd[2 + MAX_EXECS * 3 + MAX_DRAIN];
+  struct pollfd pfd[2 + MAX_EXECS * 4 + MAX_DRAIN];
   for (;;) {
     int n = 0;
     pfd[n++] = (struct pollfd){.fd = 0, .events = POLLIN};
@@ -878,9 +1073,16 @@ int main(int argc, char **argv) {
     for (int i = 0; i < MAX_EXECS; i++) {
       Exec *x = &execs[i];
       if (!x->used) continue;
+      if (x->script_fd >= 0) pfd[n++] = (struct pollfd){.fd = x->script_fd, .events = POLLOUT};
       if (x->out_fd >= 0) pfd[n++] = (struct pollfd){.fd = x->out_fd, .events = POLLIN};
       if (x->err_fd >= 0) pfd[n++] = (struct pollfd){.fd = x->err_fd, .events = POLLIN};
-      if (x->state_fd >= 0) pfd[n++] = (struct pollfd){.fd = x->state_fd, .events = POLLIN};
+      /* The state arrives a line per write as the shell exits: after the first, its pipe is left
+       * unwatched for STATE_QUIET_MS (read on every pass anyway), so the shell does not wake the
+       * runner once per exported variable, and a state larger than the pipe still drains. */
+      if (x->state_fd >= 0) {
+        if (now >= x->state_quiet_until) pfd[n++] = (struct pollfd){.fd = x->state_fd, .events = POLLIN};
+        else if (x->state_quiet_until - now < wait) wait = x->state_quiet_until - now;
+      }
       if (x->deadline_ms && !x->timed_out) {
         int64_t left = x->deadline_ms - now;
         if (left < wait) wait = left < 0 ? 0 : left;
@@ -889,6 +1091,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < MAX_DRAIN; i++)
       if (drain_fds[i] >= 0) pfd[n++] = (struct pollfd){.fd = drain_fds[i], .events = POLLIN};
     poll(pfd, (nfds_t)n, (int)wait);
+    if (spare.pid > 0 && now_ms() - spare_since_ms > SPARE_IDLE_MS) spare_drop();
 
     if (pfd[0].revents) read_requests();
     if (pfd[1].revents) {
@@ -899,9 +1102,14 @@ int main(int argc, char **argv) {
     for (int i = 0; i < MAX_EXECS; i++) {
       Exec *x = &execs[i];
       if (!x->used) continue;
+      if (x->script_fd >= 0) feed_script(x);
       if (x->out_fd >= 0) pump(x, &x->out_fd, 'O');
       if (x->err_fd >= 0) pump(x, &x->err_fd, 'E');
-      if (x->state_fd >= 0) pump(x, &x->state_fd, 'S');
+      if (x->state_fd >= 0) {
+        size_t before = x->state_len;
+        pump(x, &x->state_fd, 'S');
+        if (x->state_len != before) x->state_quiet_until = now_ms() + STATE_QUIET_MS;
+      }
       if (x->exited) { finish_exec(x); continue; }
       if (x->deadline_ms && !x->timed_out && now_ms() >= x->deadline_ms) {
         x->timed_out = 1;
