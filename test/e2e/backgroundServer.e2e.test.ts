@@ -13,7 +13,7 @@ import type { Browser, BrowserContext, FrameLocator, Page } from 'playwright-cor
 import type { Run } from '@astraforge/contract/runApi';
 import { isProcessAlive } from '../../src/server/serverWatch';
 import { readRecord } from '../../src/server/userServer';
-import { openBrowser, startCodeServer, workbenchUrl, type CodeServer } from '../helpers/codeServer';
+import { openBrowser, startCodeServer, workbenchUrl, type CodeServer, runFromPalette } from '../helpers/codeServer';
 import { REPO_ROOT } from '../helpers/serverProcess';
 import { until } from '../helpers/until';
 
@@ -64,15 +64,6 @@ describe('end to end: runs outlive the window', function () {
     );
   }
 
-  async function palette(p: Page, command: string): Promise<void> {
-    await p.keyboard.press('F1');
-    const input = p.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(`>${command}`);
-    await p.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor();
-    await p.keyboard.press('Enter');
-  }
-
   async function answer(p: Page, text: string): Promise<void> {
     const input = p.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible' });
@@ -96,7 +87,7 @@ describe('end to end: runs outlive the window', function () {
         () => false,
       );
     if (!shown) {
-      await palette(p, 'AstraForge: Show Sidebar');
+      await runFromPalette(p, 'AstraForge: Show Sidebar');
       await view.locator('.composer').waitFor({ timeout: 30_000 });
     }
     return view;
@@ -216,12 +207,12 @@ describe('end to end: runs outlive the window', function () {
     assert.match(await diff.innerText(), /added\sby\sthe\sagent/); // monaco draws spaces as no-break spaces
     await page.screenshot({ path: join(SHOTS, 'bg-4-added-file-diff.png') });
     assert.equal(await page.getByText('could not be opened').count(), 0, 'no editor failed to open');
-    await palette(page, 'AstraForge: Review: Close');
-    await palette(page, 'View: Close All Editors');
+    await runFromPalette(page, 'AstraForge: Review: Close');
+    await runFromPalette(page, 'View: Close All Editors');
   });
 
   it('announcesARunThatFinishedWhileVSCodeWasClosedOnce', async () => {
-    await palette(page, 'AstraForge: Send Spec');
+    await runFromPalette(page, 'AstraForge: Send Spec');
     await answer(page, 'Finish while nobody watches');
     await answer(page, 'Command');
     await answer(page, 'echo "early-line"; sleep 8; echo "late-line"');
@@ -272,7 +263,7 @@ describe('end to end: runs outlive the window', function () {
 
   it('stopsTheServerFromTheCommandPalette', async () => {
     const pid = serverPid();
-    await palette(page, 'AstraForge: Stop Server');
+    await runFromPalette(page, 'AstraForge: Stop Server');
     await page.locator('.notifications-toasts', { hasText: 'the background server stopped' }).waitFor({ timeout: 30_000 });
     await until('the server to exit', () => !isProcessAlive(pid), { timeoutMs: 15_000 });
     assert.equal(readRecord(cs.serverDataDir), undefined, 'its record is gone with it');

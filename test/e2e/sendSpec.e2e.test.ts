@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
-import { openBrowser, openWorkbench, startCodeServer, workbenchUrl, type CodeServer } from '../helpers/codeServer';
+import { openBrowser, openWorkbench, startCodeServer, workbenchUrl, type CodeServer, runFromPalette } from '../helpers/codeServer';
 import { REPO_ROOT } from '../helpers/serverProcess';
 import { until } from '../helpers/until';
 
@@ -31,15 +31,6 @@ describe('end to end: Send Spec from the command palette', function () {
     await browser?.close();
     await cs?.stop();
   });
-
-  async function palette(command: string): Promise<void> {
-    await page.keyboard.press('F1');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(`>${command}`);
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor();
-    await page.keyboard.press('Enter');
-  }
 
   async function answer(text: string): Promise<void> {
     const input = page.locator('.quick-input-widget input');
@@ -73,7 +64,7 @@ describe('end to end: Send Spec from the command palette', function () {
     const editorHasFocus = () => page.evaluate(() => !!document.activeElement?.closest('.monaco-editor'));
     assert.ok(await editorHasFocus(), 'the editor has the keyboard before the run');
 
-    await palette('AstraForge: Send Spec');
+    await runFromPalette(page, 'AstraForge: Send Spec');
     await answer('Number the lines and note it in the README');
     await answer('Command');
     await answer('for i in $(seq 1 40); do echo "line-$i"; sleep 0.02; done; echo "numbered" >> README.md');
@@ -106,7 +97,7 @@ describe('end to end: Send Spec from the command palette', function () {
     await page.keyboard.press('Enter');
     await page.locator('.codelens-decoration', { hasText: 'Accept change (AstraForge)' }).first().waitFor({ timeout: 30_000 });
     await page.screenshot({ path: join(SHOTS, '3b-review-codelens.png') });
-    await palette('AstraForge: Review: Accept All');
+    await runFromPalette(page, 'AstraForge: Review: Accept All');
     const readme = join(cs.workspace, 'README.md');
     await until('the accepted change on disk', () => readFileSync(readme, 'utf8').includes('numbered'), { timeoutMs: 10_000 });
     assert.match(readFileSync(readme, 'utf8'), /\nnumbered\n$/, 'the accepted change is on disk');
@@ -116,7 +107,7 @@ describe('end to end: Send Spec from the command palette', function () {
   it('undoesAnApplyThatWentToDiskWithCtrlZInTheReviewView', async () => {
     const logo = join(cs.workspace, 'logo.bin');
     writeFileSync(logo, Buffer.from([0, 1, 2, 3]));
-    await palette('AstraForge: Send Spec');
+    await runFromPalette(page, 'AstraForge: Send Spec');
     await answer('Redraw the logo');
     await answer('Command');
     await answer("printf 'new\\000logo' > logo.bin");
@@ -130,12 +121,12 @@ describe('end to end: Send Spec from the command palette', function () {
       { timeout: 30_000 },
     );
     // A binary file over an existing one is written straight to disk; the message offers the way back.
-    await palette('AstraForge: Review: Accept All');
+    await runFromPalette(page, 'AstraForge: Review: Accept All');
     await page.locator('.notifications-toasts', { hasText: 'AstraForge: applied 1 file.' }).waitFor({ timeout: 30_000 });
     assert.equal(readFileSync(logo).toString('latin1'), 'new\0logo');
     await page.screenshot({ path: join(SHOTS, '5-applied-to-disk.png') });
     // Ctrl+Z in the Review view takes it back.
-    await palette('AstraForge: Focus on Review View');
+    await runFromPalette(page, 'AstraForge: Focus on Review View');
     await page.keyboard.press('Control+z');
     await until("the user's bytes back on disk", () => readFileSync(logo).length === 4, { timeoutMs: 10_000 });
     assert.deepEqual([...readFileSync(logo)], [0, 1, 2, 3], "the user's bytes are back");

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, FrameLocator, Locator, Page } from 'playwright-core';
-import { openBrowser, openWorkbench, startCodeServer, workbenchUrl, type CodeServer } from '../helpers/codeServer';
+import { openBrowser, openWorkbench, startCodeServer, workbenchUrl, type CodeServer, runFromPalette } from '../helpers/codeServer';
 import { startScriptedModel, type ScriptedModel } from '../helpers/scriptedModel';
 import { REPO_ROOT } from '../helpers/serverProcess';
 import { until } from '../helpers/until';
@@ -75,15 +75,6 @@ describe('end to end: the sidebar as a new user sees it', function () {
     await model?.close();
   });
 
-  async function palette(command: string): Promise<void> {
-    await page.keyboard.press('F1');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(`>${command}`);
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor();
-    await page.keyboard.press('Enter');
-  }
-
   function sidebar(): FrameLocator {
     return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
   }
@@ -133,7 +124,7 @@ describe('end to end: the sidebar as a new user sees it', function () {
 
   it('fitsTheComposerAndTheRunHeaderAtTheDefaultWidthAndAt200Px', async () => {
     await page.locator('.statusbar-item[aria-label*="connected to"]').first().waitFor({ timeout: 60_000 });
-    await palette('AstraForge: Show Sidebar');
+    await runFromPalette(page, 'AstraForge: Show Sidebar');
     const view = sidebar();
     await view.locator('.composer').waitFor({ timeout: 30_000 });
     await view.locator('#composer-agent').selectOption('command');

@@ -190,3 +190,13 @@ export async function openWorkbench(browser: Browser, url: string): Promise<Page
   await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
   return page;
 }
+
+/** Runs a command from the palette (F1), as a user does: typed, its row waited for, Enter. */
+export async function runFromPalette(page: Page, command: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${command}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor();
+  await page.keyboard.press('Enter');
+}

@@ -1,6 +1,5 @@
 // /v1/sessions/:id/fs/*: files inside /workspace, read and written from
 // inside the sandbox (see af-runner), so symlinks cannot lead to host files.
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
@@ -8,7 +7,8 @@ import { commonErrorResponses, ErrorEnvelope } from '@astraforge/contract/errors
 import { FsReadQuery, FsReadResult, FsWriteRequest, OkResult, SessionIdParams, UploadResult } from '@astraforge/contract/sandboxApi';
 import { AppError } from '../../errors';
 import type { SessionManager } from '../../sessions/sessionManager';
-import { spoolToFile, type UploadSpool } from '../uploadSpool';
+import { spoolMultipartUpload } from '../multipartUpload';
+import type { UploadSpool } from '../uploadSpool';
 
 export interface FileLimits {
   maxFileBytes: number;
@@ -73,36 +73,11 @@ export function fileRoutes(sessions: SessionManager, limits: FileLimits, spool: 
       },
       async (req) => {
         sessions.assertUsable(req.params.id);
-        if (!req.isMultipart()) throw new AppError('INVALID_REQUEST', 'send multipart/form-data with a `file` or `files` part');
-        // Each part streams to the request's spool folder (bounded by maxFileBytes per file), so an
-        // upload never sits in memory whole.
         return spool.withFolder(async (folder) => {
-          let target = '';
-          const files: { name: string; hostPath: string }[] = [];
-          for await (const part of req.parts({ limits: { fileSize: limits.maxFileBytes, files: 1000 } })) {
-            if (part.type === 'field') {
-              if (part.fieldname === 'path') target = String(part.value);
-              continue;
-            }
-            if (part.fieldname !== 'file' && part.fieldname !== 'files') {
-              part.file.resume();
-              continue;
-            }
-            const hostPath = join(folder, String(files.length));
-            await spoolToFile(part.file, hostPath, limits.maxFileBytes, part.filename);
-            if (part.file.truncated) throw new AppError('PAYLOAD_TOO_LARGE', `"${part.filename}" is over ${limits.maxFileBytes} bytes`);
-            files.push({ name: part.filename, hostPath });
-          }
-          if (files.length === 0) throw new AppError('INVALID_REQUEST', 'no `file` or `files` part in the upload');
+          const { files } = await spoolMultipartUpload(req, folder, limits.maxFileBytes);
           const paths: string[] = [];
-          for (const f of files) {
-            if (!f.name) throw new AppError('INVALID_REQUEST', 'every uploaded file needs a filename');
-            const path = target ? `${target.replace(/\/+$/, '')}/${f.name}` : f.name;
-            // One 'W' frame whose payload is copied from the spool file as the runner's pipe drains:
-            // the server holds 1 MiB at a time. The runner still gathers the whole frame (inside the
-            // sandbox, on its memory); an append flag on 'W' would let it write chunk by chunk too.
-            paths.push(await sessions.writeFileFromHost(req.params.id, path, f.hostPath));
-          }
+          // One file at a time, each copied from its spool file as the runner's pipe drains (1 MiB at a time).
+          for (const f of files) paths.push(await sessions.writeFileFromHost(req.params.id, f.path, f.hostFile));
           return { ok: true as const, paths };
         });
       },

@@ -1,7 +1,6 @@
 // /v1/workspaces: persistent workspaces that outlive sessions, and their
 // files (Sandkasten's newer daemons), with the same path rules as sessions'
 // files: inside /workspace, no "..", links that lead out refused.
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { commonErrorResponses, ErrorEnvelope } from '@astraforge/contract/errors';
@@ -19,7 +18,8 @@ import { AppError } from '../../errors';
 import type { SessionManager } from '../../sessions/sessionManager';
 import { WorkspaceFiles } from '../../sessions/workspaceFiles';
 import type { WorkspaceStore } from '../../sessions/workspaceStore';
-import { spoolToFile, type UploadSpool } from '../uploadSpool';
+import { spoolMultipartUpload } from '../multipartUpload';
+import type { UploadSpool } from '../uploadSpool';
 import type { FileLimits } from './files';
 
 export function workspaceRoutes(sessions: SessionManager, workspaces: WorkspaceStore, limits: FileLimits, spool: UploadSpool) {
@@ -125,32 +125,9 @@ export function workspaceRoutes(sessions: SessionManager, workspaces: WorkspaceS
         },
       },
       async (req) => {
-        if (!req.isMultipart()) throw new AppError('INVALID_REQUEST', 'send multipart/form-data with a `file` or `files` part');
-        // Parts stream to the request's spool folder (bounded per file), then go into the sandbox a chunk at a time.
         return spool.withFolder(async (folder) => {
-          let target = '';
-          const parts: { name: string; hostFile: string }[] = [];
-          for await (const part of req.parts({ limits: { fileSize: limits.maxFileBytes, files: 1000 } })) {
-            if (part.type === 'field') {
-              if (part.fieldname === 'path') target = String(part.value);
-              continue;
-            }
-            if (part.fieldname !== 'file' && part.fieldname !== 'files') {
-              part.file.resume();
-              continue;
-            }
-            const hostFile = join(folder, String(parts.length));
-            await spoolToFile(part.file, hostFile, limits.maxFileBytes, part.filename);
-            if (part.file.truncated) throw new AppError('PAYLOAD_TOO_LARGE', `"${part.filename}" is over ${limits.maxFileBytes} bytes`);
-            parts.push({ name: part.filename, hostFile });
-          }
-          if (parts.length === 0) throw new AppError('INVALID_REQUEST', 'no `file` or `files` part in the upload');
-          if (parts.some((p) => !p.name)) throw new AppError('INVALID_REQUEST', 'every uploaded file needs a filename');
-          const at = (name: string) => (target ? `${target.replace(/\/+$/, '')}/${name}` : name);
-          const paths = await files.writeFromHost(
-            req.params.id,
-            parts.map((p) => ({ path: at(p.name), hostFile: p.hostFile })),
-          );
+          const upload = await spoolMultipartUpload(req, folder, limits.maxFileBytes);
+          const paths = await files.writeFromHost(req.params.id, upload.files);
           return { ok: true as const, paths };
         });
       },
