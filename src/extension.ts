@@ -14,6 +14,7 @@ import { registerReviewCommands } from './review/reviewCommands';
 import { ReviewController } from './review/reviewController';
 import { windowPrompts, type Prompts } from './prompts';
 import { AwayNotice } from './runs/awayNotice';
+import { allowHost, type AllowScope } from './runs/allowHost';
 import { RunsController } from './runs/runsController';
 import { ServerConnection } from './server/serverConnection';
 import { SIDEBAR_VIEW_ID, SidebarProvider } from './sidebar/sidebarProvider';
@@ -113,6 +114,10 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   register('astraforge.showRuns', () => showRuns(runs, revealSidebar));
   register('astraforge.cancelRun', (runId?: string) => cancelRun(runs, runId));
   register('astraforge.followUp', (runId?: string, message?: string) => followUp(runs, runId, message));
+  // From the sidebar's blocked-host prompt (not in the palette: it needs the run and the host).
+  register('astraforge.allowHost', (runId: string, host: string, port: number, scope: AllowScope) =>
+    allowHost(runs, runId, host, port, scope),
+  );
   register('astraforge.reviewChanges', (runId?: string) => reviewChanges(reviewDeps, runId));
   registerReviewCommands(register, review, lenses, prompts);
   register('astraforge.connectServer', () => connectServer(context, connection));

@@ -32,7 +32,7 @@ export const HostMessage = z.discriminatedUnion('type', [
   /** The shown run's status, usage or error changed. */
   z.object({ type: z.literal('runUpdated'), run: Run }),
   /** The extension carried out a request of the view (the input can clear). */
-  z.object({ type: z.literal('ack'), of: z.enum(['startRun', 'followUp', 'cancelRun', 'reviewChanges']) }),
+  z.object({ type: z.literal('ack'), of: z.enum(['startRun', 'followUp', 'cancelRun', 'reviewChanges', 'allowHost']) }),
   /** A failure to show the user next to the input. */
   z.object({ type: z.literal('error'), message: z.string() }),
 ]);
@@ -55,6 +55,14 @@ export const ViewMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('followUp'), runId: z.string(), message: z.string().min(1).max(200_000) }),
   z.object({ type: z.literal('cancelRun'), runId: z.string() }),
   z.object({ type: z.literal('reviewChanges'), runId: z.string() }),
+  /** Allow a host the egress proxy refused in this run: for the run's workspace (its settings) or once; the run goes on. */
+  z.object({
+    type: z.literal('allowHost'),
+    runId: z.string(),
+    host: z.string().min(1).max(253),
+    port: z.number().int().min(1).max(65535),
+    scope: z.enum(['workspace', 'once']),
+  }),
   /** Open the Sentry or GlitchTip issue an alert's run came from (the extension takes the link from the run's record). */
   z.object({ type: z.literal('openRunSource'), runId: z.string() }),
   /** The view drew the run's events up to `lastSeq` (at most once per frame): what the user can see. */

@@ -83,11 +83,18 @@ export async function startRun(
       progress.report({ message: 'starting the run…' });
       // The run names its folder: every window of it lists the run, and Review opens against it.
       const workspace = { uri: target.uri.toString(), name: target.name };
-      const run = await deps.runs.start({ agent, task, snapshot_id: snapshot.snapshot_id, workspace });
+      const network = networkFor(target);
+      const run = await deps.runs.start({ agent, task, snapshot_id: snapshot.snapshot_id, workspace, ...(network ? { network } : {}) });
       deps.log.info(`run ${run.id}: snapshot ${snapshot.snapshot_id} (${snapshot.files} files, ${snapshot.bytes} bytes)`);
       return run.id;
     },
   );
   if (runId) await deps.revealSidebar();
   return runId;
+}
+
+/** The folder's egress (astraforge.network.allow), as a run asks for it; none when the list is empty. */
+export function networkFor(folder: vscode.WorkspaceFolder): { mode: 'allowlist'; allow: string[] } | undefined {
+  const allow = vscode.workspace.getConfiguration('astraforge', folder.uri).get<string[]>('network.allow', []);
+  return allow.length ? { mode: 'allowlist', allow: [...allow] } : undefined;
 }

@@ -5,6 +5,7 @@
 // date (the shown run's stream, and a stream for each other run under way).
 import * as vscode from 'vscode';
 import { TERMINAL_STATUSES, type CreateRunRequest, type Run, type RunEvent } from '@astraforge/contract/runApi';
+import type { NetworkPolicyRequest } from '@astraforge/contract/networkPolicy';
 import type { ConnectionState } from '@astraforge/contract/webviewMessages';
 import type { FollowOptions, ServerClient } from '../server/serverClient';
 import type { ServerConnection } from '../server/serverConnection';
@@ -121,9 +122,9 @@ export class RunsController implements vscode.Disposable {
     await client.cancel(runId);
   }
 
-  async followUp(runId: string, message: string, command?: string): Promise<void> {
+  async followUp(runId: string, message: string, command?: string, network?: NetworkPolicyRequest): Promise<void> {
     const client = await this.connection.client();
-    await client.followUp(runId, command ? { message, command } : { message });
+    await client.followUp(runId, { message, ...(command ? { command } : {}), ...(network ? { network } : {}) });
     if (this.selected?.id !== runId) return this.select(runId);
     // The new turn continues the same log: pick it up after the last event already shown.
     this.followFrom(runId, this.followedSeq);

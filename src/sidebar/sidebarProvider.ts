@@ -122,6 +122,10 @@ export class SidebarProvider implements vscode.WebviewViewProvider, vscode.Dispo
         case 'reviewChanges':
           await this.actions.reviewChanges(msg.runId);
           break;
+        case 'allowHost':
+          await vscode.commands.executeCommand('astraforge.allowHost', msg.runId, msg.host, msg.port, msg.scope);
+          this.post({ type: 'ack', of: 'allowHost' });
+          break;
         case 'openRunSource': {
           const link = issueLink(await this.runs.run(msg.runId));
           if (link) await vscode.env.openExternal(vscode.Uri.parse(link, true));

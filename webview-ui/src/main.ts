@@ -4,6 +4,7 @@
 import { AgentName, type Run } from '@astraforge/contract/runApi';
 import { HostMessage, ViewMessage } from '@astraforge/contract/webviewMessages';
 import { Composer, type ComposerValues } from './composer';
+import { NetworkPrompt } from './networkPrompt';
 import { RunHeader } from './runHeader';
 import { RunList } from './runList';
 import { wasSent } from './sentDraft';
@@ -93,8 +94,14 @@ const composer = new Composer(
   },
 );
 
+const networkPrompt = new NetworkPrompt({
+  onAllow: (host, port, scope) => {
+    if (shownRun) send({ type: 'allowHost', runId: shownRun.id, host, port, scope });
+  },
+});
+
 const root = document.getElementById('root')!;
-root.append(banner, runList.element, header.element, welcome, view.element, composer.element);
+root.append(banner, runList.element, header.element, welcome, view.element, networkPrompt.element, composer.element);
 
 function showRun(run: Run | undefined): void {
   const changed = run?.id !== shownRun?.id;
@@ -138,13 +145,16 @@ window.addEventListener('message', (ev: MessageEvent) => {
     case 'runSelected':
       // A fresh transcript: the extension replays the run's log from its start.
       transcript = new Transcript();
+      networkPrompt.reset();
       reportedSeq = 0;
       view.setTranscript(transcript);
       showRun(msg.run);
       finishPending(true);
       break;
     case 'runEvents':
-      if (msg.runId === shownRun?.id && transcript.apply(msg.events)) view.schedule();
+      if (msg.runId !== shownRun?.id) break;
+      networkPrompt.apply(msg.events);
+      if (transcript.apply(msg.events)) view.schedule();
       break;
     case 'runUpdated':
       if (msg.run.id === shownRun?.id) {

@@ -29,6 +29,8 @@ export function run(): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('./environment.test');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('./network.test');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('./alerts.test');
   }
   const results: SuiteResults = { passes: [], failures: [] };
