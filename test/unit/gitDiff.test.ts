@@ -237,7 +237,8 @@ describe('git diff of a hostile workspace', () => {
   it('stopsAtItsTimeLimitOnAHugeFile', async () => {
     agent('truncate -s 4G huge.bin');
     const t0 = Date.now();
-    await assert.rejects(differ.diff('run1', { ...DIFF_LIMITS, timeoutMs: 300 }), /took longer than 300 ms/);
+    // The limit left for git is what the diff's 300 ms have not used yet.
+    await assert.rejects(differ.diff('run1', { ...DIFF_LIMITS, timeoutMs: 300 }), /took longer than (29\d|300) ms/);
     assert.ok(Date.now() - t0 < 3000);
   });
 
