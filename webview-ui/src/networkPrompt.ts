@@ -63,11 +63,18 @@ export class NetworkPrompt {
       ...items.map(([key, item]) => {
         const row = document.createElement('div');
         row.className = 'network-prompt-row';
+        const head = document.createElement('div');
+        head.className = 'network-prompt-head';
         const text = document.createElement('span');
         text.className = 'network-prompt-text';
-        text.textContent = `Blocked: ${key}`;
+        text.innerHTML = '<span class="codicon codicon-shield" aria-hidden="true"></span> ';
+        text.append(`Blocked: ${key}`);
         text.title = `The run's sandbox was refused ${key} (${item.rule})`;
-        row.append(text, button(key, 'workspace', 'Allow for this workspace'), button(key, 'once', 'Allow once'), dismiss(key));
+        head.append(text, dismiss(key));
+        const actions = document.createElement('div');
+        actions.className = 'network-prompt-actions';
+        actions.append(button(key, 'workspace', 'Allow for this workspace'), button(key, 'once', 'Allow once'));
+        row.append(head, actions);
         return row;
       }),
     );
@@ -77,7 +84,7 @@ export class NetworkPrompt {
 function button(key: string, scope: 'workspace' | 'once', label: string): HTMLButtonElement {
   const b = document.createElement('button');
   b.type = 'button';
-  b.className = 'text-button';
+  b.className = 'secondary-button';
   b.dataset.key = key;
   b.dataset.scope = scope;
   b.textContent = label;
