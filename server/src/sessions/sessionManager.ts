@@ -16,7 +16,7 @@ import { boundSessionNetwork, noNetworkInfo, openSessionEgress } from './session
 import { SessionFileNotFound } from './sessionErrors';
 import { SessionRecords, type SessionRecord } from './sessionRecords';
 import { UidAllocator } from './uidAllocator';
-import { PathRejected, resolveWorkspacePath, WORKSPACE_ROOT } from './workspacePaths';
+import { requestedWorkspacePath, WORKSPACE_ROOT } from './workspacePaths';
 import { WorkspaceLayers, type LayeringSetting, type WorkspaceLayerSpec } from './workspaceLayers';
 import { WorkspaceStore } from './workspaceStore';
 
@@ -326,7 +326,7 @@ export class SessionManager {
 
   async readFile(id: string, path: string, maxBytes: number): Promise<{ path: string; content: Buffer; truncated: boolean }> {
     const live = this.access(id);
-    const abs = this.resolvePath(path);
+    const abs = requestedWorkspacePath(path);
     try {
       const r = await live.sandbox!.readFile(abs, maxBytes);
       return { path: abs, ...r };
@@ -346,7 +346,7 @@ export class SessionManager {
 
   private async writeWith(id: string, path: string, write: (sandbox: Sandbox, abs: string) => Promise<void>): Promise<string> {
     const live = this.access(id);
-    const abs = this.resolvePath(path);
+    const abs = requestedWorkspacePath(path);
     if (abs === WORKSPACE_ROOT) throw new AppError('INVALID_REQUEST', 'cannot write to /workspace itself: name a file');
     try {
       await write(live.sandbox!, abs);
@@ -403,15 +403,6 @@ export class SessionManager {
   workspaceSessionCounts(workspaceId: string): { total: number; active: number } {
     const on = [...this.sessions.values()].filter((s) => s.record.workspace_id === workspaceId);
     return { total: on.length, active: on.filter((s) => s.record.status === 'running').length };
-  }
-
-  private resolvePath(path: string): string {
-    try {
-      return resolveWorkspacePath(path);
-    } catch (e) {
-      if (e instanceof PathRejected) throw new AppError('INVALID_REQUEST', e.message, { path });
-      throw e;
-    }
   }
 
   private access(id: string, o: { allowEnded?: boolean } = {}): Live {

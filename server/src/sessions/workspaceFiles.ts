@@ -8,7 +8,7 @@ import type { SessionManager } from './sessionManager';
 import type { WorkspaceStore } from './workspaceStore';
 import { AppError } from '../errors';
 import { shellQuote } from './shellQuote';
-import { PathRejected, resolveWorkspacePath } from './workspacePaths';
+import { requestedWorkspacePath } from './workspacePaths';
 
 const PURPOSE = 'workspace-files';
 const BORROWED_TTL_SECONDS = 300;
@@ -57,7 +57,7 @@ export class WorkspaceFiles {
    * still be inside /workspace.
    */
   async list(workspaceId: string, path: string): Promise<{ entries: WorkspaceEntry[]; truncated: boolean }> {
-    const dir = inWorkspace(path);
+    const dir = requestedWorkspacePath(path);
     const script = [
       `r=$(realpath -e -- ${shellQuote(dir)} 2>/dev/null) || exit ${LIST_NOT_FOUND}`,
       `case "$r" in /workspace|/workspace/*) ;; *) exit ${LIST_OUTSIDE};; esac`,
@@ -111,14 +111,5 @@ export class WorkspaceFiles {
       { labels: { purpose: PURPOSE } },
     );
     return info.id;
-  }
-}
-
-function inWorkspace(path: string): string {
-  try {
-    return resolveWorkspacePath(path);
-  } catch (e) {
-    if (e instanceof PathRejected) throw new AppError('INVALID_REQUEST', e.message, { path });
-    throw e;
   }
 }

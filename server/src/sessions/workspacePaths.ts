@@ -1,5 +1,6 @@
 // Lexical checks on file paths from API clients: everything resolves inside
 // /workspace, '..' is refused outright. Symlinks are checked inside the sandbox.
+import { AppError } from '../errors';
 export const WORKSPACE_ROOT = '/workspace';
 
 export class PathRejected extends Error {}
@@ -22,4 +23,14 @@ export function resolveWorkspacePath(input: string): string {
     parts.push(part);
   }
   return parts.length ? `${WORKSPACE_ROOT}/${parts.join('/')}` : WORKSPACE_ROOT;
+}
+
+/** A path a request named, resolved under /workspace; INVALID_REQUEST (400, naming it) when it leaves it. */
+export function requestedWorkspacePath(path: string): string {
+  try {
+    return resolveWorkspacePath(path);
+  } catch (e) {
+    if (e instanceof PathRejected) throw new AppError('INVALID_REQUEST', e.message, { path });
+    throw e;
+  }
 }

@@ -11,7 +11,7 @@ import { createReadStream, createWriteStream, readdirSync, rmSync, statSync } fr
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AppError } from '../errors';
-import { PathRejected, resolveWorkspacePath, WORKSPACE_ROOT } from '../sessions/workspacePaths';
+import { requestedWorkspacePath, WORKSPACE_ROOT } from '../sessions/workspacePaths';
 import { JsonRecords } from './jsonRecords';
 
 const TAR = '/usr/bin/tar';
@@ -74,7 +74,7 @@ export class WorkspaceSnapshots {
   }
 
   async create(src: SnapshotSource, o: { label?: string; include?: string[]; exclude?: string[] }): Promise<SnapshotRecord> {
-    const include = (o.include?.length ? o.include : [WORKSPACE_ROOT]).map(inWorkspace);
+    const include = (o.include?.length ? o.include : [WORKSPACE_ROOT]).map((p) => requestedWorkspacePath(p));
     const exclude = o.exclude ?? [];
     const id = randomUUID();
     const file = this.archiveFile(id);
@@ -182,14 +182,5 @@ export class WorkspaceSnapshots {
         });
       });
     });
-  }
-}
-
-function inWorkspace(path: string): string {
-  try {
-    return resolveWorkspacePath(path);
-  } catch (e) {
-    if (e instanceof PathRejected) throw new AppError('INVALID_REQUEST', e.message, { path });
-    throw e;
   }
 }
