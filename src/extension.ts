@@ -16,6 +16,7 @@ import { windowPrompts, type Prompts } from './prompts';
 import { AwayNotice } from './runs/awayNotice';
 import { allowHost, type AllowScope } from './runs/allowHost';
 import { RunsController } from './runs/runsController';
+import { shownRunMemory } from './runs/shownRunMemory';
 import { ServerConnection } from './server/serverConnection';
 import { SIDEBAR_VIEW_ID, SidebarProvider } from './sidebar/sidebarProvider';
 import { StatusBar } from './statusBar';
@@ -39,7 +40,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   const log = vscode.window.createOutputChannel('AstraForge', { log: true });
   const prompts = windowPrompts();
   const connection = new ServerConnection(context, log, prompts);
-  const runs = new RunsController(connection, log, listedFolders, context.workspaceState);
+  const runs = new RunsController(connection, log, listedFolders, shownRunMemory(context.storageUri?.fsPath));
   context.subscriptions.push(log, connection, runs);
 
   // Opening the sidebar must not take the keyboard from the editor the user types in.

@@ -10,10 +10,10 @@ import type { ConnectionState } from '@astraforge/contract/webviewMessages';
 import type { FollowOptions, ServerClient } from '../server/serverClient';
 import type { ServerConnection } from '../server/serverConnection';
 import { runAfterEvent } from './runAfterEvent';
+import type { ShownRunMemory } from './shownRunMemory';
 
 const BATCH_MS = 40;
 const LISTED_RUNS = 100;
-const SHOWN_RUN_KEY = 'astraforge.runs.shown';
 
 export interface RunEventsBatch {
   runId: string;
@@ -44,7 +44,7 @@ export class RunsController implements vscode.Disposable {
   /**
    * `listedFolders` says which runs the list holds: those of these workspace
    * folders (their URIs), or every run of the user when it gives undefined.
-   * `memory` (the workspace's state) keeps the shown run's id, so a reloaded
+   * `memory` (a file in the workspace storage) keeps the shown run's id, so a reloaded
    * window shows it again: the view's own saved state may not have been
    * written before the page went.
    */
@@ -52,7 +52,7 @@ export class RunsController implements vscode.Disposable {
     private readonly connection: ServerConnection,
     private readonly log: vscode.LogOutputChannel,
     private readonly listedFolders: () => readonly string[] | undefined = () => undefined,
-    private readonly memory?: vscode.Memento,
+    private readonly memory?: ShownRunMemory,
   ) {
     this.connectionChanges = connection.onDidChange((state) => this.onConnection(state));
   }
@@ -67,7 +67,7 @@ export class RunsController implements vscode.Disposable {
 
   /** The run shown now, else the one this folder's window showed last (before a reload). */
   shownRunId(): string | undefined {
-    return this.selected?.id ?? this.memory?.get<string>(SHOWN_RUN_KEY);
+    return this.selected?.id ?? this.memory?.get();
   }
 
   async refresh(): Promise<void> {
@@ -113,7 +113,7 @@ export class RunsController implements vscode.Disposable {
     this.selectedChanged.fire(run);
     this.followFrom(runId, 0);
     this.watchRunsUnderWay();
-    await this.memory?.update(SHOWN_RUN_KEY, runId);
+    this.memory?.set(runId);
   }
 
   async cancel(runId: string): Promise<void> {
@@ -245,13 +245,13 @@ export class RunsController implements vscode.Disposable {
 
   /** Shows the run this folder's window showed last (before a reload), if the server still has it. */
   private async showRemembered(): Promise<void> {
-    const runId = this.memory?.get<string>(SHOWN_RUN_KEY);
+    const runId = this.memory?.get();
     if (!runId) return;
     try {
       await this.select(runId);
     } catch (e) {
       this.log.info(`the run shown before, ${runId}, is not shown again: ${(e as Error).message}`);
-      await this.memory?.update(SHOWN_RUN_KEY, undefined);
+      this.memory?.set(undefined);
     }
   }
 
