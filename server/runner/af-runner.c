@@ -84,16 +84,20 @@
 #define WORKSPACE "/workspace"
 #define STATE_QUIET_MS 10
 
-/* Runs the user's command in a fresh shell: restore the previous command's
- * directory and exported variables, run it, and on exit report the new state
- * on fd 3 (first line the directory, then `export -p`). */
-static const char *WRAPPER =
-    "cd -- \"${AF_CWD:-/workspace}\" 2>/dev/null || cd /workspace\n"
-    "eval \"$AF_STATE\" 2>/dev/null\n"
-    "unset AF_STATE AF_CWD\n"
-    "__af_save() { __af_rc=$?; { pwd; export -p; } >&3 2>/dev/null; exit $__af_rc; }\n"
-    "trap __af_save EXIT\n"
-    "eval \"$1\"\n";
+/* What both wrappers end with: restore the previous command's directory and
+ * exported variables, run the command, and on exit report the new state on
+ * fd 3 (first line the directory, then `export -p`). One definition, so the
+ * two ways a shell gets its command cannot drift apart. */
+#define WRAPPER_RUN \
+    "cd -- \"${AF_CWD:-/workspace}\" 2>/dev/null || cd /workspace\n" \
+    "eval \"$AF_STATE\" 2>/dev/null\n" \
+    "unset AF_STATE AF_CWD\n" \
+    "__af_save() { __af_rc=$?; { pwd; export -p; } >&3 2>/dev/null; exit $__af_rc; }\n" \
+    "trap __af_save EXIT\n" \
+    "eval \"$1\"\n"
+
+/* Runs the user's command in a fresh shell, the state in the environment and the command in argv. */
+static const char *WRAPPER = WRAPPER_RUN;
 
 /* The same, with the state and the command read from fd 0 instead of the
  * environment and argv (no size limit but the runner's own), which lets the
@@ -110,12 +114,7 @@ static const char *SCRIPT_WRAPPER =
     "exec </dev/null\n"
     "set -- \"$AF_CMD\"\n"
     "unset AF_GO AF_CMD\n"
-    "cd -- \"${AF_CWD:-/workspace}\" 2>/dev/null || cd /workspace\n"
-    "eval \"$AF_STATE\" 2>/dev/null\n"
-    "unset AF_STATE AF_CWD\n"
-    "__af_save() { __af_rc=$?; { pwd; export -p; } >&3 2>/dev/null; exit $__af_rc; }\n"
-    "trap __af_save EXIT\n"
-    "eval \"$1\"\n";
+    WRAPPER_RUN;
 
 typedef struct {
   int used;
