@@ -2,7 +2,7 @@
 // Agents run inside the run's sandbox session and report through events.
 import type { AgentName, FollowUpRequest, RunEventData, RunEventType, RunTask } from '@astraforge/contract/runApi';
 import type { SandboxAttachments } from '../sandboxes/sandboxProvider';
-import type { ExecOutcome } from '../sessions/sessionManager';
+import type { ExecOutcome } from '../sessions/sessionExec';
 import type { WorkspaceReader } from './prompts/taskPrompt';
 
 /** How an agent reaches the model: through the gateway, with a token that dies with the turn. */

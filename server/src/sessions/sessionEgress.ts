@@ -1,6 +1,7 @@
 // A session's network: its policy bounded by the server's (a request for more
 // is INVALID_REQUEST), and, when it has any, its own egress listener, bound
 // into the sandbox and relayed to its loopback with the proxy variables set.
+// A running session's policy may change later, within the same bounds.
 import type { NetworkPolicyRequest, SessionNetwork } from '@astraforge/contract/networkPolicy';
 import type { EgressListener, EgressObserver } from '../egress/egressListener';
 import type { EgressProxy } from '../egress/egressProxy';
@@ -19,6 +20,36 @@ export function boundSessionNetwork(egress: EgressProxy | undefined, req: Networ
     if (e instanceof PolicyRefused) throw new AppError('INVALID_REQUEST', `network: ${e.message}`, { entry: e.entry });
     throw e;
   }
+}
+
+/**
+ * What the server allows of a policy from a workspace file (an
+ * environment's), the entries beyond it left out and named: a repository
+ * cannot widen its own egress, nor fail its runs by asking.
+ */
+export function narrowSessionNetwork(
+  egress: EgressProxy | undefined,
+  req: NetworkPolicyRequest | undefined,
+): { request: NetworkPolicyRequest | undefined; dropped: string[] } {
+  if (!req || req.mode === 'none') return { request: req, dropped: [] };
+  if (!egress) return { request: undefined, dropped: req.mode === 'open' ? ['mode:open'] : (req.allow ?? ["(the server's list)"]) };
+  return egress.narrow(req);
+}
+
+/** Sets a running session's policy; INVALID_REQUEST beyond the server's, or for a sandbox started without network. */
+export function changeSessionNetwork(
+  egress: EgressProxy | undefined,
+  listener: EgressListener | undefined,
+  req: NetworkPolicyRequest,
+): EffectivePolicy {
+  const policy = boundSessionNetwork(egress, req);
+  if (!listener)
+    throw new AppError(
+      'INVALID_REQUEST',
+      'network: this sandbox was started without network (no proxy, no relay); start a new run with it',
+    );
+  listener.setPolicy(policy);
+  return policy;
 }
 
 export interface SessionEgress {

@@ -1,24 +1,29 @@
 // Sessions: lifecycle, leases and the reaper, over any sandbox provider.
 // Every access extends a session's lease by its own ttl; an expired session
 // is destroyed with every process in it and answers SESSION_EXPIRED after.
-import { randomBytes } from 'node:crypto';
-import { StringDecoder } from 'node:string_decoder';
+// What a running session does (commands, files, network) is in its own
+// modules (sessionExec, sessionFiles, sessionEgress); this one checks the
+// session, keeps its lease, and ends it when its sandbox fails.
 import type { CreateSessionRequest, SessionInfo, SessionStats } from '@astraforge/contract/sandboxApi';
-import type { NetworkPolicy, NetworkPolicyRequest, SessionNetwork } from '@astraforge/contract/networkPolicy';
+import type { NetworkPolicy, NetworkPolicyRequest } from '@astraforge/contract/networkPolicy';
 import { describePolicy } from '../egress/networkPolicy';
-import type { EgressListener, EgressObserver } from '../egress/egressListener';
+import type { EgressObserver } from '../egress/egressListener';
 import type { EgressProxy } from '../egress/egressProxy';
 import { AppError } from '../errors';
 import { SandboxError } from '../sandboxes/sandboxError';
 import type { Sandbox, SandboxAttachments, SandboxLimits, SandboxProvider } from '../sandboxes/sandboxProvider';
+import { leaseEnd, sessionInfo, type LiveSession } from './liveSession';
 import { QuotaWatcher } from './quotaWatcher';
-import { boundSessionNetwork, noNetworkInfo, openSessionEgress } from './sessionEgress';
-import { SessionFileNotFound } from './sessionErrors';
-import { SessionRecords, type SessionRecord } from './sessionRecords';
+import { mapSandboxError } from './sandboxErrorMapping';
+import { boundSessionNetwork, changeSessionNetwork, narrowSessionNetwork, openSessionEgress } from './sessionEgress';
+import { execInSession, type ExecOptions, type ExecOutcome } from './sessionExec';
+import { readSessionFile, writeSessionFile, type SessionFile } from './sessionFiles';
+import { newSessionId, newSessionRecord, provisionWorkspace, sessionLimits } from './sessionProvisioning';
+import type { SessionRecords, SessionRecord } from './sessionRecords';
+import { restoreSession } from './sessionRestore';
 import { UidAllocator } from './uidAllocator';
-import { requestedWorkspacePath, WORKSPACE_ROOT } from './workspacePaths';
 import { WorkspaceLayers, type LayeringSetting, type WorkspaceLayerSpec } from './workspaceLayers';
-import { WorkspaceStore } from './workspaceStore';
+import type { WorkspaceStore } from './workspaceStore';
 
 export interface SessionManagerOptions {
   /** Names this server among others on the host (uid leases, cgroups). */
@@ -54,42 +59,8 @@ export interface SessionExtras {
   networkObserver?: EgressObserver;
 }
 
-export interface ExecOptions {
-  timeoutMs?: number;
-  separateStderr?: boolean;
-  /** Overrides the server's output cap, for internal commands whose output is data (a diff). */
-  maxOutputBytes?: number;
-  onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
-  signal?: AbortSignal;
-}
-
-export interface ExecOutcome {
-  exitCode: number;
-  cwd: string;
-  stdout: string;
-  stderr: string;
-  truncated: boolean;
-  timedOut: boolean;
-  cancelled: boolean;
-  durationMs: number;
-  notice?: string;
-}
-
-interface Live {
-  record: SessionRecord;
-  sandbox?: Sandbox;
-  quota?: QuotaWatcher;
-  expiresAt: number;
-  lastActivity: number;
-  running: number;
-  ending?: Promise<void>;
-  egress?: EgressListener;
-  /** The network as it was when the session ended. */
-  networkAtEnd?: SessionNetwork;
-}
-
 export class SessionManager {
-  private readonly sessions = new Map<string, Live>();
+  private readonly sessions = new Map<string, LiveSession>();
   private readonly uids: UidAllocator;
   private reaper: NodeJS.Timeout | undefined;
   /** Workspaces made of layers (runs): overlay mounts, or copies where the host has no overlayfs. */
@@ -115,20 +86,11 @@ export class SessionManager {
     const records = this.opts.records.loadAll();
     // Only uids still leased to this server: another server on the host may have taken a stale one since.
     const leftoverUids = new Set<number>(records.map((r) => r.host_uid).filter((uid) => this.uids.ownedByThisServer(uid)));
-    for (const rec of records) {
-      if (rec.status === 'running') {
-        rec.status = 'crashed';
-        rec.ended_reason = 'the server stopped while this session was running; its processes are gone';
-        this.opts.records.save(rec);
-        this.opts.log({ session_id: rec.id }, 'session reconciled as crashed after restart');
-      }
-      this.sessions.set(rec.id, {
-        record: rec,
-        expiresAt: Date.parse(rec.expires_at),
-        lastActivity: Date.parse(rec.expires_at),
-        running: 0,
-      });
-    }
+    const restore = {
+      save: (rec: SessionRecord) => this.opts.records.save(rec),
+      log: (o: Record<string, unknown>, m: string) => this.opts.log(o, m),
+    };
+    for (const rec of records) this.sessions.set(rec.id, restoreSession(rec, restore));
     await this.opts.provider.cleanupLeftovers([...leftoverUids]);
     this.layers.cleanupLeftovers(this.opts.workspaces.scratchDir);
     for (const id of this.opts.workspaces.scratchIds()) this.opts.workspaces.removeScratch(id);
@@ -151,7 +113,6 @@ export class SessionManager {
    * sandbox starts, and `attachments` for what its agent needs.
    */
   async create(req: CreateSessionRequest, extras: SessionExtras = {}): Promise<SessionInfo> {
-    const { seed } = extras;
     const network = boundSessionNetwork(this.opts.egress, req.network);
     const image = req.image ?? this.opts.provider.images()[0];
     if (!this.opts.provider.acceptsAnyImage && !this.opts.provider.images().includes(image)) {
@@ -161,50 +122,22 @@ export class SessionManager {
     if (liveCount >= this.opts.maxSessions) {
       throw new AppError('RESOURCE_EXHAUSTED', `the server runs at most ${this.opts.maxSessions} sessions at once`);
     }
-    const id = randomBytes(9).toString('base64url').replace(/[-_]/g, 'x').toLowerCase();
+    const id = newSessionId();
     const ttl = req.ttl_seconds ?? this.opts.defaultTtlSeconds;
-    let hostUid: number;
-    let workspaceDir: string;
-    if (req.workspace_id) {
-      const ws = this.opts.workspaces.openPersistent(req.workspace_id, () => this.uids.allocate({ persistent: true }));
-      hostUid = ws.host_uid;
-      workspaceDir = ws.dir;
-    } else {
-      hostUid = this.uids.allocate({ persistent: false });
-      workspaceDir = this.opts.workspaces.createScratch(id, hostUid);
-    }
-    if (seed || extras.layers) {
-      try {
-        const mode = extras.layers ? await this.layers.assemble(id, workspaceDir, hostUid, extras.layers) : 'copy';
-        await seed?.(workspaceDir);
-        // An overlay's lower files stay root's (writable by everyone): a chown would copy every one of them up.
-        if (mode === 'copy') await this.opts.workspaces.handOver(workspaceDir, hostUid);
-      } catch (e) {
-        await this.layers.disassemble(workspaceDir).catch(() => undefined);
-        this.opts.workspaces.removeScratch(id);
-        this.uids.release(hostUid);
-        throw new AppError('INTERNAL_ERROR', `cannot copy the snapshot into the sandbox: ${(e as Error).message}`);
-      }
-    }
-    const now = Date.now();
-    const record: SessionRecord = {
+    const { hostUid, workspaceDir } = await provisionWorkspace(
+      { workspaces: this.opts.workspaces, uids: this.uids, layers: this.layers },
       id,
-      image,
-      status: 'running',
-      workspace_id: req.workspace_id,
-      workspace_dir: workspaceDir,
-      host_uid: hostUid,
-      ttl_seconds: ttl,
-      created_at: new Date(now).toISOString(),
-      expires_at: new Date(now + ttl * 1000).toISOString(),
-      cwd: WORKSPACE_ROOT,
-      max_lifetime_seconds: extras.maxLifetimeSeconds,
-      labels: extras.labels,
-    };
-    if (extras.maxLifetimeSeconds) record.expires_at = new Date(this.leaseEnd(record, now)).toISOString();
+      req.workspace_id,
+      extras,
+    );
+    const now = Date.now();
+    const record = newSessionRecord(
+      { id, image, req, ttlSeconds: ttl, workspaceDir, hostUid, maxLifetimeSeconds: extras.maxLifetimeSeconds, labels: extras.labels },
+      now,
+    );
     // Recorded before the sandbox starts, so a crash in between still gets cleaned up.
     this.opts.records.save(record);
-    const live: Live = { record, expiresAt: this.leaseEnd(record, now), lastActivity: now, running: 0 };
+    const live: LiveSession = { record, expiresAt: leaseEnd(record, now), lastActivity: now, running: 0 };
     this.sessions.set(id, live);
     let attachments = extras.attachments;
     try {
@@ -218,11 +151,7 @@ export class SessionManager {
         image,
         workspaceDir,
         hostUid,
-        limits: {
-          ...this.opts.limits,
-          memoryBytes: Math.min(this.opts.limits.memoryBytes, extras.limits?.memoryBytes ?? Infinity),
-          cpus: Math.min(this.opts.limits.cpus, extras.limits?.cpus ?? Infinity),
-        },
+        limits: sessionLimits(this.opts.limits, extras.limits),
         attachments,
       });
     } catch (e) {
@@ -273,86 +202,37 @@ export class SessionManager {
 
   async exec(id: string, cmd: string, opts: ExecOptions = {}): Promise<ExecOutcome> {
     const live = this.access(id);
-    const sandbox = live.sandbox!;
-    const started = performance.now();
-    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
-    const text = { stdout: '', stderr: '' };
-    const onOutput = (stream: 'stdout' | 'stderr', chunk: Buffer) => {
-      const s = decoders[stream].write(chunk);
-      if (!s) return;
-      text[stream] += s;
-      opts.onOutput?.(stream, s);
-    };
     live.running++;
-    const run = sandbox.exec(cmd, {
-      timeoutMs: opts.timeoutMs ?? this.opts.defaultTimeoutMs,
-      separateStderr: opts.separateStderr ?? false,
-      maxOutputBytes: opts.maxOutputBytes ?? this.opts.maxOutputBytes,
-      onOutput,
-    });
-    const abort = () => sandbox.kill(run.id);
-    opts.signal?.addEventListener('abort', abort, { once: true });
     try {
-      const r = await run.result;
-      for (const stream of ['stdout', 'stderr'] as const) {
-        const tail = decoders[stream].end();
-        if (tail) {
-          text[stream] += tail;
-          opts.onOutput?.(stream, tail);
-        }
-      }
-      if (!r.timedOut && !r.killed) live.record.cwd = r.cwd;
-      return {
-        exitCode: r.exitCode,
-        cwd: r.cwd,
-        stdout: text.stdout,
-        stderr: text.stderr,
-        truncated: r.truncated,
-        timedOut: r.timedOut,
-        cancelled: r.killed,
-        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-        notice: r.quotaExceeded
-          ? (live.quota?.lastMessage ?? "the workspace disk quota was exceeded; the session's processes were killed")
-          : undefined,
-      };
+      return await execInSession(live, cmd, opts, { timeoutMs: this.opts.defaultTimeoutMs, maxOutputBytes: this.opts.maxOutputBytes });
     } catch (e) {
-      throw this.mapSandboxError(e, live);
+      throw this.sandboxFailure(e, live);
     } finally {
-      opts.signal?.removeEventListener('abort', abort);
       live.running--;
       this.extend(live);
     }
   }
 
-  async readFile(id: string, path: string, maxBytes: number): Promise<{ path: string; content: Buffer; truncated: boolean }> {
-    const live = this.access(id);
-    const abs = requestedWorkspacePath(path);
-    try {
-      const r = await live.sandbox!.readFile(abs, maxBytes);
-      return { path: abs, ...r };
-    } catch (e) {
-      throw this.mapSandboxError(e, live);
-    }
+  async readFile(id: string, path: string, maxBytes: number): Promise<SessionFile> {
+    return this.withSandbox(id, (sandbox) => readSessionFile(sandbox, path, maxBytes));
   }
 
   async writeFile(id: string, path: string, data: Buffer): Promise<string> {
-    return this.writeWith(id, path, (sandbox, abs) => sandbox.writeFile(abs, data));
+    return this.withSandbox(id, (sandbox) => writeSessionFile(sandbox, path, (s, abs) => s.writeFile(abs, data)));
   }
 
   /** Writes the bytes of a host file (an upload spooled to disk), a chunk at a time. */
   async writeFileFromHost(id: string, path: string, hostFile: string): Promise<string> {
-    return this.writeWith(id, path, (sandbox, abs) => sandbox.writeFileFromHost(abs, hostFile));
+    return this.withSandbox(id, (sandbox) => writeSessionFile(sandbox, path, (s, abs) => s.writeFileFromHost(abs, hostFile)));
   }
 
-  private async writeWith(id: string, path: string, write: (sandbox: Sandbox, abs: string) => Promise<void>): Promise<string> {
+  /** Runs `op` on a usable session's sandbox, its failures as the API's errors. */
+  private async withSandbox<T>(id: string, op: (sandbox: Sandbox) => Promise<T>): Promise<T> {
     const live = this.access(id);
-    const abs = requestedWorkspacePath(path);
-    if (abs === WORKSPACE_ROOT) throw new AppError('INVALID_REQUEST', 'cannot write to /workspace itself: name a file');
     try {
-      await write(live.sandbox!, abs);
-      return abs;
+      return await op(live.sandbox!);
     } catch (e) {
-      throw this.mapSandboxError(e, live);
+      throw this.sandboxFailure(e, live);
     }
   }
 
@@ -369,28 +249,15 @@ export class SessionManager {
     return describePolicy(boundSessionNetwork(this.opts.egress, req));
   }
 
-  /**
-   * What the server allows of a policy from a workspace file (an
-   * environment's), the entries beyond it left out and named: a repository
-   * cannot widen its own egress, nor fail its runs by asking.
-   */
+  /** What the server allows of a policy from a workspace file (an environment's), and what it left out. */
   narrowNetwork(req: NetworkPolicyRequest | undefined): { request: NetworkPolicyRequest | undefined; dropped: string[] } {
-    if (!req || req.mode === 'none') return { request: req, dropped: [] };
-    if (!this.opts.egress)
-      return { request: undefined, dropped: req.mode === 'open' ? ['mode:open'] : (req.allow ?? ["(the server's list)"]) };
-    return this.opts.egress.narrow(req);
+    return narrowSessionNetwork(this.opts.egress, req);
   }
 
   /** A running session's network from now on; INVALID_REQUEST beyond the server's, or for a sandbox started without network. */
   changeNetwork(id: string, req: NetworkPolicyRequest): NetworkPolicy {
     const live = this.access(id);
-    const policy = boundSessionNetwork(this.opts.egress, req);
-    if (!live.egress)
-      throw new AppError(
-        'INVALID_REQUEST',
-        'network: this sandbox was started without network (no proxy, no relay); start a new run with it',
-      );
-    live.egress.setPolicy(policy);
+    const policy = changeSessionNetwork(this.opts.egress, live.egress, req);
     this.opts.log({ session_id: id, network: describePolicy(policy) }, 'session network changed');
     return describePolicy(policy);
   }
@@ -405,7 +272,7 @@ export class SessionManager {
     return { total: on.length, active: on.filter((s) => s.record.status === 'running').length };
   }
 
-  private access(id: string, o: { allowEnded?: boolean } = {}): Live {
+  private access(id: string, o: { allowEnded?: boolean } = {}): LiveSession {
     const live = this.sessions.get(id);
     if (!live) throw new AppError('SESSION_NOT_FOUND', `no session "${id}"`);
     if (live.record.status !== 'running') {
@@ -422,17 +289,10 @@ export class SessionManager {
     return live;
   }
 
-  private extend(live: Live): void {
+  private extend(live: LiveSession): void {
     if (live.record.status !== 'running') return;
     live.lastActivity = Date.now();
-    live.expiresAt = this.leaseEnd(live.record, live.lastActivity);
-  }
-
-  /** The lease after activity at `now`: the session's own ttl, within its lifetime if it has one. */
-  private leaseEnd(record: SessionRecord, now: number): number {
-    const lease = now + record.ttl_seconds * 1000;
-    if (!record.max_lifetime_seconds) return lease;
-    return Math.min(lease, Date.parse(record.created_at) + record.max_lifetime_seconds * 1000);
+    live.expiresAt = leaseEnd(live.record, live.lastActivity);
   }
 
   /** What a client attached to a session when it created it. */
@@ -440,47 +300,15 @@ export class SessionManager {
     return this.sessions.get(id)?.record.labels;
   }
 
-  private info(live: Live): SessionInfo {
-    const r = live.record;
-    return {
-      id: r.id,
-      image: r.image,
-      status: r.status,
-      cwd: r.cwd,
-      workspace_id: r.workspace_id,
-      created_at: r.created_at,
-      expires_at: new Date(live.expiresAt).toISOString(),
-      last_activity: new Date(live.lastActivity).toISOString(),
-      ttl_seconds: r.ttl_seconds,
-      max_lifetime_seconds: r.max_lifetime_seconds,
-      container_id: `${this.opts.provider.name}-${r.id}`,
-      network: live.egress?.info() ?? live.networkAtEnd ?? noNetworkInfo(),
-    };
+  private info(live: LiveSession): SessionInfo {
+    return sessionInfo(live, this.opts.provider.name);
   }
 
-  private mapSandboxError(e: unknown, live: Live): Error {
-    if (!(e instanceof SandboxError)) return e as Error;
-    switch (e.kind) {
-      case 'PATH_OUTSIDE':
-        return new AppError('INVALID_REQUEST', `refused: ${e.message}`);
-      case 'NOT_FOUND':
-        return new SessionFileNotFound(`file not found: ${e.message}`);
-      case 'NOT_A_FILE':
-        return new AppError('INVALID_REQUEST', e.message);
-      case 'LIMIT':
-        return new AppError('RESOURCE_EXHAUSTED', e.message);
-      case 'NO_SPACE':
-        return new AppError('RESOURCE_EXHAUSTED', `the file is too large for the sandbox's limits: ${e.message}`);
-      case 'SANDBOX_GONE':
-        if (live.record.status === 'running') void this.end(live, 'crashed', 'the sandbox exited unexpectedly');
-        return new AppError('SESSION_EXPIRED', "the session's sandbox has exited");
-      case 'PROTOCOL':
-        // The runner is compromised or broken: the session ends (its sandbox is already being destroyed).
-        if (live.record.status === 'running') void this.end(live, 'crashed', e.message);
-        return new AppError('SESSION_EXPIRED', `the session was ended: ${e.message}`, { reason: 'runner_protocol' });
-      default:
-        return new AppError('INTERNAL_ERROR', e.message);
-    }
+  /** The API's error for a sandbox's failure; one that leaves the sandbox gone or untrusted ends the session. */
+  private sandboxFailure(e: unknown, live: LiveSession): Error {
+    const { error, endsSession } = mapSandboxError(e);
+    if (endsSession !== undefined && live.record.status === 'running') void this.end(live, 'crashed', endsSession);
+    return error;
   }
 
   private async reap(): Promise<void> {
@@ -495,7 +323,7 @@ export class SessionManager {
     }
   }
 
-  private end(live: Live, status: SessionRecord['status'], reason: string): Promise<void> {
+  private end(live: LiveSession, status: SessionRecord['status'], reason: string): Promise<void> {
     if (live.ending) return live.ending;
     live.ending = (async () => {
       live.record.status = status;
