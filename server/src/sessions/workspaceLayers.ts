@@ -9,22 +9,17 @@
 // only through its own overlay, where writing one copies it up into the
 // session's layer and leaves the shared one untouched.
 import { execFile, spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  symlinkSync,
-} from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { copyLayer, captureChanges } from './layerCopy';
+import { dropRedundantOpaqueMarks, makeSharedLayer } from './layerTrees';
+import { escapeOption, fuseOverlayfs, mountPointsUnder, unmount } from './overlayMounts';
 
 const execFileAsync = promisify(execFile);
+
+// Kept here for the modules that import them from this one (snapshots, environments).
+export { makeSharedLayer, openLayerToAll, resolveInLayers } from './layerTrees';
 
 export type LayeringMode = 'overlay' | 'fuse-overlayfs' | 'copy';
 export type LayeringSetting = 'auto' | LayeringMode;
@@ -47,8 +42,6 @@ interface Mounted {
   upper: string;
   scratch: string;
 }
-
-const FUSE_OVERLAYFS = ['/usr/bin/fuse-overlayfs', '/bin/fuse-overlayfs'];
 
 export class WorkspaceLayers {
   private modeFound: LayeringMode | undefined;
@@ -194,179 +187,11 @@ export class WorkspaceLayers {
   }
 }
 
-/**
- * Where a path of layered folders (bottom first) is on the host, as an
- * overlay would show it: the topmost layer that has it, unless that one
- * deleted it (a whiteout).
- */
-export function resolveInLayers(lowers: readonly string[], rel: string): string | undefined {
-  for (let i = lowers.length - 1; i >= 0; i--) {
-    const path = join(lowers[i], rel);
-    try {
-      return lstatSync(path).isCharacterDevice() ? undefined : path;
-    } catch {
-      /* not in this layer */
-    }
-  }
-  return undefined;
-}
-
-/**
- * fuse-overlayfs marks every folder it creates opaque, with files of its own
- * (.wh..wh..opq, and a .wh..opq whiteout). Over a folder no layer below has,
- * that says nothing: the marks go, so the layer reads the same to every
- * tool (the kernel's overlayfs would show them as files).
- */
-function dropRedundantOpaqueMarks(upper: string, lowers: readonly string[], rel = ''): void {
-  for (const e of readdirSync(join(upper, rel), { withFileTypes: true })) {
-    if (!e.isDirectory()) continue;
-    const path = rel ? `${rel}/${e.name}` : e.name;
-    if (!resolveInLayers(lowers, path)) {
-      for (const mark of ['.wh..wh..opq', '.wh..opq']) rmSync(join(upper, path, mark), { force: true });
-    }
-    dropRedundantOpaqueMarks(upper, lowers, path);
-  }
-}
-
-function fuseOverlayfs(): string | undefined {
-  return FUSE_OVERLAYFS.find((p) => existsSync(p));
-}
-
 function safeId(id: string): string {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`not a session id: ${JSON.stringify(id)}`);
   return id;
 }
 
-/** overlayfs splits its options at commas and its lower folders at colons. */
-function escapeOption(path: string): string {
-  if (/[,:\\\s]/.test(path)) throw new Error(`a layer path overlayfs cannot take: ${path}`);
-  return path;
-}
-
 function chownIfRoot(path: string, uid: number): void {
   if (process.getuid?.() === 0) chownSync(path, uid, uid);
-}
-
-function unmount(dir: string): void {
-  if (spawnSync('umount', [dir], { stdio: 'ignore' }).status === 0) return;
-  // Busy (a process of the sandbox not yet reaped): detached now, gone when the last user lets go.
-  spawnSync('umount', ['-l', dir], { stdio: 'ignore' });
-}
-
-function mountPointsUnder(root: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return [];
-  }
-  const prefix = `${root.replace(/\/$/, '')}/`;
-  return text
-    .split('\n')
-    .map((line) => line.split(' ')[4]?.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((p): p is string => !!p && p.startsWith(prefix))
-    .sort((a, b) => b.length - a.length);
-}
-
-/**
- * The copy fallback: a layer's files onto the workspace as an overlay would
- * show them: what its whiteouts (character devices 0/0, overlayfs's record
- * of a deletion) delete goes, and an entry that changes between folder and
- * file replaces the one below.
- */
-async function copyLayer(layer: string, dir: string): Promise<void> {
-  clearWayFor(layer, dir);
-  await execFileAsync('cp', ['-a', '--reflink=auto', '--no-preserve=ownership', `${layer}/.`, dir]);
-  await execFileAsync('find', [dir, '-xdev', '-type', 'c', '-delete']);
-}
-
-/** Removes from `dir` what `layer` deletes or replaces by another kind, going only where both have a folder. */
-function clearWayFor(layer: string, dir: string): void {
-  for (const e of readdirSync(layer, { withFileTypes: true })) {
-    const below = join(dir, e.name);
-    let st: import('node:fs').Stats;
-    try {
-      st = lstatSync(below);
-    } catch {
-      continue; // nothing below to clash with
-    }
-    if (e.isCharacterDevice() || e.isDirectory() !== st.isDirectory()) rmSync(below, { recursive: true, force: true });
-    else if (e.isDirectory()) clearWayFor(join(layer, e.name), below);
-  }
-}
-
-/**
- * The copy fallback's writable layer, after the fact: every entry of `dir`
- * that no lower holds as it is (type, size, mode, mtime, link target), and a
- * whiteout for every lower entry gone from it.
- */
-async function captureChanges(dir: string, lowers: string[], upper: string): Promise<void> {
-  const walk = async (rel: string): Promise<void> => {
-    const here = join(dir, rel);
-    const names = new Set(readdirSync(here));
-    for (const name of names) {
-      const path = join(rel, name);
-      const st = lstatSync(join(dir, path));
-      const base = lowerStat(lowers, path);
-      const same =
-        base &&
-        base.st.isDirectory() === st.isDirectory() &&
-        base.st.isSymbolicLink() === st.isSymbolicLink() &&
-        (st.isDirectory() ||
-          (base.st.size === st.size &&
-            Math.trunc(base.st.mtimeMs) === Math.trunc(st.mtimeMs) &&
-            (base.st.mode & 0o111) === (st.mode & 0o111) &&
-            (!st.isSymbolicLink() || readlinkSync(base.path) === readlinkSync(join(dir, path)))));
-      if (st.isDirectory()) {
-        if (!same) mkdirSync(join(upper, path), { recursive: true });
-        await walk(path);
-        continue;
-      }
-      if (same) continue;
-      mkdirSync(join(upper, rel), { recursive: true });
-      if (st.isSymbolicLink()) symlinkSync(readlinkSync(join(dir, path)), join(upper, path));
-      else await execFileAsync('cp', ['-a', '--reflink=auto', join(dir, path), join(upper, path)]);
-    }
-    for (const lower of lowers) {
-      let below: string[];
-      try {
-        below = readdirSync(join(lower, rel));
-      } catch {
-        continue;
-      }
-      for (const name of below) {
-        // Gone from the workspace, and visible in the layers below (not already deleted by a higher one).
-        if (names.has(name) || existsSync(join(upper, rel, name)) || !lowerStat(lowers, join(rel, name))) continue;
-        mkdirSync(join(upper, rel), { recursive: true });
-        await execFileAsync('mknod', [join(upper, rel, name), 'c', '0', '0']);
-      }
-    }
-  };
-  await walk('');
-}
-
-function lowerStat(lowers: string[], rel: string): { st: import('node:fs').Stats; path: string } | undefined {
-  for (let i = lowers.length - 1; i >= 0; i--) {
-    const path = join(lowers[i], rel);
-    try {
-      const st = lstatSync(path);
-      if (st.isCharacterDevice()) return undefined; // a whiteout: deleted in that layer
-      return { st, path };
-    } catch {
-      /* not in this layer */
-    }
-  }
-  return undefined;
-}
-
-/** A finished writable layer as a shared read-only one: root's files, writable by everyone (inside a folder only root enters). */
-export async function makeSharedLayer(layer: string): Promise<void> {
-  if (process.getuid?.() === 0) await execFileAsync('chown', ['-R', '--no-dereference', '0:0', layer]);
-  await openLayerToAll(layer);
-}
-
-/** Every file and folder of a layer writable by everyone (a layer the server unpacked itself, so already its own). */
-export async function openLayerToAll(layer: string): Promise<void> {
-  await execFileAsync('chmod', ['-R', 'a+rwX', layer]);
-  chmodSync(layer, 0o755);
 }
