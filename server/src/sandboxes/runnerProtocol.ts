@@ -1,68 +1,42 @@
 // Talks to af-runner (server/runner/af-runner.c) over its stdin/stdout:
 // frames of u32 length, u32 id, u8 type, payload. One client per session.
 // Everything the runner sends is untrusted: each frame is checked against the
-// request it answers (runnerFrames.ts decodes), and a violation ends this one
-// session with a PROTOCOL error, never the server.
+// request it answers (runnerFrames.ts decodes; runnerRequests.ts encodes and
+// says what each request accepts), and a violation ends this one session
+// with a PROTOCOL error, never the server. This client keeps the requests in
+// flight, the hello and the notices.
 import type { Readable, Writable } from 'node:stream';
 import {
   describeType,
-  FRAME_HEADER_BYTES,
   FrameDecoder,
-  MAX_DONE_PAYLOAD,
   MAX_ERROR_PAYLOAD,
   MAX_HELLO_PAYLOAD,
   MAX_NOTICE_PAYLOAD,
-  MAX_OUTPUT_CHUNK,
-  parseDone,
-  parseFileData,
   parseHello,
   parseNotice,
   parseRunnerError,
-  type DoneFrame,
 } from './runnerFrames';
+import {
+  acceptOk,
+  execHead,
+  execReplies,
+  frameHeader,
+  readHead,
+  readReplies,
+  runnerError,
+  WRITE_APPEND,
+  writePrefix,
+  type ReplyHandler,
+  type RunnerExecOptions,
+  type RunnerExecResult,
+} from './runnerRequests';
 import { SandboxError } from './sandboxError';
-import type { SandboxLimits } from './sandboxProvider';
 
-/** Where a sandbox sees the model gateway's socket, which the runner relays to its loopback. */
-export const GATEWAY_SOCKET_PATH = '/.astraforge/gateway.sock';
-/** Where a sandbox with network sees its egress proxy's socket (relayed to its loopback). */
-export const EGRESS_SOCKET_PATH = '/.astraforge/egress.sock';
+// The client's exec takes and answers these; they are defined with the request's encoding.
+export type { RunnerExecOptions, RunnerExecResult } from './runnerRequests';
 
-/**
- * af-runner's limit and relay flags (after its --shell): the per-process limits, the gateway relay when
- * there is one, and the egress relay when the sandbox has network.
- */
-export function runnerArgs(limits: SandboxLimits, relayPort?: number, egressPort?: number): string[] {
-  // prettier-ignore
-  return [
-    '--nproc', String(limits.pids),
-    '--as', String(limits.addressSpaceBytes),
-    '--fsize', String(limits.fileSizeBytes),
-    '--cpu', String(limits.cpuSecondsPerProcess),
-    '--nofile', String(limits.openFiles),
-    '--disk-quota', String(limits.diskQuotaBytes),
-    ...(relayPort ? ['--relay-port', String(relayPort), '--relay-socket', GATEWAY_SOCKET_PATH] : []),
-    ...(egressPort ? ['--egress-port', String(egressPort), '--egress-socket', EGRESS_SOCKET_PATH] : []),
-  ];
-}
-
-export interface RunnerExecOptions {
-  timeoutMs: number;
-  /** Keep stderr apart from stdout (the toolkit API wants both); otherwise one interleaved stream. */
-  separateStderr: boolean;
-  /** Output beyond this many bytes is read and dropped inside the sandbox. */
-  maxOutputBytes: number;
-  onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
-}
-
-export type RunnerExecResult = DoneFrame;
-
-/** One request in flight: what frames it accepts, and what it does with them. */
-interface Pending {
-  /** Why a frame of this type and length is refused for this request, if it is ('Z' is checked before). */
-  admit(type: string, length: number): string | undefined;
-  /** Handles an admitted frame: 'more' while the request goes on, 'done' when it is complete, or a violation. */
-  onFrame(type: string, payload: Buffer): 'more' | 'done' | { violation: string };
+/** One request in flight: what frames it accepts, what it does with them, and how it fails. */
+interface Pending extends ReplyHandler {
   reject(err: Error): void;
 }
 
@@ -121,36 +95,9 @@ export class RunnerClient {
   }
 
   exec(cmd: string, opts: RunnerExecOptions): { id: number; result: Promise<RunnerExecResult> } {
-    const cmdBuf = Buffer.from(cmd, 'utf8');
-    const head = Buffer.alloc(13);
-    head.writeUInt32LE(Math.max(0, Math.min(opts.timeoutMs, 0xffffffff)), 0);
-    head.writeUInt8(opts.separateStderr ? 1 : 0, 4);
-    head.writeBigUInt64LE(BigInt(opts.maxOutputBytes), 5);
-    // The runner counts stdout and stderr together against the cap; so do we.
-    let output = 0;
-    const { id, done } = this.request<RunnerExecResult>('X', [head, cmdBuf], (resolve) => ({
-      admit: (type, length) => {
-        if (type === 'O' || type === 'E') {
-          if (type === 'E' && !opts.separateStderr) return 'a stderr chunk for a command whose stderr goes to stdout';
-          if (length === 0 || length > MAX_OUTPUT_CHUNK) return `an output chunk of ${length} bytes (1 to ${MAX_OUTPUT_CHUNK} allowed)`;
-          if (output + length > opts.maxOutputBytes) return `more output than the command's cap of ${opts.maxOutputBytes} bytes`;
-          return undefined;
-        }
-        if (type === 'D') return length > MAX_DONE_PAYLOAD ? `a done frame of ${length} bytes (at most ${MAX_DONE_PAYLOAD})` : undefined;
-        return `a ${describeType(type)} frame for a command`;
-      },
-      onFrame: (type, payload) => {
-        if (type !== 'D') {
-          output += payload.length;
-          opts.onOutput(type === 'O' ? 'stdout' : 'stderr', payload);
-          return 'more';
-        }
-        const r = parseDone(payload);
-        if (typeof r === 'string') return { violation: r };
-        resolve(r);
-        return 'done';
-      },
-    }));
+    const { id, done } = this.request<RunnerExecResult>('X', [execHead(opts), Buffer.from(cmd, 'utf8')], (resolve) =>
+      execReplies(opts, resolve),
+    );
     if (opts.timeoutMs > 0) this.watchdog(id, done, opts.timeoutMs + SILENCE_GRACE_MS);
     return { id, result: done };
   }
@@ -182,20 +129,9 @@ export class RunnerClient {
   }
 
   readFile(path: string, maxBytes: number): Promise<{ content: Buffer; truncated: boolean }> {
-    const head = Buffer.alloc(8);
-    head.writeBigUInt64LE(BigInt(maxBytes), 0);
-    return this.request<{ content: Buffer; truncated: boolean }>('R', [head, Buffer.from(path)], (resolve) => ({
-      admit: (type, length) => {
-        if (type !== 'F') return `a ${describeType(type)} frame for a file read`;
-        return length > maxBytes + 1 ? `file data of ${length - 1} bytes for a read of at most ${maxBytes}` : undefined;
-      },
-      onFrame: (_type, payload) => {
-        const r = parseFileData(payload);
-        if (typeof r === 'string') return { violation: r };
-        resolve(r);
-        return 'done';
-      },
-    })).done;
+    return this.request<{ content: Buffer; truncated: boolean }>('R', [readHead(maxBytes), Buffer.from(path)], (resolve) =>
+      readReplies(maxBytes, resolve),
+    ).done;
   }
 
   writeFile(path: string, data: Buffer, mode = 0): Promise<void> {
@@ -224,18 +160,11 @@ export class RunnerClient {
     this.pending.clear();
   }
 
-  private request<T>(
-    type: string,
-    parts: Buffer[],
-    handler: (resolve: (v: T) => void) => Omit<Pending, 'reject'>,
-  ): { id: number; done: Promise<T> } {
+  private request<T>(type: string, parts: Buffer[], handler: (resolve: (v: T) => void) => ReplyHandler): { id: number; done: Promise<T> } {
     return this.requestWith((id) => this.send(id, type, parts), handler);
   }
 
-  private requestWith<T>(
-    send: (id: number) => void,
-    handler: (resolve: (v: T) => void) => Omit<Pending, 'reject'>,
-  ): { id: number; done: Promise<T> } {
+  private requestWith<T>(send: (id: number) => void, handler: (resolve: (v: T) => void) => ReplyHandler): { id: number; done: Promise<T> } {
     const id = this.nextId++;
     const done = new Promise<T>((resolve, reject) => {
       if (this.closedError) return reject(this.closedError);
@@ -330,57 +259,5 @@ export class RunnerClient {
     this.notices.push(n);
     if (this.notices.length > MAX_KEPT_NOTICES) this.notices.shift();
     return undefined;
-  }
-}
-
-function frameHeader(len: number, id: number, type: string): Buffer {
-  const head = Buffer.alloc(FRAME_HEADER_BYTES);
-  head.writeUInt32LE(len, 0);
-  head.writeUInt32LE(id, 4);
-  head.write(type, 8, 'latin1');
-  return head;
-}
-
-/** The 'W' mode bit that makes the runner append to the file instead of replacing it. */
-const WRITE_APPEND = 0x8000_0000;
-
-/** 'W' payload before the data: u32 mode (permission bits, and WRITE_APPEND), u32 path length, path. */
-function writePrefix(path: string, mode: number): Buffer {
-  const p = Buffer.from(path);
-  const head = Buffer.alloc(8 + p.length);
-  head.writeUInt32LE(mode >>> 0, 0);
-  head.writeUInt32LE(p.length, 4);
-  p.copy(head, 8);
-  return head;
-}
-
-/** A write's answer: an empty 'A'. */
-function acceptOk(resolve: () => void): Omit<Pending, 'reject'> {
-  return {
-    admit: (type, length) => {
-      if (type !== 'A') return `a ${describeType(type)} frame for a file write`;
-      return length === 0 ? undefined : `an ok frame of ${length} bytes (empty expected)`;
-    },
-    onFrame: () => {
-      resolve();
-      return 'done';
-    },
-  };
-}
-
-function runnerError(code: number, message: string): SandboxError {
-  switch (code) {
-    case 1:
-      return new SandboxError('PATH_OUTSIDE', message);
-    case 2:
-      return new SandboxError('NOT_FOUND', message);
-    case 3:
-      return new SandboxError('NOT_A_FILE', message);
-    case 5:
-      return new SandboxError('LIMIT', message);
-    case 6:
-      return new SandboxError('NO_SPACE', message);
-    default:
-      return new SandboxError('IO', message);
   }
 }

@@ -2,7 +2,7 @@
 // no capabilities, an unprivileged uid, read-only system folders, a private
 // /tmp, /dev and /proc, and only /workspace writable from the host.
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
-import { EGRESS_SOCKET_PATH, GATEWAY_SOCKET_PATH, runnerArgs } from '../runnerProtocol';
+import { EGRESS_SOCKET_PATH, GATEWAY_SOCKET_PATH, runnerArgs } from '../runnerFlags';
 import type { SandboxAttachments, SandboxLimits } from '../sandboxProvider';
 
 export const SANDBOX_UID = 1000;
