@@ -9,8 +9,6 @@
 // sessions nobody deletes are forgotten after the retention period.
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { NetworkPolicyRequest } from '@astraforge/contract/networkPolicy';
 import type { ToolkitSession, ToolkitSessionRequest } from '@astraforge/contract/toolkitApi';
 import { AppError } from '../errors';
 import type { SessionManager } from '../sessions/sessionManager';
@@ -18,42 +16,12 @@ import type { WorkspaceStore } from '../sessions/workspaceStore';
 import { ArtifactStore } from './artifactStore';
 import { JsonRecords } from './jsonRecords';
 import { parseCpu, parseMemory } from './quantities';
+import { DEFAULT_IDLE_TIMEOUT_SEC, DEFAULT_MAX_LIFETIME_SEC, newToolkitRecord, ToolkitRecord } from './toolkitSessionRecord';
+import { toolkitSessionView } from './toolkitSessionView';
 import { WorkspaceSnapshots } from './workspaceSnapshots';
 
-const WORKSPACE = '/workspace';
-/** Upstream's defaults (SandboxSessionCreateSerializer). */
-const DEFAULT_IDLE_TIMEOUT_SEC = 300;
-const DEFAULT_MAX_LIFETIME_SEC = 3600;
 const DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600;
 const SWEEP_INTERVAL_MS = 60_000;
-/** A stopped session's network: its policy, nothing going through it. */
-const IDLE_NETWORK = { usage: { bytes_sent: 0, bytes_received: 0, connections: 0, blocked: 0 }, allowed_hosts: [], blocked: [] };
-
-const Quantity = z.union([z.number(), z.string()]);
-const ToolkitRecord = z.object({
-  id: z.string(),
-  mode: z.string(),
-  image: z.string().optional(),
-  cpu: Quantity.nullable(),
-  memory: Quantity.nullable(),
-  ephemeral_storage: z.string(),
-  restore_snapshot_id: z.string().nullable(),
-  idle_timeout_sec: z.number().int(),
-  max_lifetime_sec: z.number().int(),
-  metadata: z.record(z.string(), z.unknown()),
-  /** Asked for at creation; every sandbox that backs the session gets it. */
-  network: NetworkPolicyRequest.optional(),
-  workspace_id: z.string(),
-  status: z.enum(['starting', 'ready', 'failed', 'terminated']),
-  /** The server session backing it while it is ready. */
-  backing_id: z.string().optional(),
-  error_message: z.string(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  last_heartbeat_at: z.string(),
-  ended_at: z.string().optional(),
-});
-type ToolkitRecord = z.infer<typeof ToolkitRecord>;
 
 export interface ToolkitSessionsOptions {
   workspaces: WorkspaceStore;
@@ -108,28 +76,7 @@ export class ToolkitSessions {
     if (req.memory !== undefined) parseMemory(req.memory);
     if (req.cpu !== undefined) parseCpu(req.cpu);
     this.sessions.boundNetwork(req.network);
-    const now = new Date().toISOString();
-    const rec: ToolkitRecord = {
-      // Unless the client chose one, the session takes its first sandbox's id (set once it started),
-      // so that the sandbox API (/v1/sessions/{id}) reaches it too while it runs on that sandbox.
-      id: req.id ?? '',
-      mode: req.mode ?? this.mode,
-      image: req.image,
-      cpu: req.cpu ?? null,
-      memory: req.memory ?? null,
-      ephemeral_storage: req.ephemeral_storage ?? '',
-      restore_snapshot_id: restore ?? null,
-      idle_timeout_sec: idle,
-      max_lifetime_sec: lifetime,
-      metadata: req.metadata ?? {},
-      ...(req.network ? { network: req.network } : {}),
-      workspace_id: `toolkit-${randomUUID()}`,
-      status: 'starting',
-      error_message: '',
-      created_at: now,
-      updated_at: now,
-      last_heartbeat_at: now,
-    };
+    const rec = newToolkitRecord(req, { mode: this.mode, idle, lifetime, restore });
     const start = this.startBacking(rec, restore, (backingId) => {
       rec.id ||= this.all.has(backingId) ? randomUUID() : backingId;
       this.all.set(rec.id, rec);
@@ -326,40 +273,10 @@ export class ToolkitSessions {
 
   private view(rec: ToolkitRecord): ToolkitSession {
     const backing = rec.status === 'ready' && rec.backing_id ? this.sessions.get(rec.backing_id) : undefined;
-    const ref = backing ? `${this.mode}://${backing.id}` : '';
-    return {
-      id: rec.id,
-      mode: rec.mode,
-      image: rec.image ?? '',
-      cpu: rec.cpu,
-      memory: rec.memory,
-      ephemeral_storage: rec.ephemeral_storage,
-      restore_snapshot_id: rec.restore_snapshot_id,
-      status: rec.status,
-      ref,
-      control_endpoint: ref,
-      workspace_path: WORKSPACE,
-      artifact_base_url: '',
-      workspace_uid: rec.workspace_id,
-      workspace_name: rec.workspace_id,
-      idle_timeout_sec: rec.idle_timeout_sec,
-      max_lifetime_sec: rec.max_lifetime_sec,
-      last_activity_at: backing?.last_activity ?? rec.ended_at ?? rec.updated_at,
-      last_heartbeat_at: rec.last_heartbeat_at,
-      expires_at: backing?.expires_at ?? rec.ended_at ?? rec.updated_at,
-      error_message: rec.error_message,
-      metadata: rec.metadata,
-      cpu_seconds: 0,
-      storage_bytes: 0,
-      snapshot_ids: this.snapshots.listFor(rec.id).map((s) => s.id),
-      artifacts_count: this.artifacts.listFor(rec.id).length,
-      created_at: rec.created_at,
-      updated_at: rec.updated_at,
-      network:
-        backing?.network ??
-        (rec.network
-          ? { mode: rec.network.mode, allow: rec.network.allow ?? [], deny: rec.network.deny ?? [], ...IDLE_NETWORK }
-          : undefined),
-    };
+    return toolkitSessionView(rec, backing, {
+      mode: this.mode,
+      snapshotIds: this.snapshots.listFor(rec.id).map((s) => s.id),
+      artifactsCount: this.artifacts.listFor(rec.id).length,
+    });
   }
 }
