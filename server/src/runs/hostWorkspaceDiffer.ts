@@ -1,32 +1,20 @@
 // The baseline and diff on the host, for sandboxes whose /workspace is a host
 // folder (bwrap, Docker). The baseline's git folder lives beside the
-// workspaces, in a folder no sandbox mounts; git is the system's, run in a
-// fresh process with a fixed environment, cwd "/", no config but ours, and as
-// the session's own unprivileged uid when the server is root: nothing the
-// agent left in its shell (PATH, GIT_* variables, a fake git, a rewritten
-// baseline) reaches it.
+// workspaces, in a folder no sandbox mounts; git is the system's, run by
+// hostGit.ts in a fresh process with a fixed environment, cwd "/", no config
+// but ours, and as the session's own unprivileged uid when the server is
+// root: nothing the agent left in its shell (PATH, GIT_* variables, a fake
+// git, a rewritten baseline) reaches it.
 import { execFile } from 'node:child_process';
 import { isUtf8 } from 'node:buffer';
-import {
-  appendFileSync,
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { BoundedProcessError, runBounded, type BoundedResult } from './boundedProcess';
+import type { BoundedResult } from './boundedProcess';
 import {
   BASELINE_COMMIT_ENV,
   BASELINE_STAGE_STEP,
   COMMIT_STEP,
-  gitArgs,
   NAME_STATUS_STEP,
   NEUTRAL_ATTRIBUTES,
   parseGitDiff,
@@ -34,43 +22,18 @@ import {
   STAGE_STEP,
   type DiffFile,
 } from './gitDiff';
+import { HostGit, type GitCall, type GitRepo } from './hostGit';
 import type { DiffLimits, WorkspaceDiffer, WorkspaceDiffResult } from './workspaceDiffer';
 
 const execFileAsync = promisify(execFile);
 
-/** The only git we run: a system one, never one from PATH. */
-const SYSTEM_GITS = ['/usr/bin/git', '/usr/local/bin/git', '/bin/git'];
 const BASELINE_TIMEOUT_MS = 300_000;
 const GITLINK_MODE = '160000';
 const MAX_EMPTY_REPOS = 20;
 
-/** No HOME, no XDG folders, no system or global config, no prompts, no locale surprises. */
-const CLEAN_ENV: Record<string, string> = {
-  PATH: '/usr/bin:/bin',
-  HOME: '/nonexistent',
-  XDG_CONFIG_HOME: '/nonexistent',
-  LANG: 'C',
-  LC_ALL: 'C',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_ATTR_NOSYSTEM: '1',
-  GIT_TERMINAL_PROMPT: '0',
-  GIT_NO_REPLACE_OBJECTS: '1',
-  GIT_OPTIONAL_LOCKS: '0',
-  GIT_PAGER: 'cat',
-};
-
-interface Baseline {
-  gitDir: string;
-  workTree: string;
+interface Baseline extends GitRepo {
   /** Who git runs as on the diff: the owner of the workspace folder (the sandbox's uid). */
-  user?: { uid: number; gid: number };
-}
-
-export function findSystemGit(): string {
-  const git = SYSTEM_GITS.find((p) => existsSync(p));
-  if (!git) throw new Error(`no git at ${SYSTEM_GITS.join(', ')}; install git on the server's host`);
-  return git;
+  user?: GitCall['user'];
 }
 
 /** Scratch workspaces are <sandbox root>/scratch/<id>: baselines go to <sandbox root>/baselines, which no sandbox mounts. */
@@ -97,11 +60,15 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
   private readonly baselines = new Map<string, Baseline>();
   private readonly cleanedRoots = new Set<string>();
 
+  private readonly hostGit: HostGit;
+
   /** `git` is found on first use, so a server without git still starts (and its runs fail with why). */
   constructor(
-    private git_?: string,
+    git?: string,
     private readonly rootFor: (workspaceDir: string) => string = baselinesBeside,
-  ) {}
+  ) {
+    this.hostGit = new HostGit(git);
+  }
 
   async recordBaseline(key: string, workspaceDir: string): Promise<void> {
     const root = this.prepareRoot(this.rootFor(workspaceDir));
@@ -116,10 +83,10 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     };
     // Nothing of the sandbox has run yet: the tree is the snapshot as the server unpacked it (root's files, when root).
     const deadline = Date.now() + BASELINE_TIMEOUT_MS;
-    await this.gitOk(baseline, ['init', '-q'], { deadline });
+    await this.hostGit.ok(baseline, ['init', '-q'], { deadline });
     writeFileSync(join(gitDir, 'info', 'attributes'), NEUTRAL_ATTRIBUTES);
-    await this.gitOk(baseline, BASELINE_STAGE_STEP, { deadline });
-    await this.gitOk(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
+    await this.hostGit.ok(baseline, BASELINE_STAGE_STEP, { deadline });
+    await this.hostGit.ok(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
     if (baseline.user) {
       await execFileAsync('chown', ['-R', '--no-dereference', `${baseline.user.uid}:${baseline.user.gid}`, gitDir]);
     }
@@ -136,11 +103,11 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     rmSync(gitDir, { recursive: true, force: true });
     const baseline: Baseline = { gitDir, workTree: tree };
     const deadline = Date.now() + BASELINE_TIMEOUT_MS;
-    await this.gitOk(baseline, ['init', '-q'], { deadline });
+    await this.hostGit.ok(baseline, ['init', '-q'], { deadline });
     writeFileSync(join(gitDir, 'info', 'attributes'), NEUTRAL_ATTRIBUTES);
-    await this.gitOk(baseline, BASELINE_STAGE_STEP, { deadline });
-    await this.gitOk(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
-    const commit = (await this.gitOk(baseline, ['rev-parse', 'HEAD'], { deadline })).stdout.toString('utf8').trim();
+    await this.hostGit.ok(baseline, BASELINE_STAGE_STEP, { deadline });
+    await this.hostGit.ok(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
+    const commit = (await this.hostGit.ok(baseline, ['rev-parse', 'HEAD'], { deadline })).stdout.toString('utf8').trim();
     await execFileAsync('chmod', ['-R', 'a+rX,go-w', gitDir]);
     return { gitDir, commit };
   }
@@ -162,13 +129,13 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     const deadline = Date.now() + BASELINE_TIMEOUT_MS;
     const all = [...changes.changed, ...changes.removed];
     if (all.some((p) => p === '.gitignore' || p.endsWith('/.gitignore'))) {
-      await this.gitOk(baseline, ['-c', 'core.trustctime=false', ...BASELINE_STAGE_STEP], { deadline });
+      await this.hostGit.ok(baseline, ['-c', 'core.trustctime=false', ...BASELINE_STAGE_STEP], { deadline });
     } else {
       const list = join(gitDir, 'af-paths');
       const stage = async (args: string[], paths: readonly string[]) => {
         if (!paths.length) return;
         writeFileSync(list, paths.map((p) => `${p}\0`).join(''));
-        await this.gitOk(baseline, ['-c', 'core.bigFileThreshold=1', 'update-index', ...args, '-z', '--stdin'], {
+        await this.hostGit.ok(baseline, ['-c', 'core.bigFileThreshold=1', 'update-index', ...args, '-z', '--stdin'], {
           deadline,
           stdinFile: list,
         });
@@ -177,7 +144,7 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
       await stage(['--force-remove'], changes.removed);
       if (changes.changed.length) {
         writeFileSync(list, changes.changed.map((p) => `${p}\0`).join(''));
-        const ignored = await this.git(baseline, ['check-ignore', '--no-index', '-z', '--stdin'], { deadline, stdinFile: list });
+        const ignored = await this.hostGit.run(baseline, ['check-ignore', '--no-index', '-z', '--stdin'], { deadline, stdinFile: list });
         if (ignored.exitCode > 1) throw new Error(`git check-ignore failed: ${ignored.stderr.trim()}`);
         const skip = new Set(ignored.stdout.toString('utf8').split('\0').filter(Boolean));
         await stage(
@@ -187,8 +154,8 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
       }
       rmSync(list, { force: true });
     }
-    await this.gitOk(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
-    const commit = (await this.gitOk(baseline, ['rev-parse', 'HEAD'], { deadline })).stdout.toString('utf8').trim();
+    await this.hostGit.ok(baseline, COMMIT_STEP, { deadline, env: BASELINE_COMMIT_ENV });
+    const commit = (await this.hostGit.ok(baseline, ['rev-parse', 'HEAD'], { deadline })).stdout.toString('utf8').trim();
     await execFileAsync('chmod', ['-R', 'a+rX,go-w', gitDir]);
     return { gitDir, commit };
   }
@@ -227,9 +194,9 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     // git skips a folder it cannot open with a warning: the diff would show its files as deleted.
     const unreadable = /^(warning|error): (could not open directory|.*Permission denied).*$/m.exec(staged.stderr);
     if (unreadable) throw new Error(`git cannot read all of the workspace: ${unreadable[0]}`);
-    const names = await this.gitOk(baseline, NAME_STATUS_STEP, { deadline, user: baseline.user, maxBytes: limits.maxBytes });
+    const names = await this.hostGit.ok(baseline, NAME_STATUS_STEP, { deadline, user: baseline.user, maxBytes: limits.maxBytes });
     if (!isUtf8(names.stdout)) throw new Error('a changed file has a name that is not valid UTF-8');
-    const patches = await this.gitOk(baseline, PATCH_STEP, { deadline, user: baseline.user, maxBytes: limits.maxBytes });
+    const patches = await this.hostGit.ok(baseline, PATCH_STEP, { deadline, user: baseline.user, maxBytes: limits.maxBytes });
     const all = parseGitDiff(names.stdout.toString('utf8'), patches.stdout.toString('utf8'));
     if (all.length > limits.maxFiles) throw new Error(`the diff changes ${all.length} files, more than the ${limits.maxFiles} allowed`);
     // A nested repository is one gitlink entry ("Subproject commit ..."), not its files: nothing to apply.
@@ -246,7 +213,7 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     const emptyRepos: string[] = [];
     for (;;) {
       try {
-        return { staged: await this.gitOk(baseline, STAGE_STEP, { deadline, user: baseline.user }), emptyRepos };
+        return { staged: await this.hostGit.ok(baseline, STAGE_STEP, { deadline, user: baseline.user }), emptyRepos };
       } catch (e) {
         const repo = /^git add failed: error: '([^'\n]+)\/' does not have a commit checked out/.exec((e as Error).message)?.[1];
         if (!repo || emptyRepos.includes(repo) || emptyRepos.length >= MAX_EMPTY_REPOS) throw e;
@@ -278,44 +245,6 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     this.cleanedRoots.add(root);
     return root;
   }
-
-  private async gitOk(baseline: Baseline, command: readonly string[], o: GitCall): Promise<BoundedResult> {
-    const r = await this.git(baseline, command, o);
-    if (r.exitCode !== 0) {
-      const why = r.stderr.trim().split('\n').slice(-3).join(' ') || `exit code ${r.exitCode}`;
-      throw new Error(`${gitName(command)} failed: ${why}`);
-    }
-    return r;
-  }
-
-  /** One git call with the pinned config, its exit code the caller's to judge. */
-  private async git(baseline: Baseline, command: readonly string[], o: GitCall): Promise<BoundedResult> {
-    try {
-      return await runBounded((this.git_ ??= findSystemGit()), gitArgs(baseline, ...command), {
-        env: { ...CLEAN_ENV, ...o.env },
-        cwd: '/',
-        user: o.user,
-        timeoutMs: Math.max(1, o.deadline - Date.now()),
-        maxStdoutBytes: o.maxBytes ?? 1024 * 1024,
-        ...(o.stdinFile ? { stdinFile: o.stdinFile } : {}),
-      });
-    } catch (e) {
-      if (e instanceof BoundedProcessError) throw new Error(`${gitName(command)}: ${e.message}`);
-      throw e;
-    }
-  }
-}
-
-interface GitCall {
-  deadline: number;
-  user?: Baseline['user'];
-  env?: Record<string, string>;
-  maxBytes?: number;
-  stdinFile?: string;
-}
-
-function gitName(command: readonly string[]): string {
-  return `git ${command.find((a) => /^[a-z-]+$/.test(a) && !a.startsWith('-'))}`;
 }
 
 /** A path as a literal gitignore pattern. */
