@@ -2,7 +2,7 @@
 // is INVALID_REQUEST), and, when it has any, its own egress listener, bound
 // into the sandbox and relayed to its loopback with the proxy variables set.
 // A running session's policy may change later, within the same bounds.
-import type { NetworkPolicyRequest, SessionNetwork } from '@astraforge/contract/networkPolicy';
+import type { NetworkPolicy, NetworkPolicyRequest, SessionNetwork } from '@astraforge/contract/networkPolicy';
 import type { EgressListener, EgressObserver } from '../egress/egressListener';
 import type { EgressProxy } from '../egress/egressProxy';
 import { describePolicy, NO_NETWORK, PolicyRefused, type EffectivePolicy } from '../egress/networkPolicy';
@@ -80,8 +80,13 @@ export async function openSessionEgress(
 
 /** What a session's info says of a session without network. */
 export function noNetworkInfo(): SessionNetwork {
+  return idleNetworkInfo(describePolicy(NO_NETWORK));
+}
+
+/** A policy with nothing known to have gone through it (a session restored from its record after a restart). */
+export function idleNetworkInfo(policy: NetworkPolicy): SessionNetwork {
   return {
-    ...describePolicy(NO_NETWORK),
+    ...policy,
     usage: { bytes_sent: 0, bytes_received: 0, connections: 0, blocked: 0 },
     allowed_hosts: [],
     blocked: [],

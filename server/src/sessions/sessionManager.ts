@@ -132,7 +132,17 @@ export class SessionManager {
     );
     const now = Date.now();
     const record = newSessionRecord(
-      { id, image, req, ttlSeconds: ttl, workspaceDir, hostUid, maxLifetimeSeconds: extras.maxLifetimeSeconds, labels: extras.labels },
+      {
+        id,
+        image,
+        req,
+        ttlSeconds: ttl,
+        workspaceDir,
+        hostUid,
+        maxLifetimeSeconds: extras.maxLifetimeSeconds,
+        labels: extras.labels,
+        network: describePolicy(network),
+      },
       now,
     );
     // Recorded before the sandbox starts, so a crash in between still gets cleaned up.
@@ -258,6 +268,9 @@ export class SessionManager {
   changeNetwork(id: string, req: NetworkPolicyRequest): NetworkPolicy {
     const live = this.access(id);
     const policy = changeSessionNetwork(this.opts.egress, live.egress, req);
+    // Kept with the record, so a restarted server reports the policy the session last had.
+    live.record.network = describePolicy(policy);
+    this.opts.records.save(live.record);
     this.opts.log({ session_id: id, network: describePolicy(policy) }, 'session network changed');
     return describePolicy(policy);
   }

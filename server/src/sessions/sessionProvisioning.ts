@@ -3,6 +3,7 @@
 // from layers and a seed), its record, and its limits (the server's, or
 // tighter). Whatever a failed step allocated is given back before it throws.
 import { randomBytes } from 'node:crypto';
+import type { NetworkPolicy } from '@astraforge/contract/networkPolicy';
 import type { CreateSessionRequest } from '@astraforge/contract/sandboxApi';
 import { AppError } from '../errors';
 import type { SandboxLimits } from '../sandboxes/sandboxProvider';
@@ -72,6 +73,8 @@ export interface NewRecordFields {
   hostUid: number;
   maxLifetimeSeconds?: number;
   labels?: Record<string, unknown>;
+  /** The session's egress policy, kept so a restarted server can still report it; none is left out. */
+  network: NetworkPolicy;
 }
 
 /** A running session's first record, its lease starting at `now`. */
@@ -89,6 +92,7 @@ export function newSessionRecord(f: NewRecordFields, now: number): SessionRecord
     cwd: WORKSPACE_ROOT,
     max_lifetime_seconds: f.maxLifetimeSeconds,
     labels: f.labels,
+    ...(f.network.mode !== 'none' ? { network: f.network } : {}),
   };
   if (f.maxLifetimeSeconds) record.expires_at = new Date(leaseEnd(record, now)).toISOString();
   return record;

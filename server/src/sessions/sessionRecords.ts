@@ -3,6 +3,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { NetworkPolicy } from '@astraforge/contract/networkPolicy';
 import { SessionStatus } from '@astraforge/contract/sandboxApi';
 
 export const SessionRecord = z.object({
@@ -21,6 +22,8 @@ export const SessionRecord = z.object({
   max_lifetime_seconds: z.number().int().optional(),
   /** What a client attached to the session (the toolkit API's metadata and settings). */
   labels: z.record(z.string(), z.unknown()).optional(),
+  /** The egress policy the session was given (and changed to), so a restarted server still reports it; unset for none. */
+  network: NetworkPolicy.optional(),
 });
 export type SessionRecord = z.infer<typeof SessionRecord>;
 

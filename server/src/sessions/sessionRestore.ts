@@ -1,7 +1,9 @@
 // A session as a restarted server lists it again, from the record a previous
 // process left: one that was running is reconciled as crashed (its processes
-// died with that server), and it stays listed until its tombstone expires.
+// died with that server), and it stays listed until its tombstone expires,
+// with the network policy it had (its traffic figures died with its proxy).
 import type { LiveSession } from './liveSession';
+import { idleNetworkInfo } from './sessionEgress';
 import type { SessionRecord } from './sessionRecords';
 
 export interface RestoreContext {
@@ -21,5 +23,6 @@ export function restoreSession(rec: SessionRecord, ctx: RestoreContext): LiveSes
     expiresAt: Date.parse(rec.expires_at),
     lastActivity: Date.parse(rec.expires_at),
     running: 0,
+    networkAtEnd: rec.network ? idleNetworkInfo(rec.network) : undefined,
   };
 }
