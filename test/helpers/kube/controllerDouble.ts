@@ -27,6 +27,8 @@ export interface ControllerOptions {
   bwrapPath?: string;
   /** How long a pod may take to answer its readiness probe. */
   podReadyTimeoutMs?: number;
+  /** The node's pod pids limit (kubelet's podPidsLimit); pods also get their container's memory and cpu limits as cgroups. */
+  podPidsLimit?: number;
 }
 
 interface Pod {
@@ -144,6 +146,7 @@ export class ControllerDouble {
       runnerBinary: this.o.runnerBinary,
       imageFiles: this.o.imageFiles,
       bwrapPath: this.o.bwrapPath,
+      podPidsLimit: this.o.podPidsLimit,
     });
     const templateAnnotations = spec.metadata?.annotations ?? {};
     proc.start();

@@ -1,0 +1,26 @@
+// Mocha's global fixture for ASTRAFORGE_TEST_SANDBOX=kubernetes: one cluster
+// double (the API server and controller doubles, seeded like
+// scripts/dev-cluster.sh) for the whole run, its KUBECONFIG handed to every
+// server the tests start, and everything it started stopped at the end.
+// Load it with `--require test/helpers/kube/clusterFixture.ts`. A KUBECONFIG
+// already set (dev-cluster.sh's, or a real cluster with agent-sandbox) is used
+// as it is and nothing is started.
+import { startDevCluster, type DevCluster } from './devCluster';
+
+let cluster: DevCluster | undefined;
+
+export async function mochaGlobalSetup(): Promise<void> {
+  if (process.env.ASTRAFORGE_TEST_SANDBOX !== 'kubernetes' || process.env.KUBECONFIG) return;
+  cluster = await startDevCluster();
+  process.env.KUBECONFIG = cluster.kubeconfig;
+  process.env.ASTRAFORGE_TEST_CLUSTER_DOUBLE = '1';
+}
+
+export async function mochaGlobalTeardown(): Promise<void> {
+  if (!cluster) return;
+  const c = cluster;
+  cluster = undefined;
+  delete process.env.KUBECONFIG;
+  delete process.env.ASTRAFORGE_TEST_CLUSTER_DOUBLE;
+  await c.stop();
+}
