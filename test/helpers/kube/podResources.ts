@@ -4,23 +4,13 @@
 // throttled as on a node. The cgroup is the server's own per-session kind
 // (cgroup v1 or v2, where this process may make one: root, or a delegated v2).
 import { createSessionCgroup, type SessionCgroup } from '../../../server/src/sandboxes/host/sessionCgroup';
+import { parseQuantity } from '../../../server/src/sandboxes/kubernetes/podMetrics';
+
+export { parseQuantity };
 
 export interface ContainerResources {
   limits?: Record<string, string | number>;
   requests?: Record<string, string | number>;
-}
-
-const BINARY: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
-const DECIMAL: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
-
-/** A Kubernetes quantity ("2Gi", "512M", "250m", "1e3", 2) as a number, or undefined when it is none. */
-export function parseQuantity(q: string | number | undefined): number | undefined {
-  if (q === undefined) return undefined;
-  if (typeof q === 'number') return Number.isFinite(q) ? q : undefined;
-  const m = /^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$/.exec(q.trim());
-  if (!m) return undefined;
-  const unit = m[2] ?? '';
-  return Number(m[1]) * (BINARY[unit] ?? DECIMAL[unit]);
 }
 
 export interface PodLimits {

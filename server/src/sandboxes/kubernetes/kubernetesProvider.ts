@@ -23,6 +23,7 @@ import { GatewayBridges, routeSourceTo } from './gatewayBridge';
 import { openRouterTunnel } from './routerTunnel';
 import { withTimeout } from '../withTimeout';
 import { podUsage } from './podUsage';
+import { PodMetricsReader } from './podMetrics';
 
 /** The sandbox image's runtime API port (the templates' AF_RUNTIME_API_PORT), where the router's tunnel ends. */
 const RUNTIME_API_PORT = 8888;
@@ -69,9 +70,12 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
   private readonly client: ClaimClient;
   private readonly live = new Map<string, KubernetesSandbox>();
   private readonly bridges: GatewayBridges;
+  /** @internal the cluster's own measure of each pod, where it has metrics-server. */
+  readonly metrics: PodMetricsReader;
 
   constructor(private readonly opts: KubernetesProviderOptions) {
     this.client = new ClaimClient(opts);
+    this.metrics = new PodMetricsReader(this.client);
     this.bridges = new GatewayBridges(opts.gatewayBridgePort);
   }
 
@@ -144,7 +148,7 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
         },
         deadline,
       );
-      const sandbox = new KubernetesSandbox(this, name, socket, runner, spec);
+      const sandbox = new KubernetesSandbox(this, name, ready.sandboxName, socket, runner, spec);
       await requireImageFiles(runner, spec.attachments?.readOnlyFiles ?? []).catch(async (e: Error) => {
         await sandbox.destroy();
         throw e;
@@ -246,6 +250,9 @@ async function requireImageFiles(runner: RunnerClient, files: { sandboxPath: str
   }
 }
 
+/** How long a stats call waits for the metrics API before it answers with the pod's own measure. */
+const METRICS_TIMEOUT_MS = 2000;
+
 /** How long a session's end may take to bring the pod's workspace back. */
 const FINAL_PULL_TIMEOUT_MS = 60_000;
 
@@ -258,6 +265,7 @@ class KubernetesSandbox extends RunnerSandbox {
   constructor(
     private readonly provider: KubernetesProvider,
     readonly claim: string,
+    private readonly sandboxName: string,
     private readonly socket: Duplex,
     runner: RunnerClient,
     private readonly spec: SandboxSpec,
@@ -282,9 +290,16 @@ class KubernetesSandbox extends RunnerSandbox {
     await pullWorkspace(this.runner, dir, this.spec.hostUid);
   }
 
-  /** Measured inside the pod (its cgroup, or its processes): no metrics-server or pod access needed. */
+  /**
+   * Memory from the pod's metrics (metrics.k8s.io) where the cluster has them, else as measured
+   * inside the pod (its cgroup, or its processes); CPU time and the limit always from inside.
+   */
   async usage(): Promise<SandboxUsage> {
-    return podUsage(this.runner, this.spec.limits.memoryBytes);
+    const [inside, metrics] = await Promise.all([
+      podUsage(this.runner, this.spec.limits.memoryBytes),
+      withTimeout(this.provider.metrics.read(this.sandboxName), METRICS_TIMEOUT_MS).catch(() => undefined),
+    ]);
+    return metrics ? { ...inside, memoryBytes: metrics.memoryBytes } : inside;
   }
 
   async destroy(): Promise<void> {
@@ -299,6 +314,7 @@ class KubernetesSandbox extends RunnerSandbox {
     }
     this.runner.close(new SandboxError('SANDBOX_GONE', 'the session was destroyed'));
     this.socket.destroy();
+    this.provider.metrics.forget(this.sandboxName);
     await this.provider.release(this, this.spec.workspaceDir);
   }
 }
