@@ -46,6 +46,13 @@ function testKubeconfig(): string {
   );
 }
 
+/** agent-sandbox's router, when the run names one (clusterFixture.ts's double with ASTRAFORGE_TEST_KUBE_ROUTER=1). */
+function routerEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ['ASTRAFORGE_KUBERNETES_ROUTER_URL', 'ASTRAFORGE_KUBERNETES_ROUTER_TOKEN']) if (process.env[k]) out[k] = process.env[k]!;
+  return out;
+}
+
 export async function startServer(opts: StartOptions = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'af-test-'));
   // ASTRAFORGE_TEST_SANDBOX=docker (or kubernetes) runs a suite against that provider instead of bubblewrap.
@@ -53,7 +60,7 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
   const config = sandbox ? { sandbox, ...opts.config } : opts.config;
   if (config) writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config));
   const apiKey = opts.env?.ASTRAFORGE_API_KEY ?? `test_${randomBytes(12).toString('hex')}`;
-  const kube = sandbox === 'kubernetes' ? { KUBECONFIG: testKubeconfig() } : {};
+  const kube = sandbox === 'kubernetes' ? { KUBECONFIG: testKubeconfig(), ...routerEnv() } : {};
   const child = spawn(process.execPath, [MAIN, '--port', String(opts.port ?? 0), '--data-dir', dataDir], {
     env: { PATH: process.env.PATH ?? '', ASTRAFORGE_LOG_LEVEL: 'warn', ...kube, ...opts.env, ASTRAFORGE_API_KEY: apiKey },
     stdio: ['ignore', 'pipe', 'pipe'],
