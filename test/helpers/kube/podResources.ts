@@ -32,7 +32,8 @@ export function podLimits(resources: ContainerResources | undefined, podPidsLimi
 
 /** The pod's cgroup, or undefined where this process cannot make one (the runner's rlimits still hold). */
 export function podCgroup(name: string, limits: PodLimits): SessionCgroup | undefined {
-  return createSessionCgroup(`kube-double-${process.pid}/${name}`, {
+  // One parent for every double's pods (each pod's group goes with it), named per process so two doubles never meet.
+  return createSessionCgroup(`kube-double/${process.pid}-${name}`, {
     // Unbounded dimensions get values no pod reaches: the kernel's own "max" is not one the helper writes.
     memoryBytes: limits.memoryBytes ?? 2 ** 50,
     cpus: limits.cpus ?? 1024,
