@@ -7,6 +7,8 @@
 # once the API answers, and runs until SIGTERM or SIGINT, then stops all it
 # started. Then:  KUBECONFIG=<path> node server/dist/main.js --sandbox kubernetes
 # ASTRAFORGE_DEV_CLUSTER_WARM=N sets every warm pool's size (0: cold starts).
+# ASTRAFORGE_DEV_CLUSTER_ROUTER=1 also starts agent-sandbox's router double and
+# prints ASTRAFORGE_KUBERNETES_ROUTER_URL=<url> after the KUBECONFIG line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v bwrap >/dev/null || { echo "dev-cluster: bubblewrap is missing (apt-get install -y bubblewrap)" >&2; exit 1; }

@@ -61,6 +61,11 @@ mocha_docker() { ASTRAFORGE_TEST_SANDBOX=docker npx mocha --require tsx/cjs --re
 count "server, client and unit tests" mocha 'test/server/**/*.test.ts' 'test/client/**/*.test.ts' 'test/unit/**/*.test.ts'
 count_docker "server suites against the docker provider (a real Docker engine)" mocha_docker 'test/server/**/*.test.ts'
 count_docker "docker provider tests (a real Docker engine)" mocha_docker 'test/docker/**/*.test.ts'
+# The shared server suites again with the kubernetes provider, against one cluster double for the pass.
+mocha_kube() { ASTRAFORGE_TEST_SANDBOX=kubernetes KUBECONFIG= npx mocha --require tsx/cjs --require test/helpers/kube/clusterFixture.ts --reporter spec --no-color "$@"; }
+count "server suites against the kubernetes provider (API server and controller doubles)" mocha_kube \
+  test/server/sandboxApi.contract.test.ts test/server/sandboxIsolation.test.ts test/server/runs.test.ts \
+  test/server/codexAgent.test.ts test/server/deepAgent.test.ts test/server/sessionLifecycle.test.ts
 count "extension host tests (a real VS Code: code-server)" npx tsx test/extension/runInCodeServer.ts
 count "end to end (Playwright, headless Chromium)" mocha 'test/e2e/**/*.test.ts'
 

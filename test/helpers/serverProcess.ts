@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findReadyLine } from '@astraforge/contract/serverReady';
 import { ServerExitedEarly } from '../../src/server/serverExitedEarly';
-import { startDevCluster, type DevCluster } from './kube/devCluster';
 
 export const REPO_ROOT = resolve(__dirname, '../..');
 const MAIN = join(REPO_ROOT, 'server/dist/main.js');
@@ -35,16 +34,23 @@ export interface ServerProcess {
   dispose(): Promise<void>;
 }
 
-let devCluster: Promise<DevCluster> | undefined;
-
 /**
- * The cluster a kubernetes suite runs against: KUBECONFIG's (scripts/dev-cluster.sh's, or a real
- * cluster with agent-sandbox), else the cluster double started once in this process.
+ * The cluster a kubernetes suite runs against: KUBECONFIG's, which test/helpers/kube/clusterFixture.ts
+ * sets to the cluster double it starts once for the run (or scripts/dev-cluster.sh's, or a real
+ * cluster with agent-sandbox).
  */
-async function testKubeconfig(): Promise<string> {
+function testKubeconfig(): string {
   if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
-  devCluster ??= startDevCluster();
-  return (await devCluster).kubeconfig;
+  throw new Error(
+    'ASTRAFORGE_TEST_SANDBOX=kubernetes needs a cluster: run mocha with --require test/helpers/kube/clusterFixture.ts, or set KUBECONFIG (scripts/dev-cluster.sh prints one)',
+  );
+}
+
+/** agent-sandbox's router, when the run names one (clusterFixture.ts's double with ASTRAFORGE_TEST_KUBE_ROUTER=1). */
+function routerEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ['ASTRAFORGE_KUBERNETES_ROUTER_URL', 'ASTRAFORGE_KUBERNETES_ROUTER_TOKEN']) if (process.env[k]) out[k] = process.env[k]!;
+  return out;
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<ServerProcess> {
@@ -54,7 +60,7 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
   const config = sandbox ? { sandbox, ...opts.config } : opts.config;
   if (config) writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config));
   const apiKey = opts.env?.ASTRAFORGE_API_KEY ?? `test_${randomBytes(12).toString('hex')}`;
-  const kube = sandbox === 'kubernetes' ? { KUBECONFIG: await testKubeconfig() } : {};
+  const kube = sandbox === 'kubernetes' ? { KUBECONFIG: testKubeconfig(), ...routerEnv() } : {};
   const child = spawn(process.execPath, [MAIN, '--port', String(opts.port ?? 0), '--data-dir', dataDir], {
     env: { PATH: process.env.PATH ?? '', ASTRAFORGE_LOG_LEVEL: 'warn', ...kube, ...opts.env, ASTRAFORGE_API_KEY: apiKey },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -56,12 +56,14 @@ describe('kubernetes deployment manifests', function () {
       'extensions.agents.x-k8s.io/sandboxclaims',
       'extensions.agents.x-k8s.io/sandboxtemplates',
       'extensions.agents.x-k8s.io/sandboxwarmpools',
+      'metrics.k8s.io/pods',
     ]);
     for (const r of rules) assert.ok(!r.verbs.includes('*') && !r.resources.some((x) => x.includes('*')));
     const claims = rules.find((r) => r.resources.includes('sandboxclaims'))!;
     assert.deepEqual([...claims.verbs].sort(), ['create', 'delete', 'get', 'list', 'patch', 'watch']);
-    for (const r of rules.filter((x) => !x.resources.includes('sandboxclaims')))
-      assert.deepEqual([...r.verbs].sort(), ['get', 'list', 'watch']);
+    const metrics = rules.find((r) => r.apiGroups.includes('metrics.k8s.io'))!;
+    assert.deepEqual(metrics.verbs, ['get']);
+    for (const r of rules.filter((x) => x !== claims && x !== metrics)) assert.deepEqual([...r.verbs].sort(), ['get', 'list', 'watch']);
     const [binding] = ofKind('RoleBinding');
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'astraforge-server', namespace: 'astraforge' }]);
     assert.equal(ofKind('Deployment')[0].spec.template.spec.serviceAccountName, 'astraforge-server');

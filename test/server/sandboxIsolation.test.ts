@@ -3,6 +3,10 @@
 // Docker engine): read host secrets, write system folders, reach
 // any network, gain privileges, see or touch other processes, escape through
 // paths; and hogs (fork bomb, memory, disk, output) that must stay contained.
+// With ASTRAFORGE_TEST_SANDBOX=kubernetes a pod's isolation is the cluster's:
+// the kube variants assert what holds for a pod (its own network and
+// loopback, its template's limits, its workspace back on the host only as the
+// session's uid) and say why where a check belongs to a host provider.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -10,6 +14,9 @@ import { join } from 'node:path';
 import { ApiClient } from '../helpers/apiClient';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
 import { until } from '../helpers/until';
+import { deployObjects } from '../helpers/kube/devCluster';
+import { parseQuantity } from '../helpers/kube/podResources';
+import { KUBE, pidsInNamespace, podPidNamespace, podsHaveTheirOwnNetwork, podsRunHere } from '../helpers/kube/podObservation';
 
 const MiB = 1024 * 1024;
 const DOCKER = process.env.ASTRAFORGE_TEST_SANDBOX === 'docker';
@@ -29,6 +36,15 @@ function processesOfUid(uid: number): number[] {
     }
   }
   return out;
+}
+
+/** The pod's memory limit in the deployed runc template (server/deploy/kubernetes), the double's too. */
+function podMemoryLimit(): number {
+  const template = deployObjects('sandbox-templates.yaml').find((o) => o.metadata.name === 'astraforge-runc');
+  const spec = template?.spec as { podTemplate: { spec: { containers: { resources?: { limits?: { memory?: string } } }[] } } };
+  const limit = parseQuantity(spec.podTemplate.spec.containers[0].resources?.limits?.memory);
+  if (!limit) throw new Error('the runc template names no memory limit');
+  return limit;
 }
 
 function rssOf(pid: number): number {
@@ -122,7 +138,15 @@ describe('sandbox isolation', function () {
 
     it('createsHostFilesOwnedByTheSandboxUidNeverRoot', async () => {
       await run('mkdir -p own/deep && echo x > own/deep/f');
-      const dir = join(server.dataDir, 'scratch', sid);
+      let dir = join(server.dataDir, 'scratch', sid);
+      if (KUBE) {
+        // A pod writes to its own disk; its files reach the host when the server brings the
+        // workspace back (before a diff, at the session's end), and those must be the session's uid's.
+        const pod = (await api.post('/v1/sessions', { workspace_id: 'own-files' })).body.id;
+        await api.exec(pod, 'mkdir -p own/deep && echo x > own/deep/f');
+        assert.equal((await api.delete(`/v1/sessions/${pod}`)).status, 200);
+        dir = join(server.dataDir, 'workspaces', 'own-files');
+      }
       const walk = (d: string): number[] =>
         readdirSync(d, { withFileTypes: true }).flatMap((e) => [
           statSync(join(d, e.name)).uid,
@@ -135,23 +159,48 @@ describe('sandbox isolation', function () {
   });
 
   describe('network', () => {
-    it('hasOnlyLoopback', async () => {
+    it('hasOnlyLoopback', async function () {
       const r = await run('cat /proc/net/dev');
       const ifaces = r.output
         .split('\n')
         .slice(2)
         .filter(Boolean)
         .map((l) => l.split(':')[0].trim());
+      if (KUBE) {
+        // A pod has one interface besides its own loopback: the CNI's, which is how the server
+        // reaches its runner. What that network lets it reach is the next test's and the cluster's.
+        if (!podsHaveTheirOwnNetwork()) this.skip(); // the double's pods share the host's network when not root
+        assert.equal(ifaces.filter((i) => i !== 'lo').length, 1, ifaces.join(' '));
+        assert.ok(ifaces.includes('lo'));
+        return;
+      }
       assert.deepEqual(ifaces, ['lo']);
     });
 
-    it('cannotReachTheServerPortOrTheOutsideWorld', async () => {
+    it('cannotReachTheServerPortOrTheOutsideWorld', async function () {
+      // Without root the cluster double's pods share the host's network: no stand-in for a pod's own.
+      if (KUBE && !podsHaveTheirOwnNetwork()) this.skip();
       const own = await run(`timeout 3 bash -c 'echo > /dev/tcp/127.0.0.1/${port()}' 2>&1; echo rc=$?`);
       assert.match(own.output, /rc=[1-9]/);
       assert.match(own.output, /refused|unreachable/i);
       const out = await run(`timeout 3 bash -c 'echo > /dev/tcp/1.1.1.1/53' 2>&1; echo rc=$?`);
       assert.match(out.output, /rc=[1-9]/);
       assert.match(out.output, /unreachable/i, 'fails at once for want of a route, not by a timeout');
+    });
+
+    it('cannotReachAnotherSandboxsRunnerOrRuntimeApi', async function () {
+      // Pods have addresses on a network; another session's pod must not reach its runner or its
+      // runtime API (a NetworkPolicy admits only the server; the double's pods see only their link).
+      if (!KUBE || !podsHaveTheirOwnNetwork()) this.skip(); // host providers have no network at all (hasOnlyLoopback)
+      const other = await api.createSession();
+      const ip = (await api.exec(other, 'hostname -i')).body.output.trim().split(/\s+/)[0];
+      assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
+      for (const p of [7070, 8888]) {
+        const r = await run(`timeout 3 bash -c 'echo > /dev/tcp/${ip}/${p}' 2>&1; echo rc=$?`);
+        assert.match(r.output, /rc=[1-9]/, `${ip}:${p} was reachable`);
+      }
+      assert.equal((await api.exec(other, 'echo mine')).body.output, 'mine\n');
+      await api.delete(`/v1/sessions/${other}`);
     });
   });
 
@@ -200,16 +249,23 @@ describe('sandbox isolation', function () {
   });
 
   describe('containment', () => {
-    it('containsAForkBomb', async () => {
+    it('containsAForkBomb', async function () {
       const bomber = await api.createSession();
       const uid = statSync(join(server.dataDir, 'scratch', bomber)).uid;
+      let processesOf = () => processesOfUid(uid);
+      if (KUBE) {
+        // A pod's processes run as the node's user for pods, not the session's uid: counted by its pid namespace.
+        if (!podsRunHere()) this.skip(); // a real cluster's pods are not on this host
+        const ns = await podPidNamespace(api, bomber);
+        processesOf = () => pidsInNamespace(ns);
+      }
       const r = await api.exec(bomber, ':(){ :|:& };:', 3000);
       assert.ok([200, 504].includes(r.status), JSON.stringify(r.body));
       // Watched until the bomb has filled most of its 64 slots; no count on the way may pass them.
       const counts: number[] = [];
       await until(
         () => `the bomb to fill its process slots (counted ${counts.join(', ')})`,
-        () => counts[counts.push(processesOfUid(uid).length) - 1] >= 40,
+        () => counts[counts.push(processesOf().length) - 1] >= 40,
         { timeoutMs: 10_000, intervalMs: 20 },
       );
       assert.ok(Math.max(...counts) <= 64, `${Math.max(...counts)} processes: the bomb did not stop at the limit`);
@@ -218,12 +274,16 @@ describe('sandbox isolation', function () {
       assert.equal(still.body.output, 'still-answering\n', JSON.stringify(still.body));
       await serverStillAnswers();
       assert.equal((await api.delete(`/v1/sessions/${bomber}`)).status, 200);
-      assert.deepEqual(processesOfUid(uid), [], 'destroying the session removes every bomb process');
+      await until('the pod to go', () => !KUBE || processesOf().length === 0, { timeoutMs: 10_000 });
+      assert.deepEqual(processesOf(), [], 'destroying the session removes every bomb process');
     });
 
     it('killsAMemoryHog', async () => {
-      const r = await run('python3 -c "x = bytearray(600 * 1024 * 1024); print(len(x))" 2>&1; echo rc=$?', 20_000);
-      assert.doesNotMatch(r.output, /^629145600$/m, 'allocated past the memory limit');
+      // A pod's memory is its template's limit (a SandboxClaim cannot set resources): the hog
+      // outgrows that, and the node's cgroup (the double's, as a kubelet sets it) must stop it.
+      const size = KUBE ? String(podMemoryLimit() + 512 * MiB) : '600 * 1024 * 1024';
+      const r = await run(`python3 -c "x = bytearray(${size}); print(len(x))" 2>&1; echo rc=$?`, 20_000);
+      assert.doesNotMatch(r.output, KUBE ? new RegExp(`^${size}$`, 'm') : /^629145600$/m, 'allocated past the memory limit');
       assert.match(r.output, /rc=(137|1)\b|MemoryError/);
       assert.equal((await run('echo alive')).output, 'alive\n');
       await serverStillAnswers();
@@ -280,11 +340,16 @@ describe('sandbox isolation', function () {
       // Host-side work for a session (its diff) runs as that session's uid and may meet links its
       // agent planted; the other workspaces must be closed to that uid by their folders' modes.
       if (process.getuid?.() !== 0) this.skip(); // not root: every sandbox is the server's own uid
-      const a = await api.createSession();
-      const b = await api.createSession();
+      // A pod's files reach the host when its workspace comes back (at a persistent workspace's
+      // session end); there, as for the other providers, each folder is its own session uid's.
+      const workspace = (name: string) => (KUBE ? { workspace_id: `${name}-${sid}` } : {});
+      const a = (await api.post('/v1/sessions', workspace('uid-a'))).body.id;
+      const b = (await api.post('/v1/sessions', workspace('uid-b'))).body.id;
       await api.exec(a, 'echo private > /workspace/mine.txt');
       await api.exec(b, 'touch /workspace/.probe');
-      const folderOf = (id: string) => join(server.dataDir, 'scratch', id);
+      if (KUBE) for (const id of [a, b]) assert.equal((await api.delete(`/v1/sessions/${id}`)).status, 200);
+      const folderOf = (id: string) =>
+        KUBE ? join(server.dataDir, 'workspaces', `${id === a ? 'uid-a' : 'uid-b'}-${sid}`) : join(server.dataDir, 'scratch', id);
       const uidB = statSync(join(folderOf(b), '.probe')).uid;
       assert.notEqual(uidB, statSync(join(folderOf(a), 'mine.txt')).uid);
       for (const cmd of [

@@ -1,5 +1,7 @@
 // Leases and the reaper, persistent workspaces, restarts after a crash, and
-// the errors that only a lifecycle can produce (410, 500).
+// the errors that only a lifecycle can produce (410, 500). On kubernetes a
+// session's processes are its pod's (found by the pod's pid namespace: pods
+// run as the node's user for pods, not as the session's host uid).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -10,13 +12,20 @@ import { instanceIdOf } from '../../server/src/instanceId';
 import { ApiClient } from '../helpers/apiClient';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
 import { until } from '../helpers/until';
+import { ClaimClient } from '../../server/src/sandboxes/kubernetes/claimClient';
+import { instanceSelector } from '../../server/src/sandboxes/kubernetes/claimSpec';
+import { KUBE, pidsInNamespace, podPidNamespace, podsRunHere } from '../helpers/kube/podObservation';
 
 /** Lets the clock move: the lease tests are about time passing. */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DOCKER = process.env.ASTRAFORGE_TEST_SANDBOX === 'docker';
 
-/** Live (not zombie) host pids whose real uid is this one. */
+/** On kubernetes, the pod (its pid namespace) of the session each host uid belongs to (see hostUidOf). */
+const podOfUid = new Map<number, string>();
+
+/** Live (not zombie) host pids whose real uid is this one (on kubernetes: of that uid's session's pod). */
 function pidsOfUid(uid: number): number[] {
+  if (KUBE) return pidsInNamespace(podOfUid.get(uid) ?? 'no pod');
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -34,11 +43,23 @@ function pidsOfUid(uid: number): number[] {
 
 /** The host uid a session's sandbox runs as, read from its scratch folder's owner via a file it creates. */
 async function hostUidOf(api: ApiClient, server: ServerProcess, id: string): Promise<number> {
-  await api.exec(id, 'touch /workspace/.uid-probe');
   const { statSync } = await import('node:fs');
+  if (KUBE) {
+    // The pod's files are on its own disk until its workspace comes back: the host folder's owner is
+    // the session's uid (the one host-side work for it runs as), and its processes are its pod's.
+    const uid = statSync(join(server.dataDir, 'scratch', id)).uid;
+    podOfUid.set(uid, await podPidNamespace(api, id));
+    return uid;
+  }
+  await api.exec(id, 'touch /workspace/.uid-probe');
   const candidates = [join(server.dataDir, 'scratch', id, '.uid-probe')];
   for (const c of candidates) if (existsSync(c)) return statSync(c).uid;
   throw new Error('cannot find the session folder');
+}
+
+/** These tests watch a session's processes on this host; a real cluster's pods run on its nodes. */
+function skipUnlessPodsRunHere(this: Mocha.Context): void {
+  if (KUBE && !podsRunHere()) this.skip();
 }
 
 describe('session lifecycle', function () {
@@ -51,7 +72,8 @@ describe('session lifecycle', function () {
     });
     after(async () => server?.dispose());
 
-    it('extendsTheLeaseOnEveryAccessAndReapsWhenItRunsOut', async () => {
+    it('extendsTheLeaseOnEveryAccessAndReapsWhenItRunsOut', async function () {
+      skipUnlessPodsRunHere.call(this);
       const created = await api.post('/v1/sessions', { ttl_seconds: 2 });
       const id = created.body.id;
       const uid = await hostUidOf(api, server, id);
@@ -140,7 +162,8 @@ describe('session lifecycle', function () {
   });
 
   describe('crash and restart', () => {
-    it('reportsSessionsOfAKilledServerAsCrashedAndLeaksNothing', async () => {
+    it('reportsSessionsOfAKilledServerAsCrashedAndLeaksNothing', async function () {
+      skipUnlessPodsRunHere.call(this);
       const dataDir = mkdtempSync(join(tmpdir(), 'af-restart-'));
       try {
         // Cold sessions (no warm pool), so the cgroup looked for below is this session's (s-<id>);
@@ -152,10 +175,13 @@ describe('session lifecycle', function () {
         await api1.exec(id, 'sleep 600 >/dev/null 2>&1 & setsid sleep 601 >/dev/null 2>&1 &');
         const persistent = (await api1.post('/v1/sessions', { workspace_id: 'survivor' })).body.id;
         await api1.exec(persistent, 'echo safe > kept.txt');
+        // A pod's workspace reaches the host when its session ends; what a pod held after that goes
+        // with the pod when its server dies (a warm pool's claim has no volume of its own to outlive it).
+        if (KUBE) assert.equal((await api1.delete(`/v1/sessions/${persistent}`)).status, 200);
         assert.ok(pidsOfUid(uid).length >= 2);
         await first.kill(); // SIGKILL: no cleanup code runs
-        // bubblewrap sandboxes die with the server; containers live on until the next start removes them.
-        if (!DOCKER) {
+        // bubblewrap sandboxes die with the server; containers and pods live on until the next start removes them.
+        if (!DOCKER && !KUBE) {
           await until('no sandbox process to outlive the dead server', () => pidsOfUid(uid).length === 0, { timeoutMs: 3000 });
         }
 
@@ -169,6 +195,14 @@ describe('session lifecycle', function () {
             // Only the session created after the restart may be there.
             assert.ok(survivors.length <= 1, `containers of the dead server left: ${left}`);
             assert.deepEqual(pidsOfUid(uid), [], 'no process of the dead session is left');
+          }
+          if (KUBE) {
+            const claims = new ClaimClient({ kubeconfig: process.env.KUBECONFIG });
+            const { items } = await claims.list({ labelSelector: instanceSelector(instanceIdOf(dataDir)) });
+            // Only the session created after the restart may be there.
+            assert.ok(items.length <= 1, `claims of the dead server left: ${items.map((c) => c.metadata.name).join(', ')}`);
+            // The claims went at start-up; the controller then stops their pods.
+            await until("the dead session's pod to stop", () => pidsOfUid(uid).length === 0, { timeoutMs: 10_000 });
           }
           const api2 = new ApiClient(second.url, second.apiKey);
           const info = await api2.get(`/v1/sessions/${id}`);
@@ -201,7 +235,8 @@ describe('session lifecycle', function () {
   });
 
   describe('several servers on one host', () => {
-    it('neverShareUidsOrCleanUpEachOthersSandboxes', async () => {
+    it('neverShareUidsOrCleanUpEachOthersSandboxes', async function () {
+      skipUnlessPodsRunHere.call(this);
       const a = await startServer();
       const bDir = mkdtempSync(join(tmpdir(), 'af-second-'));
       try {
@@ -231,7 +266,11 @@ describe('session lifecycle', function () {
     it('answersInternalErrorWithTheEnvelopeWhenTheSandboxCannotStart', async () => {
       // A sandbox that cannot start: no bwrap binary, or a network Docker does not have.
       const server = await startServer({
-        config: DOCKER ? { docker: { networkMode: 'astraforge-no-such-network' } } : { bwrapPath: '/nonexistent/bwrap' },
+        config: KUBE
+          ? { kubernetes: { warmPool: 'astraforge-no-such-pool' } }
+          : DOCKER
+            ? { docker: { networkMode: 'astraforge-no-such-network' } }
+            : { bwrapPath: '/nonexistent/bwrap' },
       });
       try {
         const api = new ApiClient(server.url, server.apiKey);

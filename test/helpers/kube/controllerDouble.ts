@@ -27,6 +27,10 @@ export interface ControllerOptions {
   bwrapPath?: string;
   /** How long a pod may take to answer its readiness probe. */
   podReadyTimeoutMs?: number;
+  /** The node's pod pids limit (kubelet's podPidsLimit); pods also get their container's memory and cpu limits as cgroups. */
+  podPidsLimit?: number;
+  /** How often each claimed pod's PodMetrics is written from its cgroup, as metrics-server scrapes (0: never). */
+  podMetricsIntervalMs?: number;
 }
 
 interface Pod {
@@ -60,6 +64,8 @@ export class ControllerDouble {
   private readonly failures: InjectedFailure[] = [];
   private queue: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
+  private metricsTimer: NodeJS.Timeout | undefined;
+  private readonly lastCpu = new Map<string, { usec: number; at: number }>();
   private stopped = false;
   /** How claims were served, for tests and the bench. */
   readonly launches = { warm: 0, cold: 0 };
@@ -76,11 +82,46 @@ export class ControllerDouble {
     for (const pool of this.o.api.store.list(this.o.api.kind('SandboxWarmPool'), undefined)) {
       this.enqueue(() => this.reconcilePool(pool.metadata.namespace!, pool.metadata.name));
     }
+    const every = this.o.podMetricsIntervalMs ?? 1000;
+    if (every > 0) {
+      this.metricsTimer = setInterval(() => this.writePodMetrics(), every);
+      this.metricsTimer.unref();
+    }
+  }
+
+  /** metrics-server's view of each claimed pod: its cgroup's memory and its CPU rate since the last scrape. */
+  private writePodMetrics(): void {
+    const kind = this.o.api.kind('PodMetrics');
+    for (const [key, pod] of this.bound) {
+      const cgroup = pod.proc.cgroup;
+      if (!cgroup || !pod.isReady) continue;
+      const ns = key.split('/')[0];
+      const now = Date.now();
+      const usec = cgroup.cpuUsageUsec();
+      const last = this.lastCpu.get(pod.name);
+      this.lastCpu.set(pod.name, { usec, at: now });
+      const nanocores = last && now > last.at ? Math.round(((usec - last.usec) * 1000) / ((now - last.at) / 1000)) : 0;
+      const metrics = {
+        metadata: { name: pod.name, namespace: ns, labels: {} },
+        timestamp: new Date(now).toISOString().replace(/\.\d+Z$/, 'Z'),
+        window: `${Math.max(1, Math.round((this.o.podMetricsIntervalMs ?? 1000) / 1000))}s`,
+        containers: [
+          { name: 'sandbox', usage: { cpu: `${Math.max(0, nanocores)}n`, memory: `${Math.ceil(cgroup.memoryBytes() / 1024)}Ki` } },
+        ],
+      };
+      try {
+        const current = this.o.api.store.get(kind, ns, pod.name);
+        this.o.api.store.update(kind, ns, { ...metrics, metadata: { ...current.metadata, resourceVersion: undefined } }, 'main');
+      } catch {
+        this.o.api.store.create(kind, ns, metrics);
+      }
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
+    clearInterval(this.metricsTimer);
     for (const t of this.expiries.values()) clearTimeout(t);
     await this.queue.catch(() => undefined);
     const pods = [...this.bound.values(), ...[...this.warm.values()].flat()];
@@ -144,6 +185,7 @@ export class ControllerDouble {
       runnerBinary: this.o.runnerBinary,
       imageFiles: this.o.imageFiles,
       bwrapPath: this.o.bwrapPath,
+      podPidsLimit: this.o.podPidsLimit,
     });
     const templateAnnotations = spec.metadata?.annotations ?? {};
     proc.start();
@@ -351,6 +393,8 @@ export class ControllerDouble {
     const sandboxName = this.sandboxOf.get(`${ns}/${name}`) ?? name;
     this.sandboxOf.delete(`${ns}/${name}`);
     if (this.find('Sandbox', ns, sandboxName)) this.o.api.store.delete(this.o.api.kind('Sandbox'), ns, sandboxName);
+    if (pod && this.find('PodMetrics', ns, pod.name)) this.o.api.store.delete(this.o.api.kind('PodMetrics'), ns, pod.name);
+    if (pod) this.lastCpu.delete(pod.name);
     await pod?.proc.stop();
   }
 }

@@ -19,6 +19,8 @@ export interface DevClusterOptions {
   /** Overrides every warm pool's replicas (0: every claim starts cold). */
   warmPoolReplicas?: number;
   runnerBinary?: string;
+  /** How often the controller writes claimed pods' PodMetrics (0: never; tests write their own). */
+  podMetricsIntervalMs?: number;
   port?: number;
   dir?: string;
 }
@@ -53,6 +55,7 @@ export async function startDevCluster(o: DevClusterOptions = {}): Promise<DevClu
       ...(codexBinary() ? [{ host: codexBinary()!, path: '/.astraforge/bin/codex' }] : []),
     ],
     dir: join(kube.dir, 'pods'),
+    podMetricsIntervalMs: o.podMetricsIntervalMs,
   });
   controller.start();
   for (const file of SEEDED) {

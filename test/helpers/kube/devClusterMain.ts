@@ -1,8 +1,11 @@
 // scripts/dev-cluster.sh's process: starts the cluster double, prints
 // `KUBECONFIG=<path>` once the API answers, and stops everything on SIGTERM
-// or SIGINT. ASTRAFORGE_DEV_CLUSTER_WARM sets every warm pool's replicas.
+// or SIGINT. ASTRAFORGE_DEV_CLUSTER_WARM sets every warm pool's replicas;
+// ASTRAFORGE_DEV_CLUSTER_ROUTER=1 also starts agent-sandbox's router double
+// and prints `ASTRAFORGE_KUBERNETES_ROUTER_URL=<url>` after the KUBECONFIG line.
 import { request } from 'node:https';
 import { startDevCluster } from './devCluster';
+import { startRouterDouble } from './routerDouble';
 
 async function answers(url: string, token: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -22,11 +25,14 @@ async function main(): Promise<void> {
     port: Number(process.env.ASTRAFORGE_DEV_CLUSTER_PORT ?? 0),
   });
   while (!(await answers(cluster.kube.url, cluster.kube.token))) await new Promise((r) => setTimeout(r, 50));
+  const router = process.env.ASTRAFORGE_DEV_CLUSTER_ROUTER === '1' ? await startRouterDouble({ api: cluster.kube.api }) : undefined;
   process.stdout.write(`KUBECONFIG=${cluster.kubeconfig}\n`);
+  if (router) process.stdout.write(`ASTRAFORGE_KUBERNETES_ROUTER_URL=${router.url}\n`);
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    await router?.router.stop();
     await cluster.stop().catch((e: Error) => process.stderr.write(`dev-cluster: ${e.message}\n`));
     process.exit(0);
   };

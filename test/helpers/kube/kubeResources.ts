@@ -80,6 +80,22 @@ export const KINDS: KubeKind[] = [
   },
 ];
 
+/**
+ * metrics-server's PodMetrics (metrics.k8s.io/v1beta1, plural "pods"): read-only on a real cluster,
+ * written here by the controller double from each pod's cgroup (or by a test).
+ */
+KINDS.push({
+  group: 'metrics.k8s.io',
+  version: 'v1beta1',
+  kind: 'PodMetrics',
+  plural: 'pods',
+  singular: '',
+  shortNames: [],
+  namespaced: true,
+  statusSubresource: false,
+  required: [],
+});
+
 /** The plain kinds a deployment of the server holds (server/deploy/kubernetes), stored as given: no controllers act on them. */
 const PLAIN: [group: string, version: string, kind: string, plural: string, shortNames: string[]][] = [
   ['', 'v1', 'ServiceAccount', 'serviceaccounts', ['sa']],

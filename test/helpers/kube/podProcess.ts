@@ -10,6 +10,8 @@ import { chmodSync, chownSync, existsSync, mkdirSync, renameSync, rmSync, writeF
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { PodNetwork } from './podNetwork';
+import type { SessionCgroup } from '../../../server/src/sandboxes/host/sessionCgroup';
+import { podCgroup, podLimits, type ContainerResources } from './podResources';
 
 /** Where the image keeps af-runner (server/deploy/images/sandbox.Dockerfile). */
 export const IMAGE_RUNNER_PATH = '/opt/astraforge/bin/af-runner';
@@ -21,6 +23,7 @@ export interface PodContainer {
   args?: string[];
   env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   volumeMounts?: { name: string; mountPath: string }[];
+  resources?: ContainerResources;
 }
 
 export interface PodSpecLike {
@@ -38,7 +41,12 @@ export interface PodStart {
   /** More of the image's files: host file -> path in the pod (the entrypoint, the runtime API). */
   imageFiles?: { host: string; path: string }[];
   bwrapPath?: string;
+  /** The node's pod pids limit (kubelet's podPidsLimit). */
+  podPidsLimit?: number;
 }
+
+/** kubelet's podPidsLimit in the double when the controller names none. */
+export const DEFAULT_POD_PIDS_LIMIT = 1024;
 
 export class PodProcess {
   private child: ChildProcess | undefined;
@@ -47,6 +55,8 @@ export class PodProcess {
   private resolveExit!: () => void;
   readonly port: number;
   private readonly podinfo: string;
+  /** The pod's cgroup (its container's limits), where this process may make one. */
+  cgroup: SessionCgroup | undefined;
 
   constructor(private readonly o: PodStart) {
     this.exited = new Promise((r) => (this.resolveExit = r));
@@ -130,13 +140,19 @@ export class PodProcess {
       '--chdir', '/workspace',
     ];
     const enter = this.o.network.enter(POD_HOST_UID);
-    const [file, ...prefix] = [...enter.command, this.o.bwrapPath ?? 'bwrap'];
+    // As a kubelet does, the pod's processes start in its cgroup: the first one waits for a line
+    // on stdin, sent once it has been moved there, so nothing it starts is left outside.
+    this.cgroup = podCgroup(this.o.name, podLimits(container.resources, this.o.podPidsLimit ?? DEFAULT_POD_PIDS_LIMIT));
+    const [file, ...prefix] = ['sh', '-c', 'read -r _; exec "$@" </dev/null', 'sh', ...enter.command, this.o.bwrapPath ?? 'bwrap'];
     const child = spawn(file, [...prefix, '--args', '3', '--', ...command], {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
       ...(enter.spawnAsUid ? { uid: POD_HOST_UID, gid: POD_HOST_UID } : {}),
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
       cwd: '/',
     });
+    if (child.pid) this.cgroup?.addProcess(child.pid);
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end('\n');
     const argsPipe = child.stdio[3] as NodeJS.WritableStream & { on(e: 'error', f: () => void): void };
     argsPipe.on('error', () => undefined);
     argsPipe.end(Buffer.from(options.map((a) => `${a}\0`).join('')));
@@ -172,6 +188,7 @@ export class PodProcess {
   async stop(): Promise<void> {
     if (this.alive) this.child!.kill('SIGKILL');
     if (this.child) await this.exited;
+    this.cgroup?.remove();
     this.o.network.destroy();
     rmSync(this.o.dir, { recursive: true, force: true });
   }

@@ -1,13 +1,17 @@
 // The provider's only way to the cluster: SandboxClaims in one namespace,
 // through @kubernetes/client-node (kubeconfig or in-cluster service
 // account). Create, list (with the list's resourceVersion), watch from a
-// resourceVersion, merge-patch, delete; errors carry the API's Status.
+// resourceVersion, merge-patch, delete; errors carry the API's Status. Read
+// only: a claim's Sandbox (for its pod's name) and that pod's PodMetrics.
 import { readFileSync } from 'node:fs';
 import type * as k8s from '@kubernetes/client-node';
 
 export const CLAIM_GROUP = 'extensions.agents.x-k8s.io';
 export const CLAIM_VERSION = 'v1beta1';
 export const CLAIM_PLURAL = 'sandboxclaims';
+export const SANDBOX_GROUP = 'agents.x-k8s.io';
+/** agent-sandbox's annotation on a Sandbox naming its pod (an adopted warm pod keeps its own name). */
+export const POD_NAME_ANNOTATION = 'agents.x-k8s.io/pod-name';
 const IN_CLUSTER_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 export interface Condition {
@@ -94,6 +98,33 @@ export class ClaimClient {
   async mergePatch(name: string, patch: object): Promise<void> {
     const options = this.lib.setHeaderOptions('Content-Type', this.lib.PatchStrategy.MergePatch);
     await call(() => this.api.patchNamespacedCustomObject({ ...this.base(), name, body: patch }, options));
+  }
+
+  /** The pod behind a Sandbox: the one its annotation names, else the Sandbox's own name (agent-sandbox's rule). */
+  async podOf(sandboxName: string): Promise<string> {
+    const sandbox = (await call(() =>
+      this.api.getNamespacedCustomObject({
+        group: SANDBOX_GROUP,
+        version: CLAIM_VERSION,
+        namespace: this.namespace,
+        plural: 'sandboxes',
+        name: sandboxName,
+      }),
+    )) as { metadata?: { annotations?: Record<string, string> } };
+    return sandbox.metadata?.annotations?.[POD_NAME_ANNOTATION] ?? sandboxName;
+  }
+
+  /** metrics.k8s.io's PodMetrics of a pod (metrics-server's last scrape). */
+  async podMetrics(pod: string): Promise<unknown> {
+    return call(() =>
+      this.api.getNamespacedCustomObject({
+        group: 'metrics.k8s.io',
+        version: 'v1beta1',
+        namespace: this.namespace,
+        plural: 'pods',
+        name: pod,
+      }),
+    );
   }
 
   /** Deletes a claim; one already gone is no error. */

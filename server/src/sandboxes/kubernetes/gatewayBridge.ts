@@ -2,9 +2,10 @@
 // so its runner's relay (the agent's 127.0.0.1:<port> in the pod) connects
 // to the server over TCP instead, and this bridge passes each connection on
 // to the gateway's unix socket. It listens on the address the server has on
-// the pod network (the local end of its runner connection), so it is not
+// the pod network (the source address of its route to the pod), so it is not
 // offered anywhere else; the gateway itself checks each request's per-run
 // token, which dies with the run.
+import { createSocket } from 'node:dgram';
 import { connect, createServer, type Server } from 'node:net';
 
 export interface BridgeAddress {
@@ -69,4 +70,20 @@ export class GatewayBridges {
 export function localIPv4(address: string | undefined): string | undefined {
   const a = address?.replace(/^::ffff:/, '');
   return a && /^\d{1,3}(\.\d{1,3}){3}$/.test(a) ? a : undefined;
+}
+
+/**
+ * The address this host sends from to `podIp`: the server's own on the pod network, whether
+ * the runner is reached directly or through the router. A connected UDP socket sends nothing.
+ */
+export function routeSourceTo(podIp: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = createSocket(podIp.includes(':') ? 'udp6' : 'udp4');
+    const done = (a: string | undefined) => {
+      s.close();
+      resolve(a);
+    };
+    s.once('error', () => done(undefined));
+    s.connect(9, podIp, () => done(localIPv4(s.address().address)));
+  });
 }

@@ -7,7 +7,7 @@
 // three. The claim is deleted when the session ends; claims labelled with
 // this server that no session owns are deleted at start-up.
 import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { RunnerClient, RunnerExecOptions } from '../runnerProtocol';
 import { PodQuota } from './podQuota';
 import { RunnerSandbox } from '../runnerSandbox';
@@ -18,10 +18,15 @@ import { waitForReadyClaim } from './claimReadiness';
 import { claimFor, instanceSelector, shutdownTime } from './claimSpec';
 import { pullWorkspace, pushWorkspace } from './podWorkspace';
 import type { PodWorkspaces } from './podWorkspaceDiffer';
-import { connectRunner } from './runnerConnection';
-import { GatewayBridges, localIPv4 } from './gatewayBridge';
+import { connectRunner, tcpDial, type RunnerEndpoint } from './runnerConnection';
+import { GatewayBridges, routeSourceTo } from './gatewayBridge';
+import { openRouterTunnel } from './routerTunnel';
 import { withTimeout } from '../withTimeout';
 import { podUsage } from './podUsage';
+import { PodMetricsReader } from './podMetrics';
+
+/** The sandbox image's runtime API port (the templates' AF_RUNTIME_API_PORT), where the router's tunnel ends. */
+const RUNTIME_API_PORT = 8888;
 
 /** Names Sandkasten and toolkit clients ask for; the default pool's image has what each promises. */
 const SDK_IMAGE_NAMES = ['base', 'python', 'node', 'sandbox-runtime:base', 'sandbox-runtime:python', 'sandbox-runtime:node'];
@@ -40,7 +45,24 @@ export interface KubernetesProviderOptions extends KubeTarget {
   claimLeaseSeconds: number;
   /** The port pods reach the model gateway on, at the server's pod-network address (0: any free one). */
   gatewayBridgePort: number;
+  /** agent-sandbox's router: runners are reached through it (X-Sandbox-ID/-Namespace/-Port) instead of at their pod IPs. */
+  router?: KubernetesRouter;
   log?: (obj: Record<string, unknown>, msg: string) => void;
+}
+
+export interface KubernetesRouter {
+  /** The router's Service URL, e.g. http://sandbox-router-svc.agent-sandbox-system.svc:8080. */
+  url: string;
+  /** The router's ROUTER_AUTH_TOKEN, sent as a bearer token. */
+  token?: string;
+  /** The pod port it connects to: the runtime API's, which bridges to af-runner (8888). */
+  port?: number;
+}
+
+/** The router from the environment (ASTRAFORGE_KUBERNETES_ROUTER_URL, _TOKEN), where the config names none. */
+export function routerFromEnv(env: NodeJS.ProcessEnv = process.env): KubernetesRouter | undefined {
+  const url = env.ASTRAFORGE_KUBERNETES_ROUTER_URL;
+  return url ? { url, ...(env.ASTRAFORGE_KUBERNETES_ROUTER_TOKEN ? { token: env.ASTRAFORGE_KUBERNETES_ROUTER_TOKEN } : {}) } : undefined;
 }
 
 export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
@@ -48,14 +70,18 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
   private readonly client: ClaimClient;
   private readonly live = new Map<string, KubernetesSandbox>();
   private readonly bridges: GatewayBridges;
+  /** @internal the cluster's own measure of each pod, where it has metrics-server. */
+  readonly metrics: PodMetricsReader;
 
   constructor(private readonly opts: KubernetesProviderOptions) {
     this.client = new ClaimClient(opts);
+    this.metrics = new PodMetricsReader(this.client);
     this.bridges = new GatewayBridges(opts.gatewayBridgePort);
   }
 
   /** Loads the configuration and checks the API answers, or fails with what to do. */
-  static async connect(opts: KubernetesProviderOptions): Promise<KubernetesProvider> {
+  static async connect(options: KubernetesProviderOptions): Promise<KubernetesProvider> {
+    const opts = { ...options, router: options.router ?? routerFromEnv() };
     let provider: KubernetesProvider;
     try {
       provider = new KubernetesProvider(opts);
@@ -115,15 +141,14 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
       const relay = spec.attachments?.loopbackRelay;
       const { socket, runner } = await connectRunner(
         {
-          host: ready.podIP,
-          port: this.opts.runnerPort,
+          ...this.runnerRoute(ready.podIP, ready.sandboxName),
           token,
-          lineSuffix: async (sock) =>
-            `${relay ? await this.relaySuffix(sock.localAddress, relay.hostSocket, relay.port) : ''}${limitsSuffix(spec.limits)}`,
+          lineSuffix: async () =>
+            `${relay ? await this.relaySuffix(ready.podIP, relay.hostSocket, relay.port) : ''}${limitsSuffix(spec.limits)}`,
         },
         deadline,
       );
-      const sandbox = new KubernetesSandbox(this, name, socket, runner, spec);
+      const sandbox = new KubernetesSandbox(this, name, ready.sandboxName, socket, runner, spec);
       await requireImageFiles(runner, spec.attachments?.readOnlyFiles ?? []).catch(async (e: Error) => {
         await sandbox.destroy();
         throw e;
@@ -144,10 +169,21 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
     }
   }
 
+  /** The pod's runner: at its IP, or through agent-sandbox's router by the Sandbox's name. */
+  private runnerRoute(podIP: string, sandboxName: string): Pick<RunnerEndpoint, 'dial' | 'where'> {
+    const router = this.opts.router;
+    if (!router) return { dial: tcpDial(podIP, this.opts.runnerPort), where: `${podIP}:${this.opts.runnerPort}` };
+    const target = { ...router, sandbox: sandboxName, namespace: this.client.namespace, port: router.port ?? RUNTIME_API_PORT };
+    return {
+      dial: (timeoutMs) => openRouterTunnel(target, timeoutMs),
+      where: `Sandbox "${sandboxName}" through the router at ${router.url}`,
+    };
+  }
+
   /** The token line's relay part: the pod's relay port and this server's bridge to the gateway, where the pod reaches it. */
-  private async relaySuffix(localAddress: string | undefined, hostSocket: string, podPort: number): Promise<string> {
-    const host = localIPv4(localAddress);
-    if (!host) throw new SandboxError('START_FAILED', `the gateway relay needs an IPv4 pod network (the server is ${localAddress} there)`);
+  private async relaySuffix(podIP: string, hostSocket: string, podPort: number): Promise<string> {
+    const host = await routeSourceTo(podIP);
+    if (!host) throw new SandboxError('START_FAILED', `the gateway relay needs an IPv4 route to the pod (${podIP})`);
     const bridge = await this.bridges.addressFor(host, hostSocket);
     return ` relay=${podPort},${bridge.host}:${bridge.port}`;
   }
@@ -214,6 +250,9 @@ async function requireImageFiles(runner: RunnerClient, files: { sandboxPath: str
   }
 }
 
+/** How long a stats call waits for the metrics API before it answers with the pod's own measure. */
+const METRICS_TIMEOUT_MS = 2000;
+
 /** How long a session's end may take to bring the pod's workspace back. */
 const FINAL_PULL_TIMEOUT_MS = 60_000;
 
@@ -226,7 +265,8 @@ class KubernetesSandbox extends RunnerSandbox {
   constructor(
     private readonly provider: KubernetesProvider,
     readonly claim: string,
-    private readonly socket: Socket,
+    private readonly sandboxName: string,
+    private readonly socket: Duplex,
     runner: RunnerClient,
     private readonly spec: SandboxSpec,
   ) {
@@ -250,9 +290,16 @@ class KubernetesSandbox extends RunnerSandbox {
     await pullWorkspace(this.runner, dir, this.spec.hostUid);
   }
 
-  /** Measured inside the pod (its cgroup, or its processes): no metrics-server or pod access needed. */
+  /**
+   * Memory from the pod's metrics (metrics.k8s.io) where the cluster has them, else as measured
+   * inside the pod (its cgroup, or its processes); CPU time and the limit always from inside.
+   */
   async usage(): Promise<SandboxUsage> {
-    return podUsage(this.runner, this.spec.limits.memoryBytes);
+    const [inside, metrics] = await Promise.all([
+      podUsage(this.runner, this.spec.limits.memoryBytes),
+      withTimeout(this.provider.metrics.read(this.sandboxName), METRICS_TIMEOUT_MS).catch(() => undefined),
+    ]);
+    return metrics ? { ...inside, memoryBytes: metrics.memoryBytes } : inside;
   }
 
   async destroy(): Promise<void> {
@@ -267,6 +314,7 @@ class KubernetesSandbox extends RunnerSandbox {
     }
     this.runner.close(new SandboxError('SANDBOX_GONE', 'the session was destroyed'));
     this.socket.destroy();
+    this.provider.metrics.forget(this.sandboxName);
     await this.provider.release(this, this.spec.workspaceDir);
   }
 }

@@ -4,7 +4,7 @@
 // pod when the session starts, the pod's back into the host folder before a
 // diff. The tar that comes back is the sandbox's output: it is extracted by
 // GNU tar as the session's own unprivileged uid, owners dropped, into a
-// folder emptied first.
+// folder emptied first that keeps its own mode.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -78,5 +78,9 @@ export async function pullWorkspace(runner: RunnerClient, hostDir: string, hostU
     throw new SandboxError('LIMIT', `the workspace is larger than ${MAX_PULL_BYTES} bytes as a tar; the diff was not computed`);
   }
   for (const name of readdirSync(hostDir)) rmSync(join(hostDir, name), { recursive: true, force: true });
-  await runTool(['-x', '-f', '-', '-C', hostDir, '--no-same-owner', '--delay-directory-restore'], { uid: hostUid, input: archive.content });
+  // --no-overwrite-dir: the host folder keeps its own mode (0700, closed to other sessions' uids), not the pod's /workspace's.
+  await runTool(['-x', '-f', '-', '-C', hostDir, '--no-same-owner', '--no-overwrite-dir', '--delay-directory-restore'], {
+    uid: hostUid,
+    input: archive.content,
+  });
 }
