@@ -4,6 +4,10 @@
 // whole in memory, and a run later extracts only that archive into its
 // workspace. The archive's mtime is when the snapshot was last used, for the
 // janitor (snapshotJanitor.ts).
+//
+// Incremental snapshots (plan, then ingestPlanned) take only the contents the
+// server lacks and assemble the same canonical archive from them and from the
+// archives it keeps (heldContents.ts, deltaIngest.ts).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -15,6 +19,10 @@ import { extract } from 'tar-stream';
 import { AppError } from '../errors';
 import { cleanPath } from './archivePaths';
 import { repackValidated, type ArchiveLimits, type SnapshotManifestEntry } from './canonicalArchive';
+import { assembleArchive, receiveContents } from './deltaIngest';
+import { HeldContents } from './heldContents';
+import { checkPlan, PlanRegistry } from './snapshotPlans';
+import type { SnapshotPlan, SnapshotPlanRequest } from '@astraforge/contract/snapshotDelta';
 import { SnapshotError } from './snapshotError';
 
 export { SnapshotError, SnapshotTooLarge } from './snapshotError';
@@ -41,6 +49,11 @@ export interface StoredSnapshot {
 
 const ID_PATTERN = /^[a-f0-9]{24}$/;
 const ARCHIVE = 'snapshot.tar';
+/** How long a plan waits for its upload, and how many may wait at once. */
+const PLAN_TTL_MS = 10 * 60_000;
+const MAX_PENDING_PLANS = 16;
+/** Snapshots whose contents plans reuse: the newest few (a workspace's previous Send is among them). */
+const HELD_SNAPSHOTS = 4;
 
 /** The answer for a run whose snapshot the retention rules removed. */
 export class SnapshotGone extends AppError {
@@ -57,6 +70,8 @@ export class SnapshotStore {
   private readonly ingesting = new Set<string>();
   private readonly ingestListeners: Array<(info: SnapshotInfo) => void> = [];
   private readonly deleteListeners: Array<(id: string) => void> = [];
+  private readonly held = new HeldContents(this, HELD_SNAPSHOTS);
+  private readonly plans = new PlanRegistry(PLAN_TTL_MS, MAX_PENDING_PLANS);
 
   constructor(
     private readonly dir: string,
@@ -127,6 +142,7 @@ export class SnapshotStore {
   delete(id: string): void {
     if (!ID_PATTERN.test(id)) return;
     rmSync(join(this.dir, id), { recursive: true, force: true });
+    this.held.forget(id);
     for (const l of this.deleteListeners) l(id);
   }
 
@@ -178,16 +194,7 @@ export class SnapshotStore {
     body.pipe(source);
     try {
       const { manifest } = await repackValidated(source, opts.gzip, join(root, ARCHIVE), this.limits);
-      const info: SnapshotInfo = {
-        snapshot_id: id,
-        files: manifest.filter((e) => e.type === 'file').length,
-        bytes: manifest.reduce((n, e) => n + e.size, 0),
-      };
-      writeFileSync(join(root, 'manifest.json'), JSON.stringify(manifest));
-      writeFileSync(join(root, 'info.json'), JSON.stringify(info));
-      this.ingesting.delete(id);
-      for (const l of this.ingestListeners) l(info);
-      return info;
+      return this.stored(id, manifest);
     } catch (e) {
       rmSync(root, { recursive: true, force: true });
       this.ingesting.delete(id);
@@ -197,6 +204,71 @@ export class SnapshotStore {
     } finally {
       body.off('error', onBodyError);
     }
+  }
+
+  /**
+   * The first half of an incremental snapshot: checks the whole manifest as an
+   * upload's entries are checked, and answers which contents the upload must
+   * carry (those no kept snapshot of this server holds).
+   */
+  plan(req: SnapshotPlanRequest): SnapshotPlan {
+    const checked = checkPlan(req.files, this.limits);
+    if (req.base_snapshot_id && ID_PATTERN.test(req.base_snapshot_id) && this.get(req.base_snapshot_id))
+      this.held.include(req.base_snapshot_id);
+    const missing = new Set<string>();
+    let missingBytes = 0;
+    for (const [sha, size] of checked.contents)
+      if (!this.held.get(sha)) {
+        missing.add(sha);
+        missingBytes += size;
+      }
+    const plan = this.plans.add(checked, missing);
+    return { plan_id: plan.id, missing: [...missing], missing_bytes: missingBytes, expires_at: new Date(plan.expiresAt).toISOString() };
+  }
+
+  /** The second half: the plan's missing contents (a tar of files named by hash), then the snapshot assembled. */
+  async ingestPlanned(planId: string, body: NodeJS.ReadableStream, opts: { gzip: boolean }): Promise<SnapshotInfo> {
+    const id = randomBytes(12).toString('hex');
+    const root = join(this.dir, id);
+    const source = new PassThrough();
+    const onBodyError = (e: Error) => source.destroy(e);
+    body.once('error', onBodyError);
+    body.pipe(source);
+    this.ingesting.add(id);
+    try {
+      const plan = this.plans.take(planId);
+      mkdirSync(join(root, 'incoming'), { recursive: true, mode: 0o700 });
+      await receiveContents(source, opts.gzip, plan, join(root, 'incoming'), this.limits);
+      const spans = await assembleArchive(plan, this.held, (held) => this.archivePath(held), join(root, 'incoming'), join(root, ARCHIVE));
+      rmSync(join(root, 'incoming'), { recursive: true, force: true });
+      return this.stored(id, plan.manifest, spans);
+    } catch (e) {
+      rmSync(root, { recursive: true, force: true });
+      this.ingesting.delete(id);
+      this.drain(body, source);
+      if (e instanceof SnapshotError) throw e;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || e instanceof SnapshotGone)
+        throw new SnapshotError(`the contents this plan reuses are no longer kept: ask for a new plan`, { plan_id: planId });
+      throw new SnapshotError(`not a valid ${opts.gzip ? 'gzip-compressed ' : ''}tar archive: ${(e as Error).message}`);
+    } finally {
+      body.off('error', onBodyError);
+    }
+  }
+
+  /** Writes a new snapshot's manifest and info (its archive is in place), and makes its contents reusable. */
+  private stored(id: string, manifest: SnapshotManifestEntry[], spans?: Parameters<HeldContents['remember']>[2]): SnapshotInfo {
+    const root = join(this.dir, id);
+    const info: SnapshotInfo = {
+      snapshot_id: id,
+      files: manifest.filter((e) => e.type === 'file').length,
+      bytes: manifest.reduce((n, e) => n + e.size, 0),
+    };
+    writeFileSync(join(root, 'manifest.json'), JSON.stringify(manifest));
+    writeFileSync(join(root, 'info.json'), JSON.stringify(info));
+    this.ingesting.delete(id);
+    this.held.remember(id, manifest, spans);
+    for (const l of this.ingestListeners) l(info);
+    return info;
   }
 
   /** Reads and drops what a refused client still sends, up to the upload limit; past it, cuts the connection. */
