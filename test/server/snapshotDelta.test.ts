@@ -4,7 +4,7 @@
 // nothing behind.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -74,6 +74,19 @@ function contentsTar(tree: TreeEntry[], missing: string[]): Promise<Buffer> {
   return collect(p as unknown as AsyncIterable<Buffer>);
 }
 
+/** Every entry of an unpacked tree: kind, and for files and links their mode, mtime and content (folders: only that they are there). */
+function listing(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(dir, rel)).sort()) {
+    const path = rel ? `${rel}/${name}` : name;
+    const st = lstatSync(join(dir, path));
+    if (st.isDirectory()) out.push(`dir ${path}`, ...listing(dir, path));
+    else if (st.isSymbolicLink()) out.push(`link ${path} -> ${readlinkSync(join(dir, path))}`);
+    else out.push(`file ${path} ${(st.mode & 0o777).toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${sha(readFileSync(join(dir, path)))}`);
+  }
+  return out;
+}
+
 describe('incremental snapshots (store)', () => {
   let root: string;
   let store: SnapshotStore;
@@ -88,6 +101,14 @@ describe('incremental snapshots (store)', () => {
     peer = new SnapshotStore(dirOf('peer'), LIMITS);
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  /** The tree a snapshot unpacks to. */
+  async function unpacked(s: SnapshotStore, id: string): Promise<string[]> {
+    const dir = mkdtempSync(join(root, 'x-'));
+    await s.extractTo(id, dir);
+    return listing(dir);
+  }
+  const isDelta = (id: string) => readdirSync(join(dirOf('store'), id)).includes('delta.json');
 
   async function delta(tree: TreeEntry[], base?: string) {
     const plan = store.plan({ files: planOf(tree), ...(base ? { base_snapshot_id: base } : {}) });
@@ -123,7 +144,7 @@ describe('incremental snapshots (store)', () => {
     assert.ok(archive('store', info.snapshot_id).equals(archive('peer', full.snapshot_id)), 'the same archive, byte for byte');
   });
 
-  it('aOneFileEditUploadsOneContentAndGivesTheFullUploadsArchive', async () => {
+  it('aOneFileEditUploadsOneContentAndKeepsOnlyThatAsADeltaThatUnpacksAsTheFullUpload', async () => {
     const tree = workspace();
     const first = await store.ingest(Readable.from([await fullTar(tree)]), { gzip: false });
     const edited = tree.map((e) => (e.path === 'src/d3/f10.txt' ? { ...e, content: Buffer.from('edited\n'), mtime: 1_800_000_000 } : e));
@@ -131,14 +152,22 @@ describe('incremental snapshots (store)', () => {
     assert.deepEqual(plan.missing, [sha('edited\n')]);
     assert.equal(plan.missing_bytes, 7);
     const full = await peer.ingest(Readable.from([await fullTar(edited)]), { gzip: false });
+    assert.deepEqual({ ...info, snapshot_id: '' }, { ...full, snapshot_id: '' });
     assert.equal(manifestJson('store', info.snapshot_id), manifestJson('peer', full.snapshot_id));
-    assert.ok(archive('store', info.snapshot_id).equals(archive('peer', full.snapshot_id)), 'the same archive, byte for byte');
-    const files = await store.readFiles(info.snapshot_id, ['src/d3/f10.txt', 'run.sh', 'link'], MiB);
+    assert.ok(isDelta(info.snapshot_id), 'kept as a delta over the first');
+    assert.equal(archive('store', info.snapshot_id).length, 2048, 'its own archive holds the one changed entry');
+    assert.deepEqual(await unpacked(store, info.snapshot_id), await unpacked(peer, full.snapshot_id));
+    const files = await store.readFiles(info.snapshot_id, ['src/d3/f10.txt', 'run.sh', 'link', 'src/d0/f7.txt'], MiB);
     assert.equal(files.get('src/d3/f10.txt')?.toString(), 'edited\n');
     assert.equal(files.get('run.sh')?.toString(), '#!/bin/sh\necho hi\n');
+    assert.equal(files.get('src/d0/f7.txt')?.toString(), 'file 7\n'.repeat(7 * 37 + 1));
     assert.equal(files.get('link'), undefined, 'a symlink is not a file');
 
-    // and again from the assembled one: a move, a removal, a mode and an mtime change, a content seen before
+    // the first snapshot goes (the janitor's rules): the delta keeps its base archive
+    store.delete(first.snapshot_id);
+    assert.deepEqual(await unpacked(store, info.snapshot_id), await unpacked(peer, full.snapshot_id));
+
+    // and again over the delta: a move, a removal, a mode and an mtime change, a content seen before
     const again = edited
       .filter((e) => e.path !== 'src/d0/f7.txt')
       .map((e) => (e.path === 'src/d1/f8.txt' ? { ...e, path: 'moved/f8.txt' } : e))
@@ -146,9 +175,21 @@ describe('incremental snapshots (store)', () => {
       .map((e) => (e.path === 'src/d5/f12.txt' ? { ...e, content: Buffer.from(`file 3\n`.repeat(3 * 37 + 1)) } : e));
     const second = await delta(again, info.snapshot_id);
     assert.deepEqual(second.plan.missing, []);
+    assert.ok(isDelta(second.info.snapshot_id));
     const fullAgain = await peer.ingest(Readable.from([await fullTar(again)]), { gzip: false });
     assert.equal(manifestJson('store', second.info.snapshot_id), manifestJson('peer', fullAgain.snapshot_id));
-    assert.ok(archive('store', second.info.snapshot_id).equals(archive('peer', fullAgain.snapshot_id)));
+    assert.deepEqual(await unpacked(store, second.info.snapshot_id), await unpacked(peer, fullAgain.snapshot_id));
+    const moved = await store.readFiles(second.info.snapshot_id, ['moved/f8.txt', 'src/d1/f8.txt', 'src/d0/f7.txt'], MiB);
+    assert.equal(moved.get('moved/f8.txt')?.toString(), 'file 8\n'.repeat(8 * 37 + 1));
+    assert.equal(moved.get('src/d1/f8.txt'), undefined, 'moved away');
+    assert.equal(moved.get('src/d0/f7.txt'), undefined, 'removed');
+
+    // a Send that changed most files: its full archive is assembled, the same bytes as a full upload's
+    const most = again.map((e, i) => (e.content && i % 2 ? { ...e, content: Buffer.concat([e.content, Buffer.from('!')]) } : e));
+    const third = await delta(most, second.info.snapshot_id);
+    assert.ok(!isDelta(third.info.snapshot_id));
+    const fullMost = await peer.ingest(Readable.from([await fullTar(most)]), { gzip: false });
+    assert.ok(archive('store', third.info.snapshot_id).equals(archive('peer', fullMost.snapshot_id)), 'the same archive, byte for byte');
   });
 
   it('reusesOnlyWhatTheServerStillKeeps', async () => {

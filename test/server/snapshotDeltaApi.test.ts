@@ -110,7 +110,7 @@ describe('incremental snapshots (API)', function () {
       })(),
     );
     assert.equal(manifestOf(second.result.snapshot_id), manifestOf(whole.snapshot_id));
-    assert.ok(archiveOf(second.result.snapshot_id).equals(archiveOf(whole.snapshot_id)), 'the same canonical archive');
+    assert.ok(archiveOf(second.result.snapshot_id).length <= 4096, 'kept as a delta: its own archive holds the changed entry');
     const listing = await workspaceListing(second.result.snapshot_id);
     assert.match(listing, new RegExp(`./d3/f13.txt 6\\d\\d ${sha('edited\n')}`));
     assert.match(listing, /\.\/run\.sh 7\d\d /);

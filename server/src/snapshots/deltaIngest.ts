@@ -75,19 +75,23 @@ export async function receiveContents(body: Readable, gzip: boolean, plan: Pendi
 
 type Segment = { bytes: Buffer } | { file: string; position: number; length: number };
 
+/** An entry to write: its manifest line and its mtime (seconds). */
+export interface ArchiveEntry {
+  entry: SnapshotManifestEntry;
+  mtime: number;
+}
+
 /** Where each entry's bytes come from (what is new is framed here), and where each will lie in the new archive. */
-function segmentsOf(plan: PendingPlan, held: HeldContents, uploadedDir: string): { segments: Segment[]; spans: Map<string, ArchiveSpan> } {
+function segmentsOf(
+  entries: readonly ArchiveEntry[],
+  uploaded: ReadonlySet<string>,
+  held: HeldContents,
+  uploadedDir: string,
+): { segments: Segment[]; spans: Map<string, ArchiveSpan> } {
   const segments: Segment[] = [];
   const spans = new Map<string, ArchiveSpan>();
-  const spansIn = new Map<string, Map<string, ArchiveSpan>>();
-  const spansOf = (id: string) => {
-    let s = spansIn.get(id);
-    if (!s) spansIn.set(id, (s = held.spansOf(id)));
-    return s;
-  };
   let at = 0;
-  plan.manifest.forEach((e: SnapshotManifestEntry, i) => {
-    const mtime = plan.mtimes[i];
+  for (const { entry: e, mtime } of entries) {
     const size = e.type === 'file' ? e.size : 0;
     const place = (headerBytes: number) => {
       const end = at + headerBytes + size + paddingOf(size);
@@ -103,37 +107,27 @@ function segmentsOf(plan: PendingPlan, held: HeldContents, uploadedDir: string):
       });
       at = end;
     };
-    const uploaded = plan.missing.has(e.sha256);
-    const source = e.type === 'symlink' || uploaded ? undefined : held.get(e.sha256);
-    if (e.type === 'file' && !uploaded && !source)
+    const fromUpload = uploaded.has(e.sha256);
+    const source = e.type === 'symlink' || fromUpload ? undefined : held.locate(e.sha256, e.path);
+    if (e.type === 'file' && !fromUpload && !source)
       throw new SnapshotError(`content ${e.sha256} is no longer kept by the server: plan again`);
-    if (source) {
-      // The same entry at the same path: its header and content are the same bytes, copied whole.
-      const same = spansOf(source.snapshotId).get(e.path);
-      const sameThere = held.manifestOf(source.snapshotId)?.get(e.path);
-      if (
-        same &&
-        sameThere?.sha256 === e.sha256 &&
-        same.type === 'file' &&
-        same.size === e.size &&
-        same.mode === e.mode &&
-        same.mtime === mtime
-      ) {
-        segments.push({ file: `snapshot:${source.snapshotId}`, position: same.start, length: same.end - same.start });
-        return place(same.dataStart - same.start);
-      }
+    // The same entry at the same path: its header and content are the same bytes, copied whole.
+    const same = source?.path === e.path ? source.span : undefined;
+    if (same && same.size === size && same.mode === e.mode && same.mtime === mtime) {
+      segments.push({ file: source!.file, position: same.start, length: same.end - same.start });
+      place(same.dataStart - same.start);
+      continue;
     }
     const header = encodeHeader({ name: e.path, type: e.type, size, mode: e.mode, mtime: new Date(mtime * 1000), linkname: e.linkTarget });
     segments.push({ bytes: header });
     place(header.length);
-    if (!size) return;
+    if (!size) continue;
     if (source) {
-      const there = spansOf(source.snapshotId).get(source.path);
-      if (!there || there.size !== size) throw new SnapshotError(`content ${e.sha256} is no longer where the server kept it: plan again`);
-      segments.push({ file: `snapshot:${source.snapshotId}`, position: there.dataStart, length: size });
+      if (source.span.size !== size) throw new SnapshotError(`content ${e.sha256} is no longer where the server kept it: plan again`);
+      segments.push({ file: source.file, position: source.span.dataStart, length: size });
     } else segments.push({ file: join(uploadedDir, e.sha256), position: 0, length: size });
     segments.push({ bytes: END_OF_ARCHIVE.subarray(0, paddingOf(size)) });
-  });
+  }
   segments.push({ bytes: END_OF_ARCHIVE });
   return { segments, spans };
 }
@@ -141,43 +135,42 @@ function segmentsOf(plan: PendingPlan, held: HeldContents, uploadedDir: string):
 const OUT_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /**
- * Writes the plan's canonical archive to `outPath`: byte ranges of earlier
- * archives (adjacent ones read as one) and new framing, through one buffer.
+ * Writes a canonical archive of `entries` to `outPath`: byte ranges of
+ * earlier archives (adjacent ones read as one), uploaded contents and new
+ * framing, through one buffer. Returns where each entry lies in it.
  */
 export async function assembleArchive(
-  plan: PendingPlan,
+  entries: readonly ArchiveEntry[],
+  uploaded: ReadonlySet<string>,
   held: HeldContents,
-  archivePathOf: (snapshotId: string) => string,
   uploadedDir: string,
   outPath: string,
 ): Promise<Map<string, ArchiveSpan>> {
-  const { segments, spans } = segmentsOf(plan, held, uploadedDir);
+  const { segments, spans } = segmentsOf(entries, uploaded, held, uploadedDir);
   const files = new Map<string, FileHandle>();
   const out = await open(outPath, 'wx', 0o600);
   const buf = Buffer.allocUnsafe(OUT_BUFFER_BYTES);
-  let held_ = 0;
+  let pending = 0;
   let written = 0;
   const flush = async () => {
-    if (held_) await out.write(buf, 0, held_);
-    written += held_;
-    held_ = 0;
+    if (pending) await out.write(buf, 0, pending);
+    written += pending;
+    pending = 0;
   };
   const handle = async (file: string) => {
     let fh = files.get(file);
-    if (!fh) {
-      const path = file.startsWith('snapshot:') ? archivePathOf(file.slice('snapshot:'.length)) : file;
-      fh = await open(path, 'r');
-      files.set(file, fh);
-    }
+    if (!fh) files.set(file, (fh = await open(file, 'r')));
     return fh;
   };
   try {
     for (let i = 0; i < segments.length; i++) {
       const s = segments[i];
       if ('bytes' in s) {
-        if (held_ + s.bytes.length > buf.length) await flush();
-        if (s.bytes.length > buf.length) await out.write(s.bytes);
-        else held_ += s.bytes.copy(buf, held_);
+        if (pending + s.bytes.length > buf.length) await flush();
+        if (s.bytes.length > buf.length) {
+          await out.write(s.bytes);
+          written += s.bytes.length;
+        } else pending += s.bytes.copy(buf, pending);
         continue;
       }
       // Ranges of one file that follow each other are one read.
@@ -190,11 +183,11 @@ export async function assembleArchive(
       }
       const fh = await handle(s.file);
       for (let done = 0; done < length;) {
-        if (held_ === buf.length) await flush();
-        const want = Math.min(length - done, buf.length - held_);
-        const { bytesRead } = await fh.read(buf, held_, want, s.position + done);
+        if (pending === buf.length) await flush();
+        const want = Math.min(length - done, buf.length - pending);
+        const { bytesRead } = await fh.read(buf, pending, want, s.position + done);
         if (bytesRead === 0) throw new SnapshotError('a kept archive is shorter than its index says: plan again');
-        held_ += bytesRead;
+        pending += bytesRead;
         done += bytesRead;
       }
     }

@@ -20,6 +20,8 @@ export interface PendingPlan extends CheckedPlan {
   id: string;
   /** The contents the upload must carry. */
   missing: Set<string>;
+  /** The kept snapshot the new one is kept as a delta of, when it is near enough. */
+  baseId?: string;
   expiresAt: number;
 }
 
@@ -74,10 +76,10 @@ export class PlanRegistry {
     private readonly maxPending: number,
   ) {}
 
-  add(plan: CheckedPlan, missing: Set<string>): PendingPlan {
+  add(plan: CheckedPlan, missing: Set<string>, baseId?: string): PendingPlan {
     this.sweep();
     while (this.plans.size >= this.maxPending) this.plans.delete(this.plans.keys().next().value!);
-    const pending: PendingPlan = { ...plan, id: randomBytes(12).toString('hex'), missing, expiresAt: Date.now() + this.ttlMs };
+    const pending: PendingPlan = { ...plan, id: randomBytes(12).toString('hex'), missing, baseId, expiresAt: Date.now() + this.ttlMs };
     this.plans.set(pending.id, pending);
     return pending;
   }
