@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import type { SnapshotPlanFile } from '@astraforge/contract/snapshotDelta';
+import { HostWorkspaceDiffer } from '../../server/src/runs/hostWorkspaceDiffer';
+import { SnapshotLayers } from '../../server/src/snapshots/snapshotLayers';
 import { PlanRegistry } from '../../server/src/snapshots/snapshotPlans';
 import { SnapshotError, SnapshotStore } from '../../server/src/snapshots/snapshotStore';
 
@@ -190,6 +192,33 @@ describe('incremental snapshots (store)', () => {
     assert.ok(!isDelta(third.info.snapshot_id));
     const fullMost = await peer.ingest(Readable.from([await fullTar(most)]), { gzip: false });
     assert.ok(archive('store', third.info.snapshot_id).equals(archive('peer', fullMost.snapshot_id)), 'the same archive, byte for byte');
+  });
+
+  it('derivesTheLayerOfADeltaFromItsBasesLayerThroughItsOwnSmallArchive', async function () {
+    this.timeout(60_000);
+    const tree = workspace();
+    const first = await store.ingest(Readable.from([await fullTar(tree)]), { gzip: false });
+    const logs: Array<Record<string, unknown>> = [];
+    const differ = new HostWorkspaceDiffer();
+    const layers = new SnapshotLayers(
+      join(root, 'layers'),
+      store,
+      { record: (g, t) => differ.recordSnapshotBaseline(g, t), derive: (g, t, b, c) => differ.deriveSnapshotBaseline(g, t, b, c) },
+      (obj) => logs.push(obj),
+    );
+    await layers.prepare(first.snapshot_id);
+    const edited = tree
+      .filter((e) => e.path !== 'run.sh')
+      .map((e) => (e.path === 'src/d3/f10.txt' ? { ...e, content: Buffer.from('edited\n'), mtime: 1_800_000_000 } : e));
+    const { info } = await delta(edited, first.snapshot_id);
+    assert.ok(isDelta(info.snapshot_id));
+    const layer = await layers.prepare(info.snapshot_id);
+    const built = logs.find((l) => l.snapshot_id === info.snapshot_id);
+    assert.equal(built?.derived_from, first.snapshot_id, JSON.stringify(logs));
+    assert.equal(built?.changed, 1);
+    const full = await peer.ingest(Readable.from([await fullTar(edited)]), { gzip: false });
+    const strip = (lines: string[]) => lines.map((l) => l.replace(/^(file \S+) \d+ \d+ /, '$1 '));
+    assert.deepEqual(strip(listing(layer.lowers[0])), strip(await unpacked(peer, full.snapshot_id)));
   });
 
   it('reusesOnlyWhatTheServerStillKeeps', async () => {

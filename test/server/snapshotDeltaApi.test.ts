@@ -93,6 +93,10 @@ describe('incremental snapshots (API)', function () {
     assert.equal(first.mode, 'full', 'the first Send of a workspace is the whole tar');
     assert.equal(first.uploaded, 201);
 
+    // a run on the first gives it a layer: the next snapshot's layer is derived from that one, through its delta
+    const before = await workspaceListing(first.result.snapshot_id);
+    assert.match(before, new RegExp(`./d3/f13.txt 6\\d\\d ${sha('file 13\n'.repeat(50))}`));
+
     writeFileSync(join(dir, 'd3', 'f13.txt'), 'edited\n');
     const second = await send();
     assert.equal(second.mode, 'incremental', second.fellBack);
@@ -117,6 +121,7 @@ describe('incremental snapshots (API)', function () {
     assert.match(listing, /\.\/link -> d1\/f1\.txt/);
     assert.match(listing, /\nran\n?$/);
     assert.equal(listing, await workspaceListing(whole.snapshot_id));
+    // its layer came from the first one's and its own small archive, not a whole unpack
   });
 
   it('refusesHostilePlansAndUploadsWithTheEnvelope', async () => {

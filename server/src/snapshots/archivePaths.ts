@@ -10,8 +10,17 @@ const MAX_LINK_DEPTH = 40;
 export const MAX_PATH_BYTES = 4096;
 const MAX_NAME_BYTES = 255;
 
+/**
+ * A plain relative path whose parts cannot be over NAME_MAX: at most 3 UTF-8
+ * bytes per UTF-16 unit, 85 units are at most 255 bytes. Most paths are such,
+ * and a plan checks 20,000 of them per Send.
+ */
+const PLAIN_PATH = /^(?!\.{1,2}(?:\/|$))(?:[^/\0]+\/(?!\.{1,2}(?:\/|$)))*[^/\0]+$/;
+const PLAIN_PATH_MAX_UNITS = 85;
+
 /** A path from the archive, made relative and checked; '' for the root itself. */
 export function cleanPath(name: string): string {
+  if (name.length <= PLAIN_PATH_MAX_UNITS && PLAIN_PATH.test(name)) return name;
   if (name.includes('\0')) throw new SnapshotError(`entry "${name}" has a NUL byte in its name`);
   if (name.startsWith('/')) throw new SnapshotError(`entry "${name}" has an absolute path`);
   if (Buffer.byteLength(name) > MAX_PATH_BYTES)
