@@ -6,8 +6,8 @@
 // or only what changed, is snapshotUpload.ts's choice.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
-import { lstat, readlink, readdir } from 'node:fs/promises';
+import { createReadStream, lstatSync, mkdtempSync, rmSync, type Stats } from 'node:fs';
+import { readlink, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -100,17 +100,29 @@ async function walk(root: string, rel: string): Promise<string[]> {
   return out;
 }
 
-/** How many lstat calls are in flight at once: one at a time, 20,000 files take most of a second. */
-const STAT_CONCURRENCY = 64;
+/**
+ * lstat runs synchronously, in slices that each hold the event loop for a
+ * few milliseconds: 20,000 files take about a quarter of the time that
+ * 20,000 promises through libuv's four threads do, the cost of every Send.
+ */
+const STAT_SLICE = 1000;
+
+function lstatOrGone(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined; // tracked but deleted locally: not part of the workspace now
+  }
+}
 
 /** Sizes and kinds of the listed files, checked against the limits before anything is sent. */
 export async function planSnapshot(root: string, paths: string[], limits: SnapshotLimits): Promise<SnapshotPlan> {
   const entries: SnapshotEntry[] = [];
   let bytes = 0;
-  for (let at = 0; at < paths.length; at += STAT_CONCURRENCY) {
-    const batch = paths.slice(at, at + STAT_CONCURRENCY);
-    // tracked but deleted locally: not part of the workspace now
-    const stats = await Promise.all(batch.map((p) => lstat(join(root, p)).catch(() => undefined)));
+  for (let at = 0; at < paths.length; at += STAT_SLICE) {
+    if (at) await new Promise((resolve) => setImmediate(resolve));
+    const batch = paths.slice(at, at + STAT_SLICE);
+    const stats = batch.map((p) => lstatOrGone(join(root, p)));
     for (let i = 0; i < batch.length; i++) {
       const st = stats[i];
       if (!st) continue;

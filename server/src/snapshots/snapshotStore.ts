@@ -78,6 +78,8 @@ export class SnapshotStore {
   private readonly deleteListeners: Array<(id: string) => void> = [];
   private readonly held = new HeldContents(this, HELD_SNAPSHOTS);
   private readonly plans = new PlanRegistry(PLAN_TTL_MS, MAX_PENDING_PLANS);
+  /** The manifest of the full archive the last delta was compared with. */
+  private baseManifest?: { owner: string; manifest: ReadonlyMap<string, SnapshotManifestEntry> };
 
   constructor(
     private readonly dir: string,
@@ -297,12 +299,14 @@ export class SnapshotStore {
 
   /** The delta of `entries` over a full archive, when it is small enough to keep as one. */
   private nearDelta(entries: readonly ArchiveEntry[], kept: { owner: string; archive: string; manifest: string }) {
-    let manifest = this.held.manifestOf(kept.owner);
+    let manifest = this.held.manifestOf(kept.owner) ?? (this.baseManifest?.owner === kept.owner ? this.baseManifest.manifest : undefined);
     try {
       manifest ??= new Map((JSON.parse(readFileSync(kept.manifest, 'utf8')) as SnapshotManifestEntry[]).map((e) => [e.path, e]));
     } catch {
       return undefined;
     }
+    // Every Send of a workspace compares with the same full archive until one is far enough to get its own.
+    this.baseManifest = { owner: kept.owner, manifest };
     const d = deltaOver(entries, manifest, this.held.spansOf(kept.archive));
     const bytes = entries.reduce((n, a) => n + a.entry.size, 0);
     if (d.deltaBytes > bytes * DELTA_MAX_SHARE || d.delta.length + d.dropped.length > entries.length * DELTA_MAX_SHARE) return undefined;
