@@ -8,6 +8,7 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import type { SnapshotPlanFile } from '@astraforge/contract/snapshotDelta';
 import { HostWorkspaceDiffer } from '../../server/src/runs/hostWorkspaceDiffer';
@@ -303,6 +304,25 @@ describe('incremental snapshots (store)', () => {
     const p6 = plan();
     const twice = await contentsTar(tree, [p6.missing[0], p6.missing[0]]);
     await refusedUpload(p6.plan_id, twice, /sent twice/);
+  });
+
+  it('cutsOffAGzipOfZeroBlocksBehindTheMissingContents', async () => {
+    const tree = workspace();
+    const plan = store.plan({ files: planOf(tree) });
+    const tar = await contentsTar(tree, plan.missing);
+    // the contents, then 64 MiB of zero blocks past the end of the archive: ~64 KiB gzipped
+    const bomb = gzipSync(Buffer.concat([tar, Buffer.alloc(64 * MiB)]), { level: 9 });
+    assert.ok(bomb.length < 1 * MiB, `${bomb.length} bytes`);
+    const before = readdirSync(dirOf('store'));
+    await assert.rejects(
+      store.ingestPlanned(plan.plan_id, Readable.from([bomb]), { gzip: true }),
+      (e: unknown) => e instanceof SnapshotError && /unpacks to more than its/.test((e as Error).message),
+    );
+    assert.deepEqual(readdirSync(dirOf('store')), before);
+    // the same contents gzipped without the padding are taken
+    const again = store.plan({ files: planOf(tree) });
+    const info = await store.ingestPlanned(again.plan_id, Readable.from([gzipSync(tar)]), { gzip: true });
+    assert.equal(info.files, tree.length - 1);
   });
 
   it('refusesAnUnknownOrReplayedPlan', async () => {

@@ -67,8 +67,28 @@ export async function receiveContents(body: Readable, gzip: boolean, plan: Pendi
       (e: Error) => next(e),
     );
   });
+  // What the tar may unpack to: the plan's contents, a header and padding each, and some slack (end blocks,
+  // record padding) — so a small gzip of zero blocks is cut off like a full upload's, not parsed to its end.
+  let missingBytes = 0;
+  for (const sha of plan.missing) missingBytes += plan.contents.get(sha) ?? 0;
+  const allowed = missingBytes + plan.missing.size * 4 * BLOCK + 1024 * 1024;
+  let unpacked = 0;
+  const unpackedMeter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      unpacked += chunk.length;
+      if (unpacked > allowed)
+        return done(
+          new SnapshotTooLarge(
+            `the upload unpacks to more than its ${plan.missing.size} contents need (${allowed} bytes)`,
+            'maxUnpackedBytes',
+          ),
+        );
+      done(null, chunk);
+    },
+  });
   const stages: Transform[] = [meter];
   if (gzip) stages.push(createGunzip() as unknown as Transform);
+  stages.push(unpackedMeter);
   await pipeline(body, ...(stages as [Transform]), ex);
   for (const sha of plan.missing) if (!received.has(sha)) throw new SnapshotError(`content ${sha} is missing from the upload`);
 }
