@@ -26,6 +26,7 @@ import { BASE_ARCHIVE, BASE_MANIFEST, DELTA_INFO, deltaOver, extractDelta, type 
 import { assembleArchive, receiveContents, type ArchiveEntry } from './deltaIngest';
 import { HeldContents } from './heldContents';
 import { checkPlan, PlanRegistry } from './snapshotPlans';
+import { scanArchive } from './tarFraming';
 import type { SnapshotPlan, SnapshotPlanRequest } from '@astraforge/contract/snapshotDelta';
 import { SnapshotError } from './snapshotError';
 
@@ -214,6 +215,8 @@ export class SnapshotStore {
     body.pipe(source);
     try {
       const { manifest } = await repackValidated(source, opts.gzip, join(root, ARCHIVE), this.limits);
+      // Read its framing now (headers only), while it is in the page cache: the next Send of this workspace reuses it.
+      this.held.recordSpans(join(root, ARCHIVE), scanArchive(join(root, ARCHIVE)));
       return this.stored(id, manifest);
     } catch (e) {
       rmSync(root, { recursive: true, force: true });
