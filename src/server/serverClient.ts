@@ -8,6 +8,9 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { ErrorEnvelope } from '@astraforge/contract/errors';
 import { ServerInfo, ShutdownResult } from '@astraforge/contract/serverApi';
+import { SnapshotPlan, type SnapshotPlanRequest } from '@astraforge/contract/snapshotDelta';
+import { WorkspaceTar } from '../snapshot/snapshotBuilder';
+import { sendSnapshot, type SendReport, type SnapshotTransport } from '../snapshot/snapshotUpload';
 import {
   Run,
   FileContents,
@@ -105,13 +108,32 @@ export class ServerClient {
     await this.json('GET', '/api/runs?limit=1', RunList);
   }
 
-  /** Streams a tar archive to the server; `body` is consumed as it is produced. */
-  uploadSnapshot(body: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, signal?: AbortSignal): Promise<SnapshotResult> {
-    return this.json('POST', '/api/snapshots', SnapshotResult, {
-      raw: body,
-      contentType: 'application/x-tar',
-      signal,
-    });
+  /**
+   * Sends a snapshot. A workspace's (packSnapshot) goes incrementally when the
+   * server holds its earlier contents (see snapshotUpload.ts); any other tar
+   * is streamed whole, consumed as it is produced.
+   */
+  async uploadSnapshot(body: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, signal?: AbortSignal): Promise<SnapshotResult> {
+    if (body instanceof WorkspaceTar) return (await this.sendWorkspace(body, signal)).result;
+    return this.snapshotTransport().upload(body as AsyncIterable<Uint8Array>, undefined, signal);
+  }
+
+  /** A workspace's snapshot, whole or only what changed, with what was sent. */
+  sendWorkspace(tar: WorkspaceTar, signal?: AbortSignal): Promise<SendReport> {
+    return sendSnapshot(this.snapshotTransport(), tar, signal);
+  }
+
+  private snapshotTransport(): SnapshotTransport {
+    return {
+      plan: (req: SnapshotPlanRequest, signal?: AbortSignal) =>
+        this.json('POST', '/api/snapshots/plan', SnapshotPlan, { body: req, signal }),
+      upload: (body, planId, signal) =>
+        this.json('POST', `/api/snapshots${planId ? `?plan=${encodeURIComponent(planId)}` : ''}`, SnapshotResult, {
+          raw: body,
+          contentType: 'application/x-tar',
+          signal,
+        }),
+    };
   }
 
   createRun(req: CreateRunRequest): Promise<Run> {

@@ -2,10 +2,12 @@
 // files that .gitignore does not exclude (also in folders that are not a
 // git repository), capped in count and size, packed as a tar stream that is
 // produced while it uploads. Binary-safe; symlinks travel as symlinks (the
-// server refuses any that lead out).
+// server refuses any that lead out). What goes over the wire, the whole tar
+// or only what changed, is snapshotUpload.ts's choice.
 import { execFile } from 'node:child_process';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
-import { lstat, readlink, readdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, lstatSync, mkdtempSync, rmSync, type Stats } from 'node:fs';
+import { readlink, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -24,6 +26,14 @@ export interface SnapshotEntry {
   size: number;
   mode: number;
   kind: 'file' | 'symlink';
+  /** As lstat gave them: what the hash cache keys on, and the mtime the archive keeps. */
+  mtimeMs: number;
+  ino: number;
+}
+
+/** A file's mtime as a tar header holds it (whole seconds), the same in a full upload and an incremental one. */
+export function mtimeSeconds(e: SnapshotEntry): number {
+  return Math.min(Math.max(Math.floor(e.mtimeMs / 1000), 0), 2 ** 31 - 1);
 }
 
 export interface SnapshotPlan {
@@ -90,43 +100,87 @@ async function walk(root: string, rel: string): Promise<string[]> {
   return out;
 }
 
+/**
+ * lstat runs synchronously, in slices that each hold the event loop for a
+ * few milliseconds: 20,000 files take about a quarter of the time that
+ * 20,000 promises through libuv's four threads do, the cost of every Send.
+ */
+const STAT_SLICE = 1000;
+
+function lstatOrGone(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined; // tracked but deleted locally: not part of the workspace now
+  }
+}
+
 /** Sizes and kinds of the listed files, checked against the limits before anything is sent. */
 export async function planSnapshot(root: string, paths: string[], limits: SnapshotLimits): Promise<SnapshotPlan> {
   const entries: SnapshotEntry[] = [];
   let bytes = 0;
-  for (const path of paths) {
-    let st;
-    try {
-      st = await lstat(join(root, path));
-    } catch {
-      continue; // tracked but deleted locally: not part of the workspace now
+  for (let at = 0; at < paths.length; at += STAT_SLICE) {
+    if (at) await new Promise((resolve) => setImmediate(resolve));
+    const batch = paths.slice(at, at + STAT_SLICE);
+    const stats = batch.map((p) => lstatOrGone(join(root, p)));
+    for (let i = 0; i < batch.length; i++) {
+      const st = stats[i];
+      if (!st) continue;
+      const path = batch[i];
+      if (st.isSymbolicLink()) entries.push({ path, size: 0, mode: 0o777, kind: 'symlink', mtimeMs: st.mtimeMs, ino: st.ino });
+      else if (st.isFile()) {
+        entries.push({ path, size: st.size, mode: st.mode & 0o777, kind: 'file', mtimeMs: st.mtimeMs, ino: st.ino });
+        bytes += st.size;
+      }
+      if (entries.length > limits.maxFiles)
+        throw new SnapshotTooLarge(
+          `the workspace has more than ${limits.maxFiles} files to send: exclude build output and dependencies in .gitignore, or raise astraforge.snapshot.maxFiles`,
+        );
+      if (bytes > limits.maxBytes)
+        throw new SnapshotTooLarge(
+          `the workspace holds more than ${Math.round(limits.maxBytes / 1048576)} MiB to send: exclude large files in .gitignore, or raise astraforge.snapshot.maxMegabytes`,
+        );
     }
-    if (st.isSymbolicLink()) entries.push({ path, size: 0, mode: 0o777, kind: 'symlink' });
-    else if (st.isFile()) {
-      entries.push({ path, size: st.size, mode: st.mode & 0o777, kind: 'file' });
-      bytes += st.size;
-    }
-    if (entries.length > limits.maxFiles)
-      throw new SnapshotTooLarge(
-        `the workspace has more than ${limits.maxFiles} files to send: exclude build output and dependencies in .gitignore, or raise astraforge.snapshot.maxFiles`,
-      );
-    if (bytes > limits.maxBytes)
-      throw new SnapshotTooLarge(
-        `the workspace holds more than ${Math.round(limits.maxBytes / 1048576)} MiB to send: exclude large files in .gitignore, or raise astraforge.snapshot.maxMegabytes`,
-      );
   }
   return { entries, bytes };
+}
+
+export interface PackOptions {
+  signal?: AbortSignal;
+  onProgress?: (bytes: number) => void;
+  /** Each file's SHA-256 as it was packed (the hash cache learns them on a full upload). */
+  onHashed?: (entry: SnapshotEntry, sha256: string, hashedAtMs: number) => void;
+}
+
+/**
+ * A workspace's snapshot, ready to send: iterated, it is the whole tar
+ * stream (packed only then, as the consumer pulls); the upload may instead
+ * send only what the server lacks (snapshotUpload.ts), from `root` and `plan`.
+ */
+export class WorkspaceTar implements AsyncIterable<Uint8Array> {
+  private stream?: AsyncIterable<Uint8Array>;
+
+  constructor(
+    readonly root: string,
+    readonly plan: SnapshotPlan,
+    readonly options: PackOptions = {},
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    this.stream ??= packEntries(this.root, this.plan, this.options);
+    return this.stream[Symbol.asyncIterator]();
+  }
 }
 
 /**
  * The tar stream of a plan. Files are read one at a time as the consumer
  * pulls, so memory stays flat whatever the workspace's size.
  */
-export function packSnapshot(
-  root: string,
-  plan: SnapshotPlan,
-  opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
-): AsyncIterable<Uint8Array> {
+export function packSnapshot(root: string, plan: SnapshotPlan, opts: PackOptions = {}): WorkspaceTar {
+  return new WorkspaceTar(root, plan, opts);
+}
+
+function packEntries(root: string, plan: SnapshotPlan, opts: PackOptions): AsyncIterable<Uint8Array> {
   const tar = pack();
   let sent = 0;
   void (async () => {
@@ -134,12 +188,18 @@ export function packSnapshot(
       for (const e of plan.entries) {
         if (opts.signal?.aborted) throw new Error('cancelled');
         const abs = join(root, e.path);
+        const mtime = new Date(mtimeSeconds(e) * 1000);
         if (e.kind === 'symlink') {
-          tar.entry({ name: e.path, type: 'symlink', linkname: await readlink(abs), mode: 0o777 });
+          tar.entry({ name: e.path, type: 'symlink', linkname: await readlink(abs), mode: 0o777, mtime });
           continue;
         }
-        const entry = tar.entry({ name: e.path, size: e.size, mode: e.mode, type: 'file' });
-        await pipeline(createReadStream(abs), entry);
+        const entry = tar.entry({ name: e.path, size: e.size, mode: e.mode, type: 'file', mtime });
+        const hashedAtMs = Date.now();
+        const hash = opts.onHashed ? createHash('sha256') : undefined;
+        const file = createReadStream(abs);
+        if (hash) file.on('data', (c) => hash.update(c));
+        await pipeline(file, entry);
+        if (hash) opts.onHashed!(e, hash.digest('hex'), hashedAtMs);
         sent += e.size;
         opts.onProgress?.(sent);
       }

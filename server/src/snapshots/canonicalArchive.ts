@@ -12,12 +12,11 @@
 // large archive on disk or in memory.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { posix } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract, pack, type Extract, type ExtractEvents, type Header, type Pack } from 'tar-stream';
-import { cleanPath, MAX_PATH_BYTES, resolveThroughLinks } from './archivePaths';
+import { checkLinksStayInside, checkLinkTarget, cleanPath, EntryKinds, MAX_PATH_BYTES } from './archivePaths';
 import { SnapshotError, SnapshotTooLarge } from './snapshotError';
 
 export interface SnapshotManifestEntry {
@@ -125,7 +124,6 @@ export async function repackValidated(
   limits: ArchiveLimits,
 ): Promise<{ manifest: SnapshotManifestEntry[]; received: number }> {
   const manifest = new Map<string, SnapshotManifestEntry>();
-  const kinds = new Map<string, 'file' | 'directory' | 'symlink'>([['', 'directory']]);
   const links = new Map<string, string>();
   let entries = 0;
   let contentBytes = 0;
@@ -148,20 +146,8 @@ export async function repackValidated(
       );
   });
 
-  const record = (rel: string, kind: 'file' | 'directory' | 'symlink', name: string) => {
-    const before = kinds.get(rel);
-    if (before !== undefined && (before !== kind || kind !== 'directory'))
-      throw new SnapshotError(`"${name}" appears twice, as a ${before} and as a ${kind}`);
-    // every folder on the way must be a folder (or not yet seen, and from now on a folder), never a symlink or a file
-    for (let p = posix.dirname(rel); p !== '.' && p !== ''; p = posix.dirname(p)) {
-      const k = kinds.get(p);
-      if (k === 'symlink') throw new SnapshotError(`entry "${name}" would be written through the symlink "${p}"`);
-      if (k === 'file') throw new SnapshotError(`entry "${name}" is inside "${p}", which is a file`);
-      if (k === 'directory') break;
-      kinds.set(p, 'directory');
-    }
-    kinds.set(rel, kind);
-  };
+  const kinds = new EntryKinds();
+  const record = (rel: string, kind: 'file' | 'directory' | 'symlink', name: string) => kinds.record(rel, kind, name);
 
   const packer: Pack = pack();
   const written = pipeline(packer, batch(WRITE_BATCH_BYTES), createWriteStream(outPath, { mode: 0o600 }));
@@ -253,11 +239,7 @@ export async function repackValidated(
 
   const addSymlink = (rel: string, header: Header) => {
     const target = header.linkname ?? '';
-    if (rel === '') throw new SnapshotError('the snapshot root cannot be a symlink');
-    if (target === '') throw new SnapshotError(`symlink "${rel}" has no target`);
-    if (target.includes('\0')) throw new SnapshotError(`symlink "${rel}" has a NUL byte in its target`);
-    if (Buffer.byteLength(target) > MAX_PATH_BYTES) throw new SnapshotError(`symlink "${rel}" has a target over ${MAX_PATH_BYTES} bytes`);
-    if (target.startsWith('/')) throw new SnapshotError(`symlink "${rel}" points to an absolute path (${target})`);
+    checkLinkTarget(rel, target);
     record(rel, 'symlink', header.name);
     links.set(rel, target);
     packer.entry({ name: rel, type: 'symlink', linkname: target, mode: 0o777, mtime: mtimeOf(header) });
@@ -281,13 +263,7 @@ export async function repackValidated(
         'the archive has a pax global header (typeflag g); snapshots may not carry one, as tar readers apply it differently',
       );
     if (entries === 0 && received > 0 && received < 512) throw new SnapshotError('the body is too short to be a tar archive');
-    // Links are judged once all are known: one may lead out only through another that comes later.
-    for (const [path, target] of links) {
-      const dir = posix.dirname(path) === '.' ? '' : posix.dirname(path);
-      if (resolveThroughLinks(dir ? `${dir}/${target}` : target, links) === undefined) {
-        throw new SnapshotError(`symlink "${path}" leads out of the snapshot (${target})`);
-      }
-    }
+    checkLinksStayInside(links);
     packer.finalize();
     await written;
   } catch (e) {

@@ -4,9 +4,16 @@
 // whole in memory, and a run later extracts only that archive into its
 // workspace. The archive's mtime is when the snapshot was last used, for the
 // janitor (snapshotJanitor.ts).
+//
+// Incremental snapshots (plan, then ingestPlanned) take only the contents the
+// server lacks. Near a kept snapshot, one is stored as a delta over that
+// one's full archive (deltaArchive.ts: only what changed is written);
+// otherwise its full canonical archive is assembled from the uploaded
+// contents and the kept archives (deltaIngest.ts), the same bytes a full
+// upload of the same files gives.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createReadStream, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +22,12 @@ import { extract } from 'tar-stream';
 import { AppError } from '../errors';
 import { cleanPath } from './archivePaths';
 import { repackValidated, type ArchiveLimits, type SnapshotManifestEntry } from './canonicalArchive';
+import { BASE_ARCHIVE, BASE_MANIFEST, DELTA_INFO, deltaOver, extractDelta, type DeltaInfo } from './deltaArchive';
+import { assembleArchive, receiveContents, type ArchiveEntry } from './deltaIngest';
+import { HeldContents } from './heldContents';
+import { checkPlan, PlanRegistry } from './snapshotPlans';
+import { scanArchive } from './tarFraming';
+import type { SnapshotPlan, SnapshotPlanRequest } from '@astraforge/contract/snapshotDelta';
 import { SnapshotError } from './snapshotError';
 
 export { SnapshotError, SnapshotTooLarge } from './snapshotError';
@@ -41,6 +54,13 @@ export interface StoredSnapshot {
 
 const ID_PATTERN = /^[a-f0-9]{24}$/;
 const ARCHIVE = 'snapshot.tar';
+/** How long a plan waits for its upload, and how many may wait at once. */
+const PLAN_TTL_MS = 10 * 60_000;
+const MAX_PENDING_PLANS = 16;
+/** Snapshots whose contents plans reuse: the newest few (a workspace's previous Send is among them). */
+const HELD_SNAPSHOTS = 4;
+/** A snapshot is kept as a delta while what differs is at most this share of its bytes and of its entries. */
+const DELTA_MAX_SHARE = 0.25;
 
 /** The answer for a run whose snapshot the retention rules removed. */
 export class SnapshotGone extends AppError {
@@ -57,6 +77,10 @@ export class SnapshotStore {
   private readonly ingesting = new Set<string>();
   private readonly ingestListeners: Array<(info: SnapshotInfo) => void> = [];
   private readonly deleteListeners: Array<(id: string) => void> = [];
+  private readonly held = new HeldContents(this, HELD_SNAPSHOTS);
+  private readonly plans = new PlanRegistry(PLAN_TTL_MS, MAX_PENDING_PLANS);
+  /** The manifest of the full archive the last delta was compared with. */
+  private baseManifest?: { owner: string; manifest: ReadonlyMap<string, SnapshotManifestEntry> };
 
   constructor(
     private readonly dir: string,
@@ -89,6 +113,8 @@ export class SnapshotStore {
   /** Unpacks a snapshot into a folder (a new workspace, before its sandbox starts). */
   async extractTo(id: string, dir: string): Promise<void> {
     const archive = this.archiveOf(id);
+    const delta = this.deltaInfo(id);
+    if (delta) return extractDelta(join(this.dir, id), delta, dir);
     // GNU tar is native and fast; it only ever reads an archive the validator wrote.
     await execFileAsync('tar', ['-x', '-f', archive, '-C', dir, '--no-same-owner', '--no-same-permissions', '--delay-directory-restore']);
   }
@@ -103,30 +129,39 @@ export class SnapshotStore {
     const archive = this.archiveOf(id);
     const wanted = new Set(paths.map(cleanPath));
     const found = new Map<string, Buffer | undefined>();
-    let bytes = 0;
-    const ex = extract();
-    const reading = (async () => {
-      for await (const entry of ex) {
-        const rel = cleanPath(entry.header.name);
-        if (entry.header.type === 'file' && wanted.has(rel) && bytes + (entry.header.size ?? 0) <= maxBytes) {
-          const parts: Buffer[] = [];
-          for await (const c of entry) parts.push(c as Buffer);
-          const content = Buffer.concat(parts);
-          bytes += content.length;
-          found.set(rel, content);
-        } else entry.resume();
-      }
-    })();
-    await pipeline(createReadStream(archive), ex);
-    await reading;
+    const budget = { left: maxBytes };
+    await readFrom(archive, wanted, found, budget);
+    const delta = this.deltaInfo(id);
+    if (delta) {
+      // the rest, where the delta holds them as the base does
+      const dropped = new Set(delta.dropped);
+      const rest = new Set([...wanted].filter((p) => !found.has(p) && !dropped.has(p)));
+      if (rest.size) await readFrom(join(this.dir, id, BASE_ARCHIVE), rest, found, budget);
+    }
     const out = new Map<string, Buffer | undefined>();
     for (const p of paths) out.set(p, found.get(cleanPath(p)));
     return out;
   }
 
+  /** The delta a snapshot is kept as, or undefined for one with a full archive. */
+  private deltaInfo(id: string): DeltaInfo | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, id, DELTA_INFO), 'utf8')) as DeltaInfo;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The archives that hold a snapshot's entries: its own, then its base's for a delta (marked as used). */
+  archivesOf(id: string): string[] {
+    const own = this.archiveOf(id);
+    return this.deltaInfo(id) ? [own, join(this.dir, id, BASE_ARCHIVE)] : [own];
+  }
+
   delete(id: string): void {
     if (!ID_PATTERN.test(id)) return;
     rmSync(join(this.dir, id), { recursive: true, force: true });
+    this.held.forget(id);
     for (const l of this.deleteListeners) l(id);
   }
 
@@ -151,9 +186,11 @@ export class SnapshotStore {
       const archive = size(ARCHIVE);
       const manifest = size('manifest.json');
       const complete = archive !== undefined && manifest !== undefined && size('info.json') !== undefined;
+      // A delta's base archive counts where no other snapshot holds it too.
+      const base = size(BASE_ARCHIVE);
       out.push({
         id,
-        diskBytes: (archive?.size ?? 0) + (manifest?.size ?? 0),
+        diskBytes: (archive?.size ?? 0) + (manifest?.size ?? 0) + (base && base.nlink === 1 ? base.size : 0),
         lastUsedMs: archive?.mtimeMs ?? statSync(root).mtimeMs,
         complete,
       });
@@ -178,16 +215,9 @@ export class SnapshotStore {
     body.pipe(source);
     try {
       const { manifest } = await repackValidated(source, opts.gzip, join(root, ARCHIVE), this.limits);
-      const info: SnapshotInfo = {
-        snapshot_id: id,
-        files: manifest.filter((e) => e.type === 'file').length,
-        bytes: manifest.reduce((n, e) => n + e.size, 0),
-      };
-      writeFileSync(join(root, 'manifest.json'), JSON.stringify(manifest));
-      writeFileSync(join(root, 'info.json'), JSON.stringify(info));
-      this.ingesting.delete(id);
-      for (const l of this.ingestListeners) l(info);
-      return info;
+      // Read its framing now (headers only), while it is in the page cache: the next Send of this workspace reuses it.
+      this.held.recordSpans(join(root, ARCHIVE), scanArchive(join(root, ARCHIVE)));
+      return this.stored(id, manifest);
     } catch (e) {
       rmSync(root, { recursive: true, force: true });
       this.ingesting.delete(id);
@@ -197,6 +227,109 @@ export class SnapshotStore {
     } finally {
       body.off('error', onBodyError);
     }
+  }
+
+  /**
+   * The first half of an incremental snapshot: checks the whole manifest as an
+   * upload's entries are checked, and answers which contents the upload must
+   * carry (those no kept snapshot of this server holds).
+   */
+  plan(req: SnapshotPlanRequest): SnapshotPlan {
+    const checked = checkPlan(req.files, this.limits);
+    const named = req.base_snapshot_id;
+    const baseId = named && ID_PATTERN.test(named) && this.get(named) && this.held.include(named) ? named : this.held.newest();
+    const missing = new Set<string>();
+    let missingBytes = 0;
+    for (const [sha, size] of checked.contents)
+      if (!this.held.has(sha)) {
+        missing.add(sha);
+        missingBytes += size;
+      }
+    const plan = this.plans.add(checked, missing, baseId);
+    return { plan_id: plan.id, missing: [...missing], missing_bytes: missingBytes, expires_at: new Date(plan.expiresAt).toISOString() };
+  }
+
+  /** The second half: the plan's missing contents (a tar of files named by hash), then the snapshot assembled. */
+  async ingestPlanned(planId: string, body: NodeJS.ReadableStream, opts: { gzip: boolean }): Promise<SnapshotInfo> {
+    const id = randomBytes(12).toString('hex');
+    const root = join(this.dir, id);
+    const source = new PassThrough();
+    const onBodyError = (e: Error) => source.destroy(e);
+    body.once('error', onBodyError);
+    body.pipe(source);
+    this.ingesting.add(id);
+    try {
+      const plan = this.plans.take(planId);
+      const incoming = join(root, 'incoming');
+      mkdirSync(incoming, { recursive: true, mode: 0o700 });
+      await receiveContents(source, opts.gzip, plan, incoming, this.limits);
+      const entries: ArchiveEntry[] = plan.manifest.map((entry, i) => ({ entry, mtime: plan.mtimes[i] }));
+      const kept = plan.baseId ? this.fullArchiveOf(plan.baseId) : undefined;
+      const near = kept && this.nearDelta(entries, kept);
+      if (kept && near) {
+        linkSync(kept.archive, join(root, BASE_ARCHIVE));
+        linkSync(kept.manifest, join(root, BASE_MANIFEST));
+        const spans = await assembleArchive(near.delta, plan.missing, this.held, incoming, join(root, ARCHIVE));
+        writeFileSync(join(root, DELTA_INFO), JSON.stringify({ base: kept.owner, dropped: near.dropped } satisfies DeltaInfo));
+        this.held.recordSpans(join(root, ARCHIVE), spans);
+      } else {
+        const spans = await assembleArchive(entries, plan.missing, this.held, incoming, join(root, ARCHIVE));
+        this.held.recordSpans(join(root, ARCHIVE), spans);
+      }
+      rmSync(incoming, { recursive: true, force: true });
+      return this.stored(id, plan.manifest);
+    } catch (e) {
+      rmSync(root, { recursive: true, force: true });
+      this.ingesting.delete(id);
+      this.drain(body, source);
+      if (e instanceof SnapshotError) throw e;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || e instanceof SnapshotGone)
+        throw new SnapshotError(`the contents this plan reuses are no longer kept: ask for a new plan`, { plan_id: planId });
+      throw new SnapshotError(`not a valid ${opts.gzip ? 'gzip-compressed ' : ''}tar archive: ${(e as Error).message}`);
+    } finally {
+      body.off('error', onBodyError);
+    }
+  }
+
+  /** The full archive a snapshot stands on (its own, or its delta's base) and that archive's manifest. */
+  private fullArchiveOf(id: string): { owner: string; archive: string; manifest: string } | undefined {
+    if (!this.get(id)) return undefined;
+    const root = join(this.dir, id);
+    const delta = this.deltaInfo(id);
+    if (delta) return { owner: delta.base, archive: join(root, BASE_ARCHIVE), manifest: join(root, BASE_MANIFEST) };
+    return { owner: id, archive: join(root, ARCHIVE), manifest: join(root, 'manifest.json') };
+  }
+
+  /** The delta of `entries` over a full archive, when it is small enough to keep as one. */
+  private nearDelta(entries: readonly ArchiveEntry[], kept: { owner: string; archive: string; manifest: string }) {
+    let manifest = this.held.manifestOf(kept.owner) ?? (this.baseManifest?.owner === kept.owner ? this.baseManifest.manifest : undefined);
+    try {
+      manifest ??= new Map((JSON.parse(readFileSync(kept.manifest, 'utf8')) as SnapshotManifestEntry[]).map((e) => [e.path, e]));
+    } catch {
+      return undefined;
+    }
+    // Every Send of a workspace compares with the same full archive until one is far enough to get its own.
+    this.baseManifest = { owner: kept.owner, manifest };
+    const d = deltaOver(entries, manifest, this.held.spansOf(kept.archive));
+    const bytes = entries.reduce((n, a) => n + a.entry.size, 0);
+    if (d.deltaBytes > bytes * DELTA_MAX_SHARE || d.delta.length + d.dropped.length > entries.length * DELTA_MAX_SHARE) return undefined;
+    return d;
+  }
+
+  /** Writes a new snapshot's manifest and info (its archive is in place), and makes its contents reusable. */
+  private stored(id: string, manifest: SnapshotManifestEntry[]): SnapshotInfo {
+    const root = join(this.dir, id);
+    const info: SnapshotInfo = {
+      snapshot_id: id,
+      files: manifest.filter((e) => e.type === 'file').length,
+      bytes: manifest.reduce((n, e) => n + e.size, 0),
+    };
+    writeFileSync(join(root, 'manifest.json'), JSON.stringify(manifest));
+    writeFileSync(join(root, 'info.json'), JSON.stringify(info));
+    this.ingesting.delete(id);
+    this.held.remember(id, manifest);
+    for (const l of this.ingestListeners) l(info);
+    return info;
   }
 
   /** Reads and drops what a refused client still sends, up to the upload limit; past it, cuts the connection. */
@@ -230,4 +363,23 @@ export class SnapshotStore {
     }
     return archive;
   }
+}
+
+/** Adds to `found` the regular files of `archive` that `wanted` names, in one pass, while `budget` lasts. */
+async function readFrom(archive: string, wanted: ReadonlySet<string>, found: Map<string, Buffer | undefined>, budget: { left: number }) {
+  const ex = extract();
+  const reading = (async () => {
+    for await (const entry of ex) {
+      const rel = cleanPath(entry.header.name);
+      if (entry.header.type === 'file' && wanted.has(rel) && (entry.header.size ?? 0) <= budget.left) {
+        const parts: Buffer[] = [];
+        for await (const c of entry) parts.push(c as Buffer);
+        const content = Buffer.concat(parts);
+        budget.left -= content.length;
+        found.set(rel, content);
+      } else entry.resume();
+    }
+  })();
+  await pipeline(createReadStream(archive), ex);
+  await reading;
 }

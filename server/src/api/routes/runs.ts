@@ -15,51 +15,19 @@ import {
   RunList,
   RunListQuery,
   RunEvent,
-  SnapshotResult,
 } from '@astraforge/contract/runApi';
-import { AppError } from '../../errors';
 import type { RunService } from '../../runs/runService';
-import { SnapshotError, type SnapshotStore } from '../../snapshots/snapshotStore';
+import type { SnapshotStore } from '../../snapshots/snapshotStore';
 import { openSse } from '../sse';
-
-const TAR_TYPES = ['application/x-tar', 'application/tar'];
-const GZIP_TYPES = ['application/gzip', 'application/x-gzip', 'application/x-tar+gzip'];
+import { snapshotRoutes } from './snapshots';
 
 export function runRoutes(runs: RunService, snapshots: SnapshotStore, heartbeatMs: number) {
   return async (app: FastifyInstance): Promise<void> => {
-    // Archives stream straight into the snapshot store; the store enforces the size limit.
-    app.addContentTypeParser([...TAR_TYPES, ...GZIP_TYPES], (_req, payload, done) => done(null, payload));
+    // The snapshots a run starts from: their own routes, registered with the runs'.
+    await app.register(snapshotRoutes(snapshots));
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['runs'];
     const notFound = { 404: ErrorEnvelope };
-
-    r.post(
-      '/api/snapshots',
-      {
-        schema: {
-          summary: 'Upload a workspace snapshot (tar, or gzip-compressed tar), streamed',
-          tags,
-          consumes: [...TAR_TYPES, ...GZIP_TYPES],
-          response: { 201: SnapshotResult, ...commonErrorResponses },
-        },
-      },
-      async (req, reply) => {
-        const type = String(req.headers['content-type'] ?? '')
-          .split(';')[0]
-          .trim()
-          .toLowerCase();
-        if (![...TAR_TYPES, ...GZIP_TYPES].includes(type)) {
-          throw new AppError('INVALID_REQUEST', 'send the snapshot as application/x-tar or application/gzip');
-        }
-        try {
-          const info = await snapshots.ingest(req.body as NodeJS.ReadableStream, { gzip: GZIP_TYPES.includes(type) });
-          return reply.code(201).send(info);
-        } catch (e) {
-          if (e instanceof SnapshotError) throw new AppError(e.code, e.message, e.details);
-          throw e;
-        }
-      },
-    );
 
     r.post(
       '/api/runs',
