@@ -63,6 +63,17 @@ export const ServerConfig = z.object({
       claimLeaseSeconds: z.number().int().min(60).default(900),
       /** Where pods reach the model gateway, on the server's pod-network address (0: any free port; a deployment fixes one for its NetworkPolicy). */
       gatewayBridgePort: z.number().int().min(0).max(65535).default(0),
+      /** agent-sandbox's sandbox router: when set, runners are reached through it (X-Sandbox-ID/-Namespace/-Port) instead of at pod IPs. */
+      router: z
+        .object({
+          /** The router's Service URL, e.g. http://sandbox-router-svc.agent-sandbox-system.svc:8080. */
+          url: z.url({ protocol: /^https?$/ }),
+          /** Its ROUTER_AUTH_TOKEN, sent as a bearer token. */
+          token: z.string().min(1).optional(),
+          /** The pod port it connects to: the runtime API's, which bridges to af-runner. */
+          port: z.number().int().min(1).max(65535).optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   images: z.record(z.string(), z.string()).default({}),

@@ -59,12 +59,6 @@ export interface KubernetesRouter {
   port?: number;
 }
 
-/** The router from the environment (ASTRAFORGE_KUBERNETES_ROUTER_URL, _TOKEN), where the config names none. */
-export function routerFromEnv(env: NodeJS.ProcessEnv = process.env): KubernetesRouter | undefined {
-  const url = env.ASTRAFORGE_KUBERNETES_ROUTER_URL;
-  return url ? { url, ...(env.ASTRAFORGE_KUBERNETES_ROUTER_TOKEN ? { token: env.ASTRAFORGE_KUBERNETES_ROUTER_TOKEN } : {}) } : undefined;
-}
-
 export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
   readonly name = 'kubernetes';
   private readonly client: ClaimClient;
@@ -80,8 +74,7 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
   }
 
   /** Loads the configuration and checks the API answers, or fails with what to do. */
-  static async connect(options: KubernetesProviderOptions): Promise<KubernetesProvider> {
-    const opts = { ...options, router: options.router ?? routerFromEnv() };
+  static async connect(opts: KubernetesProviderOptions): Promise<KubernetesProvider> {
     let provider: KubernetesProvider;
     try {
       provider = new KubernetesProvider(opts);
