@@ -1,12 +1,10 @@
-// The extension's typed client for the companion server: undici for HTTP,
-// eventsource-parser for the run event stream, and the server's own zod
-// contract to parse every answer. Imports nothing of `vscode`, so it is
-// unit-tested against the real server.
+// The extension's typed client for the companion server: undici for HTTP and
+// the server's own zod contract to parse every answer; following the event
+// streams is serverStreams.ts's, sending a workspace snapshotUpload.ts's.
+// Imports nothing of `vscode`, so it is unit-tested against the real server.
 import { setMaxListeners } from 'node:events';
-import { createParser } from 'eventsource-parser';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
-import { ErrorEnvelope } from '@astraforge/contract/errors';
 import { ServerInfo, ShutdownResult } from '@astraforge/contract/serverApi';
 import { SnapshotPlan, type SnapshotPlanRequest } from '@astraforge/contract/snapshotDelta';
 import { WorkspaceTar } from '../snapshot/snapshotBuilder';
@@ -15,64 +13,16 @@ import {
   Run,
   FileContents,
   RunDiff,
-  RunEvent,
-  RunEventName,
-  RunEventType,
   RunList,
   SnapshotResult,
-  TERMINAL_STATUSES,
   type CreateRunRequest,
   type FollowUpRequest,
 } from '@astraforge/contract/runApi';
+import { serverErrorOf } from './serverError';
+import { followRunChanges, followRunEvents, type FollowOptions, type RunChangesOptions, type StreamSource } from './serverStreams';
 
-export class ServerError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ServerError';
-  }
-}
-
-export interface FollowOptions {
-  /** Deliver events after this seq (0: from the start). */
-  afterSeq: number;
-  signal: AbortSignal;
-  onEvent: (e: RunEvent) => void;
-  /** Called when the stream broke and is being resumed. */
-  onReconnect?: (attempt: number, error: Error) => void;
-  /** Called for the first event of each type that was skipped (see SkippedEvent), not for the ones after it. */
-  onSkipped?: (skipped: SkippedEvent) => void;
-}
-
-export interface RunChangesOptions {
-  signal: AbortSignal;
-  /** The stream follows (again, after a break): list the runs now to miss none. */
-  onReady: () => void;
-  /** A run was created or its status changed. */
-  onRun: (run: Run) => void;
-  /** Called when the stream broke and is being opened again. */
-  onReconnect?: (attempt: number, error: Error) => void;
-  /** A record that breaks the contract, passed over. */
-  onSkipped?: (reason: string) => void;
-}
-
-/**
- * An event the client passed over: a type this extension does not know (a
- * newer server) or fields that break the contract. The server relays what
- * sandboxed agents do, so one bad event must not end the stream.
- */
-export interface SkippedEvent {
-  /** Its SSE id, when it had one. */
-  seq?: number;
-  /** Its type as sent, or what stood in its place. */
-  type: string;
-  reason: string;
-}
-
-const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 5000];
+export { ServerError } from './serverError';
+export type { FollowOptions, RunChangesOptions, SkippedEvent } from './serverStreams';
 
 export class ServerClient {
   private readonly dispatcher: Dispatcher;
@@ -200,94 +150,16 @@ export class ServerClient {
   }
 
   /**
-   * Follows a run's events until the run finishes, resuming with Last-Event-ID
-   * whenever the stream breaks, so each event arrives exactly once and in
-   * order; events it cannot read are skipped (see SkippedEvent). Resolves
-   * with the last seq read.
+   * Follows a run's events until the run finishes, each exactly once and in
+   * order (see serverStreams.ts). Resolves with the last seq read.
    */
-  async followEvents(runId: string, opts: FollowOptions): Promise<number> {
-    const signal = AbortSignal.any([opts.signal, this.closing.signal]);
-    let last = opts.afterSeq;
-    let attempt = 0;
-    const skippedTypes = new Set<string>();
-    for (;;) {
-      let finished = false;
-      try {
-        await this.readStream(runId, last, signal, {
-          onEvent: (e) => {
-            if (e.seq <= last) return; // a repeat after a resume: already delivered
-            last = e.seq;
-            attempt = 0;
-            opts.onEvent(e);
-            if (e.type === RunEventName.runFinished) finished = true;
-          },
-          onSkipped: (skipped) => {
-            // Past it all the same, so a resume does not ask for it again.
-            if (skipped.seq !== undefined && skipped.seq > last) last = skipped.seq;
-            if (skippedTypes.has(skipped.type)) return;
-            skippedTypes.add(skipped.type);
-            opts.onSkipped?.(skipped);
-          },
-        });
-        // The server ends a finished run's stream after its last event.
-        if (finished) return last;
-        const run = await this.getRun(runId);
-        if (TERMINAL_STATUSES.includes(run.status) && run.last_seq <= last) return last;
-      } catch (e) {
-        if (signal.aborted) return last;
-        if (e instanceof ServerError && e.status >= 400 && e.status < 500) throw e;
-        opts.onReconnect?.(attempt + 1, e as Error);
-      }
-      if (signal.aborted) return last;
-      await delay(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)], signal);
-      attempt++;
-    }
+  followEvents(runId: string, opts: FollowOptions): Promise<number> {
+    return followRunEvents(this.streams, runId, opts, AbortSignal.any([opts.signal, this.closing.signal]));
   }
 
-  /**
-   * Follows GET /api/runs/changes until `signal` aborts, opening it again
-   * when it breaks; each opening says `onReady` first (the caller lists the
-   * runs then, so none created meanwhile is missed).
-   */
-  async followRunChanges(opts: RunChangesOptions): Promise<void> {
-    const signal = AbortSignal.any([opts.signal, this.closing.signal]);
-    let attempt = 0;
-    while (!signal.aborted) {
-      try {
-        const res = await request(`${this.baseUrl}/api/runs/changes`, {
-          dispatcher: this.dispatcher,
-          headers: { ...this.auth(), accept: 'text/event-stream' },
-          signal,
-        });
-        if (res.statusCode !== 200) throw await this.errorOf(res.statusCode, await res.body.text());
-        const parser = createParser({
-          onEvent: (msg) => {
-            if (msg.event === 'ready') {
-              attempt = 0;
-              return opts.onReady();
-            }
-            if (msg.event !== 'run') return; // a kind a newer server sends
-            let data: unknown;
-            try {
-              data = JSON.parse(msg.data);
-            } catch {
-              return opts.onSkipped?.('a run change that is not JSON');
-            }
-            const run = Run.safeParse(data);
-            if (run.success) opts.onRun(run.data);
-            else opts.onSkipped?.(`a run change that breaks the contract: ${run.error.message}`);
-          },
-        });
-        for await (const chunk of res.body) parser.feed(Buffer.from(chunk).toString('utf8'));
-        throw new Error('the server ended the stream of run changes');
-      } catch (e) {
-        if (signal.aborted) return;
-        if (e instanceof ServerError && e.status >= 400 && e.status < 500) throw e;
-        opts.onReconnect?.(attempt + 1, e as Error);
-      }
-      await delay(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)], signal);
-      attempt++;
-    }
+  /** Follows GET /api/runs/changes until `opts.signal` aborts (see serverStreams.ts). */
+  followRunChanges(opts: RunChangesOptions): Promise<void> {
+    return followRunChanges(this.streams, opts, AbortSignal.any([opts.signal, this.closing.signal]));
   }
 
   async close(): Promise<void> {
@@ -295,27 +167,19 @@ export class ServerClient {
     await this.dispatcher.close();
   }
 
-  private async readStream(
-    runId: string,
-    afterSeq: number,
-    signal: AbortSignal,
-    to: { onEvent: (e: RunEvent) => void; onSkipped: (skipped: SkippedEvent) => void },
-  ): Promise<void> {
-    const res = await request(`${this.baseUrl}/api/runs/${encodeURIComponent(runId)}/events`, {
-      dispatcher: this.dispatcher,
-      headers: { ...this.auth(), accept: 'text/event-stream', 'last-event-id': String(afterSeq) },
-      signal,
-    });
-    if (res.statusCode !== 200) throw await this.errorOf(res.statusCode, await res.body.text());
-    const parser = createParser({
-      onEvent: (msg) => {
-        const read = readRunEvent(msg.data, msg.id);
-        if ('event' in read) to.onEvent(read.event);
-        else to.onSkipped(read.skipped);
-      },
-    });
-    for await (const chunk of res.body) parser.feed(Buffer.from(chunk).toString('utf8'));
-  }
+  /** The event streams' way to the server: this client's dispatcher and key. */
+  private readonly streams: StreamSource = {
+    open: async (path, headers, signal) => {
+      const res = await request(`${this.baseUrl}${path}`, {
+        dispatcher: this.dispatcher,
+        headers: { ...this.auth(), accept: 'text/event-stream', ...headers },
+        signal,
+      });
+      if (res.statusCode !== 200) throw serverErrorOf(res.statusCode, await res.body.text());
+      return res.body;
+    },
+    getRun: (id) => this.getRun(id),
+  };
 
   private auth(): Record<string, string> {
     return { authorization: `Bearer ${this.apiKey}` };
@@ -344,52 +208,9 @@ export class ServerClient {
       signal: opts.signal,
     });
     const text = await res.body.text();
-    if (res.statusCode >= 400) throw await this.errorOf(res.statusCode, text);
+    if (res.statusCode >= 400) throw serverErrorOf(res.statusCode, text);
     const parsed = schema.safeParse(text ? JSON.parse(text) : undefined);
     if (!parsed.success) throw new Error(`${method} ${path}: the answer does not match the contract: ${parsed.error.message}`);
     return parsed.data;
   }
-
-  private async errorOf(status: number, text: string): Promise<ServerError> {
-    try {
-      const env = ErrorEnvelope.parse(JSON.parse(text));
-      return new ServerError(status, env.error_code, env.message);
-    } catch {
-      return new ServerError(status, 'HTTP_ERROR', `the server answered ${status}: ${text.slice(0, 200)}`);
-    }
-  }
-}
-
-/** One SSE message's data as a run event, or why it is skipped. */
-function readRunEvent(data: string, id: string | undefined): { event: RunEvent } | { skipped: SkippedEvent } {
-  const seq = id !== undefined && /^\d+$/.test(id) ? Number(id) : undefined;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(data);
-  } catch {
-    return { skipped: { seq, type: '(not JSON)', reason: 'its data is not JSON' } };
-  }
-  const parsed = RunEvent.safeParse(raw);
-  if (parsed.success) return { event: parsed.data };
-  const type = (raw as { type?: unknown } | null)?.type;
-  const known = RunEventType.safeParse(type).success;
-  return {
-    skipped: {
-      seq,
-      type: typeof type === 'string' ? type : '(no type)',
-      reason: known ? `its fields do not match the contract: ${parsed.error.message}` : 'a type this extension does not know',
-    },
-  };
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
