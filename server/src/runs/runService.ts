@@ -17,6 +17,7 @@ import {
 } from '@astraforge/contract/runApi';
 import { AppError } from '../errors';
 import type { SessionManager } from '../sessions/sessionManager';
+import type { CountedLayers } from '../snapshots/snapshotJanitor';
 import type { SnapshotStore } from '../snapshots/snapshotStore';
 import type { RunPage, RunPageQuery, RunStore } from '../store/runStore';
 import { EnvironmentCache } from '../environments/environmentCache';
@@ -124,6 +125,20 @@ export class RunService {
     });
     this.queue = new RunQueue(opts.maxConcurrentRuns, (id) => this.lifecycle.start(id));
     this.files = new RunFiles(opts.snapshots, opts.sessions);
+  }
+
+  /** The layers made from snapshots (trees and baselines, environments): the snapshot cap counts them. */
+  get layerDisk(): CountedLayers {
+    const workspaces = this.workspaces;
+    return {
+      // Lets go of the layers of sandboxes that have ended first, so they count as removable at once.
+      list: () => {
+        workspaces.sweep(this.sandboxStillUsed());
+        return workspaces.list();
+      },
+      remove: (layer) => workspaces.remove(layer),
+      onGrow: (listener) => workspaces.onGrow(listener),
+    };
   }
 
   /** Interrupts the runs a previous server left in flight, and starts sweeping baselines. */

@@ -2,13 +2,15 @@
 // once per snapshot), then the environment's layer (built once per key),
 // then the run's own writable layer, which the session assembles. Keeps
 // both read-only layers from removal while the run's sandbox stands on them,
-// and tells the diff what the environment put there.
+// and tells the diff what the environment put there; counts both kinds of
+// layer for the snapshot cap (the janitor removes them).
 import { closeSync, fstatSync, openSync, readSync, constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import type { Run } from '@astraforge/contract/runApi';
 import type { EnvironmentCache } from '../environments/environmentCache';
 import { environmentFootprint, Environments, type EnvironmentFootprint, type RunEnvironment } from '../environments/environmentSetup';
 import type { SessionExtras } from '../sessions/sessionManager';
+import type { CountedLayer, CountedLayers } from '../snapshots/snapshotJanitor';
 import type { SnapshotLayers } from '../snapshots/snapshotLayers';
 import type { SnapshotStore } from '../snapshots/snapshotStore';
 import type { DiffFile } from './gitDiff';
@@ -29,7 +31,7 @@ interface Held {
   workspaceDir?: string;
 }
 
-export class RunWorkspaces {
+export class RunWorkspaces implements CountedLayers {
   private readonly held = new Map<string, Held>();
 
   constructor(
@@ -83,6 +85,30 @@ export class RunWorkspaces {
       }
       return true;
     });
+  }
+
+  list(): CountedLayer[] {
+    return [
+      ...this.layers.usage().map((l) => ({ kind: 'snapshot-layer' as const, ...l })),
+      ...this.cache
+        .list()
+        .map((e) => ({
+          kind: 'environment' as const,
+          id: e.key,
+          bytes: e.bytes,
+          lastUsedMs: e.lastUsedMs,
+          inUse: this.cache.inUse(e.key),
+        })),
+    ];
+  }
+
+  remove(layer: CountedLayer): boolean {
+    return layer.kind === 'snapshot-layer' ? this.layers.evict(layer.id) : this.cache.remove(layer.id);
+  }
+
+  onGrow(listener: () => void): void {
+    this.layers.onGrow(listener);
+    this.cache.onGrow(listener);
   }
 
   /** Lets go of the layers of runs whose sandbox has ended. */

@@ -6,9 +6,12 @@
 // over that one's tree (<id>/delta: what changed, whiteouts for what went);
 // otherwise as a tree of hard links with the delta applied. Its baseline
 // stages only what changed. A layer that a live workspace or a derived
-// layer stands on is removed only when the last one lets go.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// layer stands on is removed only when the last one lets go. Each layer's
+// disk use is measured once made (<id>/bytes.json) for the snapshot cap.
+import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { openLayerToAll } from '../sessions/workspaceLayers';
 import type { PathChanges, SnapshotBaseline } from '../runs/hostWorkspaceDiffer';
 import type { SnapshotManifestEntry } from './canonicalArchive';
@@ -44,6 +47,17 @@ const NEAR_ENOUGH = 100;
 const CACHED_MANIFESTS = 4;
 
 const ID_PATTERN = /^[a-f0-9]{24}$/;
+const execFileAsync = promisify(execFile);
+
+/** A kept layer's disk use and last use, for the snapshot cap. */
+export interface SnapshotLayerUsage {
+  id: string;
+  /** Its own bytes: not those of the tree it stands on or shares hard links with (0 until measured). */
+  bytes: number;
+  lastUsedMs: number;
+  /** A live workspace, a layer over it or a derivation stands on it. */
+  inUse: boolean;
+}
 
 export class SnapshotLayers {
   private readonly preparing = new Map<string, Promise<SnapshotLayer>>();
@@ -51,6 +65,7 @@ export class SnapshotLayers {
   private readonly doomed = new Set<string>();
   /** The manifests of the layers most recently made or looked at, parsed (a derivation compares a few of them). */
   private readonly manifests = new Map<string, ReadonlyMap<string, SnapshotManifestEntry>>();
+  private readonly grew = new Set<() => void>();
 
   /** `root` must be traversable by sandbox uids (they read the baselines' objects), never listable. */
   constructor(
@@ -69,12 +84,16 @@ export class SnapshotLayers {
       if (!ID_PATTERN.test(name) || !existsSync(join(root, name, 'ready.json'))) rmSync(join(root, name), { recursive: true, force: true });
     }
     for (const name of readdirSync(root)) if (!snapshots.get(name)) this.remove(name);
+    for (const name of readdirSync(root)) if (!existsSync(join(root, name, 'bytes.json'))) void this.measure(name, undefined);
   }
 
   /** The snapshot's layer, unpacked and baselined on first use (concurrent callers share the work). */
   prepare(id: string): Promise<SnapshotLayer> {
     const ready = this.readyLayer(id);
-    if (ready) return Promise.resolve(ready);
+    if (ready) {
+      touch(join(this.root, id, 'ready.json'));
+      return Promise.resolve(ready);
+    }
     let p = this.preparing.get(id);
     if (!p) {
       p = this.build(id).finally(() => this.preparing.delete(id));
@@ -93,6 +112,32 @@ export class SnapshotLayers {
     if (n > 0) return void this.pins.set(id, n);
     this.pins.delete(id);
     if (this.doomed.delete(id)) this.remove(id);
+  }
+
+  /** Called when a layer has been made and measured. */
+  onGrow(listener: () => void): void {
+    this.grew.add(listener);
+  }
+
+  /** Every ready layer's disk use. */
+  usage(): SnapshotLayerUsage[] {
+    const out: SnapshotLayerUsage[] = [];
+    for (const id of readdirSync(this.root)) {
+      if (!ID_PATTERN.test(id) || this.doomed.has(id)) continue;
+      const at = readyTime(join(this.root, id));
+      if (!at) continue;
+      const inUse = this.pins.has(id) || this.preparing.has(id) || this.dependents(id) > 0;
+      out.push({ id, bytes: measuredBytes(join(this.root, id)), lastUsedMs: at, inUse });
+    }
+    return out;
+  }
+
+  /** Removes a ready layer nothing stands on (its snapshot stays: the next run makes it again); whether it did. */
+  evict(id: string): boolean {
+    if (!ID_PATTERN.test(id) || !this.readyLayer(id)) return false;
+    if (this.pins.has(id) || this.preparing.has(id) || this.dependents(id) > 0) return false;
+    this.remove(id);
+    return !existsSync(join(this.root, id));
   }
 
   private remove(id: string): void {
@@ -156,6 +201,8 @@ export class SnapshotLayers {
       const derived = base && (await this.derive(id, base));
       const layer = derived ?? (await this.unpackWhole(id));
       writeFileSync(join(dir, 'ready.json'), JSON.stringify({ lowers: layer.lowers, baseline: layer.baseline }));
+      // Off the run's path: a hard-linked tree counts only what it does not share with its base.
+      void this.measure(id, derived && derived.lowers.length === 1 ? base.layer.lowers[0] : undefined);
       this.log(
         {
           snapshot_id: id,
@@ -176,6 +223,22 @@ export class SnapshotLayers {
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
+  }
+
+  private async measure(id: string, sharesWith: string | undefined): Promise<void> {
+    const dir = join(this.root, id);
+    try {
+      const args = sharesWith && existsSync(sharesWith) ? ['-sb', sharesWith, dir] : ['-sb', dir];
+      const { stdout } = await execFileAsync('du', args, { maxBuffer: 1024 * 1024 });
+      const lines = stdout.trim().split('\n');
+      const bytes = Number(lines[lines.length - 1]!.split('\t')[0]) || 0;
+      if (!existsSync(join(dir, 'ready.json'))) return;
+      writeFileSync(join(dir, 'bytes.json'), JSON.stringify({ bytes }));
+    } catch (e) {
+      this.log({ snapshot_id: id, err: (e as Error).message }, 'cannot measure the snapshot layer');
+      return;
+    }
+    for (const listener of this.grew) listener();
   }
 
   private async unpackWhole(id: string): Promise<SnapshotLayer> {
@@ -246,6 +309,23 @@ export class SnapshotLayers {
       if (delta.changed.length + delta.removed.length <= NEAR_ENOUGH) break;
     }
     return best;
+  }
+}
+
+function touch(path: string): void {
+  const now = new Date();
+  try {
+    utimesSync(path, now, now);
+  } catch {
+    /* removed meanwhile */
+  }
+}
+
+function measuredBytes(dir: string): number {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'bytes.json'), 'utf8')) as { bytes: number }).bytes;
+  } catch {
+    return 0;
   }
 }
 
