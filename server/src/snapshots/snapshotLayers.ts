@@ -66,6 +66,8 @@ export class SnapshotLayers {
   /** The manifests of the layers most recently made or looked at, parsed (a derivation compares a few of them). */
   private readonly manifests = new Map<string, ReadonlyMap<string, SnapshotManifestEntry>>();
   private readonly grew = new Set<() => void>();
+  /** Layers made ahead of their first run go one at a time, each after the previous (so the next derives from it). */
+  private ahead: Promise<unknown> = Promise.resolve();
 
   /** `root` must be traversable by sandbox uids (they read the baselines' objects), never listable. */
   constructor(
@@ -79,6 +81,8 @@ export class SnapshotLayers {
     mkdirSync(root, { recursive: true, mode: 0o711 });
     chmodSync(root, 0o711);
     snapshots.onDelete((id) => this.remove(id));
+    // Made as soon as a snapshot arrives, so its first run finds the work done or under way (and joins it).
+    snapshots.onIngest((info) => this.prepareSoon(info.snapshot_id));
     // Half-made layers of an earlier process go; finished ones stay for their snapshot (or for the layers over them).
     for (const name of readdirSync(root)) {
       if (!ID_PATTERN.test(name) || !existsSync(join(root, name, 'ready.json'))) rmSync(join(root, name), { recursive: true, force: true });
@@ -100,6 +104,28 @@ export class SnapshotLayers {
       this.preparing.set(id, p);
     }
     return p;
+  }
+
+  /**
+   * Starts making the layer of a snapshot just ingested, after the upload's
+   * answer has gone: a run created meanwhile shares the same work.
+   */
+  prepareSoon(id: string): void {
+    this.ahead = this.ahead.then(
+      () =>
+        new Promise<void>((done) =>
+          setImmediate(() => {
+            if (!this.snapshots.get(id)) return done();
+            this.prepare(id).then(
+              () => done(),
+              (e: Error) => {
+                this.log({ snapshot_id: id, err: e.message }, 'cannot make the snapshot layer ahead of its first run');
+                done();
+              },
+            );
+          }),
+        ),
+    );
   }
 
   /** A workspace stands on the layer: it stays until unpinned. */
