@@ -32,7 +32,7 @@ import { RunLifecycle } from './runLifecycle';
 import { RunQueue } from './runQueue';
 import type { EgressObserver } from '../egress/egressListener';
 import { recordModelCall, recordNetworkAllowed, recordNetworkBlocked, recordNetworkUsage } from './runUsage';
-import { RunWorkspaces } from './runWorkspaces';
+import { afterBaselineAdopted, RunWorkspaces } from './runWorkspaces';
 import type { WorkspaceDiffer } from './workspaceDiffer';
 
 export interface RunServiceOptions {
@@ -104,7 +104,8 @@ export class RunService {
       cache,
       differ,
     );
-    this.diffs = new RunDiffs(opts.wrapDiffer?.(differ) ?? differ, opts.snapshots, opts.store, undefined, (runId, files) =>
+    const diffing = afterBaselineAdopted(opts.wrapDiffer?.(differ) ?? differ, (runId) => this.workspaces.baselineAdopted(runId));
+    this.diffs = new RunDiffs(diffing, opts.snapshots, opts.store, undefined, (runId, files) =>
       this.workspaces.withoutEnvironment(runId, files),
     );
     this.lifecycle = new RunLifecycle({

@@ -25,6 +25,19 @@ export interface SnapshotLayer {
   baseline: SnapshotBaseline;
 }
 
+/**
+ * A layer whose files can be mounted, its baseline perhaps still in the
+ * making: a run starts on the tree while git records it (it reads the tree
+ * only), and waits for it only to diff.
+ */
+export interface MountableLayer {
+  id: string;
+  lowers: string[];
+  baseline: Promise<SnapshotBaseline>;
+  /** Whether the baseline was still being made when the layer was handed out. */
+  baselinePending: boolean;
+}
+
 /** How a derived layer's baseline sees the snapshot whole: a read-only overlay of its layers, mounted for the time of one call. */
 export interface LayerViews {
   /** Whether the server can mount them (kernel overlayfs). */
@@ -61,11 +74,14 @@ export interface SnapshotLayerUsage {
 
 export class SnapshotLayers {
   private readonly preparing = new Map<string, Promise<SnapshotLayer>>();
+  private readonly mountable = new Map<string, Promise<MountableLayer>>();
   private readonly pins = new Map<string, number>();
   private readonly doomed = new Set<string>();
   /** The manifests of the layers most recently made or looked at, parsed (a derivation compares a few of them). */
   private readonly manifests = new Map<string, ReadonlyMap<string, SnapshotManifestEntry>>();
   private readonly grew = new Set<() => void>();
+  /** Layers being made ahead of any run, with their snapshot's last use before. */
+  private readonly aheadUse = new Map<string, number>();
   /** Layers made ahead of their first run go one at a time, each after the previous (so the next derives from it). */
   private ahead: Promise<unknown> = Promise.resolve();
 
@@ -100,10 +116,43 @@ export class SnapshotLayers {
     }
     let p = this.preparing.get(id);
     if (!p) {
-      p = this.build(id).finally(() => this.preparing.delete(id));
+      let treeReady!: (lowers: string[]) => void;
+      let noTree!: (e: unknown) => void;
+      const tree = new Promise<string[]>((resolve, reject) => {
+        treeReady = resolve;
+        noTree = reject;
+      });
+      const full = this.build(id, treeReady);
+      full.catch(noTree);
+      const baseline = full.then((l) => l.baseline);
+      const early = tree.then((lowers): MountableLayer => ({ id, lowers, baseline, baselinePending: true }));
+      // Handled here too: nobody may be waiting when a build fails.
+      baseline.catch(() => undefined);
+      early.catch(() => undefined);
+      p = full.finally(() => {
+        this.preparing.delete(id);
+        this.mountable.delete(id);
+        // Its snapshot went while it was being made.
+        if (this.doomed.has(id) && !this.pins.has(id) && this.dependents(id) === 0) {
+          this.doomed.delete(id);
+          this.remove(id);
+        }
+      });
       this.preparing.set(id, p);
+      this.mountable.set(id, early);
     }
     return p;
+  }
+
+  /** The snapshot's layer as soon as its files can be mounted (a whole unpack's baseline follows). */
+  prepareMountable(id: string): Promise<MountableLayer> {
+    const full = this.prepare(id);
+    const early = this.mountable.get(id);
+    if (early) {
+      full.catch(() => undefined); // the early one carries the failure
+      return early;
+    }
+    return full.then((l) => ({ ...l, baseline: Promise.resolve(l.baseline), baselinePending: false }));
   }
 
   /**
@@ -116,9 +165,17 @@ export class SnapshotLayers {
         new Promise<void>((done) =>
           setImmediate(() => {
             if (!this.snapshots.get(id)) return done();
+            // Reading the archive marks it as used; made ahead, that is no use: the janitor's order stays the uploads'.
+            const usedAt = this.snapshots.list().find((x) => x.id === id)?.lastUsedMs;
+            const idle = !this.readyLayer(id) && !this.preparing.has(id);
+            if (idle && usedAt !== undefined) this.aheadUse.set(id, usedAt);
             this.prepare(id).then(
-              () => done(),
+              () => {
+                this.aheadUse.delete(id);
+                done();
+              },
               (e: Error) => {
+                this.aheadUse.delete(id);
                 this.log({ snapshot_id: id, err: e.message }, 'cannot make the snapshot layer ahead of its first run');
                 done();
               },
@@ -126,6 +183,24 @@ export class SnapshotLayers {
           }),
         ),
     );
+  }
+
+  /** The archive's path; when the layer is made ahead of any run, its last use left as it was. */
+  private archiveFor(id: string): string {
+    const path = this.snapshots.archivePath(id);
+    this.restoreUse(id, path);
+    return path;
+  }
+
+  /** Undoes the store's "used now" mark of a layer made ahead (called in the same tick as the mark: no sweep sees it). */
+  private restoreUse(id: string, archive: string): void {
+    const usedAt = this.aheadUse.get(id);
+    if (usedAt === undefined) return;
+    try {
+      utimesSync(archive, new Date(usedAt), new Date(usedAt));
+    } catch {
+      /* gone meanwhile */
+    }
   }
 
   /** A workspace stands on the layer: it stays until unpinned. */
@@ -168,7 +243,8 @@ export class SnapshotLayers {
 
   private remove(id: string): void {
     if (!ID_PATTERN.test(id)) return;
-    if (this.pins.has(id) || this.dependents(id) > 0) return void this.doomed.add(id);
+    // Not under a build either: git and tar are writing there.
+    if (this.pins.has(id) || this.preparing.has(id) || this.dependents(id) > 0) return void this.doomed.add(id);
     const base = this.readyLayer(id)?.lowers[0];
     rmSync(join(this.root, id), { recursive: true, force: true });
     // The tree it stood on may have been waiting for it.
@@ -215,7 +291,7 @@ export class SnapshotLayers {
     }
   }
 
-  private async build(id: string): Promise<SnapshotLayer> {
+  private async build(id: string, treeReady: (lowers: string[]) => void): Promise<SnapshotLayer> {
     if (!ID_PATTERN.test(id)) throw new Error(`not a snapshot id: ${id}`);
     const dir = join(this.root, id);
     rmSync(dir, { recursive: true, force: true });
@@ -225,7 +301,8 @@ export class SnapshotLayers {
     try {
       const t0 = performance.now();
       const derived = base && (await this.derive(id, base));
-      const layer = derived ?? (await this.unpackWhole(id));
+      const layer = derived ?? (await this.unpackWhole(id, treeReady));
+      treeReady(layer.lowers);
       writeFileSync(join(dir, 'ready.json'), JSON.stringify({ lowers: layer.lowers, baseline: layer.baseline }));
       // Off the run's path: a hard-linked tree counts only what it does not share with its base.
       void this.measure(id, derived && derived.lowers.length === 1 ? base.layer.lowers[0] : undefined);
@@ -246,7 +323,9 @@ export class SnapshotLayers {
       );
       return layer;
     } catch (e) {
-      rmSync(dir, { recursive: true, force: true });
+      // A workspace may stand on the tree already (its baseline failed): it goes when that one lets go.
+      if (this.pins.has(id)) this.doomed.add(id);
+      else rmSync(dir, { recursive: true, force: true });
       throw e;
     }
   }
@@ -267,15 +346,26 @@ export class SnapshotLayers {
     for (const listener of this.grew) listener();
   }
 
-  private async unpackWhole(id: string): Promise<SnapshotLayer> {
+  private async unpackWhole(id: string, treeReady: (lowers: string[]) => void): Promise<SnapshotLayer> {
     const dir = join(this.root, id);
     const tree = join(dir, 'tree');
     mkdirSync(tree, { mode: 0o700 });
-    await this.snapshots.extractTo(id, tree);
+    const t0 = performance.now();
+    const extracting = this.snapshots.extractTo(id, tree);
+    if (this.aheadUse.has(id)) {
+      try {
+        this.archiveFor(id);
+      } catch {
+        /* gone: extracting says so */
+      }
+    }
+    await extracting;
     // Unpacked by the server: root's files already, only their modes change.
     await openLayerToAll(tree);
     // Only root enters the tree: sandboxes see it through their overlay alone.
     chmodSync(tree, 0o700);
+    this.log({ snapshot_id: id, ms: Math.round(performance.now() - t0) }, 'snapshot tree unpacked (its baseline follows)');
+    treeReady([tree]);
     const baseline = await this.makeBaseline.record(join(dir, 'baseline.git'), tree);
     return { id, lowers: [tree], baseline };
   }
@@ -288,13 +378,13 @@ export class SnapshotLayers {
     try {
       if (await this.views?.available()) {
         const delta = join(dir, 'delta');
-        await writeDeltaLayer(delta, this.snapshots.archivePath(id), base.delta);
+        await writeDeltaLayer(delta, this.archiveFor(id), base.delta);
         const lowers = [...base.layer.lowers, delta];
         const baseline = await this.views!.open(lowers, (view) => this.makeBaseline.derive(gitDir, view, base.layer.baseline, base.delta));
         return { id, lowers, baseline };
       }
       const tree = join(dir, 'tree');
-      await deriveTree(base.layer.lowers[0], tree, this.snapshots.archivePath(id), base.delta);
+      await deriveTree(base.layer.lowers[0], tree, this.archiveFor(id), base.delta);
       chmodSync(tree, 0o700);
       return { id, lowers: [tree], baseline: await this.makeBaseline.derive(gitDir, tree, base.layer.baseline, base.delta) };
     } catch (e) {
