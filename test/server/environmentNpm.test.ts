@@ -202,7 +202,11 @@ describe('project environments with npm ci from a real registry', function () {
     const before = registry.tarballs.length;
     const r = await npmTest(await snapshotOf(tree));
     assert.equal(r.run.status, 'failed');
-    assert.match(r.run.error, /environment setup failed/);
+    assert.match(
+      r.run.error,
+      /environment setup failed/,
+      r.output + JSON.stringify(r.events.filter((e) => e.type !== RunEventName.commandOutput)),
+    );
     assert.notEqual(ofType(r.events, RunEventName.environmentSetupFinished)[0].exit_code, 0);
     assert.match(r.output, /registry\.test/, 'npm says which registry it could not reach');
     assert.equal(ofType(r.events, RunEventName.sandboxReady).length, 0, 'the agent never started');
