@@ -219,6 +219,7 @@ async function main(): Promise<void> {
     store: snapshots,
     runs: () => runStore.allRuns(),
     retention: config.snapshots,
+    layers: runs.layerDisk,
     log: (obj, msg) => log(obj, msg),
   });
   snapshotJanitor.start(config.snapshots.janitorIntervalSeconds * 1000);

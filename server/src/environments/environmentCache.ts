@@ -37,6 +37,7 @@ export interface EvictedEnvironment {
 
 export class EnvironmentCache {
   private readonly pins = new Map<string, number>();
+  private readonly grew = new Set<() => void>();
 
   /** `root` holds layers only the server (root) enters: sandboxes see them through their overlay. */
   constructor(
@@ -83,7 +84,25 @@ export class EnvironmentCache {
     const info = { key, source, bytes, created_at: new Date().toISOString() };
     writeFileSync(join(dir, 'info.json'), JSON.stringify(info));
     const evicted = this.evict(key);
+    for (const listener of this.grew) listener();
     return { env: { ...info, layer: join(dir, 'layer') }, evicted };
+  }
+
+  /** Called when an environment has been kept. */
+  onGrow(listener: () => void): void {
+    this.grew.add(listener);
+  }
+
+  /** A live workspace stands on it. */
+  inUse(key: string): boolean {
+    return this.pins.has(key);
+  }
+
+  /** Removes a kept environment nothing stands on (the next run with its key sets up again); whether it did. */
+  remove(key: string): boolean {
+    if (!KEY.test(key) || this.pins.has(key) || !existsSync(join(this.root, key))) return false;
+    rmSync(join(this.root, key), { recursive: true, force: true });
+    return true;
   }
 
   discard(buildDir: string): void {

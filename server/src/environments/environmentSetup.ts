@@ -46,7 +46,7 @@ export class Environments {
    * streamed as the run's events); undefined when the workspace defines none.
    */
   async prepare(
-    snapshot: SnapshotLayer,
+    snapshot: Pick<SnapshotLayer, 'lowers'>,
     manifest: ReadonlyMap<string, { sha256: string; type: string }>,
     events: RunEventLog,
     signal: AbortSignal,
@@ -83,7 +83,7 @@ export class Environments {
     setup: string,
     key: string,
     image: string | undefined,
-    snapshot: SnapshotLayer,
+    snapshot: Pick<SnapshotLayer, 'lowers'>,
     events: RunEventLog,
     signal: AbortSignal,
   ): Promise<CachedEnvironment> {

@@ -17,6 +17,7 @@ import {
 } from '@astraforge/contract/runApi';
 import { AppError } from '../errors';
 import type { SessionManager } from '../sessions/sessionManager';
+import type { CountedLayers } from '../snapshots/snapshotJanitor';
 import type { SnapshotStore } from '../snapshots/snapshotStore';
 import type { RunPage, RunPageQuery, RunStore } from '../store/runStore';
 import { EnvironmentCache } from '../environments/environmentCache';
@@ -31,7 +32,7 @@ import { RunLifecycle } from './runLifecycle';
 import { RunQueue } from './runQueue';
 import type { EgressObserver } from '../egress/egressListener';
 import { recordModelCall, recordNetworkAllowed, recordNetworkBlocked, recordNetworkUsage } from './runUsage';
-import { RunWorkspaces } from './runWorkspaces';
+import { afterBaselineAdopted, RunWorkspaces } from './runWorkspaces';
 import type { WorkspaceDiffer } from './workspaceDiffer';
 
 export interface RunServiceOptions {
@@ -103,7 +104,8 @@ export class RunService {
       cache,
       differ,
     );
-    this.diffs = new RunDiffs(opts.wrapDiffer?.(differ) ?? differ, opts.snapshots, opts.store, undefined, (runId, files) =>
+    const diffing = afterBaselineAdopted(opts.wrapDiffer?.(differ) ?? differ, (runId) => this.workspaces.baselineAdopted(runId));
+    this.diffs = new RunDiffs(diffing, opts.snapshots, opts.store, undefined, (runId, files) =>
       this.workspaces.withoutEnvironment(runId, files),
     );
     this.lifecycle = new RunLifecycle({
@@ -124,6 +126,20 @@ export class RunService {
     });
     this.queue = new RunQueue(opts.maxConcurrentRuns, (id) => this.lifecycle.start(id));
     this.files = new RunFiles(opts.snapshots, opts.sessions);
+  }
+
+  /** The layers made from snapshots (trees and baselines, environments): the snapshot cap counts them. */
+  get layerDisk(): CountedLayers {
+    const workspaces = this.workspaces;
+    return {
+      // Lets go of the layers of sandboxes that have ended first, so they count as removable at once.
+      list: () => {
+        workspaces.sweep(this.sandboxStillUsed());
+        return workspaces.list();
+      },
+      remove: (layer) => workspaces.remove(layer),
+      onGrow: (listener) => workspaces.onGrow(listener),
+    };
   }
 
   /** Interrupts the runs a previous server left in flight, and starts sweeping baselines. */

@@ -4,6 +4,10 @@
 // Over `maxTotalBytes`, the least recently used go first, whatever their
 // age. A snapshot that a queued, provisioning or running run needs is never
 // removed. Which runs reference which snapshot comes from the run store.
+// The cap counts the layers made from snapshots too (unpacked trees and
+// their baselines, environments): over it, those go first, least recently
+// used first, since each is made again from what is kept; never one a live
+// sandbox or a kept delta layer stands on.
 import type { RunStatus } from '@astraforge/contract/runApi';
 import type { SnapshotStore, StoredSnapshot } from './snapshotStore';
 
@@ -19,6 +23,26 @@ export interface RunReference {
   snapshot_id: string;
   status: RunStatus;
   updated_at: string;
+}
+
+/** A kept layer the cap counts. */
+export interface CountedLayer {
+  kind: 'snapshot-layer' | 'environment';
+  /** The snapshot id, or the environment key. */
+  id: string;
+  bytes: number;
+  lastUsedMs: number;
+  /** A live sandbox, a kept delta layer or a build stands on it: it stays. */
+  inUse: boolean;
+}
+
+/** Where the counted layers are kept. */
+export interface CountedLayers {
+  list(): CountedLayer[];
+  /** Removes it unless it came into use meanwhile; whether it did. */
+  remove(layer: CountedLayer): boolean;
+  /** Called when a layer has been made (and measured). */
+  onGrow(listener: () => void): void;
 }
 
 export type RemovalReason = 'retention' | 'unreferenced' | 'total' | 'unfinished-upload';
@@ -51,6 +75,8 @@ export class SnapshotJanitor {
       store: SnapshotStore;
       runs: () => readonly RunReference[];
       retention: SnapshotRetention;
+      /** The layers made from snapshots, counted in maxTotalBytes. */
+      layers?: CountedLayers;
       log: (obj: Record<string, unknown>, msg: string) => void;
       now?: () => number;
     },
@@ -61,9 +87,12 @@ export class SnapshotJanitor {
     this.sweepLogged();
     this.timer = setInterval(() => this.sweepLogged(), intervalMs);
     this.timer.unref();
-    this.opts.store.onIngest(() => {
+    const overCap = () => {
       if (this.totalBytes() > this.opts.retention.maxTotalBytes) this.sweepLogged();
-    });
+    };
+    this.opts.store.onIngest(overCap);
+    // After the microtasks of whoever made the layer: a run pins the layer it asked for before the sweep looks.
+    this.opts.layers?.onGrow(() => setImmediate(overCap));
   }
 
   stop(): void {
@@ -72,7 +101,8 @@ export class SnapshotJanitor {
   }
 
   totalBytes(): number {
-    return this.opts.store.list().reduce((n, s) => n + s.diskBytes, 0);
+    const layers = this.opts.layers?.list() ?? [];
+    return this.opts.store.list().reduce((n, s) => n + s.diskBytes, 0) + layers.reduce((n, l) => n + l.bytes, 0);
   }
 
   /**
@@ -117,16 +147,44 @@ export class SnapshotJanitor {
       else kept.push(j);
     }
 
-    let total = kept.reduce((n, j) => n + j.snapshot.diskBytes, 0);
+    // A removed snapshot's layer went with it (unless something stands on it).
+    const layers = (this.opts.layers?.list() ?? []).filter(
+      (l) => l.kind !== 'snapshot-layer' || !removals.some((r) => r.snapshot_id === l.id),
+    );
+    let total = kept.reduce((n, j) => n + j.snapshot.diskBytes, 0) + layers.reduce((n, l) => n + l.bytes, 0);
+    if (total > maxTotalBytes) total = this.evictLayers(layers, total, maxTotalBytes);
     if (total > maxTotalBytes) {
       const evictable = kept.filter((j) => !j.active).sort((a, b) => a.snapshot.lastUsedMs - b.snapshot.lastUsedMs);
+      const layerOf = new Map(layers.filter((l) => l.kind === 'snapshot-layer' && !l.inUse).map((l) => [l.id, l.bytes]));
       for (const j of evictable) {
         if (total <= maxTotalBytes) break;
         remove(j, 'total');
-        total -= j.snapshot.diskBytes;
+        total -= j.snapshot.diskBytes + (layerOf.get(j.snapshot.id) ?? 0);
       }
     }
     return removals;
+  }
+
+  /** Least recently used first, the layers nothing stands on; the total left. */
+  private evictLayers(layers: CountedLayer[], total: number, maxTotalBytes: number): number {
+    const store = this.opts.layers!;
+    for (const l of layers.filter((x) => !x.inUse).sort((a, b) => a.lastUsedMs - b.lastUsedMs)) {
+      if (total <= maxTotalBytes) break;
+      if (!store.remove(l)) continue;
+      total -= l.bytes;
+      this.opts.log(
+        {
+          event: 'layer.removed',
+          kind: l.kind,
+          id: l.id,
+          bytes: l.bytes,
+          last_used: new Date(l.lastUsedMs).toISOString(),
+          reason: 'total',
+        },
+        'layer removed',
+      );
+    }
+    return total;
   }
 
   private sweepLogged(): void {
