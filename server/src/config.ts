@@ -138,7 +138,7 @@ export const ServerConfig = z.object({
       retentionDays: z.number().nonnegative().default(7),
       /** A snapshot no run references is kept this long after its upload or last use. */
       unreferencedMinutes: z.number().nonnegative().default(60),
-      /** All snapshots together; beyond it the least recently used go first (never one an active run needs). */
+      /** All snapshots together with the layers made from them and the environments; beyond it the layers go first, then snapshots, least recently used first (never one an active run needs). */
       maxTotalBytes: z
         .number()
         .int()

@@ -233,6 +233,11 @@ export class HostWorkspaceDiffer implements WorkspaceDiffer {
     return [...this.baselines.keys()];
   }
 
+  /** The folder whose changes `key`'s diff computes (recorded or adopted), if it has a baseline. */
+  workTreeOf(key: string): string | undefined {
+    return this.baselines.get(key)?.workTree;
+  }
+
   /** 0711 like the sandbox root: a sandbox uid may pass to its own baseline, never list the others. Leftovers of an earlier server process go. */
   private prepareRoot(root: string): string {
     if (this.cleanedRoots.has(root)) return root;

@@ -10,35 +10,24 @@ export interface PodWorkspaces {
 }
 
 export class PodWorkspaceDiffer implements WorkspaceDiffer {
-  private readonly dirs = new Map<string, string>();
-
   constructor(
     private readonly host: HostWorkspaceDiffer,
     private readonly pods: PodWorkspaces,
-  ) {
-    // A run's workspace adopts its snapshot's baseline on the host differ itself (runWorkspaces
-    // holds that one, not this wrapper): its folder is learnt there, or no diff would pull the pod.
-    const adopt = host.adoptBaseline.bind(host);
-    host.adoptBaseline = async (key, workspaceDir, ...rest) => {
-      await adopt(key, workspaceDir, ...rest);
-      this.dirs.set(key, workspaceDir);
-    };
+  ) {}
+
+  recordBaseline(key: string, workspaceDir: string): Promise<void> {
+    return this.host.recordBaseline(key, workspaceDir);
   }
 
-  async recordBaseline(key: string, workspaceDir: string): Promise<void> {
-    await this.host.recordBaseline(key, workspaceDir);
-    this.dirs.set(key, workspaceDir);
-  }
-
+  /** The host folder is the one the baseline was recorded or adopted on (a run's adopts its snapshot's, on the host differ itself). */
   async diff(key: string, limits: DiffLimits): Promise<WorkspaceDiffResult> {
-    const dir = this.dirs.get(key);
+    const dir = this.host.workTreeOf(key);
     if (dir) await this.pods.pull(dir);
     return this.host.diff(key, limits);
   }
 
-  async remove(key: string): Promise<void> {
-    this.dirs.delete(key);
-    await this.host.remove(key);
+  remove(key: string): Promise<void> {
+    return this.host.remove(key);
   }
 
   keys(): string[] {
