@@ -19,7 +19,10 @@
  * the sandbox's own 127.0.0.1 to a unix socket bound in from the host: the
  * only way out of a sandbox that has no network, used to reach the model
  * gateway. --egress-port and --egress-socket start a second such relay, to
- * the server's egress proxy (the sandbox's HTTP_PROXY).
+ * the server's egress proxy (the sandbox's HTTP_PROXY); before any command
+ * runs, the runner asks that proxy for its CA's certificate (for the hosts
+ * whose TLS it terminates to add a credential) and writes the sandbox's trust
+ * bundle with it added.
  *
  * With --listen [ADDR:]PORT and --token-file PATH (a Kubernetes pod, where
  * no one holds the runner's stdin) it serves one TCP connection instead of
@@ -69,6 +72,7 @@
 #include <sys/un.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -867,6 +871,82 @@ static void start_relay(int slot, int port, const char *sock_path) {
   }
 }
 
+/* --- the egress proxy's CA in the sandbox's trust (server/src/egress/sandboxEnvironment.ts) --- */
+
+#define EGRESS_CA_DIR "/tmp/.astraforge"
+#define EGRESS_CA_FILE EGRESS_CA_DIR "/egress-ca.pem"
+#define EGRESS_CA_BUNDLE EGRESS_CA_DIR "/ca-bundle.pem"
+#define EGRESS_CA_REQUEST "GET /.astraforge/egress-ca.pem HTTP/1.0\r\n\r\n"
+#define PEM_BEGIN "-----BEGIN CERTIFICATE-----"
+
+static int write_all(int fd, const char *b, size_t n) {
+  for (size_t off = 0; off < n;) {
+    ssize_t w = write(fd, b + off, n - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    off += (size_t)w;
+  }
+  return 0;
+}
+
+/* The proxy's CA certificate into buf (its length; 0 where the proxy terminates no TLS). */
+static size_t fetch_egress_ca(const char *sock_path, char *buf, size_t cap) {
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un ua = {.sun_family = AF_UNIX};
+  strncpy(ua.sun_path, sock_path, sizeof ua.sun_path - 1);
+  if (s < 0 || connect(s, (struct sockaddr *)&ua, sizeof ua) < 0) {
+    if (s >= 0) close(s);
+    return 0;
+  }
+  struct timeval tv = {.tv_sec = 5};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  size_t n = 0;
+  if (write_all(s, EGRESS_CA_REQUEST, sizeof EGRESS_CA_REQUEST - 1) == 0) {
+    ssize_t r;
+    while (n < cap - 1 && (r = read(s, buf + n, cap - 1 - n)) > 0) n += (size_t)r;
+  }
+  close(s);
+  buf[n] = 0;
+  char *body = strstr(buf, "\r\n\r\n");
+  if (strncmp(buf, "HTTP/1.1 200 ", 13) || !body || strncmp(body + 4, PEM_BEGIN, sizeof PEM_BEGIN - 1)) return 0;
+  body += 4;
+  size_t len = n - (size_t)(body - buf);
+  memmove(buf, body, len);
+  return len;
+}
+
+/* Writes the CA alone (empty without one: NODE_EXTRA_CA_CERTS) and the image's own roots with it
+ * added (SSL_CERT_FILE and the like replace a tool's roots, so they name the whole bundle). */
+static void install_egress_ca(const char *sock_path) {
+  static char ca[32768];
+  static const char *const roots[] = {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"};
+  size_t ca_len = fetch_egress_ca(sock_path, ca, sizeof ca);
+  mkdir(EGRESS_CA_DIR, 0755);
+  int f = open(EGRESS_CA_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (f >= 0) {
+    (void)write_all(f, ca, ca_len);
+    close(f);
+  }
+  int b = open(EGRESS_CA_BUNDLE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (b < 0) return;
+  for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+    int r = open(roots[i], O_RDONLY | O_CLOEXEC);
+    if (r < 0) continue;
+    char chunk[16384];
+    ssize_t got;
+    char last = '\n';
+    while ((got = read(r, chunk, sizeof chunk)) > 0) {
+      (void)write_all(b, chunk, (size_t)got);
+      last = chunk[got - 1];
+    }
+    if (last != '\n') (void)write_all(b, "\n", 1);
+    close(r);
+    break;
+  }
+  (void)write_all(b, ca, ca_len);
+  close(b);
+}
+
 static uint64_t parse_u64(const char *s) { return strtoull(s, NULL, 10); }
 
 /* --- one TCP client instead of stdio (a pod's runner) --- */
@@ -1056,6 +1136,7 @@ int main(int argc, char **argv) {
   if (listen_at) serve_tcp_client(listen_at, token_file, &relay_port);
   if (relay_port && (relay_socket || relay_up_tcp)) start_relay(0, relay_port, relay_socket);
   if (egress_port && egress_socket) start_relay(1, egress_port, egress_socket);
+  if (egress_socket) install_egress_ca(egress_socket);
   /* Shells read their script through /proc: without it, the old way (no spare). */
   scripts_enabled = access("/proc/self/fd/0", R_OK) == 0;
 
