@@ -214,6 +214,8 @@ describe('egress secrets at the edge', function () {
     assert.match(out, /exit 0/, out);
     const log = execFileSync('git', ['--git-dir', join(gitRoot, 'lib.git'), 'log', '--format=%s', 'main'], { encoding: 'utf8' });
     assert.match(log, /^from the sandbox$/m, 'the push arrived');
+    const usage = (await api.get(`/v1/sessions/${id}`)).body.network.usage;
+    assert.ok(usage.bytes_received > 1000 && usage.bytes_sent > 1000, `terminated traffic is counted: ${JSON.stringify(usage)}`);
 
     // The scan, with canaries planted in each place it looks, so it is shown to find what is there.
     const canary = `canary-${Math.random().toString(36).slice(2)}`;

@@ -67,6 +67,7 @@ export class EgressListener {
         upstreamCa: edge.credentials.upstreamCa,
         dial: (address, port) => this.dial(address, port),
         blocked: (b) => this.ledger.noteBlocked(b),
+        idleTimeoutMs: opts.limits.idleTimeoutMs,
       });
     }
   }

@@ -27,6 +27,7 @@ export interface TerminatorDeps {
   /** A TCP connection to a checked address, counted under the sandbox's limits. */
   dial(address: string, port: number): Promise<Socket>;
   blocked(b: BlockedConnection): void;
+  idleTimeoutMs: number;
 }
 
 export class TlsTerminator {
@@ -49,6 +50,7 @@ export class TlsTerminator {
       return;
     }
     if (client.destroyed) return;
+    client.setTimeout(this.deps.idleTimeoutMs, () => client.destroy());
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length) client.unshift(head);
     const tls = new TLSSocket(client, { isServer: true, secureContext, ALPNProtocols: ['http/1.1'] });
