@@ -86,6 +86,11 @@ export class EgressLedger {
     upstream.on('data', () => this.enforceByteLimit());
   }
 
+  /** A chunk came down a connection read without 'data' events (a tunnel's onread). */
+  counted(): void {
+    this.enforceByteLimit();
+  }
+
   /** Ended connections' bytes and the live ones' so far. */
   usage(): NetworkUsage {
     const u = { ...this.totals };

@@ -8,7 +8,7 @@
 // cannot move it. The counting and the limits are egressLedger.ts's.
 import { chmodSync, chownSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, isIP, type Socket } from 'node:net';
+import { connect, isIP, type OnReadOpts, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SessionNetwork } from '@astraforge/contract/networkPolicy';
 import { addressRefusal, type AddressPolicy } from './addressCheck';
@@ -21,6 +21,7 @@ import { decide, describePolicy, type EffectivePolicy } from './networkPolicy';
 import { normalizeHost } from './networkRules';
 import { CA_PATH } from './sandboxEnvironment';
 import { TlsTerminator } from './tlsTermination';
+import { spliceTunnel, tunnelDownload } from './tunnelSplice';
 
 export type { AllowedConnection, BlockedConnection, EgressLimits, EgressObserver } from './egressLedger';
 
@@ -178,17 +179,18 @@ export class EgressListener {
     // Chosen by the name the sandbox asked for, exactly as the config wrote it: never by the address it resolves to.
     const header = this.terminator && this.opts.edge?.credentials.forTunnel(admission.host, port);
     if (header) return this.terminator!.terminate(client, head, { host: admission.host, port, address: admission.address, header });
+    const download = tunnelDownload(client, () => this.ledger.counted());
     let upstream: Socket;
     try {
-      upstream = await this.dial(admission.address, port);
+      upstream = await this.dial(admission.address, port, download.onread);
     } catch (e) {
       client.end(`HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${(e as Error).message}\n`);
       return;
     }
+    download.attach(upstream);
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length) upstream.write(head);
-    this.splice(client, upstream);
-    this.ledger.meter(upstream);
+    spliceTunnel(client, upstream, this.opts.limits.idleTimeoutMs);
   }
 
   private refuseTunnel(client: Socket, refusal: Extract<Admission, { ok: false }>): void {
@@ -250,11 +252,11 @@ export class EgressListener {
   }
 
   /** A TCP connection to an address that passed the checks, under the per-connection limits. */
-  private dial(address: string, port: number): Promise<Socket> {
+  private dial(address: string, port: number, onread?: OnReadOpts): Promise<Socket> {
     const { limits } = this.opts;
     this.dialing++;
     return new Promise<Socket>((resolve, reject) => {
-      const socket = connect({ host: address, port, noDelay: true });
+      const socket = connect({ host: address, port, noDelay: true, ...(onread ? { onread } : {}) });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`connecting to ${address}:${port} timed out`));
@@ -271,16 +273,5 @@ export class EgressListener {
         resolve(socket);
       });
     }).finally(() => this.dialing--);
-  }
-
-  /** Both ways until either side ends; the idle timeout applies to each side. */
-  private splice(client: Socket, upstream: Socket): void {
-    // The sandbox may have hung up while the name was looked up and the connection made.
-    if (client.destroyed) return void upstream.destroy();
-    client.setTimeout(this.opts.limits.idleTimeoutMs, () => client.destroy());
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.once('close', () => upstream.destroy());
-    upstream.once('close', () => client.destroy());
   }
 }
