@@ -919,20 +919,27 @@ static size_t fetch_egress_ca(const char *sock_path, char *buf, size_t cap) {
   return len;
 }
 
-/* Writes the CA alone (empty without one: NODE_EXTRA_CA_CERTS) and the image's own roots with it
- * added (SSL_CERT_FILE and the like replace a tool's roots, so they name the whole bundle). */
+/* Where the proxy terminates TLS (it has a CA to hand out): writes the CA alone and the image's
+ * own roots with it added, and points the tools at them; the commands inherit the variables.
+ * Each of these but NODE_EXTRA_CA_CERTS replaces a tool's roots, so it names the whole bundle.
+ * Without a CA nothing changes: the sandbox keeps its own trust. */
 static void install_egress_ca(const char *sock_path) {
   static char ca[32768];
   static const char *const roots[] = {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"};
+  static const char *const bundle_vars[] = {"SSL_CERT_FILE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CARGO_HTTP_CAINFO"};
   size_t ca_len = fetch_egress_ca(sock_path, ca, sizeof ca);
+  if (!ca_len) return;
   mkdir(EGRESS_CA_DIR, 0755);
   int f = open(EGRESS_CA_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (f >= 0) {
-    (void)write_all(f, ca, ca_len);
-    close(f);
+  if (f < 0 || write_all(f, ca, ca_len) < 0) {
+    if (f >= 0) close(f);
+    return;
   }
+  close(f);
+  setenv("NODE_EXTRA_CA_CERTS", EGRESS_CA_FILE, 1);
   int b = open(EGRESS_CA_BUNDLE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (b < 0) return;
+  int failed = 0;
   for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
     int r = open(roots[i], O_RDONLY | O_CLOEXEC);
     if (r < 0) continue;
@@ -940,15 +947,18 @@ static void install_egress_ca(const char *sock_path) {
     ssize_t got;
     char last = '\n';
     while ((got = read(r, chunk, sizeof chunk)) > 0) {
-      (void)write_all(b, chunk, (size_t)got);
+      failed |= write_all(b, chunk, (size_t)got) < 0;
       last = chunk[got - 1];
     }
-    if (last != '\n') (void)write_all(b, "\n", 1);
+    if (last != '\n') failed |= write_all(b, "\n", 1) < 0;
     close(r);
     break;
   }
-  (void)write_all(b, ca, ca_len);
+  /* Without roots of its own the bundle is the CA alone: terminated hosts still work. */
+  failed |= write_all(b, ca, ca_len) < 0;
   close(b);
+  if (failed) return;
+  for (size_t i = 0; i < sizeof bundle_vars / sizeof bundle_vars[0]; i++) setenv(bundle_vars[i], EGRESS_CA_BUNDLE, 1);
 }
 
 static uint64_t parse_u64(const char *s) { return strtoull(s, NULL, 10); }

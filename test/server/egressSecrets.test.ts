@@ -193,6 +193,13 @@ describe('egress secrets at the edge', function () {
     assert.equal(statusOf(out), 200, out);
     assert.match(out, new RegExp(`authorized at secret.test:${origin.port}`));
     assert.deepEqual(origin.authorizations.slice(seen), [GIT_CREDENTIAL], 'the sandbox header replaced, not added beside');
+    const trust = await run(
+      id,
+      'echo "$SSL_CERT_FILE $NODE_EXTRA_CA_CERTS"; grep -c "BEGIN CERTIFICATE" "$SSL_CERT_FILE" "$NODE_EXTRA_CA_CERTS"',
+    );
+    assert.match(trust, /^\/tmp\/\.astraforge\/ca-bundle\.pem \/tmp\/\.astraforge\/egress-ca\.pem$/m, trust);
+    assert.match(trust, /egress-ca\.pem:1$/m, 'the CA alone');
+    assert.match(trust, /ca-bundle\.pem:(\d{2,})$/m, "the image's roots and the CA");
   });
 
   it('clonesAndPushesOverHttpsAndTheTokenIsNowhereInTheSandbox', async () => {
@@ -284,6 +291,14 @@ describe('egress secrets at the edge', function () {
       const id = await bareApi.createSession({ network: { mode: 'allowlist', allow: [`secret.test:${origin.port}`] } });
       const r = await bareApi.exec(id, fetchCommand(`https://secret.test:${origin.port}/whoami`, { insecure: true }), 60_000);
       assert.equal(statusOf(r.body.output), 401, r.body.output);
+      // A server that terminates nothing leaves the sandbox's trust alone.
+      const env = await bareApi.exec(
+        id,
+        'env | grep -c -e SSL_CERT_FILE -e NODE_EXTRA_CA_CERTS; ls /tmp/.astraforge 2>&1 | head -1',
+        60_000,
+      );
+      assert.match(env.body.output, /^0$/m, env.body.output);
+      assert.match(env.body.output, /No such file/, env.body.output);
     } finally {
       await bare.dispose();
     }
