@@ -11,7 +11,7 @@
 // with ASTRAFORGE_TEST_SANDBOX=docker.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -121,6 +121,8 @@ describe('egress secrets at the edge', function () {
   let origin: PrivateOrigin;
   let plain: PrivateOrigin;
   let server: ServerProcess;
+  let serverConfig: Record<string, unknown>;
+  const extraDirs: string[] = [];
   let api: ApiClient;
 
   before(async () => {
@@ -140,22 +142,20 @@ describe('egress secrets at the edge', function () {
     writeFileSync(join(dir, 'plain-token'), `${PLAIN_CREDENTIAL}\n`, { mode: 0o600 });
     const o = origin.port;
     const p = plain.port;
-    server = await startServer({
-      env: { AF_TEST_EDGE_CREDENTIAL: GIT_CREDENTIAL },
-      config: {
-        pool: { size: 0 },
-        network: {
-          allow: [`secret.test:${o}`, `alias.test:${o}`, `127.0.0.1:${o}`, `plain.test:${p}`, `plain-alias.test:${p}`],
-          resolve: { 'secret.test': '127.0.0.1', 'alias.test': '127.0.0.1', 'plain.test': '127.0.0.1', 'plain-alias.test': '127.0.0.1' },
-          allowPrivate: [`127.0.0.1:${o}`, `127.0.0.1:${p}`],
-          credentials: [
-            { host: `secret.test:${o}`, terminateTls: true, value: { env: 'AF_TEST_EDGE_CREDENTIAL' } },
-            { host: `plain.test:${p}`, value: { file: join(dir, 'plain-token') } },
-          ],
-          upstreamCaFiles: [join(dir, 'origin.pem')],
-        },
+    serverConfig = {
+      pool: { size: 0 },
+      network: {
+        allow: [`secret.test:${o}`, `alias.test:${o}`, `127.0.0.1:${o}`, `plain.test:${p}`, `plain-alias.test:${p}`],
+        resolve: { 'secret.test': '127.0.0.1', 'alias.test': '127.0.0.1', 'plain.test': '127.0.0.1', 'plain-alias.test': '127.0.0.1' },
+        allowPrivate: [`127.0.0.1:${o}`, `127.0.0.1:${p}`],
+        credentials: [
+          { host: `secret.test:${o}`, terminateTls: true, value: { env: 'AF_TEST_EDGE_CREDENTIAL' } },
+          { host: `plain.test:${p}`, value: { file: join(dir, 'plain-token') } },
+        ],
+        upstreamCaFiles: [join(dir, 'origin.pem')],
       },
-    });
+    };
+    server = await startServer({ env: { AF_TEST_EDGE_CREDENTIAL: GIT_CREDENTIAL }, config: serverConfig });
     api = new ApiClient(server.url, server.apiKey);
   });
 
@@ -163,7 +163,7 @@ describe('egress secrets at the edge', function () {
     await server?.dispose();
     origin?.server.close();
     plain?.server.close();
-    rmSync(dir, { recursive: true, force: true });
+    for (const d of [dir, ...extraDirs]) rmSync(d, { recursive: true, force: true });
   });
 
   async function run(id: string, cmd: string): Promise<string> {
@@ -302,5 +302,32 @@ describe('egress secrets at the edge', function () {
     } finally {
       await bare.dispose();
     }
+  });
+
+  it('keepsItsCaInTheDataFolderPrivateAndAcrossRestarts', async () => {
+    // The data folder here is traversable (under /tmp), so the sandboxes' folders, and the CA beside them, are in it.
+    const caDir = join(server.dataDir, 'egress-ca');
+    assert.equal(statSync(caDir).mode & 0o777, 0o700);
+    assert.equal(statSync(join(caDir, 'ca.key')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(caDir, 'leaf.key')).mode & 0o777, 0o600);
+    const ca = readFileSync(join(caDir, 'ca.pem'), 'utf8');
+    await server.stop();
+    const dataDir = server.dataDir;
+    server = await startServer({ dataDir, env: { AF_TEST_EDGE_CREDENTIAL: GIT_CREDENTIAL }, config: serverConfig });
+    // dispose() leaves a folder it was given: removed with the test's.
+    extraDirs.push(dataDir);
+    api = new ApiClient(server.url, server.apiKey);
+    assert.equal(readFileSync(join(caDir, 'ca.pem'), 'utf8'), ca, 'the same CA after a restart');
+    const id = await api.createSession({ network: everything() });
+    const out = await run(id, fetchCommand(`https://secret.test:${origin.port}/whoami`));
+    assert.equal(statusOf(out), 200, out);
+  });
+
+  it('refusesToStartWhenACredentialCannotBeRead', async () => {
+    for (const name of ['unset', 'broken']) mkdirSync(join(dir, name));
+    const network = { credentials: [{ host: 'secret.test', terminateTls: true, value: { env: 'AF_TEST_NOT_SET' } }] };
+    await assert.rejects(startServer({ dataDir: join(dir, 'unset'), config: { network } }), /AF_TEST_NOT_SET/);
+    const broken = { credentials: [{ host: 'plain.test', value: 'Bearer a\r\nX-Injected: 1' }] };
+    await assert.rejects(startServer({ dataDir: join(dir, 'broken'), config: { network: broken } }), /line break/);
   });
 });
