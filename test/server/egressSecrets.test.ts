@@ -33,6 +33,8 @@ interface PrivateOrigin {
   port: number;
   /** Every Authorization header that arrived (undefined: none). */
   authorizations: (string | undefined)[];
+  /** TCP connections accepted. */
+  connections: () => number;
 }
 
 /** Serves /whoami and the git repositories under `root` to requests carrying `expected`, and 401 to the rest. */
@@ -47,8 +49,10 @@ async function startPrivateOrigin(server: Server, expected: string, root: string
     if (req.url === '/whoami') return void res.end(`authorized at ${req.headers.host}\n`);
     gitHttpBackend(root, req, res);
   });
+  let connections = 0;
+  server.on('connection', () => connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as AddressInfo).port, authorizations };
+  return { server, port: (server.address() as AddressInfo).port, authorizations, connections: () => connections };
 }
 
 /** A shell command that fetches `url` through the proxy and prints the body, then the HTTP status (000: none, as when TLS verification fails). */
@@ -205,6 +209,7 @@ describe('egress secrets at the edge', function () {
   it('clonesAndPushesOverHttpsAndTheTokenIsNowhereInTheSandbox', async () => {
     const id = await api.createSession({ network: everything() });
     const url = `https://secret.test:${origin.port}/lib.git`;
+    const [requestsBefore, connectionsBefore] = [origin.authorizations.length, origin.connections()];
     const out = await run(
       id,
       [
@@ -221,6 +226,9 @@ describe('egress secrets at the edge', function () {
     assert.match(out, /exit 0/, out);
     const log = execFileSync('git', ['--git-dir', join(gitRoot, 'lib.git'), 'log', '--format=%s', 'main'], { encoding: 'utf8' });
     assert.match(log, /^from the sandbox$/m, 'the push arrived');
+    const requests = origin.authorizations.length - requestsBefore;
+    const connections = origin.connections() - connectionsBefore;
+    assert.ok(requests >= 4 && connections < requests, `upstream connections kept alive: ${connections} for ${requests} requests`);
     const usage = (await api.get(`/v1/sessions/${id}`)).body.network.usage;
     assert.ok(usage.bytes_received > 1000 && usage.bytes_sent > 1000, `terminated traffic is counted: ${JSON.stringify(usage)}`);
 

@@ -227,7 +227,7 @@ export class EgressListener {
       return answerText(res, 502, (e as Error).message);
     }
     const header = this.opts.edge?.credentials.forPlain(admission.host, port);
-    relayExchange(req, res, upstream, `${url.pathname}${url.search}`, upstreamHeaders(req, url.host, header));
+    relayExchange(req, res, { socket: upstream }, `${url.pathname}${url.search}`, upstreamHeaders(req, url.host, header));
     this.ledger.meter(upstream);
   }
 

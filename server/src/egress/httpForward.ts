@@ -2,7 +2,7 @@
 // terminated TLS tunnel alike: the headers that may cross (hop-by-hop ones
 // dropped, a credential put in place of whatever the sandbox sent), the Host
 // check, and the answer piped back.
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request as httpRequest, type Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { normalizeHost } from './networkRules';
 
@@ -39,14 +39,18 @@ export function upstreamHeaders(req: IncomingMessage, host: string, inject?: Inj
   return headers;
 }
 
+/** Where a request goes: a connection of its own (ended with the exchange), or an agent's kept-alive ones. */
+export type Upstream = { socket: Duplex } | { agent: Agent };
+
 /**
- * Sends `req` over `upstream` (a connection to the checked address, plain or
- * TLS) and pipes the answer back to `res`; `upstream` ends with the exchange.
+ * Sends `req` upstream (to the checked address, plain or TLS) and pipes the
+ * answer back to `res`. A connection of its own ends with the exchange; an
+ * agent's is left to the agent unless the exchange is cut short.
  */
 export function relayExchange(
   req: IncomingMessage,
   res: ServerResponse,
-  upstream: Duplex,
+  upstream: Upstream,
   path: string,
   headers: [string, string][],
 ): void {
@@ -55,7 +59,7 @@ export function relayExchange(
     path,
     headers: headers as unknown as Record<string, string>,
     setHost: false,
-    createConnection: () => upstream as never,
+    ...('agent' in upstream ? { agent: upstream.agent } : { createConnection: () => upstream.socket as never }),
   });
   out.on('error', (e) => {
     if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' }).end(`astraforge egress: ${e.message}\n`);
@@ -71,8 +75,14 @@ export function relayExchange(
     answer.pipe(res);
     answer.on('error', () => res.destroy());
   });
-  if (res.destroyed || req.socket.destroyed) return void upstream.destroy();
-  res.on('close', () => upstream.destroy());
+  const cut = (): void => {
+    if ('agent' in upstream) out.destroy();
+    else upstream.socket.destroy();
+  };
+  if (res.destroyed || req.socket.destroyed) return cut();
+  res.on('close', () => {
+    if ('socket' in upstream || !res.writableFinished) cut();
+  });
   req.pipe(out);
 }
 

@@ -3,10 +3,12 @@
 // the proxy, under a certificate of the server's own CA for the very name it
 // asked for; each request in it must name that host, gets the credential in
 // place of whatever the sandbox sent, and goes to the address that passed the
-// checks over a new TLS connection, verified against the system's roots (and
+// checks over TLS connections of the tunnel's own, kept alive from one request
+// to the next, each verified against the system's roots (and
 // network.upstreamCaFiles) for that name as any client would.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent, createServer, type ClientRequestArgs, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import type { EgressCa } from './egressCa';
 import type { BlockedConnection } from './egressLedger';
@@ -33,7 +35,7 @@ export interface TerminatorDeps {
 export class TlsTerminator {
   /** Parses the requests of every terminated tunnel; it listens on nothing. */
   private readonly http: Server;
-  private readonly targets = new WeakMap<object, TerminatedTarget>();
+  private readonly tunnels = new WeakMap<object, { target: TerminatedTarget; agent: Agent }>();
 
   constructor(private readonly deps: TerminatorDeps) {
     this.http = createServer({ requestTimeout: 0 });
@@ -55,13 +57,43 @@ export class TlsTerminator {
     if (head.length) client.unshift(head);
     const tls = new TLSSocket(client, { isServer: true, secureContext, ALPNProtocols: ['http/1.1'] });
     tls.on('error', () => client.destroy());
-    this.targets.set(tls, target);
+    const agent = this.upstreamAgent(target);
+    tls.once('close', () => agent.destroy());
+    this.tunnels.set(tls, { target, agent });
     this.http.emit('connection', tls);
   }
 
+  /** The tunnel's way upstream: its own connections, to the checked address only, TLS verified for the name. */
+  private upstreamAgent(target: TerminatedTarget): Agent {
+    const { dial, upstreamCa } = this.deps;
+    const { host, address, port } = target;
+    class PinnedAgent extends Agent {
+      override createConnection(_options: ClientRequestArgs, done?: (err: Error | null, socket: Duplex) => void): undefined {
+        dial(address, port).then(
+          (tcp) => {
+            const upstream = tlsConnect({
+              socket: tcp,
+              // Verified for the name the credential is for; an address is verified as an address.
+              ...(isIP(host) ? { host } : { servername: host, host }),
+              ca: upstreamCa,
+              ALPNProtocols: ['http/1.1'],
+            });
+            upstream.on('close', () => tcp.destroy());
+            done?.(null, upstream);
+          },
+          (e: Error) => done?.(e, undefined as never),
+        );
+        return undefined;
+      }
+    }
+    // A few at once, as a client pipelines nothing but may open several requests' worth.
+    return new PinnedAgent({ keepAlive: true, maxSockets: 4 });
+  }
+
   private async forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const target = this.targets.get(req.socket);
-    if (!target) return void res.destroy();
+    const tunnel = this.tunnels.get(req.socket);
+    if (!tunnel) return void res.destroy();
+    const { target, agent } = tunnel;
     const { host, port } = target;
     const hostHeader = req.headers.host;
     // The credential is for this name only: a request naming another (virtual hosting on a shared address) gets neither it nor a way through.
@@ -71,21 +103,7 @@ export class TlsTerminator {
       return answerText(res, 403, reason, { 'x-astraforge-egress': 'blocked; rule=host-mismatch', connection: 'close' });
     }
     if (!req.url?.startsWith('/')) return answerText(res, 400, 'inside a tunnel, requests name a path', { connection: 'close' });
-    let tcp: Socket;
-    try {
-      tcp = await this.deps.dial(target.address, port);
-    } catch (e) {
-      return answerText(res, 502, (e as Error).message);
-    }
-    const upstream = tlsConnect({
-      socket: tcp,
-      // Verified for the name the credential is for; an address is verified as an address.
-      ...(isIP(host) ? { host } : { servername: host, host }),
-      ca: this.deps.upstreamCa,
-      ALPNProtocols: ['http/1.1'],
-    });
-    upstream.on('close', () => tcp.destroy());
     const authority = port === 443 ? host : `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
-    relayExchange(req, res, upstream, req.url, upstreamHeaders(req, authority, target.header));
+    relayExchange(req, res, { agent }, req.url, upstreamHeaders(req, authority, target.header));
   }
 }
