@@ -55,13 +55,20 @@ export class EgressCa {
 
   private makeCa(): void {
     const name = `AstraForge egress CA ${randomBytes(4).toString('hex')}`;
-    // prettier-ignore
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', this.caKeyFile, '-out', this.caCertFile, '-days', String(CA_DAYS), '-subj', `/CN=${name}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      // prettier-ignore
+      execFileSync('openssl', [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', this.caKeyFile, '-out', this.caCertFile, '-days', String(CA_DAYS), '-subj', `/CN=${name}`,
+        '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0',
+        '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      const stderr = String((e as { stderr?: Buffer }).stderr ?? '').trim();
+      throw new Error(
+        `network.credentials with terminateTls needs the openssl command to make the proxy's CA: ${stderr || (e as Error).message}`,
+      );
+    }
     chmodSync(this.caKeyFile, 0o600);
     chmodSync(this.caCertFile, 0o644);
   }
