@@ -3,8 +3,12 @@
 // CONNECT tunnel as HTTPS uses) and time to first byte of a small answer on a
 // new connection each time. curl measures both sides, in the sandbox and on
 // the host. Goals (issue 16): overhead under 10% of throughput and under 2 ms
-// per connection. `tsx bench/egressBench.ts` runs it alone.
+// per connection. Beside them, the proxy's own CPU time per GiB through each
+// path (the server process's, from /proc): on a shared machine throughput
+// follows the neighbours' load, CPU per byte much less, so it is what shows
+// a change to the proxy. `tsx bench/egressBench.ts` runs it alone.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -38,6 +42,21 @@ async function startOrigin(): Promise<{ server: Server; port: number }> {
 /** A shell loop of curl calls printing one "<time_starttransfer s> <speed_download B/s>" line each. */
 function curlLoop(n: number, url: string, extra = ''): string {
   return `for i in $(seq ${n}); do curl -s ${extra} -o /dev/null -w '%{time_starttransfer} %{speed_download}\\n' '${url}'; done`;
+}
+
+/** A process's CPU time so far (user + system), seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime, in clock ticks (100 a second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Runs `fn` and gives its result with the CPU seconds `pid` spent meanwhile. */
+async function withCpu<T>(pid: number, fn: () => Promise<T>): Promise<{ result: T; cpu: number }> {
+  const before = cpuSeconds(pid);
+  const result = await fn();
+  return { result, cpu: cpuSeconds(pid) - before };
 }
 
 function parse(lines: string): { ttfbMs: number[]; mbps: number[] } {
@@ -90,8 +109,12 @@ export async function egressBench(): Promise<EgressBench> {
         `head -c ${DOWNLOAD} /dev/zero > /tmp/big && (cd /tmp && exec python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1 &) && sleep 1 && ${curlLoop(5, 'http://127.0.0.1:8000/big')}; rm -f /tmp/big`,
       ),
     );
-    const forwarded = parse(await inSandbox(curlLoop(5, big)));
-    const tunnelled = parse(await inSandbox(curlLoop(5, big, '-p')));
+    const serverPid = server.child.pid!;
+    const forwardedRun = await withCpu(serverPid, () => inSandbox(curlLoop(5, big)));
+    const tunnelledRun = await withCpu(serverPid, () => inSandbox(curlLoop(5, big, '-p')));
+    const forwarded = parse(forwardedRun.result);
+    const tunnelled = parse(tunnelledRun.result);
+    const GiB = (5 * DOWNLOAD) / (1024 * MiB);
     const directFirst = parse(await onHost(curlLoop(100, small, pin)));
     const proxyFirst = parse(await inSandbox(curlLoop(100, small)));
     const tunnelFirst = parse(await inSandbox(curlLoop(100, small, '-p')));
@@ -101,12 +124,14 @@ export async function egressBench(): Promise<EgressBench> {
       summarize('egress: 100 MiB inside the sandbox over its own loopback (no proxy)', local.mbps, 'MiB/s', 'python3 http.server'),
       summarize('egress: 100 MiB through the proxy, plain HTTP', forwarded.mbps, 'MiB/s', 'sandbox → relay → proxy → origin'),
       summarize('egress: 100 MiB through the proxy, CONNECT tunnel', tunnelled.mbps, 'MiB/s', 'as HTTPS goes (passed through)'),
+      { name: "egress: the proxy's CPU per GiB, plain HTTP", n: 1, p50: forwardedRun.cpu / GiB, unit: 's/GiB', note: 'server process' },
+      { name: "egress: the proxy's CPU per GiB, CONNECT tunnel", n: 1, p50: tunnelledRun.cpu / GiB, unit: 's/GiB', note: 'server process' },
       summarize('egress: first byte, new connection, direct', directFirst.ttfbMs, 'ms'),
       summarize('egress: first byte, new connection, through the proxy', proxyFirst.ttfbMs, 'ms', 'policy + lookup + connect'),
       summarize('egress: first byte, new connection, CONNECT tunnel', tunnelFirst.ttfbMs, 'ms'),
     ];
     const throughputOverhead = 1 - Math.min(rows[2]!.p50!, rows[3]!.p50!) / rows[0]!.p50!;
-    const firstByteOverheadMs = Math.max(rows[5]!.p50!, rows[6]!.p50!) - rows[4]!.p50!;
+    const firstByteOverheadMs = Math.max(rows[7]!.p50!, rows[8]!.p50!) - rows[6]!.p50!;
     return { rows, throughputOverhead, firstByteOverheadMs };
   } finally {
     await c.close();

@@ -19,7 +19,10 @@
  * the sandbox's own 127.0.0.1 to a unix socket bound in from the host: the
  * only way out of a sandbox that has no network, used to reach the model
  * gateway. --egress-port and --egress-socket start a second such relay, to
- * the server's egress proxy (the sandbox's HTTP_PROXY).
+ * the server's egress proxy (the sandbox's HTTP_PROXY); before any command
+ * runs, the runner asks that proxy for its CA's certificate (for the hosts
+ * whose TLS it terminates to add a credential) and writes the sandbox's trust
+ * bundle with it added.
  *
  * With --listen [ADDR:]PORT and --token-file PATH (a Kubernetes pod, where
  * no one holds the runner's stdin) it serves one TCP connection instead of
@@ -69,6 +72,7 @@
 #include <sys/un.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -818,9 +822,13 @@ static void relay_connection(int tcp, const char *sock_path, int tcp_up) {
     strncpy(ua.sun_path, sock_path, sizeof ua.sun_path - 1);
     if (up < 0 || connect(up, (struct sockaddr *)&ua, sizeof ua) < 0) _exit(1);
   }
+  /* A request's small writes go at once rather than wait for the last one's acknowledgement. */
+  int one = 1;
+  setsockopt(tcp, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   int open_in = 1, open_out = 1; /* tcp -> up, up -> tcp */
   /* 256 KiB a read: a download through the egress relay costs a quarter of the system calls
-   * (each connection has a process of its own, so a static buffer is its own). */
+   * (each connection has a process of its own, so a static buffer is its own). splice(2)
+   * through a pipe was tried instead and cost as much CPU per byte (unix socket to TCP). */
   static char b[1 << 18];
   while (open_in || open_out) {
     struct pollfd p[2] = {{.fd = open_in ? tcp : -1, .events = POLLIN}, {.fd = open_out ? up : -1, .events = POLLIN}};
@@ -865,6 +873,92 @@ static void start_relay(int slot, int port, const char *sock_path) {
     if (fork() == 0) { close(ls); relay_connection(c, sock_path, slot == 0 && relay_up_tcp); }
     close(c);
   }
+}
+
+/* --- the egress proxy's CA in the sandbox's trust (server/src/egress/sandboxEnvironment.ts) --- */
+
+#define EGRESS_CA_DIR "/tmp/.astraforge"
+#define EGRESS_CA_FILE EGRESS_CA_DIR "/egress-ca.pem"
+#define EGRESS_CA_BUNDLE EGRESS_CA_DIR "/ca-bundle.pem"
+#define EGRESS_CA_REQUEST "GET /.astraforge/egress-ca.pem HTTP/1.0\r\n\r\n"
+#define PEM_BEGIN "-----BEGIN CERTIFICATE-----"
+
+static int write_all(int fd, const char *b, size_t n) {
+  for (size_t off = 0; off < n;) {
+    ssize_t w = write(fd, b + off, n - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    off += (size_t)w;
+  }
+  return 0;
+}
+
+/* The proxy's CA certificate into buf (its length; 0 where the proxy terminates no TLS). */
+static size_t fetch_egress_ca(const char *sock_path, char *buf, size_t cap) {
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un ua = {.sun_family = AF_UNIX};
+  strncpy(ua.sun_path, sock_path, sizeof ua.sun_path - 1);
+  if (s < 0 || connect(s, (struct sockaddr *)&ua, sizeof ua) < 0) {
+    if (s >= 0) close(s);
+    return 0;
+  }
+  struct timeval tv = {.tv_sec = 5};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  size_t n = 0;
+  if (write_all(s, EGRESS_CA_REQUEST, sizeof EGRESS_CA_REQUEST - 1) == 0) {
+    ssize_t r;
+    while (n < cap - 1 && (r = read(s, buf + n, cap - 1 - n)) > 0) n += (size_t)r;
+  }
+  close(s);
+  buf[n] = 0;
+  char *body = strstr(buf, "\r\n\r\n");
+  if (strncmp(buf, "HTTP/1.1 200 ", 13) || !body || strncmp(body + 4, PEM_BEGIN, sizeof PEM_BEGIN - 1)) return 0;
+  body += 4;
+  size_t len = n - (size_t)(body - buf);
+  memmove(buf, body, len);
+  return len;
+}
+
+/* Where the proxy terminates TLS (it has a CA to hand out): writes the CA alone and the image's
+ * own roots with it added, and points the tools at them; the commands inherit the variables.
+ * Each of these but NODE_EXTRA_CA_CERTS replaces a tool's roots, so it names the whole bundle.
+ * Without a CA nothing changes: the sandbox keeps its own trust. */
+static void install_egress_ca(const char *sock_path) {
+  static char ca[32768];
+  static const char *const roots[] = {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"};
+  static const char *const bundle_vars[] = {"SSL_CERT_FILE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CARGO_HTTP_CAINFO"};
+  size_t ca_len = fetch_egress_ca(sock_path, ca, sizeof ca);
+  if (!ca_len) return;
+  mkdir(EGRESS_CA_DIR, 0755);
+  int f = open(EGRESS_CA_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (f < 0 || write_all(f, ca, ca_len) < 0) {
+    if (f >= 0) close(f);
+    return;
+  }
+  close(f);
+  setenv("NODE_EXTRA_CA_CERTS", EGRESS_CA_FILE, 1);
+  int b = open(EGRESS_CA_BUNDLE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (b < 0) return;
+  int failed = 0;
+  for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+    int r = open(roots[i], O_RDONLY | O_CLOEXEC);
+    if (r < 0) continue;
+    char chunk[16384];
+    ssize_t got;
+    char last = '\n';
+    while ((got = read(r, chunk, sizeof chunk)) > 0) {
+      failed |= write_all(b, chunk, (size_t)got) < 0;
+      last = chunk[got - 1];
+    }
+    if (last != '\n') failed |= write_all(b, "\n", 1) < 0;
+    close(r);
+    break;
+  }
+  /* Without roots of its own the bundle is the CA alone: terminated hosts still work. */
+  failed |= write_all(b, ca, ca_len) < 0;
+  close(b);
+  if (failed) return;
+  for (size_t i = 0; i < sizeof bundle_vars / sizeof bundle_vars[0]; i++) setenv(bundle_vars[i], EGRESS_CA_BUNDLE, 1);
 }
 
 static uint64_t parse_u64(const char *s) { return strtoull(s, NULL, 10); }
@@ -1056,6 +1150,7 @@ int main(int argc, char **argv) {
   if (listen_at) serve_tcp_client(listen_at, token_file, &relay_port);
   if (relay_port && (relay_socket || relay_up_tcp)) start_relay(0, relay_port, relay_socket);
   if (egress_port && egress_socket) start_relay(1, egress_port, egress_socket);
+  if (egress_socket) install_egress_ca(egress_socket);
   /* Shells read their script through /proc: without it, the old way (no spare). */
   scripts_enabled = access("/proc/self/fd/0", R_OK) == 0;
 

@@ -3,11 +3,14 @@
 // on a unix socket that only that sandbox gets bound in. Bounds what runs and
 // sessions ask for by the server's config.
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { NetworkPolicyRequest } from '@astraforge/contract/networkPolicy';
 import { allowPrivateKeys, hostAddresses, type AddressPolicy } from './addressCheck';
+import { EdgeCredentials } from './edgeCredentials';
+import { EgressCa } from './egressCa';
 import type { NetworkConfig } from './egressConfig';
-import { EgressListener, type EgressLimits } from './egressListener';
+import type { EgressLimits } from './egressLedger';
+import { EgressListener, type EdgeOptions } from './egressListener';
 import { createNameResolver, type NameResolver } from './nameResolver';
 import { boundPolicy, narrowPolicy, type EffectivePolicy } from './networkPolicy';
 
@@ -15,6 +18,8 @@ export interface EgressProxyOptions {
   /** Where the per-sandbox sockets are made (a folder of the server's, 0711). */
   socketDir: string;
   config: NetworkConfig;
+  /** Where the CA for terminated hosts is kept (0700); default: egress-ca beside socketDir, in the server's data folder. */
+  caDir?: string;
   /** Replaces DNS (tests). */
   resolver?: NameResolver;
   log: (obj: Record<string, unknown>, msg: string) => void;
@@ -24,6 +29,7 @@ export class EgressProxy {
   private readonly resolver: NameResolver;
   private readonly addresses: AddressPolicy;
   private readonly limits: EgressLimits;
+  private readonly edge: EdgeOptions;
 
   constructor(private readonly opts: EgressProxyOptions) {
     const c = opts.config;
@@ -36,6 +42,10 @@ export class EgressProxy {
       maxConnectionMs: c.maxConnectionSeconds * 1000,
       connectTimeoutMs: c.connectTimeoutSeconds * 1000,
     };
+    const credentials = new EdgeCredentials(c.credentials, c.upstreamCaFiles);
+    // The CA is made (at the first start that needs one) only where some host's TLS is terminated.
+    const ca = credentials.terminatesTls ? new EgressCa(opts.caDir ?? join(dirname(opts.socketDir), 'egress-ca')) : undefined;
+    this.edge = { credentials, ca };
     mkdirSync(opts.socketDir, { recursive: true, mode: 0o711 });
     // Sockets a previous server process left (its sandboxes are gone; the data folder's lock says it is).
     for (const name of readdirSync(opts.socketDir)) if (name.endsWith('.sock')) rmSync(join(opts.socketDir, name), { force: true });
@@ -60,6 +70,7 @@ export class EgressProxy {
       resolver: this.resolver,
       limits: this.limits,
       ownerUid,
+      edge: this.edge,
       log: (obj, msg) => this.opts.log({ session_id: sandboxId, ...obj }, msg),
     });
     await listener.start();

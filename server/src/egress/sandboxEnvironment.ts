@@ -5,6 +5,19 @@
 // left direct (the model gateway's relay lives there).
 export const EGRESS_RELAY_PORT = 3128;
 
+/** The path af-runner asks the egress proxy for its CA's certificate at (origin form: no host). */
+export const CA_PATH = '/.astraforge/egress-ca.pem';
+/**
+ * Where af-runner writes, as the sandbox starts, the proxy's CA alone and the
+ * sandbox's own trusted roots with the CA added (af-runner.c, EGRESS_CA_*),
+ * then sets SSL_CERT_FILE, CURL_CA_BUNDLE, GIT_SSL_CAINFO, REQUESTS_CA_BUNDLE,
+ * PIP_CERT and CARGO_HTTP_CAINFO to the bundle and NODE_EXTRA_CA_CERTS to the
+ * CA for every command. Where the server terminates no TLS (no CA), neither
+ * files nor variables: the sandbox keeps its own trust.
+ */
+export const SANDBOX_CA_FILE = '/tmp/.astraforge/egress-ca.pem';
+export const SANDBOX_CA_BUNDLE = '/tmp/.astraforge/ca-bundle.pem';
+
 export function proxyEnvironment(port: number = EGRESS_RELAY_PORT): Record<string, string> {
   const url = `http://127.0.0.1:${port}`;
   const noProxy = 'localhost,127.0.0.1,::1';
@@ -28,5 +41,7 @@ export function proxyEnvironment(port: number = EGRESS_RELAY_PORT): Record<strin
     GIT_CONFIG_COUNT: '1',
     GIT_CONFIG_KEY_0: 'http.proxy',
     GIT_CONFIG_VALUE_0: url,
+    // The trust a terminated host's certificate needs (SSL_CERT_FILE and the like) is set by
+    // af-runner, and only where the proxy has a CA to hand out: see SANDBOX_CA_BUNDLE.
   };
 }
