@@ -6,101 +6,23 @@
 // is absent. The run's events and usage show what went through. Also: a run
 // or session asking for more than the server allows gets 400.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient } from '../helpers/apiClient';
 import { makeTree, readRunEvents, uploadTree, waitForRun } from '../helpers/runHelpers';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
-import { until } from '../helpers/until';
 import { git, startGitServer, type GitServer } from './alertsStandIns';
+import { buildNpmImage, NPM_IMAGE, startNpmRegistry, type NpmRegistry } from '../helpers/npmRegistry';
 import { DOCKER } from './egressStandIns';
 
 const GIT_TOKEN = 'egress-test-token';
 
-/** verdaccio's command: from the repository's devDependencies, or where ASTRAFORGE_VERDACCIO points. */
-function verdaccioBin(): string {
-  try {
-    return require.resolve('verdaccio/bin/verdaccio');
-  } catch {
-    const fromEnv = process.env.ASTRAFORGE_VERDACCIO;
-    if (fromEnv && existsSync(fromEnv)) return fromEnv;
-    throw new Error('verdaccio is not installed: run npm ci (it is a devDependency), or set ASTRAFORGE_VERDACCIO to its bin/verdaccio');
-  }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-interface Registry {
-  port: number;
-  child: ChildProcess;
-  dir: string;
-}
-
-/** verdaccio on loopback, no uplinks, anyone may publish; then the test's package published to it with the real npm. */
-async function startRegistry(): Promise<Registry> {
-  const dir = mkdtempSync(join(tmpdir(), 'af-verdaccio-'));
-  const port = await freePort();
-  writeFileSync(
-    join(dir, 'config.yaml'),
-    [
-      `storage: ${join(dir, 'storage')}`,
-      'uplinks: {}',
-      'packages:',
-      "  '**':",
-      '    access: $all',
-      '    publish: $anonymous',
-      'log: { type: stdout, format: pretty, level: warn }',
-    ].join('\n'),
-  );
-  const child = spawn(process.execPath, [verdaccioBin(), '--config', join(dir, 'config.yaml'), '--listen', `127.0.0.1:${port}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await until(
-    () => `verdaccio to answer on ${port}: ${out}`,
-    async () => {
-      const r = await fetch(`http://127.0.0.1:${port}/-/ping`).catch(() => undefined);
-      return r?.ok ? true : undefined;
-    },
-    { timeoutMs: 30_000, intervalMs: 200 },
-  );
-  const pkg = join(dir, 'pkg');
-  execFileSync('mkdir', ['-p', pkg]);
-  writeFileSync(
-    join(pkg, 'package.json'),
-    JSON.stringify({
-      name: 'egress-demo',
-      version: '1.0.0',
-      main: 'index.js',
-      license: 'MIT',
-      description: 'published by the egress test',
-    }),
-  );
-  writeFileSync(join(pkg, 'index.js'), "module.exports = 'egress-demo works';\n");
-  writeFileSync(join(pkg, '.npmrc'), `//127.0.0.1:${port}/:_authToken=anything\n`);
-  execFileSync('npm', ['publish', '--registry', `http://127.0.0.1:${port}/`], {
-    cwd: pkg,
-    stdio: 'pipe',
-    env: { ...process.env, npm_config_userconfig: join(pkg, '.npmrc') },
-  });
-  return { port, child, dir };
-}
-
 describe('egress with real clients', function () {
   this.timeout(180_000);
   let gitServer: GitServer;
-  let registry: Registry | undefined;
+  let registry: NpmRegistry;
   let server: ServerProcess;
   let api: ApiClient;
   let snapshotId: string;
@@ -116,16 +38,20 @@ describe('egress with real clients', function () {
     execFileSync('git', ['clone', '-q', '--bare', work, join(gitRoot, 'lib.git')]);
     gitServer = await startGitServer(gitRoot, GIT_TOKEN);
     gitPort = Number(new URL(gitServer.url).port);
-    if (!DOCKER) registry = await startRegistry();
-    const resolve: Record<string, string> = { 'git.test': '127.0.0.1' };
-    const allow = [`git.test:${gitPort}`];
-    const allowPrivate = [`127.0.0.1:${gitPort}`];
-    if (registry) {
-      resolve['registry.test'] = '127.0.0.1';
-      allow.push(`registry.test:${registry.port}`);
-      allowPrivate.push(`127.0.0.1:${registry.port}`);
-    }
-    server = await startServer({ config: { pool: { size: 0 }, network: { allow: [...allow, 'npm'], resolve, allowPrivate } } });
+    registry = await startNpmRegistry();
+    await registry.publish('egress-demo', '1.0.0', { 'index.js': "module.exports = 'egress-demo works';\n" });
+    // The Docker image is Debian's git, python3 and node without npm: that image plus this host's npm.
+    if (DOCKER) await buildNpmImage();
+    const resolve = { 'git.test': '127.0.0.1', 'registry.test': '127.0.0.1' };
+    const allow = [`git.test:${gitPort}`, `registry.test:${registry.port}`, 'npm'];
+    const allowPrivate = [`127.0.0.1:${gitPort}`, `127.0.0.1:${registry.port}`];
+    server = await startServer({
+      config: {
+        pool: { size: 0 },
+        network: { allow, resolve, allowPrivate },
+        ...(DOCKER ? { docker: { defaultImage: NPM_IMAGE } } : {}),
+      },
+    });
     api = new ApiClient(server.url, server.apiKey);
     const up = await uploadTree(api, makeTree({ 'package.json': '{ "name": "app", "version": "1.0.0", "private": true }\n' }));
     assert.equal(up.status, 201);
@@ -135,8 +61,7 @@ describe('egress with real clients', function () {
   after(async () => {
     await server?.dispose();
     await gitServer?.close();
-    registry?.child.kill();
-    if (registry) rmSync(registry.dir, { recursive: true, force: true });
+    await registry?.close();
     rmSync(gitRoot, { recursive: true, force: true });
   });
 
@@ -196,13 +121,11 @@ describe('egress with real clients', function () {
     assert.equal(run.network, undefined);
   });
 
-  it('installsFromANpmRegistryWhenTheRuleAllowsIt', async function () {
-    // The Docker image is Debian's git, python3 and node without npm.
-    if (!registry) this.skip();
-    const reg = `http://registry.test:${registry!.port}/`;
+  it('installsFromANpmRegistryWhenTheRuleAllowsIt', async () => {
+    const reg = `http://registry.test:${registry.port}/`;
     const { run, events } = await commandRun(
       `npm install --no-audit --no-fund --registry ${reg} egress-demo && node -e "console.log(require('egress-demo'))"`,
-      { mode: 'allowlist', allow: [`registry.test:${registry!.port}`] },
+      { mode: 'allowlist', allow: [`registry.test:${registry.port}`] },
     );
     assert.equal(run.status, 'succeeded', output(events));
     assert.match(output(events), /egress-demo works/);
@@ -212,9 +135,8 @@ describe('egress with real clients', function () {
     );
   });
 
-  it('failsTheInstallWithoutTheRuleAndNamesTheHost', async function () {
-    if (!registry) this.skip();
-    const reg = `http://registry.test:${registry!.port}/`;
+  it('failsTheInstallWithoutTheRuleAndNamesTheHost', async () => {
+    const reg = `http://registry.test:${registry.port}/`;
     const { run, events } = await commandRun(`npm install --no-audit --no-fund --fetch-retries=0 --registry ${reg} egress-demo`, {
       mode: 'allowlist',
       allow: ['npm'],

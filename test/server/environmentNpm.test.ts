@@ -11,39 +11,16 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { RunEventName } from '@astraforge/contract/runEvents';
 import { ApiClient } from '../helpers/apiClient';
 import { readRunEvents, uploadTree, waitForRun } from '../helpers/runHelpers';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
 import { DOCKER } from './egressStandIns';
-import { startNpmRegistry, type NpmRegistry } from './npmRegistry';
+import { buildNpmImage, NPM_IMAGE, startNpmRegistry, type NpmRegistry } from '../helpers/npmRegistry';
 
 const run = promisify(execFile);
-
-const NPM_IMAGE = 'astraforge-test-npm:host-node';
-
-/** The sandbox image with this host's node and npm added (/usr/local first on the sandbox's PATH). */
-async function buildNpmImage(): Promise<void> {
-  const npmCli = (await run('readlink', ['-f', (await run('sh', ['-c', 'command -v npm'])).stdout.trim()])).stdout.trim();
-  const npmDir = dirname(dirname(npmCli));
-  const root = mkdtempSync(join(tmpdir(), 'af-npm-image-'));
-  const name = `af-npm-image-${process.pid}`;
-  try {
-    mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
-    mkdirSync(join(root, 'usr/local/lib/node_modules'), { recursive: true });
-    await run('cp', [process.execPath, join(root, 'usr/local/bin/node')]);
-    await run('cp', ['-a', npmDir, join(root, 'usr/local/lib/node_modules/npm')]);
-    await run('ln', ['-s', '../lib/node_modules/npm/bin/npm-cli.js', join(root, 'usr/local/bin/npm')]);
-    await run('docker', ['create', '--name', name, 'astraforge-sandbox:bookworm', '/bin/true']);
-    await run('sh', ['-c', `tar -C ${root} -cf - usr | docker cp - ${name}:/`]);
-    await run('docker', ['commit', name, NPM_IMAGE]);
-  } finally {
-    await run('docker', ['rm', '-f', name]).catch(() => undefined);
-    rmSync(root, { recursive: true, force: true });
-  }
-}
 
 interface RunResult {
   run: any;

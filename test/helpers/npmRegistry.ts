@@ -1,15 +1,16 @@
 // A real npm registry on loopback for tests: verdaccio (a devDependency),
 // no uplinks, anyone may publish, behind a small counting relay so a test
 // can tell which tarballs were fetched (and prove a cached environment
-// fetched nothing).
+// fetched nothing). And, for the Docker provider, a sandbox image with npm
+// (the plain one has Debian's node without npm).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { until } from '../helpers/until';
+import { until } from './until';
 
 const run = promisify(execFile);
 
@@ -110,4 +111,27 @@ export async function startNpmRegistry(): Promise<NpmRegistry> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export const NPM_IMAGE = 'astraforge-test-npm:host-node';
+
+/** The sandbox image with this host's node and npm added (/usr/local first on the sandbox's PATH). */
+export async function buildNpmImage(): Promise<void> {
+  const npmCli = (await run('readlink', ['-f', (await run('sh', ['-c', 'command -v npm'])).stdout.trim()])).stdout.trim();
+  const npmDir = dirname(dirname(npmCli));
+  const root = mkdtempSync(join(tmpdir(), 'af-npm-image-'));
+  const name = `af-npm-image-${process.pid}`;
+  try {
+    mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
+    mkdirSync(join(root, 'usr/local/lib/node_modules'), { recursive: true });
+    await run('cp', [process.execPath, join(root, 'usr/local/bin/node')]);
+    await run('cp', ['-a', npmDir, join(root, 'usr/local/lib/node_modules/npm')]);
+    await run('ln', ['-s', '../lib/node_modules/npm/bin/npm-cli.js', join(root, 'usr/local/bin/npm')]);
+    await run('docker', ['create', '--name', name, 'astraforge-sandbox:bookworm', '/bin/true']);
+    await run('sh', ['-c', `tar -C ${root} -cf - usr | docker cp - ${name}:/`]);
+    await run('docker', ['commit', name, NPM_IMAGE]);
+  } finally {
+    await run('docker', ['rm', '-f', name]).catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+  }
 }
