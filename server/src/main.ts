@@ -97,7 +97,13 @@ async function main(): Promise<void> {
     ...(logFormat === 'pretty' ? { stream: prettyStream(process.stdout) } : {}),
   };
   let log: (obj: Record<string, unknown>, msg: string) => void = () => undefined;
-  const egress = new EgressProxy({ socketDir: join(sandboxRoot, 'egress'), config: config.network, log: (obj, msg) => log(obj, msg) });
+  const egress = new EgressProxy({
+    socketDir: join(sandboxRoot, 'egress'),
+    // The CA's key stays in the data folder itself, never where sandboxes' folders may move (/var/lib/astraforge).
+    caDir: join(config.dataDir, 'egress-ca'),
+    config: config.network,
+    log: (obj, msg) => log(obj, msg),
+  });
   const sessions = new SessionManager({
     instanceId,
     provider,

@@ -3,7 +3,7 @@
 // on a unix socket that only that sandbox gets bound in. Bounds what runs and
 // sessions ask for by the server's config.
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { NetworkPolicyRequest } from '@astraforge/contract/networkPolicy';
 import { allowPrivateKeys, hostAddresses, type AddressPolicy } from './addressCheck';
 import { EdgeCredentials } from './edgeCredentials';
@@ -18,8 +18,8 @@ export interface EgressProxyOptions {
   /** Where the per-sandbox sockets are made (a folder of the server's, 0711). */
   socketDir: string;
   config: NetworkConfig;
-  /** Where the CA for terminated hosts is kept (0700); default: egress-ca beside socketDir, in the server's data folder. */
-  caDir?: string;
+  /** Where the CA for terminated hosts is kept (0700): egress-ca in the server's data folder. */
+  caDir: string;
   /** Replaces DNS (tests). */
   resolver?: NameResolver;
   log: (obj: Record<string, unknown>, msg: string) => void;
@@ -44,7 +44,7 @@ export class EgressProxy {
     };
     const credentials = new EdgeCredentials(c.credentials, c.upstreamCaFiles);
     // The CA is made (at the first start that needs one) only where some host's TLS is terminated.
-    const ca = credentials.terminatesTls ? new EgressCa(opts.caDir ?? join(dirname(opts.socketDir), 'egress-ca')) : undefined;
+    const ca = credentials.terminatesTls ? new EgressCa(opts.caDir) : undefined;
     this.edge = { credentials, ca };
     mkdirSync(opts.socketDir, { recursive: true, mode: 0o711 });
     // Sockets a previous server process left (its sandboxes are gone; the data folder's lock says it is).
