@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { KubeApiServer } from './kubeApiServer';
 import type { Change, KubeObject } from './objectStore';
 import { PodProcess, type PodSpecLike } from './podProcess';
+import { MetricsServerDouble } from './metricsServerDouble';
 import { podNetwork } from './podNetwork';
 
 export type InjectedFailure = 'Unschedulable' | 'ImagePullBackOff' | 'NeverReady';
@@ -64,8 +65,7 @@ export class ControllerDouble {
   private readonly failures: InjectedFailure[] = [];
   private queue: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
-  private metricsTimer: NodeJS.Timeout | undefined;
-  private readonly lastCpu = new Map<string, { usec: number; at: number }>();
+  private readonly metrics: MetricsServerDouble;
   private stopped = false;
   /** How claims were served, for tests and the bench. */
   readonly launches = { warm: 0, cold: 0 };
@@ -75,6 +75,14 @@ export class ControllerDouble {
     // Pods run as an unprivileged host uid: it must reach its own folder (the API's key beside it stays 0600).
     for (let d = o.dir; d !== '/' && d !== '/tmp'; d = join(d, '..')) chmodSync(d, 0o711);
     chmodSync(o.dir, 0o755);
+    this.metrics = new MetricsServerDouble(o.api, o.podMetricsIntervalMs ?? 1000, () =>
+      [...this.bound].map(([key, pod]) => ({
+        namespace: key.split('/')[0]!,
+        name: pod.name,
+        cgroup: pod.proc.cgroup,
+        isReady: pod.isReady,
+      })),
+    );
   }
 
   start(): void {
@@ -82,46 +90,13 @@ export class ControllerDouble {
     for (const pool of this.o.api.store.list(this.o.api.kind('SandboxWarmPool'), undefined)) {
       this.enqueue(() => this.reconcilePool(pool.metadata.namespace!, pool.metadata.name));
     }
-    const every = this.o.podMetricsIntervalMs ?? 1000;
-    if (every > 0) {
-      this.metricsTimer = setInterval(() => this.writePodMetrics(), every);
-      this.metricsTimer.unref();
-    }
-  }
-
-  /** metrics-server's view of each claimed pod: its cgroup's memory and its CPU rate since the last scrape. */
-  private writePodMetrics(): void {
-    const kind = this.o.api.kind('PodMetrics');
-    for (const [key, pod] of this.bound) {
-      const cgroup = pod.proc.cgroup;
-      if (!cgroup || !pod.isReady) continue;
-      const ns = key.split('/')[0];
-      const now = Date.now();
-      const usec = cgroup.cpuUsageUsec();
-      const last = this.lastCpu.get(pod.name);
-      this.lastCpu.set(pod.name, { usec, at: now });
-      const nanocores = last && now > last.at ? Math.round(((usec - last.usec) * 1000) / ((now - last.at) / 1000)) : 0;
-      const metrics = {
-        metadata: { name: pod.name, namespace: ns, labels: {} },
-        timestamp: new Date(now).toISOString().replace(/\.\d+Z$/, 'Z'),
-        window: `${Math.max(1, Math.round((this.o.podMetricsIntervalMs ?? 1000) / 1000))}s`,
-        containers: [
-          { name: 'sandbox', usage: { cpu: `${Math.max(0, nanocores)}n`, memory: `${Math.ceil(cgroup.memoryBytes() / 1024)}Ki` } },
-        ],
-      };
-      try {
-        const current = this.o.api.store.get(kind, ns, pod.name);
-        this.o.api.store.update(kind, ns, { ...metrics, metadata: { ...current.metadata, resourceVersion: undefined } }, 'main');
-      } catch {
-        this.o.api.store.create(kind, ns, metrics);
-      }
-    }
+    this.metrics.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
-    clearInterval(this.metricsTimer);
+    this.metrics.stop();
     for (const t of this.expiries.values()) clearTimeout(t);
     await this.queue.catch(() => undefined);
     const pods = [...this.bound.values(), ...[...this.warm.values()].flat()];
@@ -393,8 +368,7 @@ export class ControllerDouble {
     const sandboxName = this.sandboxOf.get(`${ns}/${name}`) ?? name;
     this.sandboxOf.delete(`${ns}/${name}`);
     if (this.find('Sandbox', ns, sandboxName)) this.o.api.store.delete(this.o.api.kind('Sandbox'), ns, sandboxName);
-    if (pod && this.find('PodMetrics', ns, pod.name)) this.o.api.store.delete(this.o.api.kind('PodMetrics'), ns, pod.name);
-    if (pod) this.lastCpu.delete(pod.name);
+    if (pod) this.metrics.forget(ns, pod.name);
     await pod?.proc.stop();
   }
 }
