@@ -7,23 +7,19 @@
 // three. The claim is deleted when the session ends; claims labelled with
 // this server that no session owns are deleted at start-up.
 import { randomBytes } from 'node:crypto';
-import type { Duplex } from 'node:stream';
-import type { RunnerClient, RunnerExecOptions } from '../runnerProtocol';
-import { PodQuota } from './podQuota';
-import { RunnerSandbox } from '../runnerSandbox';
+import type { RunnerClient } from '../runnerProtocol';
 import { SandboxError } from '../sandboxError';
-import type { RunningExec, Sandbox, SandboxLimits, SandboxProvider, SandboxSpec, SandboxUsage } from '../sandboxProvider';
+import type { Sandbox, SandboxLimits, SandboxProvider, SandboxSpec } from '../sandboxProvider';
 import { ClaimClient, type KubeTarget } from './claimClient';
 import { waitForReadyClaim } from './claimReadiness';
 import { claimFor, instanceSelector, shutdownTime } from './claimSpec';
-import { pullWorkspace, pushWorkspace } from './podWorkspace';
+import { pushWorkspace } from './podWorkspace';
 import type { PodWorkspaces } from './podWorkspaceDiffer';
 import { connectRunner, tcpDial, type RunnerEndpoint } from './runnerConnection';
 import { GatewayBridges, routeSourceTo } from './gatewayBridge';
 import { openRouterTunnel } from './routerTunnel';
-import { withTimeout } from '../withTimeout';
-import { podUsage } from './podUsage';
 import { PodMetricsReader } from './podMetrics';
+import { KubernetesSandbox, type PodOwner } from './kubernetesSandbox';
 
 /** The sandbox image's runtime API port (the templates' AF_RUNTIME_API_PORT), where the router's tunnel ends. */
 const RUNTIME_API_PORT = 8888;
@@ -59,7 +55,7 @@ export interface KubernetesRouter {
   port?: number;
 }
 
-export class KubernetesProvider implements SandboxProvider, PodWorkspaces {
+export class KubernetesProvider implements SandboxProvider, PodWorkspaces, PodOwner {
   readonly name = 'kubernetes';
   private readonly client: ClaimClient;
   private readonly live = new Map<string, KubernetesSandbox>();
@@ -240,74 +236,5 @@ async function requireImageFiles(runner: RunnerClient, files: { sandboxPath: str
         `the sandbox image has no ${f.sandboxPath}: on kubernetes the image must carry it (host files are not mounted into pods)`,
       );
     }
-  }
-}
-
-/** How long a stats call waits for the metrics API before it answers with the pod's own measure. */
-const METRICS_TIMEOUT_MS = 2000;
-
-/** How long a session's end may take to bring the pod's workspace back. */
-const FINAL_PULL_TIMEOUT_MS = 60_000;
-
-class KubernetesSandbox extends RunnerSandbox {
-  readonly exited: Promise<void>;
-  private readonly renewal: NodeJS.Timeout;
-  private readonly quota: PodQuota;
-  private destroyed = false;
-
-  constructor(
-    private readonly provider: KubernetesProvider,
-    readonly claim: string,
-    private readonly sandboxName: string,
-    private readonly socket: Duplex,
-    runner: RunnerClient,
-    private readonly spec: SandboxSpec,
-  ) {
-    super(runner);
-    this.exited = new Promise((resolve) => socket.once('close', () => resolve()));
-    void this.exited.then(() => runner.close(new SandboxError('SANDBOX_GONE', 'the sandbox pod has gone')));
-    const every = Math.max(1, Math.floor(provider.leaseSeconds / 3)) * 1000;
-    this.renewal = setInterval(() => void provider.renew(claim).catch(() => undefined), every);
-    this.renewal.unref();
-    this.quota = new PodQuota(runner, spec.limits.diskQuotaBytes);
-  }
-
-  /** A user command: the pod's workspace is measured while it runs. */
-  override exec(cmd: string, opts: RunnerExecOptions): RunningExec {
-    const running = super.exec(cmd, opts);
-    this.quota.track(running.result.catch(() => undefined));
-    return running;
-  }
-
-  async pullInto(dir: string): Promise<void> {
-    await pullWorkspace(this.runner, dir, this.spec.hostUid);
-  }
-
-  /**
-   * Memory from the pod's metrics (metrics.k8s.io) where the cluster has them, else as measured
-   * inside the pod (its cgroup, or its processes); CPU time and the limit always from inside.
-   */
-  async usage(): Promise<SandboxUsage> {
-    const [inside, metrics] = await Promise.all([
-      podUsage(this.runner, this.spec.limits.memoryBytes),
-      withTimeout(this.provider.metrics.read(this.sandboxName), METRICS_TIMEOUT_MS).catch(() => undefined),
-    ]);
-    return metrics ? { ...inside, memoryBytes: metrics.memoryBytes } : inside;
-  }
-
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    clearInterval(this.renewal);
-    this.quota.stop();
-    // The pod's workspace goes with its claim: the host folder keeps what it held (a persistent
-    // workspace's next session starts from it). Not from a runner that broke the protocol.
-    if (!this.runner.closed && !this.failure) {
-      await withTimeout(this.pullInto(this.spec.workspaceDir), FINAL_PULL_TIMEOUT_MS).catch(() => undefined);
-    }
-    this.runner.close(new SandboxError('SANDBOX_GONE', 'the session was destroyed'));
-    this.socket.destroy();
-    this.provider.metrics.forget(this.sandboxName);
-    await this.provider.release(this, this.spec.workspaceDir);
   }
 }
