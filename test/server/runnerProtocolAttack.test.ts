@@ -81,7 +81,7 @@ describe('a compromised runner', function () {
       assert.equal(info.body.status, 'crashed');
       const again = await api.exec(attacked, 'echo again');
       assert.equal(again.status, 410);
-      assert.match(again.body.message, reason, 'later calls name why the session ended');
+      assert.match(again.body.message, reason, `later calls name why the session ended: ${again.body.message}`);
 
       assert.equal((await api.exec(bystander, 'echo after')).body.output, 'after\n', 'a session created before the attack still works');
       const fresh = await api.createSession();

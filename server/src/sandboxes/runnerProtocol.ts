@@ -46,11 +46,17 @@ export const SILENCE_GRACE_MS = 30_000;
 /** Notices kept for inspection; older ones are dropped so a flood cannot grow memory. */
 const MAX_KEPT_NOTICES = 16;
 
+/** How long a sandbox's output may take to end after its process exited. */
+const OUTPUT_END_GRACE_MS = 1000;
+
 export class RunnerClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly decoder: FrameDecoder;
   private closedError: Error | undefined;
+  private markClosed!: () => void;
+  /** Resolves once the runner is closed, whatever closed it (its failure, if any, is known by then). */
+  readonly whenClosed = new Promise<void>((resolve) => (this.markClosed = resolve));
   private helloSeen = false;
   private resolveReady!: (pid: number) => void;
   private readonly protocolListeners: ((err: SandboxError) => void)[] = [];
@@ -153,9 +159,20 @@ export class RunnerClient {
     if (first) await this.writeFile(path, Buffer.alloc(0), mode);
   }
 
+  /**
+   * The sandbox's process is gone. Its output may still hold its last bytes, and with them the
+   * precise reason (a frame cut in the middle): the stream's end says so first when it comes
+   * soon, as it does unless something inside still holds the stream open.
+   */
+  sandboxExited(): void {
+    if (this.closedError) return;
+    setTimeout(() => this.close(new SandboxError('SANDBOX_GONE', 'the sandbox has exited')), OUTPUT_END_GRACE_MS).unref();
+  }
+
   close(err: Error): void {
     if (this.closedError) return;
     this.closedError = err;
+    this.markClosed();
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }

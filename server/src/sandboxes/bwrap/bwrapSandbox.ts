@@ -40,7 +40,8 @@ export class BwrapSandbox extends RunnerSandbox {
     readonly runnerPid: number,
   ) {
     super(runner);
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    // Exited once the runner is closed too, so whoever watches this learns why (a frame cut short) and not only that.
+    this.exited = new Promise<void>((resolve) => child.once('exit', () => resolve())).then(() => runner.whenClosed);
   }
 
   get alive(): boolean {
@@ -95,7 +96,7 @@ export async function startBwrap(o: BwrapStart): Promise<BwrapSandbox> {
     if (stderr.length < 4096) stderr += d.toString();
   });
   const runner = new RunnerClient(child.stdin!, child.stdout!);
-  child.once('exit', () => runner.close(new SandboxError('SANDBOX_GONE', 'the sandbox has exited')));
+  child.once('exit', () => runner.sandboxExited());
   child.once('error', (e) => runner.close(new SandboxError('START_FAILED', `cannot start bwrap: ${e.message}`)));
   try {
     await withTimeout(runner.ready, START_TIMEOUT_MS);

@@ -264,11 +264,17 @@ class DockerSandbox extends RunnerSandbox {
     runner: RunnerClient,
   ) {
     super(runner);
-    this.exited = container.wait().then(
-      () => undefined,
-      () => undefined,
-    );
-    void this.exited.then(() => runner.close(new SandboxError('SANDBOX_GONE', 'the sandbox has exited')));
+    // Exited once the runner is closed too, so whoever watches this learns why (a frame cut short) and not only that.
+    this.exited = container
+      .wait()
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        runner.sandboxExited();
+        return runner.whenClosed;
+      });
   }
 
   /** From the container's own cgroup, as the engine reports it. */
