@@ -17,6 +17,7 @@ import { until } from '../helpers/until';
 import { deployObjects } from '../helpers/kube/devCluster';
 import { parseQuantity } from '../helpers/kube/podResources';
 import { KUBE, pidsInNamespace, podPidNamespace, podsHaveTheirOwnNetwork, podsRunHere } from '../helpers/kube/podObservation';
+import { DEFAULT_POD_PIDS_LIMIT } from '../helpers/kube/podProcess';
 
 const MiB = 1024 * 1024;
 const DOCKER = process.env.ASTRAFORGE_TEST_SANDBOX === 'docker';
@@ -259,19 +260,30 @@ describe('sandbox isolation', function () {
         const ns = await podPidNamespace(api, bomber);
         processesOf = () => pidsInNamespace(ns);
       }
+      // On Kubernetes another pod runs as the same uid: the bomb must not stop it from forking.
+      const bystander = KUBE ? await api.createSession() : undefined;
       const r = await api.exec(bomber, ':(){ :|:& };:', 3000);
       assert.ok([200, 504].includes(r.status), JSON.stringify(r.body));
-      // Watched until the bomb has filled most of its 64 slots; no count on the way may pass them.
+      // Watched until the bomb has filled most of its 64 slots (a pod: its pids cgroup's, the
+      // kubelet's podPidsLimit); no count on the way may pass them.
+      const slots = KUBE ? DEFAULT_POD_PIDS_LIMIT : 64;
       const counts: number[] = [];
       await until(
         () => `the bomb to fill its process slots (counted ${counts.join(', ')})`,
         () => counts[counts.push(processesOf().length) - 1] >= 40,
         { timeoutMs: 10_000, intervalMs: 20 },
       );
-      assert.ok(Math.max(...counts) <= 64, `${Math.max(...counts)} processes: the bomb did not stop at the limit`);
-      // the runner keeps headroom: a shell builtin still runs while the bomb holds every slot it may
-      const still = await api.exec(bomber, 'echo still-answering');
-      assert.equal(still.body.output, 'still-answering\n', JSON.stringify(still.body));
+      assert.ok(Math.max(...counts) <= slots, `${Math.max(...counts)} processes: the bomb did not stop at the limit`);
+      if (bystander) {
+        const forks = await api.exec(bystander, 'for i in $(seq 1 50); do sleep 3 & done; sleep 0.3; ps -e | wc -l', 20_000);
+        assert.ok(Number(forks.body.output) >= 50, `another pod forks while the bomb runs: ${JSON.stringify(forks.body)}`);
+        await api.delete(`/v1/sessions/${bystander}`);
+      } else {
+        // the runner keeps headroom: a shell builtin still runs while the bomb holds every slot it may
+        // (not in a pod: a per-uid process limit there would be every pod's, see kubernetesProvider)
+        const still = await api.exec(bomber, 'echo still-answering');
+        assert.equal(still.body.output, 'still-answering\n', JSON.stringify(still.body));
+      }
       await serverStillAnswers();
       assert.equal((await api.delete(`/v1/sessions/${bomber}`)).status, 200);
       await until('the pod to go', () => !KUBE || processesOf().length === 0, { timeoutMs: 10_000 });

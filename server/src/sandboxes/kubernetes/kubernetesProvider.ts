@@ -209,9 +209,17 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces, PodOw
   }
 }
 
+/**
+ * The kernel's largest pid: as RLIMIT_NPROC, no limit. A pod's processes run as the template's
+ * uid, the same in every pod on a node, and RLIMIT_NPROC counts that uid's processes node-wide:
+ * a session limit there would let one pod's fork bomb stop every other pod from forking. The
+ * pod's own pids cgroup (the kubelet's podPidsLimit) is what contains a bomb on Kubernetes.
+ */
+const NO_PROCESS_RLIMIT = 4_194_304;
+
 /** The session's per-process limits for the runner (a warm pod started before the session was known). */
 function limitsSuffix(l: SandboxLimits): string {
-  const values = [l.pids, l.addressSpaceBytes, l.fileSizeBytes, l.cpuSecondsPerProcess, l.openFiles, l.diskQuotaBytes];
+  const values = [NO_PROCESS_RLIMIT, l.addressSpaceBytes, l.fileSizeBytes, l.cpuSecondsPerProcess, l.openFiles, l.diskQuotaBytes];
   return ` limits=${values.map((v) => Math.max(1, Math.floor(v))).join(',')}`;
 }
 
