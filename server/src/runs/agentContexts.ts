@@ -38,6 +38,9 @@ export interface TurnSpec {
   deadline: number;
 }
 
+/** How far past the run's deadline a command's own timeout is set. */
+const BACKSTOP_GRACE_MS = 1000;
+
 export class AgentContexts {
   constructor(
     private readonly sessions: SessionManager,
@@ -54,7 +57,9 @@ export class AgentContexts {
 
   forTurn({ run, sessionId, agent, events, signal, deadline }: TurnSpec): TurnContext {
     const model = agent.usesModel ? this.modelAccess(run) : undefined;
-    const remainingMs = () => Math.max(1, deadline - Date.now());
+    // A command's own timeout is a backstop a little past the run's deadline: the run's limit ends
+    // the turn first (its signal kills the command), so the run fails for the reason that holds.
+    const remainingMs = () => Math.max(1, deadline - Date.now()) + BACKSTOP_GRACE_MS;
     const ctx: AgentContext = {
       runId: run.id,
       sessionId,

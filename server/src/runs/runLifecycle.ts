@@ -200,7 +200,9 @@ export class RunLifecycle {
   private async turn(active: ActiveRun, work: (agent: Agent, ctx: AgentContext) => Promise<AgentOutcome>): Promise<void> {
     const { run, events, abort } = active;
     const limitMs = this.opts.maxRunSeconds * 1000;
-    const timer = setTimeout(() => abort.abort(new Error(`the run exceeded its ${this.opts.maxRunSeconds} s limit`)), limitMs);
+    const deadline = Date.now() + limitMs;
+    const timeUp = () => abort.abort(new Error(`the run exceeded its ${this.opts.maxRunSeconds} s limit`));
+    const timer = setTimeout(timeUp, limitMs);
     const agent = this.opts.agent(run.agent);
     const { ctx, release } = this.opts.contexts.forTurn({
       run,
@@ -208,7 +210,7 @@ export class RunLifecycle {
       agent,
       events,
       signal: abort.signal,
-      deadline: Date.now() + limitMs,
+      deadline,
     });
     let outcome: AgentOutcome;
     try {
@@ -219,6 +221,8 @@ export class RunLifecycle {
       clearTimeout(timer);
       release();
     }
+    // An agent that gave up at the deadline (a busy event loop can run its answer before the timer) failed by the limit.
+    if (!abort.signal.aborted && Date.now() >= deadline) timeUp();
     // The diff is computed whatever happened: a cancelled run keeps what it did so far.
     await this.opts.diffs.record(run, events);
     if (abort.signal.aborted) this.finishAborted(active, abort.signal.reason);
