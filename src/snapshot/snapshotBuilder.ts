@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { pack } from 'tar-stream';
+import { comparePaths } from '@astraforge/contract/snapshotDelta';
+import { hashCacheFor } from './hashCache';
 
 const execFileAsync = promisify(execFile);
 
@@ -115,14 +117,24 @@ function lstatOrGone(path: string): Stats | undefined {
   }
 }
 
-/** Sizes and kinds of the listed files, checked against the limits before anything is sent. */
-export async function planSnapshot(root: string, paths: string[], limits: SnapshotLimits): Promise<SnapshotPlan> {
+/**
+ * Sizes and kinds of the listed files, checked against the limits before
+ * anything is sent, in path order (comparePaths: the order a plan of changes
+ * gives the server, so a whole tar and an incremental Send make one archive).
+ * `early` holds lstats already taken (planWorkspace's, while git listed).
+ */
+export async function planSnapshot(
+  root: string,
+  paths: string[],
+  limits: SnapshotLimits,
+  early?: ReadonlyMap<string, Stats | undefined>,
+): Promise<SnapshotPlan> {
   const entries: SnapshotEntry[] = [];
   let bytes = 0;
   for (let at = 0; at < paths.length; at += STAT_SLICE) {
     if (at) await new Promise((resolve) => setImmediate(resolve));
     const batch = paths.slice(at, at + STAT_SLICE);
-    const stats = batch.map((p) => lstatOrGone(join(root, p)));
+    const stats = batch.map((p) => (early?.has(p) ? early.get(p) : lstatOrGone(join(root, p))));
     for (let i = 0; i < batch.length; i++) {
       const st = stats[i];
       if (!st) continue;
@@ -142,7 +154,36 @@ export async function planSnapshot(root: string, paths: string[], limits: Snapsh
         );
     }
   }
+  entries.sort((a, b) => comparePaths(a.path, b.path));
   return { entries, bytes };
+}
+
+/**
+ * A folder's snapshot plan, listing and lstat at once: while git lists the
+ * folder (another process), the files the last Send had (`known`, by default
+ * those the folder's hash cache holds: most of the listing) are lstat'ed here; then only what git listed beyond them. A
+ * stat taken while git lists is as fresh as one taken after: either comes
+ * before any file is read.
+ */
+export async function planWorkspace(
+  root: string,
+  limits: SnapshotLimits,
+  known: Iterable<string> = hashCacheFor(root).paths(),
+): Promise<SnapshotPlan> {
+  let listed = false;
+  const listing = listWorkspaceFiles(root).finally(() => (listed = true));
+  listing.catch(() => undefined);
+  const early = new Map<string, Stats | undefined>();
+  let slice = 0;
+  for (const path of known) {
+    if (listed) break;
+    early.set(path, lstatOrGone(join(root, path)));
+    if (++slice === STAT_SLICE) {
+      slice = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+  return planSnapshot(root, await listing, limits, early);
 }
 
 export interface PackOptions {
@@ -150,6 +191,8 @@ export interface PackOptions {
   onProgress?: (bytes: number) => void;
   /** Each file's SHA-256 as it was packed (the hash cache learns them on a full upload). */
   onHashed?: (entry: SnapshotEntry, sha256: string, hashedAtMs: number) => void;
+  /** Each symlink's target as it was packed. */
+  onLink?: (entry: SnapshotEntry, target: string) => void;
 }
 
 /**
@@ -190,7 +233,9 @@ function packEntries(root: string, plan: SnapshotPlan, opts: PackOptions): Async
         const abs = join(root, e.path);
         const mtime = new Date(mtimeSeconds(e) * 1000);
         if (e.kind === 'symlink') {
-          tar.entry({ name: e.path, type: 'symlink', linkname: await readlink(abs), mode: 0o777, mtime });
+          const target = await readlink(abs);
+          tar.entry({ name: e.path, type: 'symlink', linkname: target, mode: 0o777, mtime });
+          opts.onLink?.(e, target);
           continue;
         }
         const entry = tar.entry({ name: e.path, size: e.size, mode: e.mode, type: 'file', mtime });

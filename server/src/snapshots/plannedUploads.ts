@@ -81,6 +81,7 @@ export class PlannedUploads {
     const checked = checkPlan(files, this.store.limits);
     const named = req.base_snapshot_id;
     const held = this.store.held;
+    held.retain((id) => this.store.kept(id));
     const baseId = named && this.store.kept(named) && held.include(named) ? named : held.newest();
     const missing = new Set<string>();
     let missingBytes = 0;
