@@ -14,7 +14,6 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { pack } from 'tar-stream';
 import { comparePaths } from '@astraforge/contract/snapshotDelta';
-import { hashCacheFor } from './hashCache';
 
 const execFileAsync = promisify(execFile);
 
@@ -121,20 +120,14 @@ function lstatOrGone(path: string): Stats | undefined {
  * Sizes and kinds of the listed files, checked against the limits before
  * anything is sent, in path order (comparePaths: the order a plan of changes
  * gives the server, so a whole tar and an incremental Send make one archive).
- * `early` holds lstats already taken (planWorkspace's, while git listed).
  */
-export async function planSnapshot(
-  root: string,
-  paths: string[],
-  limits: SnapshotLimits,
-  early?: ReadonlyMap<string, Stats | undefined>,
-): Promise<SnapshotPlan> {
+export async function planSnapshot(root: string, paths: string[], limits: SnapshotLimits): Promise<SnapshotPlan> {
   const entries: SnapshotEntry[] = [];
   let bytes = 0;
   for (let at = 0; at < paths.length; at += STAT_SLICE) {
     if (at) await new Promise((resolve) => setImmediate(resolve));
     const batch = paths.slice(at, at + STAT_SLICE);
-    const stats = batch.map((p) => (early?.has(p) ? early.get(p) : lstatOrGone(join(root, p))));
+    const stats = batch.map((p) => lstatOrGone(join(root, p)));
     for (let i = 0; i < batch.length; i++) {
       const st = stats[i];
       if (!st) continue;
@@ -159,31 +152,13 @@ export async function planSnapshot(
 }
 
 /**
- * A folder's snapshot plan, listing and lstat at once: while git lists the
- * folder (another process), the files the last Send had (`known`, by default
- * those the folder's hash cache holds: most of the listing) are lstat'ed here; then only what git listed beyond them. A
- * stat taken while git lists is as fresh as one taken after: either comes
- * before any file is read.
+ * A folder's snapshot plan: its listing, then its files' lstat. Not both at
+ * once: lstat'ing the files the last Send had while git lists the folder was
+ * measured slower on the loaded 2-core machine (git walks and stats the same
+ * tree; 20,000 files: 350-880 ms at once vs 260-520 ms one after the other).
  */
-export async function planWorkspace(
-  root: string,
-  limits: SnapshotLimits,
-  known: Iterable<string> = hashCacheFor(root).paths(),
-): Promise<SnapshotPlan> {
-  let listed = false;
-  const listing = listWorkspaceFiles(root).finally(() => (listed = true));
-  listing.catch(() => undefined);
-  const early = new Map<string, Stats | undefined>();
-  let slice = 0;
-  for (const path of known) {
-    if (listed) break;
-    early.set(path, lstatOrGone(join(root, path)));
-    if (++slice === STAT_SLICE) {
-      slice = 0;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  }
-  return planSnapshot(root, await listing, limits, early);
+export async function planWorkspace(root: string, limits: SnapshotLimits): Promise<SnapshotPlan> {
+  return planSnapshot(root, await listWorkspaceFiles(root), limits);
 }
 
 export interface PackOptions {
