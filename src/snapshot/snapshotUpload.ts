@@ -142,7 +142,8 @@ function changesFrom(last: SentSnapshot, files: readonly SnapshotPlanFile[]): Sn
 /** The snapshot the server now holds, and its manifest: what the next Send's plan is compared with (kept for the next host too). */
 function remember(cache: FileHashCache, root: string, result: SnapshotResult, files: SnapshotPlanFile[]): void {
   cache.last = { snapshotId: result.snapshot_id, files: new Map(files.map((f) => [f.path, f])) };
-  void cache.save(root);
+  // Written once the Send has answered its caller: serializing 20,000 entries is not part of the Send.
+  setImmediate(() => void cache.save(root));
 }
 
 function planFileOf(e: SnapshotEntry, sha: string, target?: string): SnapshotPlanFile {
