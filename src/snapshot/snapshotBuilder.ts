@@ -61,31 +61,53 @@ function splitNul(out: string): string[] {
 /** Paths relative to `root`, as git would snapshot them, whether or not `root` is a repository. */
 export async function listWorkspaceFiles(root: string): Promise<string[]> {
   try {
-    const inside = (await git(['rev-parse', '--is-inside-work-tree'], root)).trim() === 'true';
+    // Both only read: asked at once, one process start is waited for instead of two.
+    const [inside, ignored] = await Promise.all([git(['rev-parse', '--is-inside-work-tree'], root), ignoredByEnclosingRepo(root)]);
     // A folder that an enclosing repository ignores (a scratch folder under a build
     // dir, say) is a project of its own: list it as if it were not in a repository.
-    if (inside && !(await ignoredByEnclosingRepo(root)))
+    if (inside.trim() === 'true' && !ignored)
       return splitNul(await git(['ls-files', '-z', '--cached', '--others', '--exclude-standard'], root));
     throw new Error('not a work tree of its own');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return walk(root, '');
   }
-  // Not a repository: a throwaway git dir still applies every .gitignore, without touching the folder.
-  const gitDir = mkdtempSync(join(tmpdir(), 'astraforge-snapshot-git-'));
-  try {
-    await git(['--git-dir', gitDir, 'init', '-q'], root);
-    return splitNul(await git(['--git-dir', gitDir, '--work-tree', root, 'ls-files', '-z', '--others', '--exclude-standard'], root));
-  } finally {
-    rmSync(gitDir, { recursive: true, force: true });
-  }
+  // Not a repository: a throwaway git dir (made once per folder) still applies every .gitignore, without touching the folder.
+  const gitDir = await throwawayGitDir(root);
+  return splitNul(await git(['--git-dir', gitDir, '--work-tree', root, 'ls-files', '-z', '--others', '--exclude-standard'], root));
 }
+
+const throwaway = new Map<string, Promise<string>>();
+
+/** An empty git dir for listing a folder that is not a repository: no index, no excludes of its own; removed when the process exits. */
+function throwawayGitDir(root: string): Promise<string> {
+  let made = throwaway.get(root);
+  if (!made) {
+    const dir = mkdtempSync(join(tmpdir(), 'astraforge-snapshot-git-'));
+    made = git(['--git-dir', dir, 'init', '-q'], root).then(
+      () => dir,
+      (e: unknown) => {
+        throwaway.delete(root);
+        rmSync(dir, { recursive: true, force: true });
+        throw e;
+      },
+    );
+    throwaway.set(root, made);
+    throwawayDirs.push(dir);
+  }
+  return made;
+}
+
+const throwawayDirs: string[] = [];
+process.once('exit', () => {
+  for (const dir of throwawayDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 async function ignoredByEnclosingRepo(root: string): Promise<boolean> {
   try {
     await git(['check-ignore', '-q', '.'], root);
     return true; // exit 0: ignored
   } catch {
-    return false; // exit 1: not ignored
+    return false; // exit 1: not ignored (or not in a repository)
   }
 }
 
