@@ -18,6 +18,7 @@ import { allowHost, type AllowScope } from './runs/allowHost';
 import { RunsController } from './runs/runsController';
 import { shownRunMemory } from './runs/shownRunMemory';
 import { ServerConnection } from './server/serverConnection';
+import { setHashCacheStorage } from './snapshot/hashCache';
 import { SIDEBAR_VIEW_ID, SidebarProvider } from './sidebar/sidebarProvider';
 import { StatusBar } from './statusBar';
 
@@ -40,6 +41,7 @@ export function activate(context: vscode.ExtensionContext): AstraForgeApi {
   const log = vscode.window.createOutputChannel('AstraForge', { log: true });
   const prompts = windowPrompts();
   const connection = new ServerConnection(context, log, prompts);
+  setHashCacheStorage(vscode.Uri.joinPath(context.globalStorageUri, 'snapshot-hashes').fsPath);
   const runs = new RunsController(connection, log, listedFolders, shownRunMemory(context.storageUri?.fsPath));
   context.subscriptions.push(log, connection, runs);
 

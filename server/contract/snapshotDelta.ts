@@ -31,7 +31,8 @@ export const SnapshotPlanFile = z
   .strict();
 export type SnapshotPlanFile = z.infer<typeof SnapshotPlanFile>;
 
-export const SnapshotPlanRequest = z
+/** The whole manifest: for a client with no base the server still holds. */
+export const SnapshotPlanWhole = z
   .object({
     /** Every entry of the snapshot, in the order the archive holds them. */
     files: z.array(SnapshotPlanFile).max(1_000_000),
@@ -39,7 +40,33 @@ export const SnapshotPlanRequest = z
     base_snapshot_id: z.string().min(1).max(64).optional(),
   })
   .strict();
+
+/**
+ * Only what differs from a snapshot the server keeps: its entries, with
+ * `changed` set (added or replaced) and `removed` dropped, in path order
+ * (comparePaths). A base the server no longer keeps is answered 410
+ * SESSION_EXPIRED; the client then sends the whole manifest.
+ */
+export const SnapshotPlanChanges = z
+  .object({
+    base_snapshot_id: z.string().min(1).max(64),
+    changed: z.array(SnapshotPlanFile).max(1_000_000),
+    removed: z.array(z.string().min(1).max(4096)).max(1_000_000),
+  })
+  .strict();
+
+export const SnapshotPlanRequest = z.union([SnapshotPlanWhole, SnapshotPlanChanges]);
 export type SnapshotPlanRequest = z.infer<typeof SnapshotPlanRequest>;
+export type SnapshotPlanChanges = z.infer<typeof SnapshotPlanChanges>;
+
+/**
+ * The order of a snapshot's entries when a plan names only changes: by path,
+ * compared as JavaScript strings (UTF-16 code units). A client that sends
+ * its whole tar in this order gets the same archive either way.
+ */
+export function comparePaths(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 export const SnapshotPlan = z.object({
   /** Names the plan in POST /api/snapshots?plan=; good once, until expires_at. */

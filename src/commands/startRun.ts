@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { AgentName, RunTask } from '@astraforge/contract/runApi';
 import type { RunsController } from '../runs/runsController';
 import type { ServerConnection } from '../server/serverConnection';
-import { listWorkspaceFiles, packSnapshot, planSnapshot } from '../snapshot/snapshotBuilder';
+import { packSnapshot, planWorkspace } from '../snapshot/snapshotBuilder';
 
 export interface RunStarterDeps {
   connection: ServerConnection;
@@ -62,7 +62,7 @@ export async function startRun(
       token.onCancellationRequested(() => abort.abort());
       progress.report({ message: `listing ${target.name}…` });
       const root = target.uri.fsPath;
-      const plan = await planSnapshot(root, await listWorkspaceFiles(root), limits);
+      const plan = await planWorkspace(root, limits);
       const total = Math.max(1, plan.bytes);
       let reported = 0;
       const tar = packSnapshot(root, plan, {

@@ -18,7 +18,7 @@ import {
   type CreateRunRequest,
   type FollowUpRequest,
 } from '@astraforge/contract/runApi';
-import { serverErrorOf } from './serverError';
+import { ServerError, serverErrorOf } from './serverError';
 import { followRunChanges, followRunEvents, type FollowOptions, type RunChangesOptions, type StreamSource } from './serverStreams';
 
 export { ServerError } from './serverError';
@@ -75,8 +75,15 @@ export class ServerClient {
 
   private snapshotTransport(): SnapshotTransport {
     return {
-      plan: (req: SnapshotPlanRequest, signal?: AbortSignal) =>
-        this.json('POST', '/api/snapshots/plan', SnapshotPlan, { body: req, signal }),
+      plan: async (req: SnapshotPlanRequest, signal?: AbortSignal) => {
+        try {
+          return await this.json('POST', '/api/snapshots/plan', SnapshotPlan, { body: req, signal });
+        } catch (e) {
+          // A plan of changes over a snapshot the server no longer keeps: the caller sends the whole manifest.
+          if ('changed' in req && e instanceof ServerError && e.code === 'SESSION_EXPIRED') return undefined;
+          throw e;
+        }
+      },
       upload: (body, planId, signal) =>
         this.json('POST', `/api/snapshots${planId ? `?plan=${encodeURIComponent(planId)}` : ''}`, SnapshotResult, {
           raw: body,

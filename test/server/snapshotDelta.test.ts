@@ -222,6 +222,95 @@ describe('incremental snapshots (store)', () => {
     assert.deepEqual(strip(listing(layer.lowers[0])), strip(await unpacked(peer, full.snapshot_id)));
   });
 
+  /** A plan of only what differs from `base` (whose tree was `before`), as the extension sends it after the first Send. */
+  async function changes(before: TreeEntry[], after: TreeEntry[], base: string, s = store) {
+    const was = new Map(planOf(before).map((f) => [f.path, JSON.stringify(f)]));
+    const now = planOf(after);
+    const changed = now.filter((f) => was.get(f.path) !== JSON.stringify(f));
+    const removed = [...was.keys()].filter((p) => !now.some((f) => f.path === p));
+    const plan = s.plan({ base_snapshot_id: base, changed, removed });
+    const info = await s.ingestPlanned(plan.plan_id, Readable.from([await contentsTar(after, plan.missing)]), { gzip: false });
+    return { plan, info, changed, removed };
+  }
+  const byPath = (tree: TreeEntry[]) => [...tree].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+
+  it('aPlanOfOnlyTheChangesGivesWhatAFullUploadOfTheWholeTreeInPathOrderGives', async () => {
+    const tree = byPath(workspace());
+    const first = await store.ingest(Readable.from([await fullTar(tree)]), { gzip: false });
+    // an edit, an added file and link, a removal, a mode, an mtime and a link's target changed
+    const edited = byPath([
+      ...tree
+        .filter((e) => e.path !== 'src/d0/f7.txt')
+        .map((e) => (e.path === 'src/d3/f10.txt' ? { ...e, content: Buffer.from('edited\n'), mtime: 1_800_000_000 } : e))
+        .map((e) => (e.path === 'src/d2/f9.txt' ? { ...e, mode: 0o755 } : e.path === 'src/d4/f11.txt' ? { ...e, mtime: 1 } : e))
+        .map((e) => (e.path === 'link' ? { ...e, link: 'src/d2/f2.txt' } : e)),
+      { path: 'added/new.txt', content: Buffer.from('new\n'), mtime: 1_800_000_001 },
+      { path: 'added/link', link: '../run.sh', mtime: 1_800_000_002 },
+    ]);
+    const one = await changes(tree, edited, first.snapshot_id);
+    assert.equal(one.changed.length, 6);
+    assert.deepEqual(one.removed, ['src/d0/f7.txt']);
+    assert.deepEqual(one.plan.missing.sort(), [sha('edited\n'), sha('new\n')].sort());
+    const full = await peer.ingest(Readable.from([await fullTar(edited)]), { gzip: false });
+    assert.deepEqual({ ...one.info, snapshot_id: '' }, { ...full, snapshot_id: '' });
+    assert.equal(manifestJson('store', one.info.snapshot_id), manifestJson('peer', full.snapshot_id));
+    assert.ok(isDelta(one.info.snapshot_id));
+    assert.deepEqual(await unpacked(store, one.info.snapshot_id), await unpacked(peer, full.snapshot_id));
+
+    // again over that delta (the entries the server remembers from its plan), then from a restarted store (read from the archives)
+    const twice = byPath(edited.map((e) => (e.path === 'run.sh' ? { ...e, content: Buffer.from('#!/bin/sh\necho two\n') } : e)));
+    const two = await changes(edited, twice, one.info.snapshot_id);
+    const fullTwo = await peer.ingest(Readable.from([await fullTar(twice)]), { gzip: false });
+    assert.equal(manifestJson('store', two.info.snapshot_id), manifestJson('peer', fullTwo.snapshot_id));
+    assert.deepEqual(await unpacked(store, two.info.snapshot_id), await unpacked(peer, fullTwo.snapshot_id));
+    const restarted = new SnapshotStore(dirOf('store'), LIMITS);
+    const most = byPath(twice.map((e, i) => (e.content && i % 2 ? { ...e, content: Buffer.concat([e.content, Buffer.from('!')]) } : e)));
+    const three = await changes(twice, most, two.info.snapshot_id, restarted);
+    assert.ok(!isDelta(three.info.snapshot_id), 'most files changed: a full archive');
+    const fullMost = await peer.ingest(Readable.from([await fullTar(most)]), { gzip: false });
+    assert.ok(archive('store', three.info.snapshot_id).equals(archive('peer', fullMost.snapshot_id)), 'the same archive, byte for byte');
+  });
+
+  it('refusesChangesThatBreakTheRulesGivenTheBasesEntries', async () => {
+    const tree = byPath([...workspace(), { path: 'sub/up', link: '..', mtime: 5 }]);
+    const first = await store.ingest(Readable.from([await fullTar(tree)]), { gzip: false });
+    const base = first.snapshot_id;
+    const file = (path: string): SnapshotPlanFile => ({ ...planOf(tree)[0], path });
+    const link = (path: string, target: string): SnapshotPlanFile => ({
+      path,
+      type: 'symlink',
+      mode: 0o777,
+      size: 0,
+      sha256: sha(target),
+      mtime: 0,
+      link_target: target,
+    });
+    const refused = (changed: SnapshotPlanFile[], removed: string[], pattern: RegExp) =>
+      assert.throws(
+        () => store.plan({ base_snapshot_id: base, changed, removed }),
+        (e: unknown) => e instanceof SnapshotError && pattern.test((e as Error).message),
+      );
+    refused([file('../escape.txt')], [], /leaves the snapshot root/);
+    refused([file('./run.sh')], [], /not a plain relative path/);
+    refused([file('run.sh/x')], [], /inside "run.sh", which is a file/);
+    refused([file('sub/up/x.txt')], [], /through the symlink "sub\/up"/);
+    refused([file('run.sh/x')], ['run.sh', 'run.sh'], /removed "run.sh" is not an entry/);
+    refused([link('out', 'sub/up/..')], [], /leads out of the snapshot/);
+    refused([link('link', '../..')], [], /leads out of the snapshot/);
+    refused([link('sub/up', '../..')], [], /leads out of the snapshot/);
+    refused([file('a.txt'), file('a.txt')], [], /listed twice/);
+    refused([file('run.sh')], ['run.sh'], /both removed and changed/);
+    refused([], ['nowhere.txt'], /removed "nowhere.txt" is not an entry/);
+    refused([{ ...file('big.bin'), size: 9 * MiB }], [], /limit per file/);
+    // a base that is gone: 410, so the client sends its whole manifest
+    store.delete(base);
+    assert.throws(
+      () => store.plan({ base_snapshot_id: base, changed: [], removed: [] }),
+      (e: unknown) => e instanceof SnapshotError && e.code === 'SESSION_EXPIRED' && /no longer kept/.test((e as Error).message),
+    );
+    assert.deepEqual(readdirSync(dirOf('store')), [], 'nothing kept of refused plans');
+  });
+
   it('reusesOnlyWhatTheServerStillKeeps', async () => {
     const tree = workspace();
     const first = await store.ingest(Readable.from([await fullTar(tree)]), { gzip: false });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { pack } from 'tar-stream';
 import { ServerClient } from '../../src/server/serverClient';
+import { forgetHashCaches, hashCacheFor, setHashCacheStorage } from '../../src/snapshot/hashCache';
 import { listWorkspaceFiles, packSnapshot, planSnapshot } from '../../src/snapshot/snapshotBuilder';
 import { ApiClient } from '../helpers/apiClient';
 import { waitForRun } from '../helpers/runHelpers';
@@ -102,6 +103,7 @@ describe('incremental snapshots (API)', function () {
     assert.equal(second.mode, 'incremental', second.fellBack);
     assert.equal(second.uploaded, 1, 'one content uploaded');
     assert.equal(second.hashed, 1, 'one file read to hash it');
+    assert.equal(second.planned, 1, 'the plan names only the edited file');
     assert.deepEqual(
       { ...second.result, snapshot_id: '' },
       { files: 201, bytes: first.result.bytes - 'file 13\n'.length * 50 + 7, snapshot_id: '' },
@@ -122,6 +124,52 @@ describe('incremental snapshots (API)', function () {
     assert.match(listing, /\nran\n?$/);
     assert.equal(listing, await workspaceListing(whole.snapshot_id));
     // its layer came from the first one's and its own small archive, not a whole unpack
+  });
+
+  it('sendsOnlyTheChangesOnTheFirstSendAfterARestartAndTheWholeManifestWhenTheBaseIsGone', async () => {
+    const storage = mkdtempSync(join(tmpdir(), 'af-delta-storage-'));
+    try {
+      setHashCacheStorage(storage);
+      forgetHashCaches();
+      const first = await send();
+      assert.equal(first.mode, 'full', 'nothing kept yet');
+      await hashCacheFor(dir).save(dir);
+
+      forgetHashCaches(); // a new extension host: the cache comes from the storage
+      writeFileSync(join(dir, 'd4', 'f24.txt'), 'after the restart\n');
+      const second = await send();
+      assert.equal(second.mode, 'incremental', second.fellBack);
+      assert.equal(second.planned, 1, 'only the edited file');
+      assert.equal(second.uploaded, 1);
+      assert.ok(second.hashed <= 2, `${second.hashed} files read`);
+
+      // the server no longer keeps the last snapshot: 410, and the whole manifest instead (its contents still reused)
+      rmSync(join(server.dataDir, 'snapshots', second.result.snapshot_id), { recursive: true, force: true });
+      const gone = await request(`${server.url}/api/snapshots/plan`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ base_snapshot_id: second.result.snapshot_id, changed: [], removed: [] }),
+      });
+      assert.equal(gone.statusCode, 410);
+      assert.equal(((await gone.body.json()) as { error_code: string }).error_code, 'SESSION_EXPIRED');
+      writeFileSync(join(dir, 'd5', 'f25.txt'), 'base gone\n');
+      const third = await send();
+      assert.equal(third.mode, 'incremental', third.fellBack);
+      assert.equal(third.planned, 202, 'every entry: 201 files and the link');
+      assert.equal(third.uploaded, 2, 'the new edit, and the edit only the removed snapshot held');
+      const whole = await client.uploadSnapshot(
+        (async function* () {
+          yield* packSnapshot(dir, await planSnapshot(dir, await listWorkspaceFiles(dir), { maxFiles: 1000, maxBytes: 1e7 }));
+        })(),
+      );
+      assert.equal(manifestOf(third.result.snapshot_id), manifestOf(whole.snapshot_id));
+      const fourth = await send();
+      assert.equal(fourth.planned, 0, 'nothing changed since');
+      assert.equal(manifestOf(fourth.result.snapshot_id), manifestOf(whole.snapshot_id));
+    } finally {
+      setHashCacheStorage(undefined);
+      rmSync(storage, { recursive: true, force: true });
+    }
   });
 
   it('refusesHostilePlansAndUploadsWithTheEnvelope', async () => {

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, unlinkSync, utimesSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileHashCache, hashEntries } from '../../src/snapshot/hashCache';
-import { listWorkspaceFiles, planSnapshot } from '../../src/snapshot/snapshotBuilder';
+import { listWorkspaceFiles, planSnapshot, planWorkspace } from '../../src/snapshot/snapshotBuilder';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const LIMITS = { maxFiles: 1000, maxBytes: 1e7 };
@@ -77,5 +77,43 @@ describe('snapshot hash cache', () => {
     assert.equal(r.read, 0);
     assert.equal(cache.size, 48);
     assert.equal(r.hashes.has('src/f1.txt'), false);
+  });
+
+  it('keepsItsHashesAndTheLastSnapshotAcrossARestart', async () => {
+    const file = join(`${dir}-storage`, 'hashes.json'); // outside the folder, as the extension's storage is
+    const cache = new FileHashCache(file);
+    write('src/hot.txt', 'hot\n', 0);
+    await hashEntries(dir, await entries(), cache);
+    const files = new Map([
+      ['src/f1.txt', { path: 'src/f1.txt', type: 'file' as const, mode: 0o644, size: 7, sha256: sha('file 1\n'), mtime: 1 }],
+    ]);
+    cache.last = { snapshotId: 'abc', files };
+    await cache.save(dir);
+
+    const restarted = new FileHashCache(file);
+    restarted.load(dir);
+    assert.equal(restarted.size, 51);
+    assert.deepEqual(restarted.last, { snapshotId: 'abc', files });
+    const r = await hashEntries(dir, await entries(), restarted);
+    assert.equal(r.read, 1, 'only the file hashed right after its write is read again: the racy rule survives the restart');
+    assert.equal(r.hashes.get('src/f7.txt'), sha('file 7\n'));
+
+    const elsewhere = new FileHashCache(file);
+    elsewhere.load(join(dir, 'other'));
+    assert.equal(elsewhere.size, 0, 'a cache kept for another folder is not used');
+    assert.equal(elsewhere.last, undefined);
+    rmSync(`${dir}-storage`, { recursive: true, force: true });
+  });
+
+  it('plansAFolderInPathOrder', async () => {
+    write('b.txt', 'b\n');
+    write('a/z.txt', 'z\n');
+    write('a.txt', 'a\n');
+    unlinkSync(join(dir, 'src/f3.txt'));
+    const plan = await planWorkspace(dir, LIMITS);
+    const paths = plan.entries.map((e) => e.path);
+    assert.deepEqual(paths, [...paths].sort(), 'in path order');
+    assert.deepEqual(plan, await planSnapshot(dir, await listWorkspaceFiles(dir), LIMITS));
+    assert.ok(paths.includes('a/z.txt') && !paths.includes('src/f3.txt'));
   });
 });

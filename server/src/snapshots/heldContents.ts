@@ -68,6 +68,11 @@ export class HeldContents {
     this.snapshots.delete(id);
   }
 
+  /** Forgets the held snapshots that are gone however they went (a plan must not count on their contents). */
+  retain(kept: (id: string) => boolean): void {
+    for (const id of [...this.snapshots.keys()]) if (!kept(id)) this.snapshots.delete(id);
+  }
+
   has(sha256: string): boolean {
     for (const held of this.snapshots.values()) if (held.byHash.has(sha256)) return true;
     return false;

@@ -6,14 +6,10 @@
 // janitor (snapshotJanitor.ts).
 //
 // Incremental snapshots (plan, then ingestPlanned) take only the contents the
-// server lacks. Near a kept snapshot, one is stored as a delta over that
-// one's full archive (deltaArchive.ts: only what changed is written);
-// otherwise its full canonical archive is assembled from the uploaded
-// contents and the kept archives (deltaIngest.ts), the same bytes a full
-// upload of the same files gives.
+// server lacks: plannedUploads.ts, over this store's folders.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,10 +18,9 @@ import { extract } from 'tar-stream';
 import { AppError } from '../errors';
 import { cleanPath } from './archivePaths';
 import { repackValidated, type ArchiveLimits, type SnapshotManifestEntry } from './canonicalArchive';
-import { BASE_ARCHIVE, BASE_MANIFEST, DELTA_INFO, deltaOver, extractDelta, type DeltaInfo } from './deltaArchive';
-import { assembleArchive, receiveContents, type ArchiveEntry } from './deltaIngest';
+import { BASE_ARCHIVE, DELTA_INFO, extractDelta, type DeltaInfo } from './deltaArchive';
 import { HeldContents } from './heldContents';
-import { checkPlan, PlanRegistry } from './snapshotPlans';
+import { PlannedUploads } from './plannedUploads';
 import { scanArchive } from './tarFraming';
 import type { SnapshotPlan, SnapshotPlanRequest } from '@astraforge/contract/snapshotDelta';
 import { SnapshotError } from './snapshotError';
@@ -54,13 +49,8 @@ export interface StoredSnapshot {
 
 const ID_PATTERN = /^[a-f0-9]{24}$/;
 const ARCHIVE = 'snapshot.tar';
-/** How long a plan waits for its upload, and how many may wait at once. */
-const PLAN_TTL_MS = 10 * 60_000;
-const MAX_PENDING_PLANS = 16;
 /** Snapshots whose contents plans reuse: the newest few (a workspace's previous Send is among them). */
 const HELD_SNAPSHOTS = 4;
-/** A snapshot is kept as a delta while what differs is at most this share of its bytes and of its entries. */
-const DELTA_MAX_SHARE = 0.25;
 
 /** The answer for a run whose snapshot the retention rules removed. */
 export class SnapshotGone extends AppError {
@@ -78,15 +68,28 @@ export class SnapshotStore {
   private readonly ingestListeners: Array<(info: SnapshotInfo) => void> = [];
   private readonly deleteListeners: Array<(id: string) => void> = [];
   private readonly held = new HeldContents(this, HELD_SNAPSHOTS);
-  private readonly plans = new PlanRegistry(PLAN_TTL_MS, MAX_PENDING_PLANS);
-  /** The manifest of the full archive the last delta was compared with. */
-  private baseManifest?: { owner: string; manifest: ReadonlyMap<string, SnapshotManifestEntry> };
+  private readonly planned: PlannedUploads;
 
   constructor(
     private readonly dir: string,
     private readonly limits: ArchiveLimits,
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.planned = new PlannedUploads({
+      dir,
+      limits,
+      held: this.held,
+      kept: (id) => ID_PATTERN.test(id) && this.get(id) !== undefined,
+      deltaInfo: (id) => this.deltaInfo(id),
+      archivesOf: (id) => this.archivesOf(id),
+      begin: (id) => this.ingesting.add(id),
+      abandon: (id, body, source) => {
+        rmSync(join(dir, id), { recursive: true, force: true });
+        this.ingesting.delete(id);
+        this.drain(body, source);
+      },
+      stored: (id, manifest) => this.stored(id, manifest),
+    });
   }
 
   get(id: string): SnapshotInfo | undefined {
@@ -229,91 +232,14 @@ export class SnapshotStore {
     }
   }
 
-  /**
-   * The first half of an incremental snapshot: checks the whole manifest as an
-   * upload's entries are checked, and answers which contents the upload must
-   * carry (those no kept snapshot of this server holds).
-   */
+  /** An incremental snapshot's plan (plannedUploads.ts): checked, with the contents its upload must carry. */
   plan(req: SnapshotPlanRequest): SnapshotPlan {
-    const checked = checkPlan(req.files, this.limits);
-    const named = req.base_snapshot_id;
-    const baseId = named && ID_PATTERN.test(named) && this.get(named) && this.held.include(named) ? named : this.held.newest();
-    const missing = new Set<string>();
-    let missingBytes = 0;
-    for (const [sha, size] of checked.contents)
-      if (!this.held.has(sha)) {
-        missing.add(sha);
-        missingBytes += size;
-      }
-    const plan = this.plans.add(checked, missing, baseId);
-    return { plan_id: plan.id, missing: [...missing], missing_bytes: missingBytes, expires_at: new Date(plan.expiresAt).toISOString() };
+    return this.planned.plan(req);
   }
 
-  /** The second half: the plan's missing contents (a tar of files named by hash), then the snapshot assembled. */
-  async ingestPlanned(planId: string, body: NodeJS.ReadableStream, opts: { gzip: boolean }): Promise<SnapshotInfo> {
-    const id = randomBytes(12).toString('hex');
-    const root = join(this.dir, id);
-    const source = new PassThrough();
-    const onBodyError = (e: Error) => source.destroy(e);
-    body.once('error', onBodyError);
-    body.pipe(source);
-    this.ingesting.add(id);
-    try {
-      const plan = this.plans.take(planId);
-      const incoming = join(root, 'incoming');
-      mkdirSync(incoming, { recursive: true, mode: 0o700 });
-      await receiveContents(source, opts.gzip, plan, incoming, this.limits);
-      const entries: ArchiveEntry[] = plan.manifest.map((entry, i) => ({ entry, mtime: plan.mtimes[i] }));
-      const kept = plan.baseId ? this.fullArchiveOf(plan.baseId) : undefined;
-      const near = kept && this.nearDelta(entries, kept);
-      if (kept && near) {
-        linkSync(kept.archive, join(root, BASE_ARCHIVE));
-        linkSync(kept.manifest, join(root, BASE_MANIFEST));
-        const spans = await assembleArchive(near.delta, plan.missing, this.held, incoming, join(root, ARCHIVE));
-        writeFileSync(join(root, DELTA_INFO), JSON.stringify({ base: kept.owner, dropped: near.dropped } satisfies DeltaInfo));
-        this.held.recordSpans(join(root, ARCHIVE), spans);
-      } else {
-        const spans = await assembleArchive(entries, plan.missing, this.held, incoming, join(root, ARCHIVE));
-        this.held.recordSpans(join(root, ARCHIVE), spans);
-      }
-      rmSync(incoming, { recursive: true, force: true });
-      return this.stored(id, plan.manifest);
-    } catch (e) {
-      rmSync(root, { recursive: true, force: true });
-      this.ingesting.delete(id);
-      this.drain(body, source);
-      if (e instanceof SnapshotError) throw e;
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || e instanceof SnapshotGone)
-        throw new SnapshotError(`the contents this plan reuses are no longer kept: ask for a new plan`, { plan_id: planId });
-      throw new SnapshotError(`not a valid ${opts.gzip ? 'gzip-compressed ' : ''}tar archive: ${(e as Error).message}`);
-    } finally {
-      body.off('error', onBodyError);
-    }
-  }
-
-  /** The full archive a snapshot stands on (its own, or its delta's base) and that archive's manifest. */
-  private fullArchiveOf(id: string): { owner: string; archive: string; manifest: string } | undefined {
-    if (!this.get(id)) return undefined;
-    const root = join(this.dir, id);
-    const delta = this.deltaInfo(id);
-    if (delta) return { owner: delta.base, archive: join(root, BASE_ARCHIVE), manifest: join(root, BASE_MANIFEST) };
-    return { owner: id, archive: join(root, ARCHIVE), manifest: join(root, 'manifest.json') };
-  }
-
-  /** The delta of `entries` over a full archive, when it is small enough to keep as one. */
-  private nearDelta(entries: readonly ArchiveEntry[], kept: { owner: string; archive: string; manifest: string }) {
-    let manifest = this.held.manifestOf(kept.owner) ?? (this.baseManifest?.owner === kept.owner ? this.baseManifest.manifest : undefined);
-    try {
-      manifest ??= new Map((JSON.parse(readFileSync(kept.manifest, 'utf8')) as SnapshotManifestEntry[]).map((e) => [e.path, e]));
-    } catch {
-      return undefined;
-    }
-    // Every Send of a workspace compares with the same full archive until one is far enough to get its own.
-    this.baseManifest = { owner: kept.owner, manifest };
-    const d = deltaOver(entries, manifest, this.held.spansOf(kept.archive));
-    const bytes = entries.reduce((n, a) => n + a.entry.size, 0);
-    if (d.deltaBytes > bytes * DELTA_MAX_SHARE || d.delta.length + d.dropped.length > entries.length * DELTA_MAX_SHARE) return undefined;
-    return d;
+  /** The upload of a plan's missing contents, then the snapshot assembled (plannedUploads.ts). */
+  ingestPlanned(planId: string, body: NodeJS.ReadableStream, opts: { gzip: boolean }): Promise<SnapshotInfo> {
+    return this.planned.ingest(planId, body, opts);
   }
 
   /** Writes a new snapshot's manifest and info (its archive is in place), and makes its contents reusable. */

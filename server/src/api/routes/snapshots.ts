@@ -10,7 +10,7 @@ import { SnapshotError, type SnapshotStore } from '../../snapshots/snapshotStore
 
 const TAR_TYPES = ['application/x-tar', 'application/tar'];
 const GZIP_TYPES = ['application/gzip', 'application/x-gzip', 'application/x-tar+gzip'];
-/** A plan lists every file of the workspace: 100,000 entries with long paths fit. */
+/** A whole plan lists every file of the workspace: 100,000 entries with long paths fit. */
 const PLAN_BODY_LIMIT = 64 * 1024 * 1024;
 
 function asAppError(e: unknown): unknown {
@@ -31,8 +31,10 @@ export function snapshotRoutes(snapshots: SnapshotStore) {
         schema: {
           summary: "An incremental snapshot's manifest: answers which contents the upload must carry",
           description:
-            'Checks every entry as an upload is checked (paths, kinds, symlinks, limits). The plan is good for one ' +
-            'POST /api/snapshots?plan= before expires_at. Contents are reused only from snapshots this server keeps.',
+            'The whole manifest (files), or only what differs from a kept snapshot (base_snapshot_id, changed, removed; ' +
+            '410 SESSION_EXPIRED when that snapshot is no longer kept). Checks every entry of the resulting manifest as an ' +
+            'upload is checked (paths, kinds, symlinks, limits). The plan is good for one POST /api/snapshots?plan= ' +
+            'before expires_at. Contents are reused only from snapshots this server keeps.',
           tags,
           body: SnapshotPlanRequest,
           response: { 200: SnapshotPlan, ...commonErrorResponses },
