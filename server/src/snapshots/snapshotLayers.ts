@@ -96,7 +96,12 @@ export class SnapshotLayers {
   ) {
     mkdirSync(root, { recursive: true, mode: 0o711 });
     chmodSync(root, 0o711);
-    snapshots.onDelete((id) => this.remove(id));
+    snapshots.onDelete((id) => {
+      snapshots.dropStagedTree(id);
+      this.remove(id);
+    });
+    // A full upload is unpacked as it streams in: a never-seen workspace's layer adopts that tree.
+    snapshots.stageUploadTrees();
     // Made as soon as a snapshot arrives, so its first run finds the work done or under way (and joins it).
     snapshots.onIngest((info) => this.prepareSoon(info.snapshot_id));
     // Half-made layers of an earlier process go; finished ones stay for their snapshot (or for the layers over them).
@@ -301,6 +306,7 @@ export class SnapshotLayers {
     try {
       const t0 = performance.now();
       const derived = base && (await this.derive(id, base));
+      if (derived) this.snapshots.dropStagedTree(id);
       const layer = derived ?? (await this.unpackWhole(id, treeReady));
       treeReady(layer.lowers);
       writeFileSync(join(dir, 'ready.json'), JSON.stringify({ lowers: layer.lowers, baseline: layer.baseline }));
@@ -349,8 +355,23 @@ export class SnapshotLayers {
   private async unpackWhole(id: string, treeReady: (lowers: string[]) => void): Promise<SnapshotLayer> {
     const dir = join(this.root, id);
     const tree = join(dir, 'tree');
-    mkdirSync(tree, { mode: 0o700 });
     const t0 = performance.now();
+    // Unpacked while its upload streamed in (stagedTree.ts), and made a shared layer's already: a rename.
+    const adopted = await this.snapshots.takeStagedTree(id, tree);
+    if (!adopted) await this.unpackArchive(id, tree);
+    // Only root enters the tree: sandboxes see it through their overlay alone.
+    chmodSync(tree, 0o700);
+    this.log(
+      { snapshot_id: id, ms: Math.round(performance.now() - t0), tree: adopted ? 'unpacked during the upload' : 'unpacked now' },
+      'snapshot tree ready (its baseline follows)',
+    );
+    treeReady([tree]);
+    const baseline = await this.makeBaseline.record(join(dir, 'baseline.git'), tree);
+    return { id, lowers: [tree], baseline };
+  }
+
+  private async unpackArchive(id: string, tree: string): Promise<void> {
+    mkdirSync(tree, { mode: 0o700 });
     const extracting = this.snapshots.extractTo(id, tree);
     if (this.aheadUse.has(id)) {
       try {
@@ -362,12 +383,6 @@ export class SnapshotLayers {
     await extracting;
     // Unpacked by the server: root's files already, only their modes change.
     await openLayerToAll(tree);
-    // Only root enters the tree: sandboxes see it through their overlay alone.
-    chmodSync(tree, 0o700);
-    this.log({ snapshot_id: id, ms: Math.round(performance.now() - t0) }, 'snapshot tree unpacked (its baseline follows)');
-    treeReady([tree]);
-    const baseline = await this.makeBaseline.record(join(dir, 'baseline.git'), tree);
-    return { id, lowers: [tree], baseline };
   }
 
   /** The layer and baseline from a like layer's; undefined (and nothing left behind) when that fails, for a whole unpack instead. */

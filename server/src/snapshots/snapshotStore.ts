@@ -13,7 +13,18 @@
 // upload of the same files gives.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -26,6 +37,7 @@ import { BASE_ARCHIVE, BASE_MANIFEST, DELTA_INFO, deltaOver, extractDelta, type 
 import { assembleArchive, receiveContents, type ArchiveEntry } from './deltaIngest';
 import { HeldContents } from './heldContents';
 import { checkPlan, PlanRegistry } from './snapshotPlans';
+import { PARTIAL_TREE, STAGED_TREE, TreeStaging } from './stagedTree';
 import { scanArchive } from './tarFraming';
 import type { SnapshotPlan, SnapshotPlanRequest } from '@astraforge/contract/snapshotDelta';
 import { SnapshotError } from './snapshotError';
@@ -79,6 +91,10 @@ export class SnapshotStore {
   private readonly deleteListeners: Array<(id: string) => void> = [];
   private readonly held = new HeldContents(this, HELD_SNAPSHOTS);
   private readonly plans = new PlanRegistry(PLAN_TTL_MS, MAX_PENDING_PLANS);
+  /** Whether full uploads are unpacked while they stream in (stageUploadTrees). */
+  private stagesTrees = false;
+  /** Trees unpacked during an upload, until their layer takes them: where, once tar is done, and their files' bytes. */
+  private readonly staged = new Map<string, { tree: Promise<string>; bytes: number }>();
   /** The manifest of the full archive the last delta was compared with. */
   private baseManifest?: { owner: string; manifest: ReadonlyMap<string, SnapshotManifestEntry> };
 
@@ -213,12 +229,15 @@ export class SnapshotStore {
     const onBodyError = (e: Error) => source.destroy(e);
     body.once('error', onBodyError);
     body.pipe(source);
+    const staging = this.stagesTrees ? new TreeStaging(root) : undefined;
     try {
-      const { manifest } = await repackValidated(source, opts.gzip, join(root, ARCHIVE), this.limits);
+      const { manifest } = await repackValidated(source, opts.gzip, join(root, ARCHIVE), this.limits, staging?.copier());
       // Read its framing now (headers only), while it is in the page cache: the next Send of this workspace reuses it.
       this.held.recordSpans(join(root, ARCHIVE), scanArchive(join(root, ARCHIVE)));
+      if (staging) this.keepStaging(id, staging, manifest);
       return this.stored(id, manifest);
     } catch (e) {
+      await staging?.abort();
       rmSync(root, { recursive: true, force: true });
       this.ingesting.delete(id);
       this.drain(body, source);
@@ -227,6 +246,69 @@ export class SnapshotStore {
     } finally {
       body.off('error', onBodyError);
     }
+  }
+
+  /** The tree unpacked during an upload, until its layer takes it (tar may still be finishing after the 201). */
+  private keepStaging(id: string, staging: TreeStaging, manifest: readonly SnapshotManifestEntry[]): void {
+    const tree = staging.finish();
+    tree.catch(() => undefined); // the layer unpacks the archive instead
+    this.staged.set(id, { tree, bytes: manifest.reduce((n, e) => n + e.size, 0) });
+  }
+
+  /**
+   * From now on a full upload is also unpacked while it streams in, for its
+   * layer to adopt (takeStagedTree). What an earlier process left staged
+   * goes: whole or not, nothing is waiting for it.
+   */
+  stageUploadTrees(): void {
+    this.stagesTrees = true;
+    for (const id of readdirSync(this.dir)) {
+      if (!ID_PATTERN.test(id) || this.ingesting.has(id) || this.staged.has(id)) continue;
+      for (const name of [PARTIAL_TREE, STAGED_TREE]) rmSync(join(this.dir, id, name), { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Moves the tree unpacked during the snapshot's upload to `dest` (a path
+   * on the same file system, not there yet), once tar is done; false when
+   * there is none to move (the caller unpacks the archive).
+   */
+  async takeStagedTree(id: string, dest: string): Promise<boolean> {
+    const staged = this.staged.get(id);
+    if (!staged) return false;
+    let tree: string;
+    try {
+      tree = await staged.tree;
+    } catch {
+      return false;
+    } finally {
+      this.staged.delete(id);
+    }
+    try {
+      renameSync(tree, dest);
+      return true;
+    } catch {
+      rmSync(tree, { recursive: true, force: true }); // another file system, or the snapshot went meanwhile
+      return false;
+    }
+  }
+
+  /** Removes the snapshot's staged tree, once tar is done (its layer was made another way, or its snapshot went). */
+  dropStagedTree(id: string): void {
+    const staged = this.staged.get(id);
+    if (!staged) return;
+    this.staged.delete(id);
+    staged.tree.then(
+      (tree) => rmSync(tree, { recursive: true, force: true }),
+      () => undefined,
+    );
+  }
+
+  /** The bytes of the trees staged and not yet taken by a layer (the snapshot cap counts them). */
+  stagedTreeBytes(): number {
+    let n = 0;
+    for (const s of this.staged.values()) n += s.bytes;
+    return n;
   }
 
   /**
