@@ -3,19 +3,26 @@
 // to a `tar -x` (the flags a later unpack would use) into
 // <snapshot>/tree.partial. Only validated entries ever reach tar, since the
 // validator writes nothing else, and the canonical archive never writes
-// through a symlink (EntryKinds refuses any entry under one). Once tar is
-// done, the tree is opened as a shared layer is and renamed tree.staged; the
-// snapshot's layer adopts it with a rename instead of unpacking. A refused
-// upload stops tar before its folder goes. If tar fails, the layer is
-// unpacked as before.
+// through a symlink (EntryKinds refuses any entry under one). The copy's
+// headers carry the modes a shared layer's files end with (what
+// openLayerToAll makes of an unpacked tree: a+rwX), and tar keeps them, so
+// no pass over 20,000 files follows. Once tar is done, the tree is renamed
+// tree.staged; the snapshot's layer adopts it with a rename instead of
+// unpacking. A refused upload stops tar before its folder goes. If tar
+// fails, the layer is unpacked as before.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
-import { openLayerToAll } from '../sessions/layerTrees';
+import { BLOCK, paddingOf } from './tarFraming';
 
-/** How GNU tar unpacks a canonical archive: as the server's own files, modes from the archive under the umask, folders' times set last. */
-export const TAR_EXTRACT_FLAGS = ['--no-same-owner', '--no-same-permissions', '--delay-directory-restore'];
+/**
+ * As a later unpack (SnapshotStore.extractTo) but for the modes: the
+ * server's own files, folders' times set last, and the modes of the
+ * archive as they are (no umask: tar runs under umask 000, so folders the
+ * archive does not list are 0777 too).
+ */
+const TAR_FLAGS = ['--no-same-owner', '--same-permissions', '--delay-directory-restore'];
 export const PARTIAL_TREE = 'tree.partial';
 export const STAGED_TREE = 'tree.staged';
 /**
@@ -37,7 +44,8 @@ export class TreeStaging {
   constructor(private readonly snapshotDir: string) {
     this.partial = join(snapshotDir, PARTIAL_TREE);
     mkdirSync(this.partial, { mode: 0o700 });
-    this.tar = spawn('tar', ['-x', '-f', '-', '-C', this.partial, ...TAR_EXTRACT_FLAGS], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const args = ['-x', '-f', '-', '-C', this.partial, ...TAR_FLAGS];
+    this.tar = spawn('sh', ['-c', 'umask 000 && exec tar "$@"', 'tar', ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     this.tar.stderr!.on('data', (d: Buffer) => {
       if (stderr.length < MAX_STDERR) stderr += d.toString();
@@ -52,19 +60,24 @@ export class TreeStaging {
 
   /** Where the canonical archive's bytes are copied to as they are written (tar sets the pace once AHEAD_BYTES behind). */
   copier(): Transform {
-    return copyTo(this.tar.stdin!, AHEAD_BYTES);
+    const toTar = sharedLayerModes();
+    toTar.pipe(this.tar.stdin!);
+    // A tar that is gone takes no more: the copy stops there, the upload goes on.
+    const stop = () => toTar.destroy();
+    this.tar.stdin!.once('close', stop);
+    this.tar.once('close', stop);
+    return copyTo(toTar, AHEAD_BYTES);
   }
 
   /**
-   * After the archive is whole: waits for tar, makes the tree a shared
-   * layer's (root's files, writable by everyone, the top folder root's
-   * alone) and names it staged. Throws (and leaves nothing) when it fails.
+   * After the archive is whole: waits for tar and names the tree staged
+   * (root's files, writable by everyone, the top folder root's alone).
+   * Throws (and leaves nothing) when it fails.
    */
   async finish(): Promise<string> {
     const { ok, why } = await this.exited;
     try {
       if (!ok) throw new Error(why);
-      await openLayerToAll(this.partial);
       chmodSync(this.partial, 0o700);
       const staged = join(this.snapshotDir, STAGED_TREE);
       renameSync(this.partial, staged);
@@ -120,4 +133,71 @@ function copyTo(side: Writable, ahead: number): Transform {
       done();
     },
   });
+}
+
+/**
+ * The canonical archive with each file's and folder's mode as a shared
+ * layer has it: 0777 for folders and executables, 0666 for other files
+ * (symlinks and pax records as they are). It follows the framing: a
+ * header, then its content padded to a block.
+ */
+function sharedLayerModes(): Transform {
+  const header = Buffer.alloc(BLOCK);
+  let filled = 0;
+  let skip = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const out: Buffer[] = [];
+      let pos = 0;
+      while (pos < chunk.length) {
+        if (skip > 0) {
+          const n = Math.min(skip, chunk.length - pos);
+          out.push(chunk.subarray(pos, pos + n));
+          pos += n;
+          skip -= n;
+          continue;
+        }
+        const n = Math.min(BLOCK - filled, chunk.length - pos);
+        chunk.copy(header, filled, pos, pos + n);
+        filled += n;
+        pos += n;
+        if (filled < BLOCK) break;
+        filled = 0;
+        const size = openToAll(header);
+        skip = size + paddingOf(size);
+        out.push(Buffer.from(header));
+      }
+      done(null, out.length ? Buffer.concat(out) : undefined);
+    },
+    flush(done) {
+      done(null, filled ? header.subarray(0, filled) : undefined);
+    },
+  });
+}
+
+/** Sets a file's or folder's mode in a ustar header (and its checksum); the size of the content that follows. */
+function openToAll(h: Buffer): number {
+  if (h[0] === 0) return 0; // an end-of-archive block
+  const type = h[156];
+  const size = numberAt(h, 124, 12);
+  const isDir = type === 0x35; // '5'
+  if (!isDir && type !== 0x30 && type !== 0) return size; // symlinks and pax records keep theirs
+  const mode = isDir || numberAt(h, 100, 8) & 0o111 ? 0o777 : 0o666;
+  h.write(`${mode.toString(8).padStart(7, '0')}\0`, 100, 'ascii');
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+  return size;
+}
+
+/** An octal header field (or base-256, its first bit set). */
+function numberAt(h: Buffer, offset: number, length: number): number {
+  if (h[offset] & 0x80) {
+    let n = 0;
+    for (let i = offset + 1; i < offset + length; i++) n = n * 256 + h[i];
+    return n;
+  }
+  const digits = /^ *([0-7]*)/.exec(h.toString('ascii', offset, offset + length))![1];
+  return digits ? parseInt(digits, 8) : 0;
 }
