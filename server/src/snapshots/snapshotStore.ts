@@ -2,7 +2,8 @@
 // info.json}. An upload streams through the validator, which writes a
 // canonical archive of what it accepted (canonicalArchive.ts): nothing is held
 // whole in memory, and a run later extracts only that archive into its
-// workspace. The archive's mtime is when the snapshot was last used, for the
+// workspace. Beside snapshot layers, a full upload is also unpacked as it
+// streams in (<id>/tree.staged, stagedTree.ts) for its layer to take. The archive's mtime is when the snapshot was last used, for the
 // janitor (snapshotJanitor.ts).
 //
 // Incremental snapshots (plan, then ingestPlanned) take only the contents the
@@ -229,8 +230,9 @@ export class SnapshotStore {
     const onBodyError = (e: Error) => source.destroy(e);
     body.once('error', onBodyError);
     body.pipe(source);
-    const staging = this.stagesTrees ? new TreeStaging(root) : undefined;
+    let staging: TreeStaging | undefined;
     try {
+      staging = this.stagesTrees ? new TreeStaging(root) : undefined;
       const { manifest } = await repackValidated(source, opts.gzip, join(root, ARCHIVE), this.limits, staging?.copier());
       // Read its framing now (headers only), while it is in the page cache: the next Send of this workspace reuses it.
       this.held.recordSpans(join(root, ARCHIVE), scanArchive(join(root, ARCHIVE)));
