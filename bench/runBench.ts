@@ -181,7 +181,7 @@ function neverSeenTree(name: string): string {
  * 200 MB): its tree is unpacked while the upload streams in and its layer
  * made from the 201 on, so the run, created at the 201, finds the tree (or
  * what tar has left of it). Send → running is what the user waits for: the
- * upload (which waits for tar when it is 32 MB ahead), then the rest.
+ * upload (which waits for tar when it is 8 MB ahead), then the rest.
  */
 export async function firstRunBench(c: BenchClient, rounds = 3): Promise<Row[]> {
   const created: number[] = [];

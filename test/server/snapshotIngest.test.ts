@@ -51,7 +51,7 @@ for (const staging of [false, true])
   describe(`snapshot ingestion${staging ? ' (unpacked while it streams in)' : ''}`, () => {
     let root: string;
     let store: SnapshotStore;
-    const outside = () => readdirSync(root).filter((n) => n !== 'snapshots');
+    const outside = () => readdirSync(root).filter((n) => n !== 'snapshots' && n !== 'staging');
     beforeEach(() => {
       root = mkdtempSync(join(tmpdir(), 'af-snap-'));
       store = new SnapshotStore(join(root, 'snapshots'), {
@@ -60,7 +60,7 @@ for (const staging of [false, true])
         maxFiles: 30_000,
         maxFileBytes: 64 * MiB,
       });
-      if (staging) store.stageUploadTrees();
+      if (staging) store.stageUploadTrees(join(root, 'staging'));
     });
     afterEach(async () => {
       // A staged tree may still be in the making: taken, it is whole.
@@ -73,7 +73,12 @@ for (const staging of [false, true])
         store.ingest(Readable.from([tar]), opts),
         (e: unknown) => e instanceof SnapshotError && pattern.test((e as Error).message),
       );
-      assert.deepEqual(readdirSync(join(root, 'snapshots')), [], 'nothing is left behind');
+      assert.deepEqual(
+        readdirSync(join(root, 'snapshots')).filter((n) => n !== '.staging'),
+        [],
+        'nothing is left behind',
+      );
+      if (staging) assert.deepEqual(readdirSync(join(root, 'snapshots', '.staging')), [], 'no tree staged');
       assert.deepEqual(outside(), [], 'nothing was written outside');
       assert.deepEqual(tarChildren(), [], 'no tar still unpacking it');
     }

@@ -28,7 +28,7 @@ import { HostWorkspaceDiffer } from '../../server/src/runs/hostWorkspaceDiffer';
 import { SnapshotJanitor } from '../../server/src/snapshots/snapshotJanitor';
 import { SnapshotLayers } from '../../server/src/snapshots/snapshotLayers';
 import { SnapshotError, SnapshotStore } from '../../server/src/snapshots/snapshotStore';
-import { PARTIAL_TREE, STAGED_TREE } from '../../server/src/snapshots/stagedTree';
+import { STAGING_DIR } from '../../server/src/snapshots/stagedTree';
 
 const LIMITS = { maxArchiveBytes: 1 << 30, maxUnpackedBytes: 1 << 30, maxFiles: 100_000, maxFileBytes: 1 << 28 };
 
@@ -172,7 +172,8 @@ describe('snapshot trees unpacked during the upload', function () {
     const chunks: Buffer[] = [];
     for await (const c of p) chunks.push(c as Buffer);
     await assert.rejects(store.ingest(Readable.from([Buffer.concat(chunks)]), { gzip: false }), SnapshotError);
-    assert.deepEqual(readdirSync(join(root, 'snapshots')), [], 'no snapshot folder, no staged tree');
+    assert.deepEqual(readdirSync(join(root, 'snapshots')), [], 'no snapshot folder');
+    assert.deepEqual(readdirSync(join(root, 'layers', STAGING_DIR)), [], 'no staged tree');
     assert.deepEqual(tarChildren(), [], 'no tar left running');
     assert.equal(store.stagedTreeBytes(), 0);
   });
@@ -207,9 +208,13 @@ describe('snapshot trees unpacked during the upload', function () {
       const id = await ingestDir(ws);
       store.delete(id);
       assert.equal(store.stagedTreeBytes(), 0);
-      await new Promise((r) => setTimeout(r, 200)); // tar done, the drop after it
       assert.ok(!existsSync(join(root, 'snapshots', id)));
+      // Once tar is done, its tree goes too.
+      const staging = join(root, 'layers', STAGING_DIR);
+      for (let i = 0; i < 300 && (tarChildren().length > 0 || readdirSync(staging).length > 0); i++)
+        await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(tarChildren(), []);
+      assert.deepEqual(readdirSync(staging), []);
     } finally {
       rmSync(ws, { recursive: true, force: true });
     }
@@ -220,12 +225,12 @@ describe('snapshot trees unpacked during the upload', function () {
     try {
       // An earlier process: the snapshot was stored, its tree half unpacked (or whole) when it stopped.
       const id = await ingestDir(ws);
-      for (const name of [PARTIAL_TREE, STAGED_TREE]) {
-        mkdirSync(join(root, 'snapshots', id, name, 'sub'), { recursive: true });
-        writeFileSync(join(root, 'snapshots', id, name, 'sub', 'x'), 'left over');
+      for (const name of [`${id}.partial`, id]) {
+        mkdirSync(join(root, 'layers', STAGING_DIR, name, 'sub'), { recursive: true });
+        writeFileSync(join(root, 'layers', STAGING_DIR, name, 'sub', 'x'), 'left over');
       }
       const restarted = layers('layers');
-      assert.deepEqual(readdirSync(join(root, 'snapshots', id)).sort(), ['info.json', 'manifest.json', 'snapshot.tar']);
+      assert.deepEqual(readdirSync(join(root, 'layers', STAGING_DIR)), []);
       const layer = await restarted.prepare(id);
       assert.ok(
         logs.some((l) => l.snapshot_id === id && l.tree === 'unpacked now'),

@@ -23,6 +23,7 @@ import {
 } from './snapshotLayerFolders';
 import { SnapshotLayerMaker, type BaselineMaker, type LayerViews } from './snapshotLayerMaking';
 import type { SnapshotStore } from './snapshotStore';
+import { STAGING_DIR } from './stagedTree';
 
 export type { SnapshotLayer, SnapshotLayerUsage } from './snapshotLayerFolders';
 export type { BaselineMaker, LayerViews } from './snapshotLayerMaking';
@@ -75,8 +76,6 @@ export class SnapshotLayers {
       snapshots.dropStagedTree(id);
       this.remove(id);
     });
-    // A full upload is unpacked as it streams in: a never-seen workspace's layer adopts that tree.
-    snapshots.stageUploadTrees();
     // Made as soon as a snapshot arrives, so its first run finds the work done or under way (and joins it).
     snapshots.onIngest((info) => this.prepareSoon(info.snapshot_id));
     // Half-made layers of an earlier process go; finished ones stay for their snapshot (or for the layers over them).
@@ -85,6 +84,8 @@ export class SnapshotLayers {
     }
     for (const name of readdirSync(root)) if (!snapshots.get(name)) this.remove(name);
     for (const name of readdirSync(root)) if (!existsSync(join(root, name, 'bytes.json'))) void this.measure(name, undefined);
+    // A full upload is unpacked as it streams in, beside the layers: a never-seen workspace's layer adopts that tree with a rename.
+    snapshots.stageUploadTrees(join(root, STAGING_DIR));
   }
 
   /** The snapshot's layer, unpacked and baselined on first use (concurrent callers share the work). */

@@ -3,7 +3,7 @@
 // canonical archive of what it accepted (canonicalArchive.ts): nothing is held
 // whole in memory, and a run later extracts only that archive into its
 // workspace. Beside snapshot layers, a full upload is also unpacked as it
-// streams in (<id>/tree.staged, stagedTree.ts) for its layer to take. The archive's mtime is when the snapshot was last used, for the
+// streams in (stagedTree.ts) for its layer to take. The archive's mtime is when the snapshot was last used, for the
 // janitor (snapshotJanitor.ts).
 //
 // Incremental snapshots (plan, then ingestPlanned) take only the contents the
@@ -38,7 +38,7 @@ import { BASE_ARCHIVE, BASE_MANIFEST, DELTA_INFO, deltaOver, extractDelta, type 
 import { assembleArchive, receiveContents, type ArchiveEntry } from './deltaIngest';
 import { HeldContents } from './heldContents';
 import { checkPlan, PlanRegistry } from './snapshotPlans';
-import { PARTIAL_TREE, STAGED_TREE, TreeStaging } from './stagedTree';
+import { TreeStaging } from './stagedTree';
 import { scanArchive } from './tarFraming';
 import type { SnapshotPlan, SnapshotPlanRequest } from '@astraforge/contract/snapshotDelta';
 import { SnapshotError } from './snapshotError';
@@ -92,8 +92,8 @@ export class SnapshotStore {
   private readonly deleteListeners: Array<(id: string) => void> = [];
   private readonly held = new HeldContents(this, HELD_SNAPSHOTS);
   private readonly plans = new PlanRegistry(PLAN_TTL_MS, MAX_PENDING_PLANS);
-  /** Whether full uploads are unpacked while they stream in (stageUploadTrees). */
-  private stagesTrees = false;
+  /** Where full uploads are unpacked while they stream in, once asked to (stageUploadTrees). */
+  private stagingDir?: string;
   /** Trees unpacked during an upload, until their layer takes them: where, once tar is done, and their files' bytes. */
   private readonly staged = new Map<string, { tree: Promise<string>; bytes: number }>();
   /** The manifest of the full archive the last delta was compared with. */
@@ -232,7 +232,7 @@ export class SnapshotStore {
     body.pipe(source);
     let staging: TreeStaging | undefined;
     try {
-      staging = this.stagesTrees ? new TreeStaging(root) : undefined;
+      staging = this.stagingDir ? new TreeStaging(this.stagingDir, id) : undefined;
       const { manifest } = await repackValidated(source, opts.gzip, join(root, ARCHIVE), this.limits, staging?.copier());
       // Read its framing now (headers only), while it is in the page cache: the next Send of this workspace reuses it.
       this.held.recordSpans(join(root, ARCHIVE), scanArchive(join(root, ARCHIVE)));
@@ -258,15 +258,17 @@ export class SnapshotStore {
   }
 
   /**
-   * From now on a full upload is also unpacked while it streams in, for its
-   * layer to adopt (takeStagedTree). What an earlier process left staged
-   * goes: whole or not, nothing is waiting for it.
+   * From now on a full upload is also unpacked while it streams in, into
+   * `dir` (on the file system of the layers that adopt the trees:
+   * takeStagedTree). What an earlier process left there goes: whole or
+   * not, nothing is waiting for it.
    */
-  stageUploadTrees(): void {
-    this.stagesTrees = true;
-    for (const id of readdirSync(this.dir)) {
-      if (!ID_PATTERN.test(id) || this.ingesting.has(id) || this.staged.has(id)) continue;
-      for (const name of [PARTIAL_TREE, STAGED_TREE]) rmSync(join(this.dir, id, name), { recursive: true, force: true });
+  stageUploadTrees(dir: string): void {
+    this.stagingDir = dir;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const name of readdirSync(dir)) {
+      if (!this.staged.has(name) && !this.ingesting.has(name.replace(/\.partial$/, '')))
+        rmSync(join(dir, name), { recursive: true, force: true });
     }
   }
 

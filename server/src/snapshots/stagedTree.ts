@@ -1,13 +1,14 @@
 // A full upload's tree, unpacked while the upload streams in: the canonical
 // archive's bytes, as the validator writes them, go to the archive file and
 // to a `tar -x` (the flags a later unpack would use) into
-// <snapshot>/tree.partial. Only validated entries ever reach tar, since the
+// <layers>/.staging/<id>.partial, outside the snapshot's folder so that
+// removing a snapshot never races a tar still writing. Only validated entries ever reach tar, since the
 // validator writes nothing else, and the canonical archive never writes
 // through a symlink (EntryKinds refuses any entry under one). The copy's
 // headers carry the modes a shared layer's files end with (what
 // openLayerToAll makes of an unpacked tree: a+rwX), and tar keeps them, so
 // no pass over 20,000 files follows. Once tar is done, the tree is renamed
-// tree.staged; the snapshot's layer adopts it with a rename instead of
+// .staging/<id>; the snapshot's layer adopts it with a rename instead of
 // unpacking. A refused upload stops tar before its folder goes. If tar
 // fails, the layer is unpacked as before.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,15 +24,17 @@ import { BLOCK, paddingOf } from './tarFraming';
  * archive does not list are 0777 too).
  */
 const TAR_FLAGS = ['--no-same-owner', '--same-permissions', '--delay-directory-restore'];
-export const PARTIAL_TREE = 'tree.partial';
-export const STAGED_TREE = 'tree.staged';
+/** The folder beside the snapshot layers where their trees are made: <id>.partial while tar works, <id> once whole. */
+export const STAGING_DIR = '.staging';
 /**
  * How far the upload may run ahead of tar, in bytes held for it: creating
  * files is tar's whole cost (half a millisecond each on a busy disk), so it
  * often lags; within this much, the validator and tar work side by side
- * instead of in turns, and past it the upload waits for tar.
+ * instead of in turns, and past it the upload waits for tar. What tar has
+ * left at the 201 is what a run created then waits for: at 32 MB that was
+ * 0.9 to 2 s under load, hence 8.
  */
-const AHEAD_BYTES = 32 * 1024 * 1024;
+const AHEAD_BYTES = 8 * 1024 * 1024;
 /** What tar may say before it fails, kept for the log. */
 const MAX_STDERR = 4096;
 
@@ -40,9 +43,14 @@ export class TreeStaging {
   private readonly tar: ChildProcess;
   private readonly exited: Promise<{ ok: boolean; why: string }>;
   private readonly partial: string;
+  private readonly staged: string;
 
-  constructor(private readonly snapshotDir: string) {
-    this.partial = join(snapshotDir, PARTIAL_TREE);
+  constructor(
+    stagingDir: string,
+    private readonly id: string,
+  ) {
+    this.partial = join(stagingDir, `${id}.partial`);
+    this.staged = join(stagingDir, id);
     mkdirSync(this.partial, { mode: 0o700 });
     const args = ['-x', '-f', '-', '-C', this.partial, ...TAR_FLAGS];
     this.tar = spawn('sh', ['-c', 'umask 000 && exec tar "$@"', 'tar', ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
@@ -79,9 +87,8 @@ export class TreeStaging {
     try {
       if (!ok) throw new Error(why);
       chmodSync(this.partial, 0o700);
-      const staged = join(this.snapshotDir, STAGED_TREE);
-      renameSync(this.partial, staged);
-      return staged;
+      renameSync(this.partial, this.staged);
+      return this.staged;
     } catch (e) {
       rmSync(this.partial, { recursive: true, force: true });
       throw e;
