@@ -1,7 +1,8 @@
 // A run on a snapshot unpacked just now starts before git has recorded the
 // snapshot's baseline (it only needs the tree), and its diff, which waits for
-// that baseline, is exactly the agent's changes. The layer is made from the
-// upload on, so the run joins work already under way.
+// that baseline, is exactly the agent's changes. The tree is unpacked while
+// the upload streams in and the layer made from the 201 on, so the run joins
+// work already under way.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,9 +72,11 @@ describe('snapshot layers: the baseline follows the tree', function () {
 
     // The server's own account: the tree was mountable, then the run's sandbox came, then the baseline.
     const lines = logLines();
-    const unpacked = lines.findIndex((l) => l.snapshot_id === snapshotId && /snapshot tree unpacked/.test(l.msg));
+    const unpacked = lines.findIndex((l) => l.snapshot_id === snapshotId && /snapshot tree ready/.test(l.msg));
     const ready = lines.findIndex((l) => l.snapshot_id === snapshotId && l.msg === 'snapshot layer ready');
     assert.ok(unpacked >= 0 && ready > unpacked, 'the layer was unpacked whole, then its baseline made');
+    // Unpacked while the upload streamed in: the layer adopted that tree.
+    assert.equal(lines[unpacked].tree, 'unpacked during the upload');
     const sandbox = lines.findIndex((l) => l.session_id === run.session_id && l.msg === 'session created');
     assert.ok(
       sandbox > unpacked && sandbox < ready,

@@ -116,12 +116,16 @@ function unmodeledType(header: Header): string {
  * Validates `body` and writes the canonical archive to `outPath`; returns the
  * manifest. Rejects with a SnapshotError (SnapshotTooLarge for a limit) on the
  * first entry that is refused, leaving `outPath` for the caller to remove.
+ * `copy`, when given, sees the canonical archive's bytes on their way to the
+ * file (an unpack while the upload streams in: stagedTree.ts); whatever it
+ * passes on is what is written.
  */
 export async function repackValidated(
   body: Readable,
   gzip: boolean,
   outPath: string,
   limits: ArchiveLimits,
+  copy?: Transform,
 ): Promise<{ manifest: SnapshotManifestEntry[]; received: number }> {
   const manifest = new Map<string, SnapshotManifestEntry>();
   const links = new Map<string, string>();
@@ -150,7 +154,8 @@ export async function repackValidated(
   const record = (rel: string, kind: 'file' | 'directory' | 'symlink', name: string) => kinds.record(rel, kind, name);
 
   const packer: Pack = pack();
-  const written = pipeline(packer, batch(WRITE_BATCH_BYTES), createWriteStream(outPath, { mode: 0o600 }));
+  const out = createWriteStream(outPath, { mode: 0o600 });
+  const written = copy ? pipeline(packer, batch(WRITE_BATCH_BYTES), copy, out) : pipeline(packer, batch(WRITE_BATCH_BYTES), out);
   written.catch(() => undefined); // awaited below; a refusal destroys it first
 
   const ex = extract();

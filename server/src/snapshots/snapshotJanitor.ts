@@ -102,7 +102,9 @@ export class SnapshotJanitor {
 
   totalBytes(): number {
     const layers = this.opts.layers?.list() ?? [];
-    return this.opts.store.list().reduce((n, s) => n + s.diskBytes, 0) + layers.reduce((n, l) => n + l.bytes, 0);
+    // A tree unpacked during its upload counts until its layer takes it (then the layer's measure does).
+    const staged = this.opts.store.stagedTreeBytes();
+    return this.opts.store.list().reduce((n, s) => n + s.diskBytes, 0) + layers.reduce((n, l) => n + l.bytes, 0) + staged;
   }
 
   /**

@@ -1,29 +1,32 @@
-// A snapshot as a read-only layer: its archive unpacked once into a tree,
-// and its git baseline made once and kept beside it, however many runs
-// start from it: <root>/<id>/{tree, baseline.git, ready.json}. A snapshot
-// much like a kept one (the same workspace after a few edits) is derived
-// from it (layerDelta.ts): where workspaces are overlays, as a delta layer
-// over that one's tree (<id>/delta: what changed, whiteouts for what went);
-// otherwise as a tree of hard links with the delta applied. Its baseline
-// stages only what changed. A layer that a live workspace or a derived
-// layer stands on is removed only when the last one lets go. Each layer's
-// disk use is measured once made (<id>/bytes.json) for the snapshot cap.
-import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+// Snapshots as read-only layers, made once each and kept: a snapshot's
+// files in <root>/<id> (a tree, or a delta over a kept layer's tree) and its
+// git baseline beside them, however many runs start from it
+// (snapshotLayerMaking.ts makes them; snapshotLayerFolders.ts is the folder).
+// A layer is started as soon as its snapshot is ingested, one at a time; a
+// run joins the work under way and starts once the tree can be mounted. A
+// layer that a live workspace or a derived layer stands on is removed only
+// when the last one lets go. Each layer's disk use is measured once made
+// for the snapshot cap.
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { openLayerToAll } from '../sessions/workspaceLayers';
-import type { PathChanges, SnapshotBaseline } from '../runs/hostWorkspaceDiffer';
-import type { SnapshotManifestEntry } from './canonicalArchive';
-import { deriveTree, manifestDelta, writeDeltaLayer, type ManifestDelta } from './layerDelta';
+import type { SnapshotBaseline } from '../runs/hostWorkspaceDiffer';
+import {
+  LAYER_ID,
+  markReady,
+  measuredBytes,
+  measureLayer,
+  readyLayerIn,
+  readyTime,
+  touchLayer,
+  type SnapshotLayer,
+  type SnapshotLayerUsage,
+} from './snapshotLayerFolders';
+import { SnapshotLayerMaker, type BaselineMaker, type LayerViews } from './snapshotLayerMaking';
 import type { SnapshotStore } from './snapshotStore';
+import { STAGING_DIR } from './stagedTree';
 
-export interface SnapshotLayer {
-  id: string;
-  /** The snapshot's files as read-only layers, bottom first: a tree, and a delta over it when derived. Root's files, writable by everyone, in folders only root enters. */
-  lowers: string[];
-  baseline: SnapshotBaseline;
-}
+export type { SnapshotLayer, SnapshotLayerUsage } from './snapshotLayerFolders';
+export type { BaselineMaker, LayerViews } from './snapshotLayerMaking';
 
 /**
  * A layer whose files can be mounted, its baseline perhaps still in the
@@ -38,48 +41,13 @@ export interface MountableLayer {
   baselinePending: boolean;
 }
 
-/** How a derived layer's baseline sees the snapshot whole: a read-only overlay of its layers, mounted for the time of one call. */
-export interface LayerViews {
-  /** Whether the server can mount them (kernel overlayfs). */
-  available(): Promise<boolean>;
-  open<T>(lowers: string[], work: (dir: string) => Promise<T>): Promise<T>;
-}
-
-/** Who makes the baseline of a tree (the host differ): whole, or from the baseline of the tree it was derived from. */
-export interface BaselineMaker {
-  record(gitDir: string, tree: string): Promise<SnapshotBaseline>;
-  derive(gitDir: string, tree: string, base: SnapshotBaseline, changes: PathChanges): Promise<SnapshotBaseline>;
-}
-
-/** The most recent layers looked at for one to derive a new snapshot's from. */
-const DERIVE_CANDIDATES = 4;
-/** A layer is derived only from one holding at least this share of its entries alike. */
-const DERIVE_MIN_SHARED = 0.5;
-/** A candidate this close ends the search. */
-const NEAR_ENOUGH = 100;
-const CACHED_MANIFESTS = 4;
-
-const ID_PATTERN = /^[a-f0-9]{24}$/;
-const execFileAsync = promisify(execFile);
-
-/** A kept layer's disk use and last use, for the snapshot cap. */
-export interface SnapshotLayerUsage {
-  id: string;
-  /** Its own bytes: not those of the tree it stands on or shares hard links with (0 until measured). */
-  bytes: number;
-  lastUsedMs: number;
-  /** A live workspace, a layer over it or a derivation stands on it. */
-  inUse: boolean;
-}
-
 export class SnapshotLayers {
   private readonly preparing = new Map<string, Promise<SnapshotLayer>>();
   private readonly mountable = new Map<string, Promise<MountableLayer>>();
   private readonly pins = new Map<string, number>();
   private readonly doomed = new Set<string>();
-  /** The manifests of the layers most recently made or looked at, parsed (a derivation compares a few of them). */
-  private readonly manifests = new Map<string, ReadonlyMap<string, SnapshotManifestEntry>>();
   private readonly grew = new Set<() => void>();
+  private readonly maker: SnapshotLayerMaker;
   /** Layers being made ahead of any run, with their snapshot's last use before. */
   private readonly aheadUse = new Map<string, number>();
   /** Layers made ahead of their first run go one at a time, each after the previous (so the next derives from it). */
@@ -89,29 +57,42 @@ export class SnapshotLayers {
   constructor(
     private readonly root: string,
     private readonly snapshots: SnapshotStore,
-    private readonly makeBaseline: BaselineMaker,
+    makeBaseline: BaselineMaker,
     private readonly log: (obj: Record<string, unknown>, msg: string) => void = () => undefined,
     /** Where workspaces are overlays, new snapshots become delta layers over a kept tree. */
-    private readonly views?: LayerViews,
+    views?: LayerViews,
   ) {
+    const keeping = {
+      archiveFor: (id: string) => this.archiveFor(id),
+      madeAhead: (id: string) => this.aheadUse.has(id),
+      doomed: (id: string) => this.doomed.has(id),
+      pin: (id: string) => this.pin(id),
+      unpin: (id: string) => this.unpin(id),
+    };
+    this.maker = new SnapshotLayerMaker(root, snapshots, makeBaseline, keeping, log, views);
     mkdirSync(root, { recursive: true, mode: 0o711 });
     chmodSync(root, 0o711);
-    snapshots.onDelete((id) => this.remove(id));
+    snapshots.onDelete((id) => {
+      snapshots.dropStagedTree(id);
+      this.remove(id);
+    });
     // Made as soon as a snapshot arrives, so its first run finds the work done or under way (and joins it).
     snapshots.onIngest((info) => this.prepareSoon(info.snapshot_id));
     // Half-made layers of an earlier process go; finished ones stay for their snapshot (or for the layers over them).
     for (const name of readdirSync(root)) {
-      if (!ID_PATTERN.test(name) || !existsSync(join(root, name, 'ready.json'))) rmSync(join(root, name), { recursive: true, force: true });
+      if (!LAYER_ID.test(name) || !existsSync(join(root, name, 'ready.json'))) rmSync(join(root, name), { recursive: true, force: true });
     }
     for (const name of readdirSync(root)) if (!snapshots.get(name)) this.remove(name);
     for (const name of readdirSync(root)) if (!existsSync(join(root, name, 'bytes.json'))) void this.measure(name, undefined);
+    // A full upload is unpacked as it streams in, beside the layers: a never-seen workspace's layer adopts that tree with a rename.
+    snapshots.stageUploadTrees(join(root, STAGING_DIR));
   }
 
   /** The snapshot's layer, unpacked and baselined on first use (concurrent callers share the work). */
   prepare(id: string): Promise<SnapshotLayer> {
     const ready = this.readyLayer(id);
     if (ready) {
-      touch(join(this.root, id, 'ready.json'));
+      touchLayer(join(this.root, id));
       return Promise.resolve(ready);
     }
     let p = this.preparing.get(id);
@@ -224,7 +205,7 @@ export class SnapshotLayers {
   usage(): SnapshotLayerUsage[] {
     const out: SnapshotLayerUsage[] = [];
     for (const id of readdirSync(this.root)) {
-      if (!ID_PATTERN.test(id) || this.doomed.has(id)) continue;
+      if (!LAYER_ID.test(id) || this.doomed.has(id)) continue;
       const at = readyTime(join(this.root, id));
       if (!at) continue;
       const inUse = this.pins.has(id) || this.preparing.has(id) || this.dependents(id) > 0;
@@ -235,14 +216,14 @@ export class SnapshotLayers {
 
   /** Removes a ready layer nothing stands on (its snapshot stays: the next run makes it again); whether it did. */
   evict(id: string): boolean {
-    if (!ID_PATTERN.test(id) || !this.readyLayer(id)) return false;
+    if (!LAYER_ID.test(id) || !this.readyLayer(id)) return false;
     if (this.pins.has(id) || this.preparing.has(id) || this.dependents(id) > 0) return false;
     this.remove(id);
     return !existsSync(join(this.root, id));
   }
 
   private remove(id: string): void {
-    if (!ID_PATTERN.test(id)) return;
+    if (!LAYER_ID.test(id)) return;
     // Not under a build either: git and tar are writing there.
     if (this.pins.has(id) || this.preparing.has(id) || this.dependents(id) > 0) return void this.doomed.add(id);
     const base = this.readyLayer(id)?.lowers[0];
@@ -260,50 +241,28 @@ export class SnapshotLayers {
     const tree = join(this.root, id, 'tree');
     let n = 0;
     for (const name of readdirSync(this.root)) {
-      if (name !== id && ID_PATTERN.test(name) && this.readyLayer(name)?.lowers.includes(tree)) n++;
+      if (name !== id && LAYER_ID.test(name) && this.readyLayer(name)?.lowers.includes(tree)) n++;
     }
     return n;
   }
 
-  private manifestOf(id: string): ReadonlyMap<string, SnapshotManifestEntry> {
-    const cached = this.manifests.get(id);
-    if (cached) {
-      this.manifests.delete(id);
-      this.manifests.set(id, cached);
-      return cached;
-    }
-    const manifest = this.snapshots.manifest(id);
-    this.manifests.set(id, manifest);
-    for (const old of this.manifests.keys()) {
-      if (this.manifests.size <= CACHED_MANIFESTS) break;
-      this.manifests.delete(old);
-    }
-    return manifest;
-  }
-
   private readyLayer(id: string): SnapshotLayer | undefined {
-    if (!ID_PATTERN.test(id)) return undefined;
-    try {
-      const ready = JSON.parse(readFileSync(join(this.root, id, 'ready.json'), 'utf8')) as Omit<SnapshotLayer, 'id'>;
-      return { id, lowers: ready.lowers, baseline: ready.baseline };
-    } catch {
-      return undefined;
-    }
+    return readyLayerIn(this.root, id);
   }
 
   private async build(id: string, treeReady: (lowers: string[]) => void): Promise<SnapshotLayer> {
-    if (!ID_PATTERN.test(id)) throw new Error(`not a snapshot id: ${id}`);
+    if (!LAYER_ID.test(id)) throw new Error(`not a snapshot id: ${id}`);
     const dir = join(this.root, id);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { mode: 0o711 });
-    const manifest = this.manifestOf(id);
-    const base = this.closestLayer(id, manifest);
+    const base = this.maker.closestLayer(id, this.maker.manifestOf(id));
     try {
       const t0 = performance.now();
-      const derived = base && (await this.derive(id, base));
-      const layer = derived ?? (await this.unpackWhole(id, treeReady));
+      const derived = base && (await this.maker.derive(id, base));
+      if (derived) this.snapshots.dropStagedTree(id);
+      const layer = derived ?? (await this.maker.unpackWhole(id, treeReady));
       treeReady(layer.lowers);
-      writeFileSync(join(dir, 'ready.json'), JSON.stringify({ lowers: layer.lowers, baseline: layer.baseline }));
+      markReady(this.root, layer);
       // Off the run's path: a hard-linked tree counts only what it does not share with its base.
       void this.measure(id, derived && derived.lowers.length === 1 ? base.layer.lowers[0] : undefined);
       this.log(
@@ -331,124 +290,12 @@ export class SnapshotLayers {
   }
 
   private async measure(id: string, sharesWith: string | undefined): Promise<void> {
-    const dir = join(this.root, id);
     try {
-      const args = sharesWith && existsSync(sharesWith) ? ['-sb', sharesWith, dir] : ['-sb', dir];
-      const { stdout } = await execFileAsync('du', args, { maxBuffer: 1024 * 1024 });
-      const lines = stdout.trim().split('\n');
-      const bytes = Number(lines[lines.length - 1]!.split('\t')[0]) || 0;
-      if (!existsSync(join(dir, 'ready.json'))) return;
-      writeFileSync(join(dir, 'bytes.json'), JSON.stringify({ bytes }));
+      if (!(await measureLayer(join(this.root, id), sharesWith))) return;
     } catch (e) {
       this.log({ snapshot_id: id, err: (e as Error).message }, 'cannot measure the snapshot layer');
       return;
     }
     for (const listener of this.grew) listener();
-  }
-
-  private async unpackWhole(id: string, treeReady: (lowers: string[]) => void): Promise<SnapshotLayer> {
-    const dir = join(this.root, id);
-    const tree = join(dir, 'tree');
-    mkdirSync(tree, { mode: 0o700 });
-    const t0 = performance.now();
-    const extracting = this.snapshots.extractTo(id, tree);
-    if (this.aheadUse.has(id)) {
-      try {
-        this.archiveFor(id);
-      } catch {
-        /* gone: extracting says so */
-      }
-    }
-    await extracting;
-    // Unpacked by the server: root's files already, only their modes change.
-    await openLayerToAll(tree);
-    // Only root enters the tree: sandboxes see it through their overlay alone.
-    chmodSync(tree, 0o700);
-    this.log({ snapshot_id: id, ms: Math.round(performance.now() - t0) }, 'snapshot tree unpacked (its baseline follows)');
-    treeReady([tree]);
-    const baseline = await this.makeBaseline.record(join(dir, 'baseline.git'), tree);
-    return { id, lowers: [tree], baseline };
-  }
-
-  /** The layer and baseline from a like layer's; undefined (and nothing left behind) when that fails, for a whole unpack instead. */
-  private async derive(id: string, base: { layer: SnapshotLayer; delta: ManifestDelta }): Promise<SnapshotLayer | undefined> {
-    const dir = join(this.root, id);
-    const gitDir = join(dir, 'baseline.git');
-    this.pin(base.layer.id);
-    try {
-      if (await this.views?.available()) {
-        const delta = join(dir, 'delta');
-        await writeDeltaLayer(delta, this.archiveFor(id), base.delta);
-        const lowers = [...base.layer.lowers, delta];
-        const baseline = await this.views!.open(lowers, (view) => this.makeBaseline.derive(gitDir, view, base.layer.baseline, base.delta));
-        return { id, lowers, baseline };
-      }
-      const tree = join(dir, 'tree');
-      await deriveTree(base.layer.lowers[0], tree, this.archiveFor(id), base.delta);
-      chmodSync(tree, 0o700);
-      return { id, lowers: [tree], baseline: await this.makeBaseline.derive(gitDir, tree, base.layer.baseline, base.delta) };
-    } catch (e) {
-      this.log({ snapshot_id: id, base: base.layer.id, err: (e as Error).message }, 'cannot derive the snapshot layer; unpacking it whole');
-      for (const name of ['tree', 'delta', 'baseline.git']) rmSync(join(dir, name), { recursive: true, force: true });
-      return undefined;
-    } finally {
-      this.unpin(base.layer.id);
-    }
-  }
-
-  /** Of the most recent ready layers, the one most like this snapshot, if enough alike to derive from. */
-  private closestLayer(
-    id: string,
-    manifest: ReadonlyMap<string, SnapshotManifestEntry>,
-  ): { layer: SnapshotLayer; delta: ManifestDelta } | undefined {
-    const recent = readdirSync(this.root)
-      .filter((name) => name !== id && ID_PATTERN.test(name) && !this.doomed.has(name))
-      .map((name) => ({ name, at: readyTime(join(this.root, name)) }))
-      .filter((c) => c.at > 0)
-      .sort((a, b) => b.at - a.at)
-      .slice(0, DERIVE_CANDIDATES);
-    let best: { layer: SnapshotLayer; delta: ManifestDelta } | undefined;
-    for (const c of recent) {
-      const layer = this.readyLayer(c.name);
-      // Only a whole tree is a base: a delta over a delta would make chains that only grow.
-      if (!layer || layer.lowers.length !== 1) continue;
-      let before: ReadonlyMap<string, SnapshotManifestEntry>;
-      try {
-        before = this.manifestOf(c.name);
-      } catch {
-        continue; // its snapshot is gone
-      }
-      const delta = manifestDelta(before, manifest);
-      if (delta.same < manifest.size * DERIVE_MIN_SHARED) continue;
-      if (!best || delta.same > best.delta.same) best = { layer, delta };
-      // The newest layer that differs by a few files is as good as any: no need to parse the others.
-      if (delta.changed.length + delta.removed.length <= NEAR_ENOUGH) break;
-    }
-    return best;
-  }
-}
-
-function touch(path: string): void {
-  const now = new Date();
-  try {
-    utimesSync(path, now, now);
-  } catch {
-    /* removed meanwhile */
-  }
-}
-
-function measuredBytes(dir: string): number {
-  try {
-    return (JSON.parse(readFileSync(join(dir, 'bytes.json'), 'utf8')) as { bytes: number }).bytes;
-  } catch {
-    return 0;
-  }
-}
-
-function readyTime(dir: string): number {
-  try {
-    return statSync(join(dir, 'ready.json')).mtimeMs;
-  } catch {
-    return 0;
   }
 }
