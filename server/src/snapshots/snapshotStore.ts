@@ -10,7 +10,7 @@
 // server lacks: plannedUploads.ts, over this store's folders.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,7 +22,8 @@ import { repackValidated, type ArchiveLimits, type SnapshotManifestEntry } from 
 import { BASE_ARCHIVE, DELTA_INFO, extractDelta, type DeltaInfo } from './deltaArchive';
 import { HeldContents } from './heldContents';
 import { PlannedUploads } from './plannedUploads';
-import { TreeStaging } from './stagedTree';
+import type { TreeStaging } from './stagedTree';
+import { StagedTrees } from './stagedTrees';
 import { scanArchive } from './tarFraming';
 import type { SnapshotPlan, SnapshotPlanRequest } from '@astraforge/contract/snapshotDelta';
 import { SnapshotError } from './snapshotError';
@@ -71,10 +72,7 @@ export class SnapshotStore {
   private readonly deleteListeners: Array<(id: string) => void> = [];
   private readonly held = new HeldContents(this, HELD_SNAPSHOTS);
   private readonly planned: PlannedUploads;
-  /** Where full uploads are unpacked while they stream in, once asked to (stageUploadTrees). */
-  private stagingDir?: string;
-  /** Trees unpacked during an upload, until their layer takes them: where, once tar is done, and their files' bytes. */
-  private readonly staged = new Map<string, { tree: Promise<string>; bytes: number }>();
+  private readonly staging = new StagedTrees((id) => this.ingesting.has(id));
 
   constructor(
     private readonly dir: string,
@@ -224,11 +222,11 @@ export class SnapshotStore {
     body.pipe(source);
     let staging: TreeStaging | undefined;
     try {
-      staging = this.stagingDir ? new TreeStaging(this.stagingDir, id) : undefined;
+      staging = this.staging.start(id);
       const { manifest } = await repackValidated(source, opts.gzip, join(root, ARCHIVE), this.limits, staging?.copier());
       // Read its framing now (headers only), while it is in the page cache: the next Send of this workspace reuses it.
       this.held.recordSpans(join(root, ARCHIVE), scanArchive(join(root, ARCHIVE)));
-      if (staging) this.keepStaging(id, staging, manifest);
+      if (staging) this.staging.keep(id, staging, manifest);
       return this.stored(id, manifest);
     } catch (e) {
       await staging?.abort();
@@ -242,69 +240,24 @@ export class SnapshotStore {
     }
   }
 
-  /** The tree unpacked during an upload, until its layer takes it (tar may still be finishing after the 201). */
-  private keepStaging(id: string, staging: TreeStaging, manifest: readonly SnapshotManifestEntry[]): void {
-    const tree = staging.finish();
-    tree.catch(() => undefined); // the layer unpacks the archive instead
-    this.staged.set(id, { tree, bytes: manifest.reduce((n, e) => n + e.size, 0) });
-  }
-
-  /**
-   * From now on a full upload is also unpacked while it streams in, into
-   * `dir` (on the file system of the layers that adopt the trees:
-   * takeStagedTree). What an earlier process left there goes: whole or
-   * not, nothing is waiting for it.
-   */
+  /** From now on a full upload is also unpacked while it streams in, into `dir` (stagedTrees.ts). */
   stageUploadTrees(dir: string): void {
-    this.stagingDir = dir;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    for (const name of readdirSync(dir)) {
-      if (!this.staged.has(name) && !this.ingesting.has(name.replace(/\.partial$/, '')))
-        rmSync(join(dir, name), { recursive: true, force: true });
-    }
+    this.staging.stageIn(dir);
   }
 
-  /**
-   * Moves the tree unpacked during the snapshot's upload to `dest` (a path
-   * on the same file system, not there yet), once tar is done; false when
-   * there is none to move (the caller unpacks the archive).
-   */
-  async takeStagedTree(id: string, dest: string): Promise<boolean> {
-    const staged = this.staged.get(id);
-    if (!staged) return false;
-    let tree: string;
-    try {
-      tree = await staged.tree;
-    } catch {
-      return false;
-    } finally {
-      this.staged.delete(id);
-    }
-    try {
-      renameSync(tree, dest);
-      return true;
-    } catch {
-      rmSync(tree, { recursive: true, force: true }); // another file system, or the snapshot went meanwhile
-      return false;
-    }
+  /** Moves the tree unpacked during the snapshot's upload to `dest` once tar is done; false when there is none. */
+  takeStagedTree(id: string, dest: string): Promise<boolean> {
+    return this.staging.take(id, dest);
   }
 
-  /** Removes the snapshot's staged tree, once tar is done (its layer was made another way, or its snapshot went). */
+  /** Removes the snapshot's staged tree, once tar is done. */
   dropStagedTree(id: string): void {
-    const staged = this.staged.get(id);
-    if (!staged) return;
-    this.staged.delete(id);
-    staged.tree.then(
-      (tree) => rmSync(tree, { recursive: true, force: true }),
-      () => undefined,
-    );
+    this.staging.drop(id);
   }
 
   /** The bytes of the trees staged and not yet taken by a layer (the snapshot cap counts them). */
   stagedTreeBytes(): number {
-    let n = 0;
-    for (const s of this.staged.values()) n += s.bytes;
-    return n;
+    return this.staging.bytes();
   }
 
   /** An incremental snapshot's plan (plannedUploads.ts): checked, with the contents its upload must carry. */
