@@ -63,7 +63,12 @@ describe('kubernetes deployment manifests', function () {
     assert.deepEqual([...claims.verbs].sort(), ['create', 'delete', 'get', 'list', 'patch', 'watch']);
     const metrics = rules.find((r) => r.apiGroups.includes('metrics.k8s.io'))!;
     assert.deepEqual(metrics.verbs, ['get']);
-    for (const r of rules.filter((x) => x !== claims && x !== metrics)) assert.deepEqual([...r.verbs].sort(), ['get', 'list', 'watch']);
+    // Sized templates and their pools are made, never changed or deleted (sizedPools.ts).
+    const sizes = rules.find((r) => r.resources.includes('sandboxtemplates'))!;
+    assert.deepEqual([...sizes.resources].sort(), ['sandboxtemplates', 'sandboxwarmpools']);
+    assert.deepEqual([...sizes.verbs].sort(), ['create', 'get', 'list', 'watch']);
+    for (const r of rules.filter((x) => x !== claims && x !== metrics && x !== sizes))
+      assert.deepEqual([...r.verbs].sort(), ['get', 'list', 'watch']);
     const [binding] = ofKind('RoleBinding');
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'astraforge-server', namespace: 'astraforge' }]);
     assert.equal(ofKind('Deployment')[0].spec.template.spec.serviceAccountName, 'astraforge-server');

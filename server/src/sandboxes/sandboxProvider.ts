@@ -41,6 +41,12 @@ export interface SandboxSpec {
   /** The unprivileged host uid (and gid) the sandbox runs as. */
   hostUid: number;
   limits: SandboxLimits;
+  /**
+   * The memory and CPU the session itself asked for (only those it named),
+   * already within `limits`. Where the size comes from a template rather
+   * than from `limits` (Kubernetes), the provider sizes the sandbox by it.
+   */
+  askedSize?: Partial<Pick<SandboxLimits, 'memoryBytes' | 'cpus'>>;
   attachments?: SandboxAttachments;
 }
 

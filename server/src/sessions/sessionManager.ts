@@ -18,7 +18,7 @@ import { mapSandboxError } from './sandboxErrorMapping';
 import { boundSessionNetwork, changeSessionNetwork, narrowSessionNetwork, openSessionEgress } from './sessionEgress';
 import { execInSession, type ExecOptions, type ExecOutcome } from './sessionExec';
 import { readSessionFile, writeSessionFile, type SessionFile } from './sessionFiles';
-import { newSessionId, newSessionRecord, provisionWorkspace, sessionLimits } from './sessionProvisioning';
+import { newSessionId, newSessionRecord, provisionWorkspace, askedSize, sessionLimits } from './sessionProvisioning';
 import type { SessionRecords, SessionRecord } from './sessionRecords';
 import { restoreSession } from './sessionRestore';
 import { UidAllocator } from './uidAllocator';
@@ -156,12 +156,14 @@ export class SessionManager {
         live.egress = egress.listener;
         attachments = egress.attachments;
       }
+      const limits = sessionLimits(this.opts.limits, extras.limits);
       live.sandbox = await this.opts.provider.create({
         sessionId: id,
         image,
         workspaceDir,
         hostUid,
-        limits: sessionLimits(this.opts.limits, extras.limits),
+        limits,
+        askedSize: askedSize(limits, extras.limits),
         attachments,
       });
     } catch (e) {

@@ -109,3 +109,15 @@ export function sessionLimits(
     cpus: Math.min(server.cpus, asked?.cpus ?? Infinity),
   };
 }
+
+/** The dimensions the session asked about, at the values `limits` (sessionLimits) gives them; undefined when it asked none. */
+export function askedSize(
+  limits: SandboxLimits,
+  asked: Partial<Pick<SandboxLimits, 'memoryBytes' | 'cpus'>> | undefined,
+): Partial<Pick<SandboxLimits, 'memoryBytes' | 'cpus'>> | undefined {
+  if (asked?.memoryBytes === undefined && asked?.cpus === undefined) return undefined;
+  return {
+    ...(asked.memoryBytes !== undefined ? { memoryBytes: limits.memoryBytes } : {}),
+    ...(asked.cpus !== undefined ? { cpus: limits.cpus } : {}),
+  };
+}

@@ -47,6 +47,15 @@ export class KubeCallError extends Error {
   }
 }
 
+/** The extension kinds besides claims the provider reads (and makes, for sandbox sizes). */
+export type ExtensionPlural = 'sandboxtemplates' | 'sandboxwarmpools';
+
+/** An object as the API returns it: its metadata and spec, unchecked. */
+export interface KubeObjectOf {
+  metadata?: { name?: string; labels?: Record<string, string> };
+  spec?: Record<string, unknown>;
+}
+
 export interface KubeTarget {
   /** A kubeconfig file; unset: KUBECONFIG, ~/.kube/config, or the in-cluster service account. */
   kubeconfig?: string;
@@ -125,6 +134,22 @@ export class ClaimClient {
         name: pod,
       }),
     );
+  }
+
+  /** An object of another agent-sandbox extension kind (sandboxtemplates, sandboxwarmpools) in the namespace. */
+  async getExtension(plural: ExtensionPlural, name: string): Promise<KubeObjectOf> {
+    return call(() => this.api.getNamespacedCustomObject({ ...this.base(), plural, name })) as Promise<KubeObjectOf>;
+  }
+
+  /** Creates an object of another extension kind; false when one of that name exists already (409). */
+  async createExtension(plural: ExtensionPlural, body: object): Promise<boolean> {
+    try {
+      await call(() => this.api.createNamespacedCustomObject({ ...this.base(), plural, body }));
+      return true;
+    } catch (e) {
+      if (e instanceof KubeCallError && e.code === 409) return false;
+      throw e;
+    }
   }
 
   /** Deletes a claim; one already gone is no error. */

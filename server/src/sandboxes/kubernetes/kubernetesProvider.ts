@@ -1,6 +1,8 @@
 // The Kubernetes provider: one SandboxClaim per session (agent-sandbox's
 // extensions.agents.x-k8s.io), bound by the controller to a pod from the
-// named warm pool's SandboxTemplate (runc, gVisor or Kata by runtimeClass).
+// named warm pool's SandboxTemplate (runc, gVisor or Kata by runtimeClass;
+// a session that asks for less memory or CPU, a pool of its size:
+// sizedPools.ts).
 // The pod's entrypoint is af-runner listening on TCP; the provider connects
 // with the session's token and then talks to it exactly as the bubblewrap
 // and Docker providers do over stdio, so sessions behave the same on all
@@ -20,6 +22,7 @@ import { GatewayBridges, routeSourceTo } from './gatewayBridge';
 import { openRouterTunnel } from './routerTunnel';
 import { PodMetricsReader } from './podMetrics';
 import { KubernetesSandbox, type PodOwner } from './kubernetesSandbox';
+import { SizedPools } from './sizedPools';
 
 /** The sandbox image's runtime API port (the templates' AF_RUNTIME_API_PORT), where the router's tunnel ends. */
 const RUNTIME_API_PORT = 8888;
@@ -60,6 +63,7 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces, PodOw
   private readonly client: ClaimClient;
   private readonly live = new Map<string, KubernetesSandbox>();
   private readonly bridges: GatewayBridges;
+  private readonly sizes: SizedPools;
   /** @internal the cluster's own measure of each pod, where it has metrics-server. */
   readonly metrics: PodMetricsReader;
 
@@ -67,6 +71,7 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces, PodOw
     this.client = new ClaimClient(opts);
     this.metrics = new PodMetricsReader(this.client);
     this.bridges = new GatewayBridges(opts.gatewayBridgePort);
+    this.sizes = new SizedPools(this.client, opts.log);
   }
 
   /** Loads the configuration and checks the API answers, or fails with what to do. */
@@ -105,8 +110,13 @@ export class KubernetesProvider implements SandboxProvider, PodWorkspaces, PodOw
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
-    const pool = this.poolOf(spec.image);
-    if (!pool) throw new SandboxError('INVALID_IMAGE', `unknown image "${spec.image}"; available: ${this.images().join(', ')}`);
+    const tier = this.poolOf(spec.image);
+    if (!tier) throw new SandboxError('INVALID_IMAGE', `unknown image "${spec.image}"; available: ${this.images().join(', ')}`);
+    const pool = spec.askedSize
+      ? await this.sizes.poolFor(tier, spec.askedSize).catch((e: Error) => {
+          throw new SandboxError('START_FAILED', e.message);
+        })
+      : tier;
     const token = randomBytes(32).toString('base64url');
     const claim = claimFor({
       sessionId: spec.sessionId,
