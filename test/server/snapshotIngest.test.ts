@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { SnapshotError, SnapshotStore } from '../../server/src/snapshots/snapshotStore';
+import { childrenNamed } from '../helpers/childProcesses';
 
 const MiB = 1024 * 1024;
 
@@ -28,22 +29,6 @@ def special(name,kind):
 ${entries}
 t.close();sys.stdout.buffer.write(b.getvalue())`;
   return execFileSync('python3', ['-c', script], { maxBuffer: 64 * MiB });
-}
-
-/** tar processes this test process started that are still there (a refused upload stops the one unpacking it). */
-function tarChildren(): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (comm === 'tar' && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid) out.push(Number(name));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
 }
 
 // Twice: as the store alone ingests, and as it does beside snapshot layers, unpacking each upload while it streams in.
@@ -76,7 +61,7 @@ for (const staging of [false, true])
       assert.deepEqual(readdirSync(join(root, 'snapshots')), [], 'nothing is left behind');
       if (staging) assert.deepEqual(readdirSync(join(root, 'staging')), [], 'no tree staged');
       assert.deepEqual(outside(), [], 'nothing was written outside');
-      assert.deepEqual(tarChildren(), [], 'no tar still unpacking it');
+      assert.deepEqual(childrenNamed('tar'), [], 'no tar still unpacking it');
     }
 
     it('ingestsFilesFoldersSymlinksAndModesWithAManifest', async () => {

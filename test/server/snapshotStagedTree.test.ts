@@ -29,6 +29,7 @@ import { SnapshotJanitor } from '../../server/src/snapshots/snapshotJanitor';
 import { SnapshotLayers } from '../../server/src/snapshots/snapshotLayers';
 import { SnapshotError, SnapshotStore } from '../../server/src/snapshots/snapshotStore';
 import { STAGING_DIR } from '../../server/src/snapshots/stagedTree';
+import { childrenNamed } from '../helpers/childProcesses';
 
 const LIMITS = { maxArchiveBytes: 1 << 30, maxUnpackedBytes: 1 << 30, maxFiles: 100_000, maxFileBytes: 1 << 28 };
 
@@ -48,22 +49,6 @@ function describeTree(dir: string, rel = ''): string[] {
 
 function gitTree(b: { gitDir: string; commit: string }): string {
   return execFileSync('git', [`--git-dir=${b.gitDir}`, 'rev-parse', `${b.commit}^{tree}`], { encoding: 'utf8' }).trim();
-}
-
-/** tar processes this test process started that are still there. */
-function tarChildren(): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const [comm, rest] = [stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), stat.slice(stat.lastIndexOf(')') + 2)];
-      if (comm === 'tar' && Number(rest.split(' ')[1]) === process.pid) out.push(Number(name));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
 }
 
 describe('snapshot trees unpacked during the upload', function () {
@@ -174,7 +159,7 @@ describe('snapshot trees unpacked during the upload', function () {
     await assert.rejects(store.ingest(Readable.from([Buffer.concat(chunks)]), { gzip: false }), SnapshotError);
     assert.deepEqual(readdirSync(join(root, 'snapshots')), [], 'no snapshot folder');
     assert.deepEqual(readdirSync(join(root, 'layers', STAGING_DIR)), [], 'no staged tree');
-    assert.deepEqual(tarChildren(), [], 'no tar left running');
+    assert.deepEqual(childrenNamed('tar'), [], 'no tar left running');
     assert.equal(store.stagedTreeBytes(), 0);
   });
 
@@ -211,9 +196,9 @@ describe('snapshot trees unpacked during the upload', function () {
       assert.ok(!existsSync(join(root, 'snapshots', id)));
       // Once tar is done, its tree goes too.
       const staging = join(root, 'layers', STAGING_DIR);
-      for (let i = 0; i < 300 && (tarChildren().length > 0 || readdirSync(staging).length > 0); i++)
+      for (let i = 0; i < 300 && (childrenNamed('tar').length > 0 || readdirSync(staging).length > 0); i++)
         await new Promise((r) => setTimeout(r, 100));
-      assert.deepEqual(tarChildren(), []);
+      assert.deepEqual(childrenNamed('tar'), []);
       assert.deepEqual(readdirSync(staging), []);
     } finally {
       rmSync(ws, { recursive: true, force: true });
