@@ -124,6 +124,15 @@ describe('project environments with npm ci from a real registry', function () {
     return { run: done, events, output };
   }
 
+  /** What to read when a run failed: its output and the server's story of its snapshot's layer and environment. */
+  function why(r: RunResult): string {
+    const lines = server
+      .output()
+      .split('\n')
+      .filter((l) => l.includes(r.run.snapshot_id) || l.includes(r.run.id));
+    return `${r.output}${r.run.error ?? ''}\n-- server log of this run and its snapshot:\n${lines.join('\n')}`;
+  }
+
   it('npmTestPassesOnlyBecauseNpmCiInstalledTheEnvironmentAndTheNextRunReusesIt', async function () {
     // The same project without an environment: its tests cannot find greet (the snapshot has no node_modules).
     // (node, not npm: the plain sandbox image has no npm.)
@@ -133,7 +142,7 @@ describe('project environments with npm ci from a real registry', function () {
 
     const tree = await project('1.0.0');
     const first = await npmTest(await snapshotOf(tree));
-    assert.equal(first.run.status, 'succeeded', first.output + (first.run.error ?? ''));
+    assert.equal(first.run.status, 'succeeded', why(first));
     assert.match(first.output, /tests pass: hello from the registry/);
     const started = ofType(first.events, RunEventName.environmentSetupStarted);
     assert.equal(started.length, 1);
@@ -150,7 +159,7 @@ describe('project environments with npm ci from a real registry', function () {
     // Another upload of the same project after an edit: same lockfile, same environment, no setup, no fetch.
     writeFileSync(join(tree, 'README.md'), '# app, edited\n');
     const second = await npmTest(await snapshotOf(tree));
-    assert.equal(second.run.status, 'succeeded', second.output);
+    assert.equal(second.run.status, 'succeeded', why(second));
     assert.match(second.output, /tests pass: hello from the registry/);
     assert.equal(ofType(second.events, RunEventName.environmentSetupStarted).length, 0, 'setup did not run again');
     const readyAgain = ofType(second.events, RunEventName.environmentReady)[0];
@@ -160,7 +169,7 @@ describe('project environments with npm ci from a real registry', function () {
     // The lockfile moves to greet 2.0.0: a new environment, built by npm ci again.
     const upgraded = await project('2.0.0');
     const third = await npmTest(await snapshotOf(upgraded));
-    assert.equal(third.run.status, 'succeeded', third.output);
+    assert.equal(third.run.status, 'succeeded', why(third));
     assert.match(third.output, /tests pass: bonjour from the registry/);
     assert.equal(ofType(third.events, RunEventName.environmentSetupStarted).length, 1);
     const readyNew = ofType(third.events, RunEventName.environmentReady)[0];
