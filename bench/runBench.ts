@@ -1,7 +1,7 @@
 // The run API's speed: snapshot ingestion of a large tree (whole, and the
 // extension's incremental Send after an edit), event latency from a sandboxed
 // echo to an SSE client, and 20 runs streaming at once.
-import { exec, spawn } from 'node:child_process';
+import { exec } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { ServerClient } from '../src/server/serverClient';
 import { packSnapshot, planWorkspace } from '../src/snapshot/snapshotBuilder';
 import type { BenchClient } from './httpClient';
 import { summarize, type Row } from './stats';
+import { tarOf } from '../test/helpers/tarStream';
 
 function makeTree(files: number, bytesEach: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'af-bench-tree-'));
@@ -49,12 +50,11 @@ async function plainBaseline(tree: string, rounds: number): Promise<number[]> {
 }
 
 async function upload(c: BenchClient, dir: string): Promise<any> {
-  const tar = spawn('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const res = await c.pool.request({
     method: 'POST',
     path: '/api/snapshots',
     headers: { authorization: `Bearer ${(c as any).key}`, 'content-type': 'application/x-tar' },
-    body: tar.stdout!,
+    body: tarOf(dir),
   });
   const body = JSON.parse(await res.body.text());
   if (res.statusCode !== 201) throw new Error(`snapshot: ${res.statusCode} ${JSON.stringify(body)}`);

@@ -1,6 +1,5 @@
 // Helpers for run tests: make a workspace folder, upload it as a snapshot,
 // and follow a run's SSE events.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { request } from 'undici';
 import type { ApiClient } from './apiClient';
 import { readSse, STOP } from './sseReader';
+import { tarOf } from './tarStream';
 import { until } from './until';
 
 export function makeTree(files: Record<string, string | Buffer>): string {
@@ -25,8 +25,7 @@ export function sha256(data: string | Buffer): string {
 
 /** Streams `tar -C dir -cf - .` (optionally gzipped) to POST /api/snapshots. */
 export async function uploadTree(api: ApiClient, dir: string, gzip = false): Promise<{ status: number; body: any }> {
-  const tar = spawn('tar', ['-C', dir, gzip ? '-czf' : '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return uploadStream(api, tar.stdout!, gzip ? 'application/gzip' : 'application/x-tar');
+  return uploadStream(api, tarOf(dir, gzip), gzip ? 'application/gzip' : 'application/x-tar');
 }
 
 export async function uploadStream(api: ApiClient, body: NodeJS.ReadableStream | Buffer, contentType: string) {

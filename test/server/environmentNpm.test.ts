@@ -47,6 +47,8 @@ describe('project environments with npm ci from a real registry', function () {
     await registry.publish('greet', '1.0.0', { 'index.js': "module.exports = () => 'hello from the registry';\n" });
     await registry.publish('greet', '2.0.0', { 'index.js': "module.exports = () => 'bonjour from the registry';\n" });
     server = await startServer({
+      // Its log says how each snapshot's layer was made: a failed run's message carries it (why).
+      env: { ASTRAFORGE_LOG_LEVEL: 'info' },
       config: {
         pool: { size: 0 },
         network: { allow: [host], resolve: { 'registry.test': '127.0.0.1' }, allowPrivate: [`127.0.0.1:${registry.port}`] },
@@ -105,6 +107,7 @@ describe('project environments with npm ci from a real registry', function () {
   async function snapshotOf(dir: string): Promise<string> {
     const r = await uploadTree(api, dir);
     assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.ok(r.body.files >= 4, `the snapshot holds the project: ${JSON.stringify(r.body)}`);
     return r.body.snapshot_id;
   }
 
@@ -191,7 +194,7 @@ describe('project environments with npm ci from a real registry', function () {
     assert.match(
       r.run.error,
       /environment setup failed/,
-      r.output + JSON.stringify(r.events.filter((e) => e.type !== RunEventName.commandOutput)),
+      why(r) + JSON.stringify(r.events.filter((e) => e.type !== RunEventName.commandOutput)),
     );
     assert.notEqual(ofType(r.events, RunEventName.environmentSetupFinished)[0].exit_code, 0);
     assert.match(r.output, /registry\.test/, 'npm says which registry it could not reach');
