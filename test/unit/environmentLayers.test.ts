@@ -7,7 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mountPointsUnder } from '../../server/src/sessions/overlayMounts';
 import { makeSharedLayer, WorkspaceLayers, type LayeringMode } from '../../server/src/sessions/workspaceLayers';
+import { until } from '../helpers/until';
 
 const UID = 60123;
 const asRoot = process.getuid?.() === 0;
@@ -152,6 +154,47 @@ describe('workspace layers (auto)', () => {
       assert.equal(copy.mode, 'copy');
       assert.match(copy.note!, /grows with the repository/);
     } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('workspace layers: read-only views', () => {
+  const mounted = (root: string) => mountPointsUnder(root);
+
+  it('detachesAViewStillOpenWhenTheServerStopsAndUnmountsOneAKilledServerLeft', async function () {
+    if (!asRoot) this.skip();
+    const root = mkdtempSync(join(tmpdir(), 'af-views-'));
+    try {
+      // Two layers, as a delta layer's view has (a read-only overlay needs two).
+      const lower = join(root, 'lower');
+      const delta = join(root, 'delta');
+      mkdirSync(lower);
+      mkdirSync(delta);
+      writeFileSync(join(lower, 'f'), 'kept');
+      const layers = new WorkspaceLayers(join(root, 'sessions'));
+      // A baseline still being recorded when the server stops: its view must not outlive the process.
+      let seen = '';
+      const open = layers.view([lower, delta], async (dir) => {
+        seen = readFileSync(join(dir, 'f'), 'utf8');
+        await new Promise(() => undefined);
+      });
+      open.catch(() => undefined);
+      await until('the view mounted', () => seen === 'kept');
+      assert.equal(mounted(join(root, 'sessions')).length, 1);
+      layers.closeViews();
+      assert.deepEqual(mounted(join(root, 'sessions')), []);
+
+      // A killed server's view, left mounted: the next start unmounts it before emptying the folder, and the layer stays whole.
+      const left = join(root, 'sessions', '.view-left');
+      mkdirSync(left);
+      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${delta}:${lower}`, left]);
+      new WorkspaceLayers(join(root, 'sessions')).cleanupLeftovers(join(root, 'workspaces'));
+      assert.deepEqual(mounted(join(root, 'sessions')), []);
+      assert.equal(existsSync(left), false);
+      assert.equal(readFileSync(join(lower, 'f'), 'utf8'), 'kept');
+    } finally {
+      for (const p of mountPointsUnder(root)) execFileSync('umount', ['-l', p]);
       rmSync(root, { recursive: true, force: true });
     }
   });

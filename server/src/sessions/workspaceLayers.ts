@@ -46,6 +46,8 @@ interface Mounted {
 export class WorkspaceLayers {
   private modeFound: LayeringMode | undefined;
   private readonly mounted = new Map<string, Mounted>();
+  /** Read-only views mounted now (a baseline being recorded over a snapshot's layers). */
+  private readonly views = new Set<string>();
 
   /** `root` holds each session's writable layer and overlay work folder; no sandbox mounts it. */
   constructor(
@@ -132,9 +134,11 @@ export class WorkspaceLayers {
     try {
       const lowerdir = [...lowers].reverse().map(escapeOption).join(':');
       await execFileAsync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowerdir},nosuid,nodev`, dir]);
+      this.views.add(dir);
       try {
         return await work(dir);
       } finally {
+        this.views.delete(dir);
         unmount(dir);
       }
     } finally {
@@ -153,9 +157,21 @@ export class WorkspaceLayers {
     return this.mounted.has(dir);
   }
 
-  /** After a restart: unmounts what a previous process left under `workspaceRoot`, and empties the scratch root. */
+  /**
+   * At the server's stop: views still open (a baseline still being recorded
+   * when the server was told to stop) are detached, so no mount outlives the
+   * process; the work over them fails, and nothing waits for it.
+   */
+  closeViews(): void {
+    for (const dir of this.views) unmount(dir);
+    this.views.clear();
+  }
+
+  /** After a restart: unmounts what a previous process left under `workspaceRoot` and in the scratch root, then empties it. */
   cleanupLeftovers(workspaceRoot: string): void {
     for (const point of mountPointsUnder(workspaceRoot)) unmount(point);
+    // A view a killed server left mounted: removing through it would fail (read-only) or reach its layers.
+    for (const point of mountPointsUnder(this.root)) unmount(point);
     for (const name of readdirSync(this.root)) rmSync(join(this.root, name), { recursive: true, force: true });
   }
 
