@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findReadyLine } from '@astraforge/contract/serverReady';
 import { ServerExitedEarly } from '../../src/server/serverExitedEarly';
+import { mountPointsUnder, unmount } from '../../server/src/sessions/overlayMounts';
 
 export const REPO_ROOT = resolve(__dirname, '../..');
 const MAIN = join(REPO_ROOT, 'server/dist/main.js');
@@ -106,8 +107,13 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
       await exited;
     },
     async dispose() {
+      const stoppedCleanly = alive();
       await proc.stop();
+      // A killed server may leave a layer view mounted (the next start would unmount it); a server that stopped must not.
+      const left = mountPointsUnder(dataDir);
+      for (const point of left) unmount(point);
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (stoppedCleanly && left.length) throw new Error(`the server stopped with mounts left: ${left.join(', ')}`);
     },
   };
   return proc;

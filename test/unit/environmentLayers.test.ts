@@ -182,7 +182,12 @@ describe('workspace layers: read-only views', () => {
       open.catch(() => undefined);
       await until('the view mounted', () => seen === 'kept');
       assert.equal(mounted(join(root, 'sessions')).length, 1);
-      layers.closeViews();
+      await layers.closeViews();
+      await assert.rejects(
+        layers.view([lower, delta], async () => 'never'),
+        /stopping/,
+        'no view once stopping',
+      );
       assert.deepEqual(mounted(join(root, 'sessions')), []);
 
       // A killed server's view, left mounted: the next start unmounts it before emptying the folder, and the layer stays whole.

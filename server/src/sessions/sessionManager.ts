@@ -106,7 +106,7 @@ export class SessionManager {
   async stop(): Promise<void> {
     if (this.reaper) clearInterval(this.reaper);
     await Promise.all([...this.sessions.values()].filter((s) => s.sandbox).map((s) => this.end(s, 'destroyed', 'the server stopped')));
-    this.layers.closeViews();
+    await this.layers.closeViews();
   }
 
   /**

@@ -46,8 +46,9 @@ interface Mounted {
 export class WorkspaceLayers {
   private modeFound: LayeringMode | undefined;
   private readonly mounted = new Map<string, Mounted>();
-  /** Read-only views mounted now (a baseline being recorded over a snapshot's layers). */
-  private readonly views = new Set<string>();
+  /** Read-only views mounted now or being mounted (a baseline recorded over a snapshot's layers), with their mount. */
+  private readonly views = new Map<string, Promise<unknown>>();
+  private viewsClosed = false;
 
   /** `root` holds each session's writable layer and overlay work folder; no sandbox mounts it. */
   constructor(
@@ -129,21 +130,42 @@ export class WorkspaceLayers {
    */
   async view<T>(lowers: string[], work: (dir: string) => Promise<T>): Promise<T> {
     if ((await this.mode()) !== 'overlay') throw new Error('read-only views need kernel overlayfs');
+    if (this.viewsClosed) throw new ViewsClosed();
     const dir = join(this.root, `.view-${process.pid}-${Math.random().toString(36).slice(2)}`);
     mkdirSync(dir, { mode: 0o700 });
+    const lowerdir = [...lowers].reverse().map(escapeOption).join(':');
+    const mounting = execFileAsync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowerdir},nosuid,nodev`, dir]);
+    this.views.set(dir, mounting);
     try {
-      const lowerdir = [...lowers].reverse().map(escapeOption).join(':');
-      await execFileAsync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowerdir},nosuid,nodev`, dir]);
-      this.views.add(dir);
+      await mounting;
+      // The server began to stop while mount ran: no view outlives it.
+      if (this.viewsClosed) {
+        unmount(dir);
+        throw new ViewsClosed();
+      }
       try {
         return await work(dir);
       } finally {
-        this.views.delete(dir);
         unmount(dir);
       }
     } finally {
+      this.views.delete(dir);
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * At the server's stop: no view is mounted from now on, views still open
+   * (a baseline still being recorded) are detached, and mounts under way are
+   * waited for (each detaches itself), so no mount outlives the process. The
+   * work over a detached view fails, and nothing waits for it.
+   */
+  async closeViews(): Promise<void> {
+    this.viewsClosed = true;
+    const pending = [...this.views.entries()];
+    for (const [dir] of pending) unmount(dir);
+    await Promise.all(pending.map(([, mounting]) => mounting.catch(() => undefined)));
+    for (const [dir] of pending) unmount(dir);
   }
 
   /** The folder that holds what the session itself wrote, for its disk quota; undefined unless `dir` is assembled here. */
@@ -155,16 +177,6 @@ export class WorkspaceLayers {
   /** Whether `dir` is assembled by this process. */
   holds(dir: string): boolean {
     return this.mounted.has(dir);
-  }
-
-  /**
-   * At the server's stop: views still open (a baseline still being recorded
-   * when the server was told to stop) are detached, so no mount outlives the
-   * process; the work over them fails, and nothing waits for it.
-   */
-  closeViews(): void {
-    for (const dir of this.views) unmount(dir);
-    this.views.clear();
   }
 
   /** After a restart: unmounts what a previous process left under `workspaceRoot` and in the scratch root, then empties it. */
@@ -200,6 +212,13 @@ export class WorkspaceLayers {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+}
+
+/** A view asked for once the server is stopping. */
+class ViewsClosed extends Error {
+  constructor() {
+    super('the server is stopping: no new views of layers');
   }
 }
 
