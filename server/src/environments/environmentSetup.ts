@@ -4,7 +4,7 @@
 // becomes the environment. Concurrent runs with one key share one build.
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EnvironmentDefinition } from '@astraforge/contract/environment';
+import { DEFAULT_SETUP_NETWORK, type EnvironmentDefinition } from '@astraforge/contract/environment';
 import { RunEventName } from '@astraforge/contract/runEvents';
 import type { SessionManager } from '../sessions/sessionManager';
 import { resolveInLayers } from '../sessions/workspaceLayers';
@@ -94,11 +94,12 @@ export class Environments {
     try {
       // The setup phase's own policy (registries, usually), narrowed to what the server allows: the file is the repository's.
       const network = sessions.narrowNetwork(def.network.setup);
-      if (network.dropped.length)
-        events.emit(RunEventName.environmentSetupOutput, {
-          stream: 'stderr',
-          text: `astraforge: network for the setup: ${network.dropped.join(', ')} left out, beyond what this server allows (its network.allow / network.open)\n`,
-        });
+      const narrowed = network.dropped.length
+        ? `astraforge: network for the setup: ${network.dropped.join(', ')} left out, beyond what this server allows (its network.allow / network.open)\n`
+        : undefined;
+      // What the file asked for is said at once; the default (the package registries) only when setup fails, where it may be why.
+      const askedByFile = def.network.setup !== DEFAULT_SETUP_NETWORK;
+      if (narrowed && askedByFile) events.emit(RunEventName.environmentSetupOutput, { stream: 'stderr', text: narrowed });
       const session = await sessions.create(
         { ttl_seconds: this.opts.sessionTtlSeconds, ...(image ? { image } : {}), ...(network.request ? { network: network.request } : {}) },
         { layers: { lowers: snapshot.lowers, keepUpperAt: buildDir }, labels: { purpose: 'environment-setup', key } },
@@ -118,7 +119,10 @@ export class Environments {
       });
       if (r.cancelled || signal.aborted) throw new EnvironmentSetupFailed('the environment setup was cancelled');
       if (r.timedOut) throw new EnvironmentSetupFailed(`the environment setup exceeded its ${def.setupTimeoutSeconds} s limit`);
-      if (r.exitCode !== 0) throw new EnvironmentSetupFailed(`the environment setup failed with exit code ${r.exitCode}`);
+      if (r.exitCode !== 0) {
+        if (narrowed && !askedByFile) events.emit(RunEventName.environmentSetupOutput, { stream: 'stderr', text: narrowed });
+        throw new EnvironmentSetupFailed(`the environment setup failed with exit code ${r.exitCode}`);
+      }
       // Ending the session takes its workspace apart: its writable layer, in buildDir, becomes a shared one.
       await sessions.destroy(session.id);
       sessionId = undefined;

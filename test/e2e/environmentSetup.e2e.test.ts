@@ -1,0 +1,96 @@
+// End to end: a workspace with `.astraforge/environment.json`. The first
+// Send shows the setup running in the sidebar ("Preparing environment…",
+// its output, then "Environment ready") and the run sees what setup made;
+// the second Send of the same workspace reuses it and says so ("Environment
+// ready (cached)"), without running setup again. A real VS Code
+// (code-server) in headless Chromium; screenshots go to
+// test-results/e2e/environment-*.png.
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, FrameLocator, Page } from 'playwright-core';
+import { openBrowser, openWorkbench, runFromPalette, startCodeServer, workbenchUrl, type CodeServer } from '../helpers/codeServer';
+import { REPO_ROOT } from '../helpers/serverProcess';
+
+const SHOTS = join(REPO_ROOT, 'test-results', 'e2e');
+
+describe('end to end: a project environment in the sidebar', function () {
+  this.timeout(240_000);
+  let cs: CodeServer;
+  let browser: Browser;
+  let page: Page;
+
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    cs = await startCodeServer();
+    // Setup needs no network here: it records that it ran, and makes what the agent's command reads.
+    mkdirSync(join(cs.workspace, '.astraforge'), { recursive: true });
+    writeFileSync(
+      join(cs.workspace, '.astraforge', 'environment.json'),
+      JSON.stringify({ setup: 'echo setting-up && mkdir -p .deps && echo installed-by-setup > .deps/marker' }),
+    );
+    browser = await openBrowser();
+    page = await openWorkbench(browser, workbenchUrl(cs));
+  });
+
+  after(async () => {
+    await browser?.close();
+    await cs?.stop();
+  });
+
+  function sidebar(): FrameLocator {
+    return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+  }
+
+  async function answer(text: string): Promise<void> {
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(text);
+    await page.keyboard.press('Enter');
+  }
+
+  async function send(prompt: string, command: string): Promise<void> {
+    await runFromPalette(page, 'AstraForge: Send Spec');
+    await answer(prompt);
+    await answer('Command');
+    await answer(command);
+  }
+
+  /** The transcript's text once the run shown has ended. */
+  async function finishedTranscript(): Promise<string> {
+    const view = sidebar();
+    await view
+      .getByText(/Run (succeeded|failed)/)
+      .first()
+      .waitFor({ timeout: 120_000 });
+    await view.locator('.transcript-scroller').evaluate((el) => (el.scrollTop = 0));
+    return view.locator('body').innerText();
+  }
+
+  it('showsTheSetupOnTheFirstRunAndTheCachedEnvironmentOnTheNext', async () => {
+    await page.waitForFunction(
+      () => Array.from(document.querySelectorAll('.statusbar-item')).some((e) => e.getAttribute('aria-label')?.includes('connected to')),
+      undefined,
+      { timeout: 60_000 },
+    );
+    await send('Read what setup installed', 'cat .deps/marker');
+    const first = await finishedTranscript();
+    await page.screenshot({ path: join(SHOTS, 'environment-1-setup.png') });
+    assert.match(first, /Run succeeded/, first);
+    assert.match(first, /Environment set up[\s\S]*setting-up/, 'the setup block with its output');
+    assert.match(first, /Environment ready\n/, 'ready, built now');
+    assert.doesNotMatch(first, /Environment ready \(cached\)/);
+    assert.match(first, /installed-by-setup/, "the run's command read what setup made");
+    assert.doesNotMatch(first, /left out/, 'no warning about network the setup did not ask for');
+
+    await sidebar().locator('.run-actions [data-action=new]').click();
+    await send('Read it again', 'cat .deps/marker');
+    await sidebar().getByText('Read it again').first().waitFor({ timeout: 30_000 });
+    const second = await finishedTranscript();
+    await page.screenshot({ path: join(SHOTS, 'environment-2-cached.png') });
+    assert.match(second, /Run succeeded/, second);
+    assert.match(second, /Environment ready \(cached\)/, 'the second run reuses the environment and says so');
+    assert.doesNotMatch(second, /setting-up/, 'setup did not run again');
+    assert.match(second, /installed-by-setup/);
+  });
+});
