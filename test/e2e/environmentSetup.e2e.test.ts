@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
 import { openBrowser, openWorkbench, runFromPalette, startCodeServer, workbenchUrl, type CodeServer } from '../helpers/codeServer';
 import { REPO_ROOT } from '../helpers/serverProcess';
+import { until } from '../helpers/until';
 
 const SHOTS = join(REPO_ROOT, 'test-results', 'e2e');
 
@@ -92,5 +93,11 @@ describe('end to end: a project environment in the sidebar', function () {
     assert.match(second, /Environment ready \(cached\)/, 'the second run reuses the environment and says so');
     assert.doesNotMatch(second, /setting-up/, 'setup did not run again');
     assert.match(second, /installed-by-setup/);
+    // The Send's progress ("listing…", "sending…") ends with the Send.
+    await until(
+      'no AstraForge progress left once the run has ended',
+      async () => (await page.locator('.notification-toast', { hasText: /listing|sending|starting the run/ }).count()) === 0,
+      { timeoutMs: 10_000 },
+    );
   });
 });
