@@ -13,7 +13,15 @@ import type { Browser, BrowserContext, FrameLocator, Page } from 'playwright-cor
 import type { Run } from '@astraforge/contract/runApi';
 import { isProcessAlive } from '../../src/server/serverWatch';
 import { readRecord } from '../../src/server/userServer';
-import { openBrowser, startCodeServer, workbenchUrl, type CodeServer, runFromPalette } from '../helpers/codeServer';
+import {
+  openBrowser,
+  startCodeServer,
+  workbenchUrl,
+  type CodeServer,
+  runFromPalette,
+  answerQuickInput,
+  sidebarOf,
+} from '../helpers/codeServer';
 import { REPO_ROOT } from '../helpers/serverProcess';
 import { until } from '../helpers/until';
 
@@ -64,17 +72,9 @@ describe('end to end: runs outlive the window', function () {
     );
   }
 
-  async function answer(p: Page, text: string): Promise<void> {
-    const input = p.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(text);
-    await p.keyboard.press('Enter');
-  }
+  const answer = answerQuickInput;
 
-  function sidebar(p: Page): FrameLocator {
-    // A webview is an iframe holding the app's own iframe.
-    return p.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
-  }
+  const sidebar = sidebarOf;
 
   /** The sidebar, opened through the palette unless the window brought it back itself. */
   async function openSidebar(p: Page): Promise<FrameLocator> {

@@ -9,7 +9,16 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
-import { openBrowser, openWorkbench, runFromPalette, startCodeServer, workbenchUrl, type CodeServer } from '../helpers/codeServer';
+import {
+  openBrowser,
+  openWorkbench,
+  runFromPalette,
+  startCodeServer,
+  workbenchUrl,
+  type CodeServer,
+  sidebarOf,
+  answerQuickInput,
+} from '../helpers/codeServer';
 import { REPO_ROOT } from '../helpers/serverProcess';
 import { until } from '../helpers/until';
 
@@ -39,16 +48,9 @@ describe('end to end: a project environment in the sidebar', function () {
     await cs?.stop();
   });
 
-  function sidebar(): FrameLocator {
-    return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
-  }
+  const sidebar = (): FrameLocator => sidebarOf(page);
 
-  async function answer(text: string): Promise<void> {
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(text);
-    await page.keyboard.press('Enter');
-  }
+  const answer = (text: string): Promise<void> => answerQuickInput(page, text);
 
   async function send(prompt: string, command: string): Promise<void> {
     await runFromPalette(page, 'AstraForge: Send Spec');

@@ -10,7 +10,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
-import { openBrowser, openWorkbench, runFromPalette, startCodeServer, workbenchUrl, type CodeServer } from '../helpers/codeServer';
+import {
+  openBrowser,
+  openWorkbench,
+  runFromPalette,
+  startCodeServer,
+  workbenchUrl,
+  type CodeServer,
+  sidebarOf,
+} from '../helpers/codeServer';
 import { REPO_ROOT } from '../helpers/serverProcess';
 
 const SHOTS = join(REPO_ROOT, 'test-results', 'e2e');
@@ -58,9 +66,7 @@ describe('end to end: a blocked host', function () {
     await new Promise((r) => web?.close(r));
   });
 
-  function sidebar(): FrameLocator {
-    return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
-  }
+  const sidebar = (): FrameLocator => sidebarOf(page);
 
   it('namesTheBlockedHostAndAllowOnceLetsTheRunReachIt', async () => {
     await page.locator('.statusbar-item[aria-label*="connected to"]').first().waitFor({ timeout: 60_000 });

@@ -8,7 +8,16 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
-import { openBrowser, openWorkbench, startCodeServer, workbenchUrl, type CodeServer, runFromPalette } from '../helpers/codeServer';
+import {
+  openBrowser,
+  openWorkbench,
+  startCodeServer,
+  workbenchUrl,
+  type CodeServer,
+  runFromPalette,
+  sidebarOf,
+  answerQuickInput,
+} from '../helpers/codeServer';
 import { REPO_ROOT } from '../helpers/serverProcess';
 import { until } from '../helpers/until';
 
@@ -32,17 +41,9 @@ describe('end to end: Send Spec from the command palette', function () {
     await cs?.stop();
   });
 
-  async function answer(text: string): Promise<void> {
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(text);
-    await page.keyboard.press('Enter');
-  }
+  const answer = (text: string): Promise<void> => answerQuickInput(page, text);
 
-  function sidebar(): FrameLocator {
-    // A webview is an iframe holding the app's own iframe.
-    return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
-  }
+  const sidebar = (): FrameLocator => sidebarOf(page);
 
   it('runsACommandAndStreamsItsOutputIntoTheSidebar', async () => {
     // The extension is up when its status bar item says it is connected.

@@ -8,7 +8,15 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, FrameLocator, Locator, Page } from 'playwright-core';
-import { openBrowser, openWorkbench, startCodeServer, workbenchUrl, type CodeServer, runFromPalette } from '../helpers/codeServer';
+import {
+  openBrowser,
+  openWorkbench,
+  startCodeServer,
+  workbenchUrl,
+  type CodeServer,
+  runFromPalette,
+  sidebarOf,
+} from '../helpers/codeServer';
 import { startScriptedModel, type ScriptedModel } from '../helpers/scriptedModel';
 import { REPO_ROOT } from '../helpers/serverProcess';
 import { until } from '../helpers/until';
@@ -75,9 +83,7 @@ describe('end to end: the sidebar as a new user sees it', function () {
     await model?.close();
   });
 
-  function sidebar(): FrameLocator {
-    return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
-  }
+  const sidebar = (): FrameLocator => sidebarOf(page);
 
   /** Drags the sash between the side bar and the editor until the side bar is `width` px wide. */
   async function setSidebarWidth(width: number): Promise<void> {

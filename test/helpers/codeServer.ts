@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
 import { isProcessAlive } from '../../src/server/serverWatch';
 import { readRecord } from '../../src/server/userServer';
 import { REPO_ROOT } from './serverProcess';
@@ -199,4 +199,17 @@ export async function runFromPalette(page: Page, command: string): Promise<void>
   await input.fill(`>${command}`);
   await page.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor();
   await page.keyboard.press('Enter');
+}
+
+/** Answers the quick input that is open (or about to open): typed, then Enter. */
+export async function answerQuickInput(page: Page, text: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(text);
+  await page.keyboard.press('Enter');
+}
+
+/** The AstraForge sidebar's document: a webview is an iframe holding the app's own iframe. */
+export function sidebarOf(page: Page): FrameLocator {
+  return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
 }
