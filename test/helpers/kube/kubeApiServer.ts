@@ -232,7 +232,10 @@ export class KubeApiServer {
     const rvParam = q.get('resourceVersion');
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache' });
     res.flushHeaders();
-    const send = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
+    // A watch that has ended takes nothing more: a bookmark's timer or a change may fire between end() and 'finish'.
+    const send = (type: string, object: unknown) => {
+      if (!res.writableEnded && !res.destroyed) res.write(`${JSON.stringify({ type, object })}\n`);
+    };
     const relevant = (c: Change) => c.kind === t.kind && match(c.object);
     let backlog: Change[];
     if (!rvParam || rvParam === '0') {
@@ -268,13 +271,19 @@ export class KubeApiServer {
         ),
       );
     }
-    const timeout = Number(q.get('timeoutSeconds') ?? 0);
-    if (timeout > 0) timers.push(setTimeout(() => res.end(), timeout * 1000));
     const close = () => {
       unsubscribe();
       for (const tm of timers) clearTimeout(tm);
       this.openWatches.delete(res);
     };
+    const timeout = Number(q.get('timeoutSeconds') ?? 0);
+    if (timeout > 0)
+      timers.push(
+        setTimeout(() => {
+          close();
+          res.end();
+        }, timeout * 1000),
+      );
     res.on('close', close);
     res.on('finish', close);
   }
