@@ -35,8 +35,9 @@ describe('kubernetes sandbox sizes', () => {
     assert.deepEqual(sizeFor(tier, { cpus: 0.5 }), { memoryBytes: 2 * GiB, cpus: 0.5 });
     assert.deepEqual(sizeFor(tier, { memoryBytes: 300 * MiB + 12345, cpus: 0.33333 }), { memoryBytes: 300 * MiB, cpus: 0.333 });
     assert.deepEqual(sizeFor(tier, { memoryBytes: 1024 }), { memoryBytes: MIN_MEMORY_BYTES, cpus: 2 }, 'never below what the image needs');
-    // A template without limits is unbounded: any ask is tighter, and the other dimension takes the asked value's default.
-    assert.deepEqual(sizeFor({}, { memoryBytes: 512 * MiB }), { memoryBytes: 512 * MiB, cpus: 1 });
+    // A template without limits is unbounded: any ask is tighter, and a dimension not asked about stays unbounded.
+    assert.deepEqual(sizeFor({}, { memoryBytes: 512 * MiB }), { memoryBytes: 512 * MiB });
+    assert.deepEqual(sizeFor({ memoryBytes: 2 * GiB }, { cpus: 0.25 }), { memoryBytes: 2 * GiB, cpus: 0.25 });
   });
 
   it('namesASizeByItAndByTheTiersTemplate', () => {
@@ -51,6 +52,7 @@ describe('kubernetes sandbox sizes', () => {
       name,
       'a changed tier template gets new sizes',
     );
+    assert.match(sizedName('open', spec, { memoryBytes: 512 * MiB }), /^open-512mi-[0-9a-f]{8}$/, 'no CPU part for an unbounded CPU');
     const long = sizedName('a'.repeat(80) + '-', spec, { memoryBytes: 4 * GiB, cpus: 1.5 });
     assert.ok(long.length <= 63, long);
     assert.match(long, /^a+-1500m-4096mi-[0-9a-f]{8}$/);
@@ -73,5 +75,11 @@ describe('kubernetes sandbox sizes', () => {
       return copy;
     };
     assert.deepEqual(rest(sized), rest(spec), 'runtime class, security context, probes and the rest as the tier has them');
+    // A dimension the size leaves unbounded is not written.
+    const open = { podTemplate: { spec: { containers: [{ name: 'sandbox', resources: { requests: { cpu: '1' } } }] } } };
+    assert.deepEqual((sizedTemplateSpec(open, { memoryBytes: 256 * MiB }).podTemplate!.spec!.containers![0] as any).resources, {
+      requests: { cpu: '1' },
+      limits: { memory: '256Mi' },
+    });
   });
 });

@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import { parseQuantity } from './podMetrics';
 
-/** Memory and CPU for a whole sandbox (bytes, cores). */
+/** Memory and CPU for a whole sandbox (bytes, cores); a dimension left out is unbounded, as in the template. */
 export interface PodSize {
-  memoryBytes: number;
-  cpus: number;
+  memoryBytes?: number;
+  cpus?: number;
 }
 
 /** The smallest pod the sandbox image is given: its runner and a shell must start in it. */
@@ -20,6 +20,15 @@ export const MIN_CPUS = 0.01;
 export const SANDBOX_CONTAINER = 'sandbox';
 /** Names of templates and pools end up in label values and pod names: 63 characters at most. */
 const MAX_NAME = 63;
+const MiB = 2 ** 20;
+
+/** A size in the units Kubernetes is given it here (whole MiB, millicores): the template's limits and its name use the same. */
+function quantities(size: PodSize): { mib?: number; millicores?: number } {
+  return {
+    mib: size.memoryBytes === undefined ? undefined : Math.round(size.memoryBytes / MiB),
+    millicores: size.cpus === undefined ? undefined : Math.round(size.cpus * 1000),
+  };
+}
 
 interface Container {
   name?: string;
@@ -36,7 +45,7 @@ function sandboxContainer(spec: TemplateSpec): Container | undefined {
 }
 
 /** The template's own limits for the sandbox container (a dimension it leaves unbounded is undefined). */
-export function templateSize(spec: TemplateSpec): Partial<PodSize> {
+export function templateSize(spec: TemplateSpec): PodSize {
   const limits = sandboxContainer(spec)?.resources?.limits;
   return { memoryBytes: parseQuantity(limits?.memory), cpus: parseQuantity(limits?.cpu) };
 }
@@ -45,26 +54,27 @@ export function templateSize(spec: TemplateSpec): Partial<PodSize> {
  * The size a session's pod must have, or undefined when the tier's template
  * already fits (it gives no more than the session asked in every dimension
  * it asked about). A dimension the session did not ask about keeps the
- * template's limit. Rounded to whole MiB and millicores, never below the
- * image's minimum.
+ * template's limit (none, where the template sets none). Rounded down to
+ * whole MiB and millicores, never below the image's minimum.
  */
-export function sizeFor(template: Partial<PodSize>, asked: Partial<PodSize>): PodSize | undefined {
+export function sizeFor(template: PodSize, asked: PodSize): PodSize | undefined {
   const tighter = (want: number | undefined, has: number | undefined) => want !== undefined && (has === undefined || want < has);
   const memoryTighter = tighter(asked.memoryBytes, template.memoryBytes);
   const cpuTighter = tighter(asked.cpus, template.cpus);
   if (!memoryTighter && !cpuTighter) return undefined;
-  const mib = (bytes: number) => Math.max(MIN_MEMORY_BYTES, Math.floor(bytes / 2 ** 20) * 2 ** 20);
-  const millicores = (cpus: number) => Math.max(MIN_CPUS, Math.floor(cpus * 1000) / 1000);
-  const memory = memoryTighter ? asked.memoryBytes! : template.memoryBytes;
-  const cpus = cpuTighter ? asked.cpus! : template.cpus;
-  // Unbounded in the template and not asked: the size names the server's bound for it (the caller's asked value).
-  return { memoryBytes: mib(memory ?? asked.memoryBytes ?? MIN_MEMORY_BYTES), cpus: millicores(cpus ?? asked.cpus ?? 1) };
+  const memory = memoryTighter ? asked.memoryBytes : template.memoryBytes;
+  const cpus = cpuTighter ? asked.cpus : template.cpus;
+  return {
+    ...(memory !== undefined ? { memoryBytes: Math.max(MIN_MEMORY_BYTES, Math.floor(memory / MiB) * MiB) } : {}),
+    ...(cpus !== undefined ? { cpus: Math.max(MIN_CPUS, Math.floor(cpus * 1000) / 1000) } : {}),
+  };
 }
 
 /** The name of the template (and pool) of one size of a tier's template: the size and the tier template's spec, hashed. */
 export function sizedName(templateName: string, templateSpec: TemplateSpec, size: PodSize): string {
   const hash = createHash('sha256').update(JSON.stringify(templateSpec)).digest('hex').slice(0, 8);
-  const suffix = `-${Math.round(size.cpus * 1000)}m-${Math.round(size.memoryBytes / 2 ** 20)}mi-${hash}`;
+  const { mib, millicores } = quantities(size);
+  const suffix = `${millicores === undefined ? '' : `-${millicores}m`}${mib === undefined ? '' : `-${mib}mi`}-${hash}`;
   const base = templateName.slice(0, MAX_NAME - suffix.length).replace(/[-.]+$/, '');
   return `${base}${suffix}`;
 }
@@ -74,15 +84,24 @@ export function sizedTemplateSpec(spec: TemplateSpec, size: PodSize): TemplateSp
   const copy = structuredClone(spec);
   const container = sandboxContainer(copy);
   if (!container) throw new Error('the template has no container');
-  const memory = `${Math.round(size.memoryBytes / 2 ** 20)}Mi`;
-  const cpu = `${Math.round(size.cpus * 1000)}m`;
+  const { mib, millicores } = quantities(size);
+  const limits = { ...container.resources?.limits };
   const requests = { ...container.resources?.requests };
-  const requested = (key: string, limit: number) => {
-    const r = parseQuantity(requests[key]);
-    return r !== undefined && r > limit;
+  const set = (key: 'memory' | 'cpu', quantity: string, bound: number) => {
+    limits[key] = quantity;
+    const requested = parseQuantity(requests[key]);
+    if (requested !== undefined && requested > bound) requests[key] = quantity;
   };
-  if (requested('memory', size.memoryBytes)) requests.memory = memory;
-  if (requested('cpu', size.cpus)) requests.cpu = cpu;
-  container.resources = { ...container.resources, requests, limits: { ...container.resources?.limits, memory, cpu } };
+  if (mib !== undefined) set('memory', `${mib}Mi`, size.memoryBytes!);
+  if (millicores !== undefined) set('cpu', `${millicores}m`, size.cpus!);
+  container.resources = { ...container.resources, requests, limits };
   return copy;
+}
+
+/** A size as people read it, for messages: "256 MiB, 0.5 CPU". */
+export function describeSize(size: PodSize): string {
+  const { mib } = quantities(size);
+  return [mib === undefined ? undefined : `${mib} MiB`, size.cpus === undefined ? undefined : `${size.cpus} CPU`]
+    .filter(Boolean)
+    .join(', ');
 }

@@ -8,7 +8,7 @@
 // a cold start) unless an operator scales it.
 import { CLAIM_GROUP, CLAIM_VERSION, type ClaimClient, type KubeObjectOf } from './claimClient';
 import { LABEL_MANAGED_BY } from './claimSpec';
-import { sizedName, sizedTemplateSpec, sizeFor, templateSize, type PodSize, type TemplateSpec } from './sandboxSize';
+import { describeSize, sizedName, sizedTemplateSpec, sizeFor, templateSize, type PodSize, type TemplateSpec } from './sandboxSize';
 
 export const LABEL_SIZED_FROM = 'astraforge.dev/sized-from';
 /** How long a tier's pool and template, once read, are taken as they are (a changed template is seen after this). */
@@ -34,7 +34,7 @@ export class SizedPools {
    * limits): the tier's own pool when its template fits, else the pool of
    * that size, made if it is not there yet.
    */
-  async poolFor(pool: string, asked: Partial<PodSize>): Promise<string> {
+  async poolFor(pool: string, asked: PodSize): Promise<string> {
     if (asked.memoryBytes === undefined && asked.cpus === undefined) return pool;
     const tier = await this.tier(pool);
     const size = sizeFor(templateSize(tier.spec), asked);
@@ -80,7 +80,7 @@ export class SizedPools {
   private async make(tierPool: string, name: string, tier: Tier, size: PodSize): Promise<void> {
     const labels = { [LABEL_MANAGED_BY]: 'astraforge', [LABEL_SIZED_FROM]: tierPool };
     const apiVersion = `${CLAIM_GROUP}/${CLAIM_VERSION}`;
-    const what = `the ${Math.round(size.memoryBytes / 2 ** 20)} MiB / ${size.cpus} CPU template "${name}"`;
+    const what = `the template "${name}" (${describeSize(size)})`;
     try {
       const template = await this.client.createExtension('sandboxtemplates', {
         apiVersion,
