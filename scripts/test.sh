@@ -9,7 +9,9 @@ bash scripts/setup.sh || exit 1
 bash scripts/setup-code-server.sh || exit 1
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# Each pass's failures again, printed just above the summary: CI shows only the end of the output.
+recap=$(mktemp)
+trap 'rm -f "$log" "$recap"' EXIT
 
 # Why the Docker suites cannot run here (setup-docker.sh's last words), or empty.
 docker_problem=""
@@ -25,7 +27,10 @@ passed=0; failed=0; status=0
 check() { # name, command...
   local name=$1; shift
   echo "== $name"
-  if ! "$@"; then failed=$((failed+1)); status=1; fi
+  if ! "$@"; then
+    failed=$((failed+1)); status=1
+    echo "-- $name failed (its output is at the top)" >>"$recap"
+  fi
 }
 check "format (prettier)" npx prettier --check --log-level warn .
 check "lint (eslint)" npx eslint .
@@ -41,6 +46,9 @@ count() { # name, command...
   p=$(grep -Eo '^ *[0-9]+ passing' "$log" | grep -Eo '[0-9]+' | tail -1)
   f=$(grep -Eo '^ *[0-9]+ failing' "$log" | grep -Eo '[0-9]+' | tail -1)
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  if [ "${f:-0}" -gt 0 ]; then
+    { echo "-- $name"; sed -n '/^ *[0-9][0-9]* failing/,$p' "$log" | head -80; } >>"$recap"
+  fi
   if [ "$rc" -ne 0 ]; then
     status=1
     [ -z "$f" ] && failed=$((failed+1)) # the suite died before reporting
@@ -69,6 +77,10 @@ count "server suites against the kubernetes provider (API server and controller 
 count "extension host tests (a real VS Code: code-server)" npx tsx test/extension/runInCodeServer.ts
 count "end to end (Playwright, headless Chromium)" mocha 'test/e2e/**/*.test.ts'
 
+if [ -s "$recap" ]; then
+  echo "== what failed (each pass's report again)"
+  cat "$recap"
+fi
 [ -n "$docker_problem" ] && echo "The Docker suites did not run: $docker_problem"
 echo "$passed passed, $failed failed"
 exit $status
