@@ -82,14 +82,20 @@ describe('agent-sandbox runtime API on the AstraForge sandbox image', function (
       'an upload keeps only its base name, inside the workspace',
     );
 
+    const pod = cluster.controller.podOf(cluster.namespace, 'py-client');
+    assert.ok(pod?.alive, 'the claim has a live pod before the delete');
     await client.delete('py-client');
-    await until(
-      'the pod gone',
-      async () =>
-        await request(`${base}/`).then(
-          () => false,
-          () => true,
-        ),
+    await until('the pod process gone', () => !pod.alive);
+    // Whatever may answer at a gone pod's IP (here the machine's default route leads to a proxy
+    // that answers any address), the sandbox's runtime no longer does.
+    await until('the runtime API gone from the pod IP', async () =>
+      request(`${base}/`).then(
+        async (r) => {
+          await r.body.dump();
+          return !String(r.headers.server).startsWith('astraforge-runtime/');
+        },
+        () => true,
+      ),
     );
   });
 });
