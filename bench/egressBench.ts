@@ -12,7 +12,9 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startServer } from '../test/helpers/serverProcess';
+import { REPO_ROOT, startServer } from '../test/helpers/serverProcess';
+import { curlLoop, parseCurlLoop } from './curlTiming';
+import { bareRelays, sandboxRuntimeProxy } from './egressPeers';
 import { BenchClient } from './httpClient';
 import { summarize, table, type Row } from './stats';
 
@@ -39,11 +41,6 @@ async function startOrigin(): Promise<{ server: Server; port: number }> {
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-/** A shell loop of curl calls printing one "<time_starttransfer s> <speed_download B/s>" line each. */
-function curlLoop(n: number, url: string, extra = ''): string {
-  return `for i in $(seq ${n}); do curl -s ${extra} -o /dev/null -w '%{time_starttransfer} %{speed_download}\\n' '${url}'; done`;
-}
-
 /** A process's CPU time so far (user + system), seconds. */
 function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -59,19 +56,14 @@ async function withCpu<T>(pid: number, fn: () => Promise<T>): Promise<{ result: 
   return { result, cpu: cpuSeconds(pid) - before };
 }
 
-function parse(lines: string): { ttfbMs: number[]; mbps: number[] } {
-  const rows = lines
-    .trim()
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/).map(Number))
-    .filter((r) => r.length === 2 && r.every(Number.isFinite));
-  return { ttfbMs: rows.map((r) => r[0]! * 1000), mbps: rows.map((r) => r[1]! / MiB) };
-}
-
 export interface EgressBench {
   rows: Row[];
   throughputOverhead?: number;
   firstByteOverheadMs?: number;
+  /** The least two bare relays (the design's two hops) cost, as a share of the direct throughput. */
+  twoHopFloorOverhead?: number;
+  /** Our worse path's throughput over sandbox-runtime's worse path's. */
+  vsSandboxRuntime?: number;
 }
 
 export async function egressBench(): Promise<EgressBench> {
@@ -102,9 +94,9 @@ export async function egressBench(): Promise<EgressBench> {
     await inSandbox(curlLoop(1, big));
     await onHost(curlLoop(1, big, pin));
 
-    const direct = parse(await onHost(curlLoop(5, big, pin)));
+    const direct = parseCurlLoop(await onHost(curlLoop(5, big, pin)));
     // The sandbox's own share of the machine, without the proxy: a server inside it, over its loopback.
-    const local = parse(
+    const local = parseCurlLoop(
       await inSandbox(
         `head -c ${DOWNLOAD} /dev/zero > /tmp/big && (cd /tmp && exec python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1 &) && sleep 1 && ${curlLoop(5, 'http://127.0.0.1:8000/big')}; rm -f /tmp/big`,
       ),
@@ -112,12 +104,12 @@ export async function egressBench(): Promise<EgressBench> {
     const serverPid = server.child.pid!;
     const forwardedRun = await withCpu(serverPid, () => inSandbox(curlLoop(5, big)));
     const tunnelledRun = await withCpu(serverPid, () => inSandbox(curlLoop(5, big, '-p')));
-    const forwarded = parse(forwardedRun.result);
-    const tunnelled = parse(tunnelledRun.result);
+    const forwarded = parseCurlLoop(forwardedRun.result);
+    const tunnelled = parseCurlLoop(tunnelledRun.result);
     const GiB = (5 * DOWNLOAD) / (1024 * MiB);
-    const directFirst = parse(await onHost(curlLoop(100, small, pin)));
-    const proxyFirst = parse(await inSandbox(curlLoop(100, small)));
-    const tunnelFirst = parse(await inSandbox(curlLoop(100, small, '-p')));
+    const directFirst = parseCurlLoop(await onHost(curlLoop(100, small, pin)));
+    const proxyFirst = parseCurlLoop(await inSandbox(curlLoop(100, small)));
+    const tunnelFirst = parseCurlLoop(await inSandbox(curlLoop(100, small, '-p')));
 
     const rows = [
       summarize('egress: 100 MiB from loopback, direct on the host (no sandbox)', direct.mbps, 'MiB/s'),
@@ -130,14 +122,40 @@ export async function egressBench(): Promise<EgressBench> {
       summarize('egress: first byte, new connection, through the proxy', proxyFirst.ttfbMs, 'ms', 'policy + lookup + connect'),
       summarize('egress: first byte, new connection, CONNECT tunnel', tunnelFirst.ttfbMs, 'ms'),
     ];
-    const throughputOverhead = 1 - Math.min(rows[2]!.p50!, rows[3]!.p50!) / rows[0]!.p50!;
+    const ours = Math.min(rows[2]!.p50!, rows[3]!.p50!);
+    const throughputOverhead = 1 - ours / rows[0]!.p50!;
     const firstByteOverheadMs = Math.max(rows[7]!.p50!, rows[8]!.p50!) - rows[6]!.p50!;
-    return { rows, throughputOverhead, firstByteOverheadMs };
+
+    // The floor and the peer, from the same origin in the same run.
+    const floor = [...(await bareRelays(p, 1, '/big', 5)), ...(await bareRelays(p, 2, '/big', 5))];
+    const peer = await sandboxRuntimeProxy(p, REPO_ROOT, 5, 100);
+    rows.push(...floor, ...peer);
+    const twoHops = floor[1]!.p50;
+    const peerWorse = peer[0]!.p50 !== undefined && peer[1]!.p50 !== undefined ? Math.min(peer[0]!.p50, peer[1]!.p50) : undefined;
+    return {
+      rows,
+      throughputOverhead,
+      firstByteOverheadMs,
+      twoHopFloorOverhead: twoHops === undefined ? undefined : 1 - twoHops / rows[0]!.p50!,
+      vsSandboxRuntime: peerWorse === undefined ? undefined : ours / peerWorse,
+    };
   } finally {
     await c.close();
     await server.dispose();
     origin.server.close();
   }
+}
+
+/** What the overhead is against: the floor two bare relays set here, and the peer. */
+export function egressContext(r: EgressBench): string[] {
+  const lines: string[] = [];
+  if (r.twoHopFloorOverhead !== undefined)
+    lines.push(
+      `- the floor: two bare relays (socat, no policy) cost ${(r.twoHopFloorOverhead * 100).toFixed(1)}% of the direct throughput here`,
+    );
+  if (r.vsSandboxRuntime !== undefined)
+    lines.push(`- our proxy vs sandbox-runtime's (worse path each, p50): ${r.vsSandboxRuntime.toFixed(2)}× the throughput`);
+  return lines;
 }
 
 if (require.main === module) {
@@ -146,6 +164,7 @@ if (require.main === module) {
       console.log(table(r.rows));
       console.log(`\n- proxy throughput overhead (worse of the two paths, p50): ${(r.throughputOverhead! * 100).toFixed(1)}% (goal < 10%)`);
       console.log(`- proxy first-byte overhead per connection (p50): ${r.firstByteOverheadMs!.toFixed(2)} ms (goal < 2 ms)`);
+      console.log(egressContext(r).join('\n'));
     })
     .catch((e) => {
       console.error(e);

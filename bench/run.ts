@@ -5,7 +5,7 @@ import { cpus } from 'node:os';
 import { REPO_ROOT, startServer } from '../test/helpers/serverProcess';
 import { BenchClient } from './httpClient';
 import { dockerBench } from './dockerBench';
-import { egressBench } from './egressBench';
+import { egressBench, egressContext } from './egressBench';
 import { kubeBench } from './kubeBench';
 import { extensionBench } from './extensionBench';
 import { dockerRun, rawBwrap, sandboxRuntime } from './peers';
@@ -89,6 +89,7 @@ async function main(): Promise<void> {
     console.log(`- egress proxy throughput overhead < 10%: ${egressThroughput.toFixed(1)}% — ${goal(egressThroughput < 10)}`);
     const egressFirst = egress.firstByteOverheadMs ?? NaN;
     console.log(`- egress proxy overhead per connection < 2 ms: ${egressFirst.toFixed(2)} ms — ${goal(egressFirst < 2)}`);
+    for (const line of egressContext(egress)) console.log(`  ${line}`);
     const reviewOpen = ext.rows.find((r) => r.name.startsWith('open the review'))!.p50!;
     const reviewApply = ext.rows.find((r) => r.name.startsWith('apply all'))!.p50!;
     console.log(`- review of 500 files / 50,000 lines opens < 1 s: ${reviewOpen.toFixed(0)} ms — ${goal(reviewOpen < 1000)}`);
