@@ -1,7 +1,7 @@
 // Helpers for run tests: make a workspace folder, upload it as a snapshot,
 // and follow a run's SSE events.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { request } from 'undici';
@@ -10,8 +10,15 @@ import { readSse, STOP } from './sseReader';
 import { tarOf } from './tarStream';
 import { until } from './until';
 
+/** Trees made here, removed as the test process exits: a test may read its tree until its end. */
+const trees = new Set<string>();
+process.once('exit', () => {
+  for (const dir of trees) rmSync(dir, { recursive: true, force: true });
+});
+
 export function makeTree(files: Record<string, string | Buffer>): string {
   const dir = mkdtempSync(join(tmpdir(), 'af-tree-'));
+  trees.add(dir);
   for (const [path, content] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), content);

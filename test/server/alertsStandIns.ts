@@ -5,7 +5,7 @@
 // every departure as a violation.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -165,6 +165,7 @@ export function makeShopRepo(root: string, name: string): ShopRepo {
   const head = git(work, 'rev-parse', 'HEAD');
   const bare = join(root, `${name}.git`);
   git(root, 'clone', '-q', '--bare', work, bare);
+  rmSync(work, { recursive: true, force: true }); // the bare clone has it all
   return { root, bare, release, head };
 }
 

@@ -3,7 +3,7 @@
 // stopped only when asked), the code action, a run streaming through to the
 // sidebar, runs that name their folder, and the review.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
@@ -36,7 +36,7 @@ async function createRunElsewhere(client: ServerClient, workspace: Run['workspac
   const root = mkdtempSync(join(tmpdir(), 'af-elsewhere-'));
   writeFileSync(join(root, 'a.txt'), 'a\n');
   const plan = await planSnapshot(root, await listWorkspaceFiles(root), { maxFiles: 100, maxBytes: 1 << 20 });
-  const snapshot = await client.uploadSnapshot(packSnapshot(root, plan));
+  const snapshot = await client.uploadSnapshot(packSnapshot(root, plan)).finally(() => rmSync(root, { recursive: true, force: true }));
   return client.createRun({
     agent: 'command',
     task: { kind: 'spec', prompt: command, command },
