@@ -22,10 +22,9 @@ import {
   answerQuickInput,
   sidebarOf,
 } from '../helpers/codeServer';
-import { REPO_ROOT } from '../helpers/serverProcess';
 import { until } from '../helpers/until';
+import { SHOTS } from '../helpers/workbenchSuite';
 
-const SHOTS = join(REPO_ROOT, 'test-results', 'e2e');
 const ROWS = 24;
 
 describe('end to end: runs outlive the window', function () {

@@ -8,52 +8,31 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, FrameLocator, Page } from 'playwright-core';
-import {
-  openBrowser,
-  openWorkbench,
-  runFromPalette,
-  startCodeServer,
-  workbenchUrl,
-  type CodeServer,
-  sidebarOf,
-  answerQuickInput,
-} from '../helpers/codeServer';
-import { REPO_ROOT } from '../helpers/serverProcess';
+import type { FrameLocator } from 'playwright-core';
+import { runFromPalette, sidebarOf, answerQuickInput } from '../helpers/codeServer';
 import { until } from '../helpers/until';
-
-const SHOTS = join(REPO_ROOT, 'test-results', 'e2e');
+import { workbenchSuite } from '../helpers/workbenchSuite';
 
 describe('end to end: a project environment in the sidebar', function () {
   this.timeout(240_000);
-  let cs: CodeServer;
-  let browser: Browser;
-  let page: Page;
-
-  before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    cs = await startCodeServer();
+  const wb = workbenchSuite({
+    shotPrefix: 'environment',
     // Setup needs no network here: it records that it ran, and makes what the agent's command reads.
-    mkdirSync(join(cs.workspace, '.astraforge'), { recursive: true });
-    writeFileSync(
-      join(cs.workspace, '.astraforge', 'environment.json'),
-      JSON.stringify({ setup: 'echo setting-up && mkdir -p .deps && echo installed-by-setup > .deps/marker' }),
-    );
-    browser = await openBrowser();
-    page = await openWorkbench(browser, workbenchUrl(cs));
+    prepare: (cs) => {
+      mkdirSync(join(cs.workspace, '.astraforge'), { recursive: true });
+      writeFileSync(
+        join(cs.workspace, '.astraforge', 'environment.json'),
+        JSON.stringify({ setup: 'echo setting-up && mkdir -p .deps && echo installed-by-setup > .deps/marker' }),
+      );
+    },
   });
 
-  after(async () => {
-    await browser?.close();
-    await cs?.stop();
-  });
+  const sidebar = (): FrameLocator => sidebarOf(wb.page);
 
-  const sidebar = (): FrameLocator => sidebarOf(page);
-
-  const answer = (text: string): Promise<void> => answerQuickInput(page, text);
+  const answer = (text: string): Promise<void> => answerQuickInput(wb.page, text);
 
   async function send(prompt: string, command: string): Promise<void> {
-    await runFromPalette(page, 'AstraForge: Send Spec');
+    await runFromPalette(wb.page, 'AstraForge: Send Spec');
     await answer(prompt);
     await answer('Command');
     await answer(command);
@@ -71,14 +50,14 @@ describe('end to end: a project environment in the sidebar', function () {
   }
 
   it('showsTheSetupOnTheFirstRunAndTheCachedEnvironmentOnTheNext', async () => {
-    await page.waitForFunction(
+    await wb.page.waitForFunction(
       () => Array.from(document.querySelectorAll('.statusbar-item')).some((e) => e.getAttribute('aria-label')?.includes('connected to')),
       undefined,
       { timeout: 60_000 },
     );
     await send('Read what setup installed', 'cat .deps/marker');
     const first = await finishedTranscript();
-    await page.screenshot({ path: join(SHOTS, 'environment-1-setup.png') });
+    await wb.shot('environment-1-setup');
     assert.match(first, /Run succeeded/, first);
     assert.match(first, /Environment set up[\s\S]*setting-up/, 'the setup block with its output');
     assert.match(first, /Environment ready\n/, 'ready, built now');
@@ -90,7 +69,7 @@ describe('end to end: a project environment in the sidebar', function () {
     await send('Read it again', 'cat .deps/marker');
     await sidebar().getByText('Read it again').first().waitFor({ timeout: 30_000 });
     const second = await finishedTranscript();
-    await page.screenshot({ path: join(SHOTS, 'environment-2-cached.png') });
+    await wb.shot('environment-2-cached');
     assert.match(second, /Run succeeded/, second);
     assert.match(second, /Environment ready \(cached\)/, 'the second run reuses the environment and says so');
     assert.doesNotMatch(second, /setting-up/, 'setup did not run again');
@@ -98,7 +77,7 @@ describe('end to end: a project environment in the sidebar', function () {
     // The Send's progress ("listing…", "sending…") ends with the Send.
     await until(
       'no AstraForge progress left once the run has ended',
-      async () => (await page.locator('.notification-toast', { hasText: /listing|sending|starting the run/ }).count()) === 0,
+      async () => (await wb.page.locator('.notification-toast', { hasText: /listing|sending|starting the run/ }).count()) === 0,
       { timeoutMs: 10_000 },
     );
   });

@@ -9,68 +9,46 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { Browser, FrameLocator, Page } from 'playwright-core';
-import {
-  openBrowser,
-  openWorkbench,
-  runFromPalette,
-  startCodeServer,
-  workbenchUrl,
-  type CodeServer,
-  sidebarOf,
-} from '../helpers/codeServer';
-import { REPO_ROOT } from '../helpers/serverProcess';
-
-const SHOTS = join(REPO_ROOT, 'test-results', 'e2e');
+import type { FrameLocator } from 'playwright-core';
+import { runFromPalette, sidebarOf } from '../helpers/codeServer';
+import { workbenchSuite } from '../helpers/workbenchSuite';
 
 describe('end to end: a blocked host', function () {
   this.timeout(300_000);
-  let cs: CodeServer;
-  let browser: Browser;
-  let page: Page;
   let web: Server;
   let port: number;
 
   before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
     web = createServer((_req, res) => res.end('hello from the mirror\n'));
     await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
     port = (web.address() as AddressInfo).port;
-    cs = await startCodeServer();
+  });
+  const wb = workbenchSuite({
+    shotPrefix: 'network',
     // Before the window opens: the background server it starts reads this, and the folder asks for another host.
-    mkdirSync(cs.serverDataDir, { recursive: true });
-    writeFileSync(
-      join(cs.serverDataDir, 'config.json'),
-      JSON.stringify({
-        network: {
-          allow: [`mirror.test:${port}`, 'other.test'],
-          resolve: { 'mirror.test': '127.0.0.1' },
-          allowPrivate: [`127.0.0.1:${port}`],
-        },
-      }),
-    );
-    mkdirSync(join(cs.workspace, '.vscode'), { recursive: true });
-    writeFileSync(join(cs.workspace, '.vscode', 'settings.json'), JSON.stringify({ 'astraforge.network.allow': ['other.test'] }));
-    browser = await openBrowser();
-    page = await openWorkbench(browser, workbenchUrl(cs));
+    prepare: (cs) => {
+      mkdirSync(cs.serverDataDir, { recursive: true });
+      writeFileSync(
+        join(cs.serverDataDir, 'config.json'),
+        JSON.stringify({
+          network: {
+            allow: [`mirror.test:${port}`, 'other.test'],
+            resolve: { 'mirror.test': '127.0.0.1' },
+            allowPrivate: [`127.0.0.1:${port}`],
+          },
+        }),
+      );
+      mkdirSync(join(cs.workspace, '.vscode'), { recursive: true });
+      writeFileSync(join(cs.workspace, '.vscode', 'settings.json'), JSON.stringify({ 'astraforge.network.allow': ['other.test'] }));
+    },
   });
+  after(() => new Promise<void>((r) => (web ? web.close(() => r()) : r())));
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && page && !page.isClosed())
-      await page.screenshot({ path: join(SHOTS, `network-failed-${this.currentTest.title}.png`) }).catch(() => undefined);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await cs?.stop();
-    await new Promise((r) => web?.close(r));
-  });
-
-  const sidebar = (): FrameLocator => sidebarOf(page);
+  const sidebar = (): FrameLocator => sidebarOf(wb.page);
 
   it('namesTheBlockedHostAndAllowOnceLetsTheRunReachIt', async () => {
-    await page.locator('.statusbar-item[aria-label*="connected to"]').first().waitFor({ timeout: 60_000 });
-    await runFromPalette(page, 'AstraForge: Show Sidebar');
+    await wb.page.locator('.statusbar-item[aria-label*="connected to"]').first().waitFor({ timeout: 60_000 });
+    await runFromPalette(wb.page, 'AstraForge: Show Sidebar');
     const view = sidebar();
     await view.locator('.composer').waitFor({ timeout: 30_000 });
     await view.locator('#composer-agent').selectOption('command');
@@ -81,12 +59,12 @@ describe('end to end: a blocked host', function () {
     const prompt = view.locator('.network-prompt');
     await prompt.getByText(`Blocked: mirror.test:${port}`).waitFor({ timeout: 60_000 });
     await view.getByText('Run succeeded').first().waitFor({ timeout: 60_000 });
-    await page.screenshot({ path: join(SHOTS, 'network-1-blocked.png') });
+    await wb.shot('network-1-blocked');
     assert.equal(await prompt.getByRole('button', { name: 'Allow for this workspace' }).count(), 1);
 
     await prompt.getByRole('button', { name: 'Allow once' }).click();
     await view.getByText('hello from the mirror').first().waitFor({ timeout: 60_000 });
-    await page.screenshot({ path: join(SHOTS, 'network-2-allowed-once.png') });
+    await wb.shot('network-2-allowed-once');
     assert.equal(await prompt.isVisible(), false, 'the prompt is gone once the host is allowed');
   });
 });

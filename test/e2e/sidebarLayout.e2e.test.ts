@@ -5,23 +5,11 @@
 // JavaScript file in `npm start`'s VS Code shows no TypeScript error. A real VS Code (code-server) in
 // headless Chromium; screenshots go to test-results/e2e/layout-*.png.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Browser, FrameLocator, Locator, Page } from 'playwright-core';
-import {
-  openBrowser,
-  openWorkbench,
-  startCodeServer,
-  workbenchUrl,
-  type CodeServer,
-  runFromPalette,
-  sidebarOf,
-} from '../helpers/codeServer';
+import type { FrameLocator, Locator } from 'playwright-core';
+import { runFromPalette, sidebarOf } from '../helpers/codeServer';
 import { startScriptedModel, type ScriptedModel } from '../helpers/scriptedModel';
-import { REPO_ROOT } from '../helpers/serverProcess';
 import { until } from '../helpers/until';
-
-const SHOTS = join(REPO_ROOT, 'test-results', 'e2e');
+import { workbenchSuite } from '../helpers/workbenchSuite';
 
 interface Box {
   x: number;
@@ -56,44 +44,31 @@ async function clippedWithoutEllipsis(view: FrameLocator, selector: string): Pro
 
 describe('end to end: the sidebar as a new user sees it', function () {
   this.timeout(300_000);
-  let cs: CodeServer;
-  let browser: Browser;
-  let page: Page;
   let model: ScriptedModel;
 
   before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
     // The real Codex against the scripted provider, under a model name Codex does not know (as Ollama's or vLLM's).
     model = await startScriptedModel([]);
-    cs = await startCodeServer({
+  });
+  const wb = workbenchSuite({
+    shotPrefix: 'layout',
+    codeServer: () => ({
       env: { ASTRAFORGE_MODEL_BASE_URL: model.baseUrl, ASTRAFORGE_MODEL_API_KEY: 'sk-layout-test', ASTRAFORGE_MODEL: 'scripted-model' },
-    });
-    browser = await openBrowser();
-    page = await openWorkbench(browser, workbenchUrl(cs));
+    }),
   });
+  after(async () => model?.close());
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && page && !page.isClosed())
-      await page.screenshot({ path: join(SHOTS, `layout-failed-${this.currentTest.title}.png`) }).catch(() => undefined);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await cs?.stop();
-    await model?.close();
-  });
-
-  const sidebar = (): FrameLocator => sidebarOf(page);
+  const sidebar = (): FrameLocator => sidebarOf(wb.page);
 
   /** Drags the sash between the side bar and the editor until the side bar is `width` px wide. */
   async function setSidebarWidth(width: number): Promise<void> {
-    const part = await boxOf(page.locator('.part.sidebar')); // the workbench's own document: page coordinates
+    const part = await boxOf(wb.page.locator('.part.sidebar')); // the workbench's own document: wb.page coordinates
     const y = part.y + part.height / 2;
-    await page.mouse.move(part.x + part.width + 1, y);
-    await page.mouse.down();
-    await page.mouse.move(part.x + width + 1, y, { steps: 8 });
-    await page.mouse.up();
-    const now = await boxOf(page.locator('.part.sidebar'));
+    await wb.page.mouse.move(part.x + part.width + 1, y);
+    await wb.page.mouse.down();
+    await wb.page.mouse.move(part.x + width + 1, y, { steps: 8 });
+    await wb.page.mouse.up();
+    const now = await boxOf(wb.page.locator('.part.sidebar'));
     assert.ok(Math.abs(now.width - width) <= 4, `the side bar is ${now.width} px wide, asked for ${width}`);
   }
 
@@ -129,29 +104,29 @@ describe('end to end: the sidebar as a new user sees it', function () {
   }
 
   it('fitsTheComposerAndTheRunHeaderAtTheDefaultWidthAndAt200Px', async () => {
-    await page.locator('.statusbar-item[aria-label*="connected to"]').first().waitFor({ timeout: 60_000 });
-    await runFromPalette(page, 'AstraForge: Show Sidebar');
+    await wb.page.locator('.statusbar-item[aria-label*="connected to"]').first().waitFor({ timeout: 60_000 });
+    await runFromPalette(wb.page, 'AstraForge: Show Sidebar');
     const view = sidebar();
     await view.locator('.composer').waitFor({ timeout: 30_000 });
     await view.locator('#composer-agent').selectOption('command');
     await view.locator('#composer-input').fill('Print a greeting');
     await view.locator('#composer-command').fill('echo hello from the layout test');
-    await page.screenshot({ path: join(SHOTS, 'layout-1-composer-default-width.png') });
+    await wb.shot('layout-1-composer-default-width');
     await assertComposerLaidOut(view, 'default width');
     await view.locator('.composer button[type=submit]').click();
     await view.getByText('Run succeeded').first().waitFor({ timeout: 60_000 });
     // The progress notification of the start goes once the run is on screen.
-    await page.locator('.notification-toast', { hasText: 'starting the run' }).waitFor({ state: 'detached', timeout: 15_000 });
-    await page.screenshot({ path: join(SHOTS, 'layout-2-run-default-width.png') });
+    await wb.page.locator('.notification-toast', { hasText: 'starting the run' }).waitFor({ state: 'detached', timeout: 15_000 });
+    await wb.shot('layout-2-run-default-width');
     await assertHeaderLaidOut(view, 'default width');
 
     await setSidebarWidth(200);
-    await page.waitForTimeout(300); // the webview lays out again after the resize
-    await page.screenshot({ path: join(SHOTS, 'layout-3-run-200px.png') });
+    await wb.page.waitForTimeout(300); // the webview lays out again after the resize
+    await wb.shot('layout-3-run-200px');
     await assertHeaderLaidOut(view, '200 px');
     await view.locator('.run-actions [data-action=new]').click();
     await view.locator('#composer-agent').waitFor();
-    await page.screenshot({ path: join(SHOTS, 'layout-4-composer-200px.png') });
+    await wb.shot('layout-4-composer-200px');
     await assertComposerLaidOut(view, '200 px');
   });
 
@@ -164,7 +139,7 @@ describe('end to end: the sidebar as a new user sees it', function () {
     await view.locator('.composer button[type=submit]').click();
     await view.getByText('Run succeeded').first().waitFor({ timeout: 120_000 });
     await view.getByText('Agent warning').first().waitFor({ timeout: 5000 });
-    await page.screenshot({ path: join(SHOTS, 'layout-5-codex-warning.png') });
+    await wb.shot('layout-5-codex-warning');
     assert.equal(await view.getByText('Agent error').count(), 0, 'no red error on a run that succeeded');
     // The header follows the run's record, a moment after the transcript's last event.
     await until(
@@ -177,37 +152,37 @@ describe('end to end: the sidebar as a new user sees it', function () {
   });
 
   it('opensAJavaScriptFileWithoutATypeScriptError', async () => {
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input');
+    await wb.page.keyboard.press('Control+P');
+    const input = wb.page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible' });
     await input.fill('total.js');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'total.js' }).first().waitFor();
-    await page.keyboard.press('Enter');
-    await page.locator('.monaco-editor .view-lines').first().waitFor();
+    await wb.page.locator('.quick-input-list .monaco-list-row', { hasText: 'total.js' }).first().waitFor();
+    await wb.page.keyboard.press('Enter');
+    await wb.page.locator('.monaco-editor .view-lines').first().waitFor();
     // The built-in TypeScript extension starts its server for the file: it answers hovers once it runs.
     // The cursor on `orderTotal` (line 2, column 12), however the line is split into coloured spans.
-    await page.locator('.monaco-editor .view-line', { hasText: 'function orderTotal' }).first().waitFor({ timeout: 30_000 });
-    await page.locator('.monaco-editor .view-lines').first().click();
-    await page.keyboard.press('Control+G');
-    await page.locator('.quick-input-widget input').fill(':2:12');
-    await page.keyboard.press('Enter');
+    await wb.page.locator('.monaco-editor .view-line', { hasText: 'function orderTotal' }).first().waitFor({ timeout: 30_000 });
+    await wb.page.locator('.monaco-editor .view-lines').first().click();
+    await wb.page.keyboard.press('Control+G');
+    await wb.page.locator('.quick-input-widget input').fill(':2:12');
+    await wb.page.keyboard.press('Enter');
     let lastHover = '';
     const answered = await until(
       () => `TypeScript to answer a hover, or an error toast (the last hover said ${JSON.stringify(lastHover)})`,
       async () => {
-        const toasts = await page.locator('.notification-toast').allInnerTexts();
+        const toasts = await wb.page.locator('.notification-toast').allInnerTexts();
         const error = toasts.find((t) => /tsserver|TypeScript/i.test(t));
         if (error) return `toast: ${error}`;
         // Show Hover at the cursor (Ctrl+K Ctrl+I), as a keyboard user would.
-        await page.keyboard.press('Control+K');
-        await page.keyboard.press('Control+I');
-        const hover = (await page.locator('.monaco-hover').allInnerTexts()).join('\n');
+        await wb.page.keyboard.press('Control+K');
+        await wb.page.keyboard.press('Control+I');
+        const hover = (await wb.page.locator('.monaco-hover').allInnerTexts()).join('\n');
         lastHover = hover;
         return /orderTotal\(/.test(hover) ? 'hover' : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 1000 },
     );
-    await page.screenshot({ path: join(SHOTS, 'layout-6-javascript-file.png') });
+    await wb.shot('layout-6-javascript-file');
     assert.equal(answered, 'hover', 'the TypeScript server runs and no error toast appears');
   });
 });
