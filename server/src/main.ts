@@ -235,8 +235,6 @@ async function main(): Promise<void> {
     throw why ? new Error(why) : e;
   });
   const url = address.replace('[::1]', 'localhost');
-  // The one line launchers (the extension, the tests) wait for.
-  process.stdout.write(formatReadyLine({ url, api_key_from: apiKey.from, data_dir: config.dataDir }));
   // How every window of this user finds this server (the extension's userServer.ts).
   const removeRecord = writeServerRecord(config.dataDir, {
     pid: process.pid,
@@ -248,9 +246,12 @@ async function main(): Promise<void> {
   });
   process.on('exit', removeRecord);
   // A second signal (Ctrl-C again) stops waiting for the requests under way; the sandboxes are still stopped.
+  // Handled before the ready line: a launcher that stops the server as soon as it reads the line gets a clean stop.
   const onSignal = () => (stopping ? drain.cut() : void shutdown());
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // The one line launchers (the extension, the tests) wait for.
+  process.stdout.write(formatReadyLine({ url, api_key_from: apiKey.from, data_dir: config.dataDir }));
 }
 
 /** The version in the package.json beside the bundle (the extension's own, or the repository's under tsx). */

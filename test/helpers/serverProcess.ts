@@ -54,8 +54,13 @@ function routerEnv(): Record<string, string> {
   return out;
 }
 
+/** Data folders startServer made, and the servers running on each: a restart test passes one on to the next server. */
+const madeHere = new Set<string>();
+const runningOn = new Map<string, Set<ChildProcess>>();
+
 export async function startServer(opts: StartOptions = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'af-test-'));
+  if (!opts.dataDir) madeHere.add(dataDir);
   // ASTRAFORGE_TEST_SANDBOX=docker (or kubernetes) runs a suite against that provider instead of bubblewrap.
   const sandbox = process.env.ASTRAFORGE_TEST_SANDBOX;
   const config = sandbox ? { sandbox, ...opts.config } : opts.config;
@@ -66,6 +71,9 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
     env: { PATH: process.env.PATH ?? '', ASTRAFORGE_LOG_LEVEL: 'warn', ...kube, ...opts.env, ASTRAFORGE_API_KEY: apiKey },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const running = runningOn.get(dataDir) ?? new Set<ChildProcess>();
+  runningOn.set(dataDir, running.add(child));
+  child.once('exit', () => running.delete(child));
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -112,7 +120,12 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
       // A killed server may leave a layer view mounted (the next start would unmount it); a server that stopped must not.
       const left = mountPointsUnder(dataDir);
       for (const point of left) unmount(point);
-      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      // A folder made here goes with the last server on it (one stopped for a restart left it to the next).
+      if (madeHere.has(dataDir) && !running.size) {
+        madeHere.delete(dataDir);
+        runningOn.delete(dataDir);
+        rmSync(dataDir, { recursive: true, force: true });
+      }
       if (stoppedCleanly && left.length) throw new Error(`the server stopped with mounts left: ${left.join(', ')}`);
     },
   };
