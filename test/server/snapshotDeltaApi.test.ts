@@ -167,6 +167,9 @@ describe('incremental snapshots (API)', function () {
       assert.equal(fourth.planned, 0, 'nothing changed since');
       assert.equal(manifestOf(fourth.result.snapshot_id), manifestOf(whole.snapshot_id));
     } finally {
+      // A Send saves its cache on the next turn of the loop: that save must be written before its folder goes.
+      await new Promise((r) => setImmediate(r));
+      await hashCacheFor(dir).save(dir);
       setHashCacheStorage(undefined);
       rmSync(storage, { recursive: true, force: true });
     }
