@@ -3,13 +3,14 @@
 // Sentry's REST API, GitHub's and GitLab's do, checking each request against
 // their documented contracts (paths, auth headers, body fields) and noting
 // every departure as a violation.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { gitHttpBackend } from '../helpers/gitHttpBackend';
 
 export const FIXTURES = join(__dirname, '../fixtures/alerts');
 
@@ -63,44 +64,7 @@ export async function startGitServer(root: string, token: string): Promise<GitSe
       res.writeHead(401, { 'www-authenticate': 'Basic realm="git"' }).end();
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://x');
-    const cgi = spawn('/usr/lib/git-core/git-http-backend', [], {
-      env: {
-        PATH: process.env.PATH,
-        GIT_PROJECT_ROOT: root,
-        GIT_HTTP_EXPORT_ALL: '1',
-        PATH_INFO: decodeURIComponent(url.pathname),
-        QUERY_STRING: url.search.slice(1),
-        REQUEST_METHOD: req.method,
-        CONTENT_TYPE: req.headers['content-type'] ?? '',
-        REMOTE_USER: 'x-access-token',
-        REMOTE_ADDR: '127.0.0.1',
-        HTTP_CONTENT_ENCODING: String(req.headers['content-encoding'] ?? ''),
-        GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
-      },
-    });
-    req.pipe(cgi.stdin);
-    let head = Buffer.alloc(0);
-    let headersDone = false;
-    cgi.stdout.on('data', (chunk: Buffer) => {
-      if (headersDone) return void res.write(chunk);
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      headersDone = true;
-      let status = 200;
-      const headers: Record<string, string> = {};
-      for (const line of head.subarray(0, end).toString().split('\r\n')) {
-        const i = line.indexOf(':');
-        const name = line.slice(0, i).trim();
-        const value = line.slice(i + 1).trim();
-        if (name.toLowerCase() === 'status') status = Number(value.split(' ')[0]);
-        else headers[name] = value;
-      }
-      res.writeHead(status, headers);
-      res.write(head.subarray(end + 4));
-    });
-    cgi.stdout.on('end', () => res.end());
+    gitHttpBackend(root, req, res, 'x-access-token');
   });
   const url = await listen(server);
   return {

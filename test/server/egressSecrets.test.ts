@@ -21,7 +21,8 @@ import { ApiClient } from '../helpers/apiClient';
 import { makeTree } from '../helpers/runHelpers';
 import { startServer, type ServerProcess } from '../helpers/serverProcess';
 import { git } from './alertsStandIns';
-import { DOCKER, gitHttpBackend, statusOf } from './egressStandIns';
+import { gitHttpBackend } from '../helpers/gitHttpBackend';
+import { DOCKER, statusOf } from './egressStandIns';
 
 const TOKEN = `edge-secret-${Math.random().toString(36).slice(2)}`;
 const GIT_CREDENTIAL = `Basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`;

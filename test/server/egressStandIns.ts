@@ -1,11 +1,9 @@
 // Loopback stand-ins for the egress tests: an origin HTTP server that counts
 // every connection it gets (so a test can prove a refused one never arrived),
 // a small DNS server whose answers a test scripts (DNS rebinding), and the
-// commands a sandbox fetches with (curl where the sandbox has it, else python3),
-// and git http-backend for any HTTP(S) server.
-import { spawn } from 'node:child_process';
+// commands a sandbox fetches with (curl where the sandbox has it, else python3).
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export const DOCKER = process.env.ASTRAFORGE_TEST_SANDBOX === 'docker';
@@ -144,49 +142,4 @@ export function rawProxyCommand(request: string): string {
     'print(data.split(b"\\r\\n")[0].decode())',
   ].join('\n');
   return `python3 -c '${py}' '${request.replace(/\r/g, '\\r').replace(/\n/g, '\\n')}'`;
-}
-
-/**
- * git http-backend behind any HTTP(S) server: serves clone and push of the
- * bare repositories under `root` (push is allowed: REMOTE_USER is set).
- */
-export function gitHttpBackend(root: string, req: IncomingMessage, res: ServerResponse): void {
-  const url = new URL(req.url ?? '/', 'http://x');
-  const cgi = spawn('/usr/lib/git-core/git-http-backend', [], {
-    env: {
-      PATH: process.env.PATH,
-      GIT_PROJECT_ROOT: root,
-      GIT_HTTP_EXPORT_ALL: '1',
-      PATH_INFO: decodeURIComponent(url.pathname),
-      QUERY_STRING: url.search.slice(1),
-      REQUEST_METHOD: req.method,
-      CONTENT_TYPE: req.headers['content-type'] ?? '',
-      REMOTE_USER: 'sandbox',
-      REMOTE_ADDR: '127.0.0.1',
-      HTTP_CONTENT_ENCODING: String(req.headers['content-encoding'] ?? ''),
-      GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
-    },
-  });
-  req.pipe(cgi.stdin);
-  let head = Buffer.alloc(0);
-  let headersDone = false;
-  cgi.stdout.on('data', (chunk: Buffer) => {
-    if (headersDone) return void res.write(chunk);
-    head = Buffer.concat([head, chunk]);
-    const end = head.indexOf('\r\n\r\n');
-    if (end < 0) return;
-    headersDone = true;
-    let status = 200;
-    const headers: Record<string, string> = {};
-    for (const line of head.subarray(0, end).toString().split('\r\n')) {
-      const i = line.indexOf(':');
-      const name = line.slice(0, i).trim();
-      const value = line.slice(i + 1).trim();
-      if (name.toLowerCase() === 'status') status = Number(value.split(' ')[0]);
-      else headers[name] = value;
-    }
-    res.writeHead(status, headers);
-    res.write(head.subarray(end + 4));
-  });
-  cgi.stdout.on('end', () => res.end());
 }
