@@ -5,15 +5,10 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
 import { commonErrorResponses, ErrorEnvelope } from '@astraforge/contract/errors';
 import { FsReadQuery, FsReadResult, FsWriteRequest, OkResult, SessionIdParams, UploadResult } from '@astraforge/contract/sandboxApi';
-import { AppError } from '../../errors';
 import type { SessionManager } from '../../sessions/sessionManager';
+import { bytesOfWrite, readAnswer, readCap, writeBodyLimit, type FileLimits } from '../fileTransfer';
 import { spoolMultipartUpload } from '../multipartUpload';
 import type { UploadSpool } from '../uploadSpool';
-
-export interface FileLimits {
-  maxFileBytes: number;
-  defaultReadBytes: number;
-}
 
 export function fileRoutes(sessions: SessionManager, limits: FileLimits, spool: UploadSpool) {
   return async (app: FastifyInstance): Promise<void> => {
@@ -24,8 +19,7 @@ export function fileRoutes(sessions: SessionManager, limits: FileLimits, spool: 
     r.post(
       '/v1/sessions/:id/fs/write',
       {
-        // base64 grows a file by a third; leave room for the JSON around it
-        bodyLimit: Math.ceil(limits.maxFileBytes * 1.4) + 64 * 1024,
+        bodyLimit: writeBodyLimit(limits.maxFileBytes),
         schema: {
           summary: 'Write a file (text or base64)',
           tags,
@@ -35,9 +29,7 @@ export function fileRoutes(sessions: SessionManager, limits: FileLimits, spool: 
         },
       },
       async (req) => {
-        const data = 'text' in req.body ? Buffer.from(req.body.text, 'utf8') : Buffer.from(req.body.content_base64, 'base64');
-        if (data.length > limits.maxFileBytes) throw new AppError('PAYLOAD_TOO_LARGE', `files are limited to ${limits.maxFileBytes} bytes`);
-        await sessions.writeFile(req.params.id, req.body.path, data);
+        await sessions.writeFile(req.params.id, req.body.path, bytesOfWrite(req.body, limits.maxFileBytes));
         return { ok: true as const };
       },
     );
@@ -54,9 +46,7 @@ export function fileRoutes(sessions: SessionManager, limits: FileLimits, spool: 
         },
       },
       async (req) => {
-        const max = Math.min(req.query.max_bytes ?? limits.defaultReadBytes, limits.maxFileBytes);
-        const f = await sessions.readFile(req.params.id, req.query.path, max);
-        return { path: f.path, content_base64: f.content.toString('base64'), truncated: f.truncated };
+        return readAnswer(await sessions.readFile(req.params.id, req.query.path, readCap(req.query.max_bytes, limits)));
       },
     );
 

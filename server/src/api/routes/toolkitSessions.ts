@@ -25,6 +25,7 @@ import type { ToolkitSessions } from '../../toolkit/toolkitSessions';
 import { spoolToFile, type UploadSpool } from '../uploadSpool';
 import { contentDisposition } from '../contentDisposition';
 import { toolkitArtifactRoutes } from './toolkitArtifacts';
+import { checkedWrite, writeBodyLimit } from '../fileTransfer';
 
 export interface ToolkitFileLimits {
   maxFileBytes: number;
@@ -114,7 +115,7 @@ export function toolkitSessionRoutes(sessions: ToolkitSessions, limits: ToolkitF
     r.post(
       `${base}/:id/upload/`,
       {
-        bodyLimit: Math.ceil(limits.maxFileBytes * 1.4) + 64 * 1024,
+        bodyLimit: writeBodyLimit(limits.maxFileBytes),
         schema: {
           summary: 'Write a file (utf-8 or base64 text)',
           tags,
@@ -126,8 +127,7 @@ export function toolkitSessionRoutes(sessions: ToolkitSessions, limits: ToolkitF
       async (req) => {
         const base64 = req.body.encoding === 'base64';
         if (base64 && !BASE64.test(req.body.content)) throw new AppError('INVALID_REQUEST', 'Invalid base64 content');
-        const data = Buffer.from(req.body.content, base64 ? 'base64' : 'utf8');
-        if (data.length > limits.maxFileBytes) throw new AppError('PAYLOAD_TOO_LARGE', `files are limited to ${limits.maxFileBytes} bytes`);
+        const data = checkedWrite(Buffer.from(req.body.content, base64 ? 'base64' : 'utf8'), limits.maxFileBytes);
         return sandbox.write(req.params.id, req.body.path, data);
       },
     );

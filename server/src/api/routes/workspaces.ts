@@ -18,9 +18,9 @@ import { AppError } from '../../errors';
 import type { SessionManager } from '../../sessions/sessionManager';
 import { WorkspaceFiles } from '../../sessions/workspaceFiles';
 import type { WorkspaceStore } from '../../sessions/workspaceStore';
+import { bytesOfWrite, readAnswer, readCap, writeBodyLimit, type FileLimits } from '../fileTransfer';
 import { spoolMultipartUpload } from '../multipartUpload';
 import type { UploadSpool } from '../uploadSpool';
-import type { FileLimits } from './files';
 
 export function workspaceRoutes(sessions: SessionManager, workspaces: WorkspaceStore, limits: FileLimits, spool: UploadSpool) {
   const files = new WorkspaceFiles(sessions, workspaces);
@@ -64,7 +64,7 @@ export function workspaceRoutes(sessions: SessionManager, workspaces: WorkspaceS
     r.post(
       '/v1/workspaces/:id/fs/write',
       {
-        bodyLimit: Math.ceil(limits.maxFileBytes * 1.4) + 64 * 1024,
+        bodyLimit: writeBodyLimit(limits.maxFileBytes),
         schema: {
           summary: 'Write a file into a workspace (text or base64); creates the workspace if needed',
           tags,
@@ -74,9 +74,7 @@ export function workspaceRoutes(sessions: SessionManager, workspaces: WorkspaceS
         },
       },
       async (req) => {
-        const data = 'text' in req.body ? Buffer.from(req.body.text, 'utf8') : Buffer.from(req.body.content_base64, 'base64');
-        if (data.length > limits.maxFileBytes) throw new AppError('PAYLOAD_TOO_LARGE', `files are limited to ${limits.maxFileBytes} bytes`);
-        await files.write(req.params.id, req.body.path, data);
+        await files.write(req.params.id, req.body.path, bytesOfWrite(req.body, limits.maxFileBytes));
         return { ok: true as const };
       },
     );
@@ -92,9 +90,7 @@ export function workspaceRoutes(sessions: SessionManager, workspaces: WorkspaceS
         },
       },
       async (req) => {
-        const max = Math.min(req.query.max_bytes ?? limits.defaultReadBytes, limits.maxFileBytes);
-        const f = await files.read(req.params.id, req.query.path, max);
-        return { path: f.path, content_base64: f.content.toString('base64'), truncated: f.truncated };
+        return readAnswer(await files.read(req.params.id, req.query.path, readCap(req.query.max_bytes, limits)));
       },
     );
     r.get(
