@@ -93,7 +93,9 @@ const PROBE = [
   'awk \'$5 == "/" || $5 == "/usr" || $5 == "/tmp" || $5 == "/home/sandbox" { print $5, $6 }\' /proc/self/mountinfo',
   'stat -c "%a %U %G" /workspace; ls -A /workspace',
   'tail -n +3 /proc/net/dev | cut -d: -f1',
-  'cat /proc/self/oom_score_adj; cat /proc/1/comm; ls /proc | grep -c "^[0-9]"',
+  // The processes by name, read with builtins only: a pipeline's own processes, counted while some
+  // of them were still starting, made the count differ by one between two identical sandboxes.
+  'cat /proc/self/oom_score_adj; for f in /proc/[0-9]*/comm; do read -r c < "$f" && echo "$c"; done',
   'env | sort',
   'touch /workspace/probe && stat -c "%U %a" /workspace/probe && rm /workspace/probe',
 ].join('; echo ---; ');
