@@ -6,22 +6,14 @@
 // (socat), one hop and two (the sandbox's relay plus a proxy are two).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { curlLoop, parseCurlLoop } from './curlTiming';
 import { summarize, type Row } from './stats';
+import { freePort } from '../test/helpers/freePort';
 
 const sh = async (cmd: string) => (await promisify(execFile)('sh', ['-c', cmd], { encoding: 'utf8', maxBuffer: 1 << 24 })).stdout;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function listening(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {

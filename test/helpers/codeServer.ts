@@ -6,7 +6,6 @@
 // server too, so nothing is left running.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
@@ -14,6 +13,7 @@ import { isProcessAlive } from '../../src/server/serverWatch';
 import { readRecord } from '../../src/server/userServer';
 import { REPO_ROOT } from './serverProcess';
 import { until } from './until';
+import { freePort } from './freePort';
 
 const ENTRY = join(REPO_ROOT, '.tools/code-server/node_modules/code-server/out/node/entry.js');
 export const SAMPLE_WORKSPACE = join(REPO_ROOT, 'test/fixtures/sample-workspace');
@@ -39,17 +39,6 @@ export interface CodeServerOptions {
   root?: string;
   /** Its port too: the workbench keeps its state in the browser, per origin. A free one by default. */
   port?: number;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 export async function startCodeServer(opts: CodeServerOptions = {}): Promise<CodeServer> {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { until } from './until';
+import { freePort } from './freePort';
 
 const run = promisify(execFile);
 
@@ -37,13 +38,6 @@ function verdaccioBin(): string {
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return (server.address() as AddressInfo).port;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  const port = await listen(s);
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 export async function startNpmRegistry(): Promise<NpmRegistry> {
