@@ -7,13 +7,11 @@
 // path (the server process's, from /proc): on a shared machine throughput
 // follows the neighbours' load, CPU per byte much less, so it is what shows
 // a change to the proxy. `tsx bench/egressBench.ts` runs it alone.
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { REPO_ROOT, startServer } from '../test/helpers/serverProcess';
-import { curlLoop, parseCurlLoop } from './curlTiming';
+import { curlLoop, parseCurlLoop, shell } from './curlTiming';
 import { bareRelays, sandboxRuntimeProxy } from './egressPeers';
 import { BenchClient } from './httpClient';
 import { summarize, table, type Row } from './stats';
@@ -84,8 +82,7 @@ export async function egressBench(): Promise<EgressBench> {
       if (r.status !== 200) throw new Error(`egress bench: exec failed: ${JSON.stringify(r.body)}`);
       return r.body.output;
     };
-    // Asynchronously: the origin serves from this very process.
-    const onHost = async (cmd: string) => (await promisify(execFile)('sh', ['-c', cmd], { encoding: 'utf8', maxBuffer: 16 * MiB })).stdout;
+    const onHost = (cmd: string) => shell(cmd);
 
     const big = `http://origin.test:${p}/big`;
     const small = `http://origin.test:${p}/small`;

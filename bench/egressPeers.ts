@@ -4,20 +4,17 @@
 // bubblewrap sandbox through a relay), and the floor any such design has on
 // this machine: the same download through bare relays that only copy bytes
 // (socat), one hop and two (the sandbox's relay plus a proxy are two).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { curlLoop, parseCurlLoop } from './curlTiming';
+import { curlLoop, parseCurlLoop, shell } from './curlTiming';
 import { summarize, type Row } from './stats';
 import { freePort } from '../test/helpers/freePort';
 
-const sh = async (cmd: string) => (await promisify(execFile)('sh', ['-c', cmd], { encoding: 'utf8', maxBuffer: 1 << 24 })).stdout;
-
 async function listening(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    const ok = await sh(`curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:${port}/small || true`);
+    const ok = await shell(`curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:${port}/small || true`);
     if (ok === '200') return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -43,7 +40,7 @@ export async function bareRelays(originPort: number, hops: number, bigPath: stri
       await listening(port);
       upstream = port;
     }
-    const big = parseCurlLoop(await sh(curlLoop(runs, `http://127.0.0.1:${upstream}${bigPath}`)));
+    const big = parseCurlLoop(await shell(curlLoop(runs, `http://127.0.0.1:${upstream}${bigPath}`)));
     return [summarize(name, big.mbps, 'MiB/s')];
   } catch (e) {
     return [{ name, unit: 'MiB/s', note: `not available: ${(e as Error).message} (it needs socat)` }];
@@ -76,8 +73,7 @@ export async function sandboxRuntimeProxy(originPort: number, repoRoot: string, 
       }),
     );
     const base = `http://localhost:${originPort}`;
-    const inSrt = async (cmd: string) =>
-      (await promisify(execFile)(srt, ['--settings', settings, 'sh', '-c', cmd], { encoding: 'utf8', maxBuffer: 1 << 24 })).stdout;
+    const inSrt = (cmd: string) => shell(cmd, [srt, '--settings', settings]);
     await inSrt(curlLoop(1, `${base}/big`, '--noproxy ""'));
     const plain = parseCurlLoop(await inSrt(curlLoop(runs, `${base}/big`, '--noproxy ""')));
     const tunnel = parseCurlLoop(await inSrt(curlLoop(runs, `${base}/big`, '--noproxy "" -p')));
