@@ -54,13 +54,12 @@ function routerEnv(): Record<string, string> {
   return out;
 }
 
-/** Data folders startServer made, and the servers running on each: a restart test passes one on to the next server. */
-const madeHere = new Set<string>();
-const runningOn = new Map<string, Set<ChildProcess>>();
+/** Each data folder startServer made, with the servers running on it: a restart test passes one on to the next server. */
+const madeHere = new Map<string, Set<ChildProcess>>();
 
 export async function startServer(opts: StartOptions = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'af-test-'));
-  if (!opts.dataDir) madeHere.add(dataDir);
+  if (!opts.dataDir) madeHere.set(dataDir, new Set());
   // ASTRAFORGE_TEST_SANDBOX=docker (or kubernetes) runs a suite against that provider instead of bubblewrap.
   const sandbox = process.env.ASTRAFORGE_TEST_SANDBOX;
   const config = sandbox ? { sandbox, ...opts.config } : opts.config;
@@ -71,9 +70,9 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
     env: { PATH: process.env.PATH ?? '', ASTRAFORGE_LOG_LEVEL: 'warn', ...kube, ...opts.env, ASTRAFORGE_API_KEY: apiKey },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const running = runningOn.get(dataDir) ?? new Set<ChildProcess>();
-  runningOn.set(dataDir, running.add(child));
-  child.once('exit', () => running.delete(child));
+  const running = madeHere.get(dataDir);
+  running?.add(child);
+  child.once('exit', () => running?.delete(child));
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -121,11 +120,7 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
       const left = mountPointsUnder(dataDir);
       for (const point of left) unmount(point);
       // A folder made here goes with the last server on it (one stopped for a restart left it to the next).
-      if (madeHere.has(dataDir) && !running.size) {
-        madeHere.delete(dataDir);
-        runningOn.delete(dataDir);
-        rmSync(dataDir, { recursive: true, force: true });
-      }
+      if (running && !running.size && madeHere.delete(dataDir)) rmSync(dataDir, { recursive: true, force: true });
       if (stoppedCleanly && left.length) throw new Error(`the server stopped with mounts left: ${left.join(', ')}`);
     },
   };
