@@ -157,15 +157,15 @@ export class WorkspaceLayers {
   /**
    * At the server's stop: no view is mounted from now on, views still open
    * (a baseline still being recorded) are detached, and mounts under way are
-   * waited for (each detaches itself), so no mount outlives the process. The
-   * work over a detached view fails, and nothing waits for it.
+   * waited for, so no mount outlives the process. A mount that completes now
+   * detaches itself (view() sees viewsClosed first: it awaited the mount
+   * before this did). The work over a detached view fails, and nothing waits for it.
    */
   async closeViews(): Promise<void> {
     this.viewsClosed = true;
     const pending = [...this.views.entries()];
     for (const [dir] of pending) unmount(dir);
     await Promise.all(pending.map(([, mounting]) => mounting.catch(() => undefined)));
-    for (const [dir] of pending) unmount(dir);
   }
 
   /** The folder that holds what the session itself wrote, for its disk quota; undefined unless `dir` is assembled here. */
